@@ -1,0 +1,152 @@
+// Protocol v1 between a database (client) and sidewald, over a Unix stream
+// socket. docs/protocol.md is the normative description; this header is its
+// code. Little-endian throughout; every message is a 16-byte FrameHeader and
+// body_len bytes of body. Depends on nothing but src/common.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sidewal::proto {
+
+constexpr uint16_t kVersion = 1;
+constexpr size_t kHeaderSize = 16;
+constexpr size_t kAppendRecordHeaderSize = 12;  // u16 type, u16 flags, u32 tenant, u32 len
+constexpr size_t kReadRecordHeaderSize = 20;    // u64 lsn + the 12 above
+
+enum class Opcode : uint8_t {
+  kHello = 0x01,
+  kAppend = 0x02,
+  kRead = 0x03,
+  kTruncate = 0x04,
+  kStatus = 0x05,
+  kCancel = 0x06,
+  kHelloOk = 0x81,
+  kAck = 0x82,
+  kRecords = 0x83,
+  kEnd = 0x84,
+  kOk = 0x85,
+  kStatusOk = 0x86,
+  kError = 0xFF,
+};
+
+enum class ErrorCode : uint16_t {
+  kMalformed = 1,
+  kFrameTooLarge = 2,
+  kUnknownOpcode = 3,
+  kUnsupportedVersion = 4,
+  kNotReady = 5,
+  kIoFailed = 6,
+  kNoSpace = 7,
+  kLsnTruncated = 8,
+  kUnauthorized = 9,
+  kRecordTooLarge = 10,
+  kReservedRecordType = 11,
+};
+const char* error_code_name(ErrorCode code);  // "MALFORMED", ...
+
+struct FrameHeader {
+  uint32_t body_len = 0;
+  uint8_t opcode = 0;
+  uint8_t flags = 0;
+  uint16_t reserved = 0;
+  uint64_t request_id = 0;
+};
+void encode_header(const FrameHeader& h, uint8_t out[kHeaderSize]);
+FrameHeader decode_header(const uint8_t in[kHeaderSize]);
+
+// ---- Bodies. Each decode_* checks lengths exactly and returns a Status whose
+// message says what was wrong; an encode_* appends a whole frame (header and
+// body) to `out`.
+
+struct Hello {
+  uint16_t version = kVersion;
+  std::string name;
+};
+struct HelloOk {
+  uint16_t version = kVersion;
+  uint32_t max_record_bytes = 0;
+  uint64_t first_lsn = 0;
+  uint64_t durable_lsn = 0;
+};
+// One record of an APPEND; payload points into the frame body it came from.
+struct AppendRecord {
+  uint16_t type = 0;
+  uint16_t flags = 0;
+  uint32_t tenant = 0;
+  std::span<const uint8_t> payload;
+};
+struct Ack {
+  uint64_t first_lsn = 0;
+  uint32_t count = 0;
+};
+struct ReadRequest {
+  uint64_t from_lsn = 0;
+  uint32_t max_records = 0;  // 0 = no limit
+  uint32_t max_bytes = 0;    // 0 = daemon default
+  uint8_t follow = 0;
+};
+// One record of a RECORDS reply; payload points into the frame body.
+struct ReadRecord {
+  uint64_t lsn = 0;
+  uint16_t type = 0;
+  uint16_t flags = 0;
+  uint32_t tenant = 0;
+  std::span<const uint8_t> payload;
+};
+struct StatusReply {
+  uint64_t first_lsn = 0;
+  uint64_t durable_lsn = 0;
+  uint64_t segments = 0;
+  uint64_t bytes_on_disk = 0;
+  uint8_t state = 0;  // 0 recovering, 1 ready, 2 failed
+};
+struct ErrorReply {
+  ErrorCode code = ErrorCode::kMalformed;
+  std::string message;
+};
+
+// Requests.
+void encode_hello(uint64_t request_id, const Hello& m, std::vector<uint8_t>* out);
+void encode_append(uint64_t request_id, std::span<const AppendRecord> records,
+                   std::vector<uint8_t>* out);
+void encode_read(uint64_t request_id, const ReadRequest& m, std::vector<uint8_t>* out);
+void encode_truncate(uint64_t request_id, uint64_t before_lsn, std::vector<uint8_t>* out);
+void encode_status(uint64_t request_id, std::vector<uint8_t>* out);
+void encode_cancel(uint64_t request_id, std::vector<uint8_t>* out);
+
+Status decode_hello(std::span<const uint8_t> body, Hello* m);
+// Appends views of each record to *records (cleared first). An APPEND with no
+// records, a record running past the body, or non-zero record flags is MALFORMED.
+Status decode_append(std::span<const uint8_t> body, std::vector<AppendRecord>* records);
+Status decode_read(std::span<const uint8_t> body, ReadRequest* m);
+Status decode_truncate(std::span<const uint8_t> body, uint64_t* before_lsn);
+Status decode_empty(std::span<const uint8_t> body);  // STATUS and CANCEL
+
+// Replies.
+void encode_hello_ok(uint64_t request_id, const HelloOk& m, std::vector<uint8_t>* out);
+void encode_ack(uint64_t request_id, const Ack& m, std::vector<uint8_t>* out);
+// RECORDS is built incrementally: begin, add records, finish (fills body_len).
+size_t begin_records(uint64_t request_id, std::vector<uint8_t>* out);  // returns frame start
+void add_record(const ReadRecord& r, std::vector<uint8_t>* out);
+void finish_records(size_t frame_start, std::vector<uint8_t>* out);
+void encode_end(uint64_t request_id, uint64_t next_lsn, std::vector<uint8_t>* out);
+void encode_ok(uint64_t request_id, uint64_t first_lsn, std::vector<uint8_t>* out);
+void encode_status_ok(uint64_t request_id, const StatusReply& m, std::vector<uint8_t>* out);
+void encode_error(uint64_t request_id, ErrorCode code, std::string_view message,
+                  std::vector<uint8_t>* out);
+
+Status decode_hello_ok(std::span<const uint8_t> body, HelloOk* m);
+Status decode_ack(std::span<const uint8_t> body, Ack* m);
+Status decode_records(std::span<const uint8_t> body, std::vector<ReadRecord>* records);
+Status decode_end(std::span<const uint8_t> body, uint64_t* next_lsn);
+Status decode_ok(std::span<const uint8_t> body, uint64_t* first_lsn);
+Status decode_status_ok(std::span<const uint8_t> body, StatusReply* m);
+Status decode_error(std::span<const uint8_t> body, ErrorReply* m);
+
+}  // namespace sidewal::proto

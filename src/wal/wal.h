@@ -1,0 +1,154 @@
+// Wal: the public face of the engine. The daemon, the CLI's offline commands
+// and the benchmarks use only this header (and io_backend.h for tests).
+//
+// Threads: append() may be called from any number of threads at once. Its
+// callback runs on the log's flusher thread once the batch is durable (or the
+// log failed); it must be quick and must not call back into append()
+// synchronously in a way that waits for its own completion.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "wal/io_backend.h"
+
+namespace sidewal::wal {
+
+// Record types 0x0000-0x7FFF belong to the application; 0x8000-0xFFFF are the
+// log's own control records.
+constexpr uint16_t kFirstControlType = 0x8000;
+constexpr uint32_t kDefaultMaxRecordBytes = 1u << 20;   // 1 MiB
+constexpr uint32_t kHardMaxRecordBytes = 16u << 20;     // 16 MiB ceiling
+constexpr uint64_t kDefaultSegmentBytes = 64ull << 20;  // 64 MiB
+
+enum class SyncMode : uint8_t {
+  kFdatasync,  // write, then fdatasync (measured faster on our disk; default)
+  kODsync,     // O_DSYNC writes
+};
+
+enum class LogState : uint8_t { kRecovering = 0, kReady = 1, kFailed = 2 };
+
+// What the caller hands to append(): views into the caller's memory, copied
+// before append() returns.
+struct RecordIn {
+  uint16_t type = 0;
+  uint16_t flags = 0;  // must be 0 from callers; the log owns the flag bits
+  uint32_t tenant = 0;
+  std::span<const uint8_t> payload;
+};
+
+// A durable record as read back.
+struct Record {
+  uint64_t lsn = 0;
+  uint16_t type = 0;
+  uint16_t flags = 0;
+  uint32_t tenant = 0;
+  std::vector<uint8_t> payload;
+  bool operator==(const Record&) const = default;
+};
+
+// Called by the flusher after every flush: the daemon turns these into
+// metrics. The engine knows nothing of Prometheus.
+class WalObserver {
+ public:
+  virtual ~WalObserver() = default;
+  virtual void on_flush(uint32_t records, uint32_t batches, uint64_t bytes_written,
+                        double sync_seconds) = 0;
+  virtual void on_dwb_write(uint64_t /*bytes*/) {}
+  virtual void on_failed(const Status& /*why*/) {}
+};
+
+struct WalOptions {
+  std::string dir;
+  uint64_t segment_bytes = kDefaultSegmentBytes;       // rollover size
+  uint32_t max_record_bytes = kDefaultMaxRecordBytes;  // payload limit, <= kHardMaxRecordBytes
+  BackendKind backend = BackendKind::kAuto;
+  SyncMode sync_mode = SyncMode::kFdatasync;
+  // Open for writing even though recovery found corruption before the tail
+  // (the operator accepts losing everything after the first bad record).
+  bool salvage = false;
+  // Bounds the bytes queued for the flusher; append() blocks above it.
+  uint64_t max_pending_bytes = 64ull << 20;
+  // Tests inject a SimDisk here; when set, `backend` is ignored.
+  std::shared_ptr<IoBackend> io;
+  WalObserver* observer = nullptr;  // not owned; may be null
+};
+
+// What recovery found and did.
+struct RecoveryReport {
+  uint64_t first_lsn = 1;         // lowest LSN still in the log
+  uint64_t durable_lsn = 0;       // last LSN of the last complete batch (0 = empty)
+  uint64_t segments = 0;
+  uint64_t bytes_on_disk = 0;
+  uint64_t records = 0;
+  uint64_t discarded_bytes = 0;   // torn or partial tail cut off
+  uint64_t discarded_records = 0; // records of an incomplete trailing batch
+  std::string discarded_why;      // empty when nothing was cut
+  bool corruption = false;        // a bad record followed by valid ones
+  std::string corruption_at;      // "segment <file> offset <n>: <what>"
+  double seconds = 0;
+  std::string backend;            // which IoBackend ran
+};
+
+struct WalStatus {
+  uint64_t first_lsn = 1;
+  uint64_t durable_lsn = 0;
+  uint64_t segments = 0;
+  uint64_t bytes_on_disk = 0;
+  LogState state = LogState::kRecovering;
+  std::string failure;  // why the log is failed, when it is
+  std::vector<std::string> segment_paths;  // for mincore residency measurement
+};
+
+struct ReadLimits {
+  uint64_t max_records = 0;  // 0 = no limit
+  uint64_t max_bytes = 0;    // payload bytes; 0 = no limit. At least one record is returned.
+};
+
+// Completion of one append() batch: ok with the LSN of the batch's first
+// record (record i has first_lsn + i), or the error that failed the log.
+using AppendCallback = std::function<void(const Status& status, uint64_t first_lsn)>;
+
+class Wal {
+ public:
+  virtual ~Wal() = default;
+
+  // Recovers `options.dir` (creating it if missing) and opens it for writing.
+  // Fills *report even on error when recovery got that far.
+  static Result<std::unique_ptr<Wal>> open(const WalOptions& options, RecoveryReport* report);
+
+  // Queues `records` as one atomic batch; `done` runs once all are durable.
+  // Invalid input (empty batch, oversized record) or a failed log completes
+  // `done` with the error before append() returns.
+  virtual void append(std::span<const RecordIn> records, AppendCallback done) = 0;
+
+  // Blocking convenience: waits for durability, returns the first LSN.
+  Result<uint64_t> append_sync(std::span<const RecordIn> records);
+
+  // Reads durable records with lsn >= from_lsn. *next_lsn is the LSN after the
+  // last one returned. from_lsn below first_lsn is kTruncated.
+  virtual Status read(uint64_t from_lsn, const ReadLimits& limits, std::vector<Record>* out,
+                      uint64_t* next_lsn) = 0;
+
+  // Deletes whole segments that hold only records below `lsn`; returns the new
+  // first LSN. The directory is fsynced before this returns.
+  virtual Result<uint64_t> truncate_before(uint64_t lsn) = 0;
+
+  virtual WalStatus status() const = 0;
+  virtual uint64_t durable_lsn() const = 0;
+
+  // `listener` runs on the flusher thread after each flush with the new
+  // durable LSN (for followers). Returns an id for remove_durable_listener().
+  virtual uint64_t add_durable_listener(std::function<void(uint64_t durable_lsn)> listener) = 0;
+  virtual void remove_durable_listener(uint64_t id) = 0;
+
+  // Finishes every queued append (completing its callback), then closes files.
+  virtual Status close() = 0;
+};
+
+}  // namespace sidewal::wal
