@@ -151,4 +151,24 @@ class Wal {
   virtual Status close() = 0;
 };
 
+// ---- Offline inspection (the CLI's `verify` and `dump`): read-only, never
+// modifies, truncates or creates a file, and needs no running daemon.
+struct SegmentInfo {
+  std::string path;
+  uint64_t segment_id = 0;
+  uint64_t first_lsn = 0;   // from the name; records start here
+  uint64_t last_lsn = 0;    // last valid record (first_lsn - 1 when empty)
+  uint64_t records = 0;
+  uint64_t valid_bytes = 0; // end offset of the last valid record
+  uint8_t cipher = 0;       // 0 none, 1 AES-256-GCM
+  std::string problem;      // empty when the segment is clean
+};
+// Scans `dir` like recovery does, calling on_segment once per segment (in
+// order, after its records) and on_record for every valid record. Either
+// callback may be empty. The report says what recovery would keep and cut.
+Status inspect_dir(const std::string& dir, IoBackend* io,
+                   const std::function<void(const SegmentInfo&)>& on_segment,
+                   const std::function<void(const Record&)>& on_record,
+                   RecoveryReport* report);
+
 }  // namespace sidewal::wal
