@@ -15,7 +15,7 @@ build_pkgs=(
 )
 test_pkgs=(
   clang libclang-rt-14-dev python3 curl unzip util-linux procps
-  fio prometheus
+  fio prometheus python3-yaml
 )
 
 want=("${build_pkgs[@]}")
@@ -35,3 +35,4 @@ fi
 
 # npm comes with the machine's Node.js (not Debian's, which conflicts with it);
 # the helm install below uses it only when helm is missing.
+if [[ "${1:-}" != "--build" ]]; then "$(dirname "$0")/install-helm.sh"; fi
