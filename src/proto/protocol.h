@@ -149,4 +149,24 @@ Status decode_ok(std::span<const uint8_t> body, uint64_t* first_lsn);
 Status decode_status_ok(std::span<const uint8_t> body, StatusReply* m);
 Status decode_error(std::span<const uint8_t> body, ErrorReply* m);
 
+// ---- Framing helpers (additions shared by the daemon and the client).
+
+// Default limit on body_len; the daemon's limits.max_frame_bytes configures it.
+constexpr uint32_t kDefaultMaxFrameBody = (4u << 20) + 16;
+
+const char* opcode_name(uint8_t opcode);  // "APPEND", ..., "UNKNOWN"
+bool is_request_opcode(uint8_t opcode);   // 0x01..0x06
+
+// Splits a byte stream into frames. Looks at the bytes buffered so far:
+// kIncomplete when fewer than a whole frame are there, kTooLarge when the
+// header announces a body above max_body (the stream cannot be resynchronised:
+// the reader must answer FRAME_TOO_LARGE and close), else kComplete with *h
+// filled; the frame is then kHeaderSize + h->body_len bytes long.
+enum class FrameStatus : uint8_t { kIncomplete, kComplete, kTooLarge };
+FrameStatus peek_frame(std::span<const uint8_t> buffered, uint32_t max_body, FrameHeader* h);
+
+// Requests must carry flags == 0 and reserved == 0 in their header (v1 defines
+// no request flags); MALFORMED otherwise. Replies are not checked this way.
+Status check_request_header(const FrameHeader& h);
+
 }  // namespace sidewal::proto
