@@ -1,0 +1,332 @@
+#!/usr/bin/env bash
+# Measures sidewal and the systems a user would pick instead, in one run, on
+# one disk, with one record size and the same client counts, and prints one
+# line per system plus a markdown table and the ratios sidewal/peer.
+#
+#   scripts/bench-peers.sh [--duration S] [--record-bytes N] [--quick]
+#                          [--only LIST] [--bin-dir DIR] [--bench-dir DIR] [--keep]
+#
+#   --duration S      seconds per measurement (default 30; --quick: 5)
+#   --record-bytes N  payload bytes per record/value/row (default 100)
+#   --connections N   clients of the pipelined runs (Redis, sidewal; default 64)
+#   --pipeline N      requests in flight per client in those runs (default 16)
+#   --sync-clients N  clients of the one-at-a-time runs (PostgreSQL, RocksDB,
+#                     sidewal pipeline 1; default 16)
+#   --rate N          open-loop target for sidewal, appends/s (default 100000)
+#   --only LIST       comma list of: device,redis,postgres,rocksdb,sidewal
+#   --bin-dir DIR     where sidewald and sidewal-bench are (default build/bin;
+#                     built with scripts/build.sh release when missing)
+#   --bench-dir DIR   data directory (default ./var/bench, on the checkout's disk)
+#   --keep            leave the data directories behind
+#
+# Every server is started here on a Unix socket in the bench directory (Redis
+# with port 0, PostgreSQL with listen_addresses='', sidewald's admin HTTP on
+# loopback), stopped on exit (also on error or Ctrl-C), and its data removed.
+# Missing tools are installed with apt-get (fio, redis, rocksdb-tools,
+# postgresql); these are benchmark-only and deliberately not in install-deps.sh.
+#
+# Page cache: as root, caches are dropped before each system; "cache delta" is
+# the host's `Cached` (/proc/meminfo) after the run minus before it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+duration=30
+record_bytes=100
+connections=64
+pipeline=16
+sync_clients=16
+rate=100000
+only="device,redis,postgres,rocksdb,sidewal"
+bin_dir=$root/build/bin
+bench_dir=$root/var/bench
+keep=0
+quick=0
+while (($#)); do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --record-bytes) record_bytes=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --pipeline) pipeline=$2; shift 2 ;;
+    --sync-clients) sync_clients=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
+    --bin-dir) bin_dir=$(realpath -m "$2"); shift 2 ;;
+    --bench-dir) bench_dir=$(realpath -m "$2"); shift 2 ;;
+    --keep) keep=1; shift ;;
+    --quick) quick=1; duration=5; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    *) echo "bench-peers: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+want() { [[ ",$only," == *",$1,"* ]]; }
+log() { echo "bench-peers: $*" >&2; }
+
+is_root=0; [[ $(id -u) -eq 0 ]] && is_root=1
+SUDO=""; ((is_root)) || SUDO=sudo
+
+# ---- tools -------------------------------------------------------------------
+need_pkgs=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+want device && ! have_pkg fio && need_pkgs+=(fio)
+want redis && { have_pkg redis-server || need_pkgs+=(redis-server); have_pkg redis-tools || need_pkgs+=(redis-tools); }
+want rocksdb && ! have_pkg rocksdb-tools && need_pkgs+=(rocksdb-tools)
+want postgres && ! ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1 && need_pkgs+=(postgresql)
+have_pkg python3 || need_pkgs+=(python3)
+have_pkg curl || need_pkgs+=(curl)
+if ((${#need_pkgs[@]})); then
+  log "installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq || true
+  # policy-rc.d may refuse to start the packaged services; we never use them.
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# ---- bench directory on the checkout's disk -----------------------------------
+mkdir -p "$bench_dir"
+fs=$(findmnt -n -o FSTYPE -T "$bench_dir")
+src=$(findmnt -n -o SOURCE -T "$bench_dir")
+if [[ $fs == tmpfs || $fs == ramfs ]]; then
+  echo "bench-peers: $bench_dir is on $fs; durable-write figures need a real disk (--bench-dir)" >&2
+  exit 2
+fi
+run_dir=$(mktemp -d "$bench_dir/run.XXXXXX")
+chmod 755 "$run_dir"
+
+pids=()          # servers we started, stopped by cleanup
+pg_data=""       # a running PostgreSQL cluster, stopped by cleanup
+pg_ctl=""
+cleanup() {
+  set +e
+  if [[ -n $pg_data ]]; then as_pg "$pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1; fi
+  for p in "${pids[@]}"; do
+    if kill -0 "$p" 2>/dev/null; then
+      kill "$p" 2>/dev/null
+      for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$p" 2>/dev/null
+    fi
+  done
+  if ((keep)); then log "data kept in $run_dir"; else rm -rf "$run_dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- measurement helpers -------------------------------------------------------
+cached_kib() { awk '/^Cached:/ {print $2}' /proc/meminfo; }
+drop_caches() {
+  sync
+  if ((is_root)); then echo 3 > /proc/sys/vm/drop_caches; fi
+}
+cache_before=0
+cache_start() { drop_caches; cache_before=$(cached_kib); }
+cache_delta_mib() { echo $(( ($(cached_kib) - cache_before) / 1024 )); }
+
+# wait_until DEADLINE_S CMD...: polls the real condition, gives up at the deadline.
+wait_until() {
+  local deadline=$(( $(date +%s) + $1 )); shift
+  until "$@" >/dev/null 2>&1; do
+    (( $(date +%s) < deadline )) || return 1
+    sleep 0.05
+  done
+}
+
+# Results: one row per system. Columns: name, rate, unit, p50 ms, p99 ms, cache MiB.
+rows=()
+add_row() {  # name rate unit p50 p99 cache
+  rows+=("$1|$2|$3|$4|$5|$6")
+  printf '%-52s %14s %-5s p50 %8s ms  p99 %8s ms  cache %+6s MiB\n' "$1" "$2" "$3" "$4" "$5" "$6"
+}
+py() { python3 -c "$@"; }
+
+log "bench dir $run_dir ($fs on $src), duration ${duration}s, record ${record_bytes} B"
+log "pipelined runs: $connections clients x $pipeline in flight; one-at-a-time runs: $sync_clients clients"
+
+# ---- device limit (fio) ---------------------------------------------------------
+if want device; then
+  log "fio: 4 KiB O_DIRECT write + fdatasync, QD1, pre-written file"
+  cache_start
+  # --overwrite=1 lays the file out first, so the timed writes do not grow it.
+  fio --name=flush --filename="$run_dir/fio-flush.dat" --size=256M --bs=4k --rw=write \
+      --direct=1 --fdatasync=1 --iodepth=1 --ioengine=psync --overwrite=1 \
+      --runtime="$duration" --time_based --output-format=json > "$run_dir/fio-flush.json"
+  delta=$(cache_delta_mib)
+  # Each write is followed by one fdatasync, so writes/s = flushes/s; latency is
+  # the fdatasync's (the write itself is the O_DIRECT part, reported beside it).
+  read -r iops p50 p99 wp99 < <(py "
+import json; j=json.load(open('$run_dir/fio-flush.json'))['jobs'][0]
+s=j['sync']['lat_ns']['percentile']; w=j['write']['clat_ns']['percentile']
+print('%.0f %.3f %.3f %.3f' % (j['write']['iops'], s['50.000000']/1e6, s['99.000000']/1e6, w['99.000000']/1e6))")
+  add_row "fio 4KiB O_DIRECT+fdatasync QD1 (flushes/s; sync lat)" "$iops" "/s" "$p50" "$p99" "$delta"
+  log "  (write clat p99 ${wp99} ms besides the fdatasync)"
+  rm -f "$run_dir/fio-flush.dat"
+
+  log "fio: sequential 1 MiB O_DIRECT, io_uring QD16"
+  cache_start
+  fio --name=seq --filename="$run_dir/fio-seq.dat" --size=4G --bs=1M --rw=write \
+      --direct=1 --iodepth=16 --ioengine=io_uring --overwrite=1 \
+      --runtime="$duration" --time_based --output-format=json > "$run_dir/fio-seq.json"
+  delta=$(cache_delta_mib)
+  read -r mbs p50 p99 < <(py "
+import json; j=json.load(open('$run_dir/fio-seq.json'))['jobs'][0]['write']
+c=j['clat_ns']['percentile']
+print('%.0f %.3f %.3f' % (j['bw_bytes']/1e6, c['50.000000']/1e6, c['99.000000']/1e6))")
+  fio_seq_mbs=$mbs
+  add_row "fio seq 1MiB O_DIRECT io_uring QD16 (MB/s)" "$mbs" "MB/s" "$p50" "$p99" "$delta"
+  rm -f "$run_dir/fio-seq.dat"
+fi
+
+# ---- Redis, AOF always -------------------------------------------------------------
+redis_run() {  # clients pipeline label
+  local c=$1 p=$2 label=$3 dir="$run_dir/redis-$1-$2"
+  mkdir -p "$dir"
+  cache_start
+  redis-server --port 0 --unixsocket "$dir/redis.sock" --unixsocketperm 700 \
+      --appendonly yes --appendfsync always --save "" --dir "$dir" \
+      --logfile "$dir/redis.log" --daemonize no &
+  local pid=$!; pids+=("$pid")
+  wait_until 20 redis-cli -s "$dir/redis.sock" ping
+  # redis-benchmark runs a request count, not a duration: a short calibration
+  # run sets the count for about --duration seconds.
+  local cal n
+  cal=$(redis-benchmark -s "$dir/redis.sock" -t set -d "$record_bytes" -c "$c" -P "$p" \
+        -r 100000000 -n $((c * p * 50)) --csv | awk -F'"' '$2=="SET" {print $4}')
+  n=$(py "print(max(int(float('$cal') * $duration), $c * $p))")
+  redis-benchmark -s "$dir/redis.sock" -t set -d "$record_bytes" -c "$c" -P "$p" \
+      -r 100000000 -n "$n" --csv > "$dir/result.csv"
+  local delta; delta=$(cache_delta_mib)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+  read -r rps p50 p99 < <(awk -F'"' '$2=="SET" {printf "%.0f %s %s\n", $4, $10, $14}' "$dir/result.csv")
+  add_row "$label" "$rps" "/s" "$p50" "$p99" "$delta"
+  rm -rf "$dir"
+}
+if want redis; then
+  log "redis: appendonly yes, appendfsync always, Unix socket"
+  redis_run "$connections" "$pipeline" "Redis AOF always, ${connections} clients, pipeline ${pipeline}"
+  redis_run "$sync_clients" 1 "Redis AOF always, ${sync_clients} clients, pipeline 1"
+fi
+
+# ---- PostgreSQL, synchronous commit ---------------------------------------------------
+as_pg() { if ((is_root)); then runuser -u postgres -- "$@"; else "$@"; fi; }
+if want postgres; then
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  pg_ctl=$pg_bin/pg_ctl
+  dir="$run_dir/pg"
+  mkdir -p "$dir"
+  ((is_root)) && chown postgres "$dir"
+  log "postgresql ($pg_bin): synchronous_commit=on, fsync=on, Unix socket only"
+  as_pg "$pg_bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+  cache_start
+  pg_data="$dir/data"
+  as_pg "$pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o \
+    "-c listen_addresses='' -c unix_socket_directories='$dir' -c synchronous_commit=on -c fsync=on -c max_connections=200" \
+    start >/dev/null
+  as_pg "$pg_bin/psql" -q -h "$dir" -U postgres -c \
+    "CREATE TABLE bench_log(id bigserial PRIMARY KEY, payload text NOT NULL)" postgres
+  # One INSERT of a record_bytes-long row per transaction (autocommit).
+  printf "INSERT INTO bench_log(payload) VALUES (repeat('x', %d));\n" "$record_bytes" > "$dir/insert.sql"
+  ((is_root)) && chown postgres "$dir/insert.sql"
+  (cd "$dir" && as_pg "$pg_bin/pgbench" -h "$dir" -U postgres -n -f "$dir/insert.sql" \
+      -c "$sync_clients" -j 2 -T "$duration" --log --log-prefix="$dir/txlog" postgres) \
+      > "$dir/pgbench.out" 2>&1
+  delta=$(cache_delta_mib)
+  as_pg "$pg_ctl" -D "$dir/data" -m fast stop >/dev/null; pg_data=""
+  tps=$(awk '/^tps = / {printf "%.0f", $3}' "$dir/pgbench.out")
+  # Per-transaction log: client_id tx_no latency_us script_no epoch epoch_us.
+  read -r p50 p99 < <(cat "$dir"/txlog.* | awk '{print $3}' | sort -n | awk '
+    {v[NR]=$1} END {i50=int(NR*0.50); i99=int(NR*0.99); if(i50<1)i50=1; if(i99<1)i99=1;
+    printf "%.3f %.3f\n", v[i50]/1000, v[i99]/1000}')
+  add_row "PostgreSQL sync commit, ${sync_clients} clients, INSERT ${record_bytes} B" "$tps" "/s" "$p50" "$p99" "$delta"
+  rm -rf "$dir"
+fi
+
+# ---- RocksDB db_bench, sync writes ----------------------------------------------------
+if want rocksdb; then
+  db_bench=$(command -v rocksdb_db_bench || command -v db_bench)
+  dir="$run_dir/rocksdb"
+  log "rocksdb ($db_bench): fillrandom --sync=1"
+  cache_start
+  "$db_bench" --benchmarks=fillrandom --sync=1 --value_size="$record_bytes" --key_size=16 \
+      --threads="$sync_clients" --histogram=1 --duration="$duration" --num=1000000000 \
+      --compression_type=none --db="$dir" > "$run_dir/db_bench.out" 2>&1
+  delta=$(cache_delta_mib)
+  ops=$(awk '$1=="fillrandom" {for(i=1;i<=NF;i++) if($i=="ops/sec") print $(i-1)}' "$run_dir/db_bench.out")
+  read -r p50 p99 < <(awk '/^Percentiles:/ {printf "%.3f %.3f\n", $3/1000, $7/1000}' "$run_dir/db_bench.out")
+  add_row "RocksDB fillrandom --sync=1, ${sync_clients} threads" "$ops" "/s" "$p50" "$p99" "$delta"
+  rm -rf "$dir"
+fi
+
+# ---- sidewal -------------------------------------------------------------------------
+if want sidewal; then
+  if [[ ! -x $bin_dir/sidewald || ! -x $bin_dir/sidewal-bench ]]; then
+    log "building sidewald and sidewal-bench (scripts/build.sh release)"
+    scripts/build.sh release >/dev/null
+  fi
+  sidewal_run() {  # label record_bytes -- sidewal-bench options...
+    local label=$1 rb=$2; shift 3
+    local dir="$run_dir/sidewal"
+    rm -rf "$dir"; mkdir -p "$dir/data"
+    local admin=127.0.0.1:$(( 20000 + RANDOM % 20000 ))
+    cache_start
+    "$bin_dir/sidewald" --data-dir "$dir/data" --socket "$dir/sidewal.sock" --admin "$admin" \
+        > "$dir/sidewald.log" 2>&1 &
+    local pid=$!; pids+=("$pid")
+    if ! wait_until 60 curl -fsS "http://$admin/readyz"; then
+      log "sidewald did not become ready; its log:"; tail -20 "$dir/sidewald.log" >&2; return 1
+    fi
+    "$bin_dir/sidewal-bench" --socket "$dir/sidewal.sock" --admin "$admin" --data-dir "$dir/data" \
+        --record-bytes "$rb" --duration "$duration" --json "$@" > "$dir/result.json"
+    local delta; delta=$(cache_delta_mib)
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    read -r rps mbs p50 p99 per_flush res vfail < <(py "
+import json; r=json.load(open('$dir/result.json')); l=r['latency_us']
+print('%.0f %.1f %.3f %.3f %s %d %d' % (r['records_per_s'], r['mb_per_s'], l['p50']/1e3, l['p99']/1e3,
+      ('%.1f' % r['records_per_flush']) if r.get('records_per_flush') is not None else '-',
+      r['residency_bytes']['after'], r['verify']['mismatches']))")
+    if [[ $rb -ge 65536 ]]; then
+      add_row "$label" "$mbs" "MB/s" "$p50" "$p99" "$delta"
+      sidewal_large_mbs=$mbs
+    else
+      add_row "$label" "$rps" "/s" "$p50" "$p99" "$delta"
+    fi
+    log "  records/flush $per_flush, log residency after ${res} B, verify mismatches $vfail"
+    if [[ $vfail != 0 ]]; then log "  VERIFY FAILED"; return 1; fi
+    rm -rf "$dir"
+  }
+  log "sidewal: $bin_dir/sidewald + sidewal-bench"
+  sidewal_run "sidewal closed-loop, ${connections} conns, pipeline ${pipeline}" "$record_bytes" -- \
+      --connections "$connections" --pipeline "$pipeline" --batch 1 --rate 0
+  sidewal_run "sidewal closed-loop, ${sync_clients} conns, pipeline 1" "$record_bytes" -- \
+      --connections "$sync_clients" --pipeline 1 --batch 1 --rate 0
+  sidewal_run "sidewal open-loop ${rate}/s, ${connections} conns" "$record_bytes" -- \
+      --connections "$connections" --pipeline "$pipeline" --batch 1 --rate "$rate"
+  sidewal_run "sidewal closed-loop 64 KiB records, 4 conns x 4 (MB/s)" 65536 -- \
+      --connections 4 --pipeline 4 --batch 1 --rate 0
+fi
+
+# ---- table and ratios --------------------------------------------------------------------
+echo
+echo "| system | rate | p50 ms | p99 ms | cache Δ MiB |"
+echo "|---|---:|---:|---:|---:|"
+for r in "${rows[@]}"; do
+  IFS='|' read -r name val unit p50 p99 cache <<< "$r"
+  printf '| %s | %s %s | %s | %s | %+d |\n' "$name" "$(py "v=float('$val'); print(f'{v:,.0f}' if v >= 1000 else f'{v:g}')")" "$unit" "$p50" "$p99" "$cache"
+done
+
+# Ratios: sidewal at equal client counts against each peer.
+value_of() { for r in "${rows[@]}"; do [[ $r == "$1"* ]] && { cut -d'|' -f2 <<< "$r"; return; }; done; }
+ratio() {  # label numerator-row-prefix denominator-row-prefix
+  local a b; a=$(value_of "$2"); b=$(value_of "$3")
+  [[ -n $a && -n $b ]] && py "print('| %s | %.2fx |' % ('$1', $a / max($b, 1e-9)))"
+  return 0
+}
+echo
+echo "| ratio | sidewal / peer |"
+echo "|---|---:|"
+ratio "closed-loop ${connections}x${pipeline} vs Redis ${connections}x${pipeline}" "sidewal closed-loop, ${connections} conns" "Redis AOF always, ${connections} clients"
+ratio "closed-loop ${sync_clients}x1 vs Redis ${sync_clients}x1" "sidewal closed-loop, ${sync_clients} conns" "Redis AOF always, ${sync_clients} clients"
+ratio "closed-loop ${connections}x${pipeline} vs PostgreSQL ${sync_clients} clients" "sidewal closed-loop, ${connections} conns" "PostgreSQL"
+ratio "closed-loop ${sync_clients}x1 vs PostgreSQL ${sync_clients} clients" "sidewal closed-loop, ${sync_clients} conns" "PostgreSQL"
+ratio "closed-loop ${connections}x${pipeline} vs RocksDB ${sync_clients} threads" "sidewal closed-loop, ${connections} conns" "RocksDB"
+ratio "closed-loop ${sync_clients}x1 vs RocksDB ${sync_clients} threads" "sidewal closed-loop, ${sync_clients} conns" "RocksDB"
+ratio "64 KiB records MB/s vs fio sequential O_DIRECT MB/s" "sidewal closed-loop 64 KiB" "fio seq"
