@@ -15,7 +15,9 @@
 //     and EAGAIN are resubmitted for the remaining bytes, never reported as
 //     success.
 //   - For files opened with direct=true, offset, len and the buffer address
-//     are multiples of alignment() (asserted).
+//     are multiples of alignment(); every backend checks this before the I/O
+//     and returns kInvalidArgument naming the file (as the kernel's EINVAL
+//     would), so a misaligned write fails the log instead of reaching disk.
 //   - Nothing written is durable until sync() of that file returns Ok; a file
 //     created, renamed or removed is durable only after sync_dir() of its
 //     directory returns Ok.
@@ -86,7 +88,10 @@ class IoBackend {
 
 // Builds the backend for `kind`. kAuto probes io_uring (setup plus one no-op
 // submission, so a seccomp filter that blocks io_uring_enter is caught) and
-// falls back to pwrite; *why says which one runs and why.
+// falls back to pwrite; *why says which one runs and why. kUring returns
+// nullptr (with *why saying why) when io_uring is unavailable. Setting the
+// environment variable SIDEWAL_DISABLE_IO_URING=1 makes the probe fail, so
+// the fallback path can be exercised on the real binary.
 std::unique_ptr<IoBackend> make_backend(BackendKind kind, std::string* why);
 
 }  // namespace sidewal::wal
