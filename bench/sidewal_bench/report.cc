@@ -1,0 +1,105 @@
+#include "report.h"
+
+#include <fmt/format.h>
+
+namespace sidewal::bench {
+
+namespace {
+
+double us(uint64_t ns) { return static_cast<double>(ns) / 1e3; }
+double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+double signed_mib(uint64_t after, uint64_t before) {
+  return (static_cast<double>(after) - static_cast<double>(before)) / (1024.0 * 1024.0);
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char ch : s) {
+    switch (ch) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (ch < 0x20) out += fmt::format("\\u{:04x}", ch); else out += static_cast<char>(ch);
+    }
+  }
+  return out + "\"";
+}
+
+template <typename T>
+std::string json_opt(const std::optional<T>& v) {
+  return v ? fmt::format("{}", *v) : "null";
+}
+
+}  // namespace
+
+std::string format_text(const BenchResult& r) {
+  const auto& o = r.options;
+  const auto& h = r.latency;
+  std::string s;
+  s += fmt::format("mode          {}  ({} connections x {} in flight, {} record(s) of {} B per APPEND)\n",
+                   o.rate > 0 ? fmt::format("open-loop at {:.0f} appends/s", o.rate) : "closed-loop",
+                   o.connections, o.pipeline, o.batch, o.record_bytes);
+  s += fmt::format("window        {:.1f} s after {:.1f} s warm-up\n", r.window_s, o.warmup_s);
+  s += fmt::format("throughput    {:.0f} appends/s, {:.0f} records/s, {:.2f} MB/s\n", r.appends_per_s,
+                   r.records_per_s, r.mb_per_s);
+  s += fmt::format("latency (us)  p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}  ({} samples{})\n",
+                   us(h.value_at_percentile(50)), us(h.value_at_percentile(90)),
+                   us(h.value_at_percentile(99)), us(h.value_at_percentile(99.9)), us(h.max()),
+                   h.count(), o.rate > 0 ? ", from the scheduled send time" : "");
+  if (o.rate > 0) s += fmt::format("send lag      max {:.1f} us behind schedule\n", us(r.max_send_lag_ns));
+  s += fmt::format("per flush     {}\n", r.records_per_flush
+                                          ? fmt::format("{:.1f} records", *r.records_per_flush)
+                                          : "n/a" + (r.metrics_error.empty() ? "" : " (" + r.metrics_error + ")"));
+  s += fmt::format("host Cached   before {:.1f} MiB, after {:.1f} MiB ({:+.1f}), max {:.1f} MiB ({:+.1f})\n",
+                   mib(r.cached_before), mib(r.cached_after), signed_mib(r.cached_after, r.cached_before),
+                   mib(r.cached_max), signed_mib(r.cached_max, r.cached_before));
+  if (r.residency_before || r.residency_after) {
+    s += fmt::format("log resident  before {} B, after {} B ({} .wal files)\n",
+                     json_opt(r.residency_before), json_opt(r.residency_after), r.wal_files);
+  }
+  s += fmt::format("verify        {} of {} sampled records read back {}\n",
+                   r.verify_checked - r.verify_mismatches, r.verify_checked,
+                   r.verify_mismatches ? "MISMATCH: " + r.first_mismatch : "identical");
+  if (r.errors || r.unacked || r.order_violations) {
+    s += fmt::format("PROBLEMS      {} failed APPENDs{}, {} unacknowledged at the end, {} out-of-order ACKs\n",
+                     r.errors, r.first_error.empty() ? "" : " (first: " + r.first_error + ")", r.unacked,
+                     r.order_violations);
+  }
+  return s;
+}
+
+std::string format_json(const BenchResult& r) {
+  const auto& o = r.options;
+  const auto& h = r.latency;
+  std::string s = "{\n";
+  s += fmt::format("  \"mode\": \"{}\",\n", o.rate > 0 ? "open" : "closed");
+  s += fmt::format("  \"connections\": {}, \"pipeline\": {}, \"batch\": {}, \"record_bytes\": {},\n",
+                   o.connections, o.pipeline, o.batch, o.record_bytes);
+  s += fmt::format("  \"target_rate\": {}, \"warmup_s\": {}, \"window_s\": {},\n", o.rate, o.warmup_s, r.window_s);
+  s += fmt::format("  \"appends\": {}, \"records\": {},\n", r.appends, r.records);
+  s += fmt::format("  \"appends_per_s\": {:.1f}, \"records_per_s\": {:.1f}, \"mb_per_s\": {:.3f},\n",
+                   r.appends_per_s, r.records_per_s, r.mb_per_s);
+  s += fmt::format(
+      "  \"latency_us\": {{\"count\": {}, \"min\": {:.1f}, \"mean\": {:.1f}, \"p50\": {:.1f}, \"p90\": {:.1f}, "
+      "\"p99\": {:.1f}, \"p999\": {:.1f}, \"max\": {:.1f}}},\n",
+      h.count(), us(h.min()), h.mean() / 1e3, us(h.value_at_percentile(50)), us(h.value_at_percentile(90)),
+      us(h.value_at_percentile(99)), us(h.value_at_percentile(99.9)), us(h.max()));
+  s += fmt::format("  \"max_send_lag_us\": {:.1f},\n", us(r.max_send_lag_ns));
+  s += fmt::format("  \"records_per_flush\": {},\n",
+                   r.records_per_flush ? fmt::format("{:.2f}", *r.records_per_flush) : "null");
+  s += fmt::format("  \"metrics_error\": {},\n", json_string(r.metrics_error));
+  s += fmt::format("  \"cached_bytes\": {{\"before\": {}, \"after\": {}, \"max\": {}}},\n", r.cached_before,
+                   r.cached_after, r.cached_max);
+  s += fmt::format("  \"residency_bytes\": {{\"before\": {}, \"after\": {}, \"wal_files\": {}}},\n",
+                   json_opt(r.residency_before), json_opt(r.residency_after), r.wal_files);
+  s += fmt::format("  \"verify\": {{\"checked\": {}, \"mismatches\": {}, \"first_mismatch\": {}}},\n",
+                   r.verify_checked, r.verify_mismatches, json_string(r.first_mismatch));
+  s += fmt::format("  \"errors\": {}, \"first_error\": {}, \"unacked\": {}, \"order_violations\": {},\n",
+                   r.errors, json_string(r.first_error), r.unacked, r.order_violations);
+  s += fmt::format("  \"ok\": {}\n", r.ok() ? "true" : "false");
+  return s + "}\n";
+}
+
+}  // namespace sidewal::bench

@@ -1,0 +1,393 @@
+#include "runner.h"
+
+#include <sys/prctl.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "client/client.h"
+#include "host_memory.h"
+#include "metrics_scrape.h"
+#include "open_loop.h"
+#include "payload.h"
+
+namespace sidewal::bench {
+
+namespace {
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+uint64_t seconds_to_ns(double s) { return static_cast<uint64_t>(s * 1e9); }
+
+// An ACKed record kept for the read-back check.
+struct Sample {
+  uint64_t lsn = 0;
+  uint32_t connection = 0;
+  uint64_t sequence = 0;
+};
+
+// One connection and everything its requests touch.
+struct Conn {
+  uint32_t id = 0;
+  std::unique_ptr<client::Client> client;
+
+  // Shared by the scheduler thread and this connection's reader thread.
+  std::mutex mu;
+  uint64_t next_k = 0;    // next request number to send; guarded by mu
+  uint32_t inflight = 0;  // sent, not yet completed; guarded by mu
+  bool failed = false;    // an APPEND failed: send no more; guarded by mu
+  uint64_t k_limit = 0;   // open-loop: requests scheduled before the window's end
+
+  // Touched only by callbacks, which for one connection all run on its one
+  // reader thread; read by the main thread after the client is closed.
+  LatencyHistogram latency;
+  uint64_t window_appends = 0;
+  uint64_t last_lsn = 0;
+  uint64_t order_violations = 0;
+  uint64_t errors = 0;       // guarded by mu
+  std::string first_error;  // guarded by mu
+  std::vector<Sample> reservoir;  // Algorithm R over this connection's ACKs
+  uint64_t reservoir_seen = 0;
+  std::mt19937_64 rng;
+
+  std::atomic<uint64_t> max_send_lag_ns{0};
+};
+
+class Run {
+ public:
+  explicit Run(const BenchOptions& o) : o_(o), open_loop_(o.rate > 0) {}
+
+  Result<BenchResult> execute();
+
+ private:
+  void pump(Conn& c, uint64_t now);
+  void send(Conn& c, uint64_t k, uint64_t scheduled);
+  void on_ack(Conn& c, uint64_t k, uint64_t scheduled, const Status& s, uint64_t first_lsn,
+              uint32_t count);
+  void scheduler_loop();
+  bool drained();
+  // Waits until `deadline` (steady ns) or until every connection failed.
+  void wait_until_time(uint64_t deadline);
+  void verify(BenchResult* r);
+
+  const BenchOptions o_;
+  const bool open_loop_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::unique_ptr<OpenLoopSchedule> schedule_;
+  uint64_t window_start_ = 0, window_end_ = 0;
+  std::atomic<bool> stop_{false};  // closed-loop: window over, send no more
+
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;  // a connection went idle or failed
+};
+
+void Run::send(Conn& c, uint64_t k, uint64_t scheduled) {
+  // One scratch area per sending thread: append_async copies the records
+  // into the connection's send buffer before it returns.
+  thread_local std::vector<uint8_t> buf;
+  thread_local std::vector<client::RecordIn> recs;
+  buf.resize(static_cast<size_t>(o_.batch) * o_.record_bytes);
+  recs.resize(o_.batch);
+  for (uint32_t j = 0; j < o_.batch; ++j) {
+    std::span<uint8_t> p(buf.data() + static_cast<size_t>(j) * o_.record_bytes, o_.record_bytes);
+    fill_payload(c.id, k * o_.batch + j, p);
+    recs[j] = client::RecordIn{.type = 1, .flags = 0, .tenant = c.id, .payload = p};
+  }
+  const uint64_t now = now_ns();
+  if (open_loop_ && now > scheduled) {
+    uint64_t seen = c.max_send_lag_ns.load(std::memory_order_relaxed);
+    const uint64_t lag = now - scheduled;
+    while (lag > seen && !c.max_send_lag_ns.compare_exchange_weak(seen, lag)) {
+    }
+  }
+  // Closed-loop latency starts at the send; open-loop at the schedule.
+  const uint64_t t0 = open_loop_ ? scheduled : now;
+  Status s = c.client->append_async(
+      recs, [this, &c, k, t0](const Status& st, uint64_t first_lsn, uint32_t count) {
+        on_ack(c, k, t0, st, first_lsn, count);
+      });
+  if (!s.ok()) on_ack(c, k, t0, s, 0, 0);
+}
+
+void Run::pump(Conn& c, uint64_t now) {
+  for (;;) {
+    uint64_t k;
+    uint64_t scheduled = 0;
+    {
+      std::lock_guard lock(c.mu);
+      if (c.failed || c.inflight >= o_.pipeline) return;
+      if (open_loop_) {
+        const uint64_t due = std::min(schedule_->due_count(c.id, now), c.k_limit);
+        if (c.next_k >= due) return;
+        scheduled = schedule_->send_time(c.id, c.next_k);
+      } else if (stop_.load(std::memory_order_relaxed)) {
+        return;
+      }
+      k = c.next_k++;
+      ++c.inflight;
+    }
+    send(c, k, scheduled);
+  }
+}
+
+void Run::on_ack(Conn& c, uint64_t k, uint64_t t0, const Status& s, uint64_t first_lsn,
+                 uint32_t count) {
+  const uint64_t now = now_ns();
+  if (!s.ok()) {
+    // Under mu: a synchronous failure of append_async lands here on the
+    // sending thread rather than on the reader thread.
+    std::lock_guard lock(c.mu);
+    if (c.errors++ == 0) c.first_error = s.ToString();
+    c.failed = true;
+  } else {
+    if (count != o_.batch || first_lsn <= c.last_lsn) ++c.order_violations;
+    c.last_lsn = first_lsn + count - 1;
+    const bool in_window = now >= window_start_ && now < window_end_;
+    if (in_window) ++c.window_appends;
+    // Open-loop: every request scheduled inside the window counts, however
+    // late its ACK; closed-loop: the ACKs that arrive inside the window.
+    const bool measured = open_loop_ ? (t0 >= window_start_ && t0 < window_end_)
+                                     : (in_window && t0 >= window_start_);
+    if (measured) c.latency.record(now - t0);
+    // Keep one record of this APPEND in the reservoir, with probability
+    // verify_sample / seen once the reservoir is full.
+    if (o_.verify_sample > 0) {
+      const uint32_t j = static_cast<uint32_t>(c.rng() % o_.batch);
+      const Sample sample{first_lsn + j, c.id, k * o_.batch + j};
+      ++c.reservoir_seen;
+      if (c.reservoir.size() < o_.verify_sample) {
+        c.reservoir.push_back(sample);
+      } else {
+        const uint64_t slot = c.rng() % c.reservoir_seen;
+        if (slot < o_.verify_sample) c.reservoir[slot] = sample;
+      }
+    }
+  }
+  bool idle;
+  {
+    std::lock_guard lock(c.mu);
+    --c.inflight;
+    idle = c.inflight == 0;
+  }
+  if (s.ok()) pump(c, now);
+  if (idle || !s.ok()) {
+    std::lock_guard lock(done_mu_);
+    done_cv_.notify_all();
+  }
+}
+
+void Run::scheduler_loop() {
+  // Wake-ups within a microsecond of the due time instead of the default
+  // 50 µs timer slack: lateness here would show up as latency.
+  ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  uint64_t sent_through = 0;  // global requests already handed to pump()
+  const uint64_t n = conns_.size();
+  for (;;) {
+    const uint64_t now = now_ns();
+    if (now >= window_end_) break;
+    const uint64_t due = schedule_->due_count(now);
+    if (due - sent_through >= n) {
+      for (auto& c : conns_) pump(*c, now);
+    } else {
+      for (uint64_t i = sent_through; i < due; ++i) pump(*conns_[i % n], now);
+    }
+    sent_through = due;
+    // The fixed clock of the open loop: wait for the next request's time.
+    const uint64_t next = schedule_->send_time(due);
+    const timespec ts{static_cast<time_t>(next / 1'000'000'000),
+                      static_cast<long>(next % 1'000'000'000)};
+    ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+  }
+}
+
+bool Run::drained() {
+  for (auto& c : conns_) {
+    std::lock_guard lock(c->mu);
+    if (c->failed) {
+      if (c->inflight > 0) return false;
+      continue;
+    }
+    if (c->inflight > 0) return false;
+    if (open_loop_ && c->next_k < c->k_limit) return false;
+  }
+  return true;
+}
+
+void Run::wait_until_time(uint64_t deadline) {
+  std::unique_lock lock(done_mu_);
+  const auto until = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline));
+  done_cv_.wait_until(lock, until, [&] {
+    for (auto& c : conns_) {
+      std::lock_guard cl(c->mu);
+      if (!c->failed) return false;
+    }
+    return true;  // every connection failed: nothing left to wait for
+  });
+}
+
+void Run::verify(BenchResult* r) {
+  std::vector<Sample> all;
+  for (auto& c : conns_) all.insert(all.end(), c->reservoir.begin(), c->reservoir.end());
+  std::mt19937_64 rng(42);
+  std::shuffle(all.begin(), all.end(), rng);
+  if (all.size() > o_.verify_sample) all.resize(o_.verify_sample);
+  std::sort(all.begin(), all.end(), [](const Sample& a, const Sample& b) { return a.lsn < b.lsn; });
+  if (all.empty()) return;
+
+  client::ClientOptions co;
+  co.socket_path = o_.socket;
+  co.name = "sidewal-bench-verify";
+  auto cl = client::Client::connect(co);
+  auto mismatch = [&](const std::string& what) {
+    if (r->verify_mismatches++ == 0) r->first_mismatch = what;
+  };
+  if (!cl.ok()) {
+    mismatch("cannot connect to verify: " + cl.status().ToString());
+    return;
+  }
+  for (const Sample& s : all) {
+    ++r->verify_checked;
+    auto got = cl.value()->read(s.lsn, 1);
+    if (!got.ok()) {
+      mismatch("READ of LSN " + std::to_string(s.lsn) + ": " + got.status().ToString());
+      continue;
+    }
+    const auto& recs = got.value().records;
+    if (recs.empty() || recs.front().lsn != s.lsn) {
+      mismatch("READ of LSN " + std::to_string(s.lsn) + " returned " +
+               (recs.empty() ? std::string("no record") : "LSN " + std::to_string(recs.front().lsn)));
+      continue;
+    }
+    if (recs.front().tenant != s.connection) {
+      mismatch("LSN " + std::to_string(s.lsn) + ": tenant " + std::to_string(recs.front().tenant) +
+               ", expected " + std::to_string(s.connection));
+      continue;
+    }
+    if (auto bad = check_payload(s.connection, s.sequence, recs.front().payload, o_.record_bytes)) {
+      mismatch("LSN " + std::to_string(s.lsn) + ": " + *bad);
+    }
+  }
+}
+
+Result<BenchResult> Run::execute() {
+  BenchResult r;
+  r.options = o_;
+
+  CachedSampler cached(100);
+  cached.start();
+  if (!o_.data_dir.empty()) {
+    auto res = wal_resident_bytes(o_.data_dir, &r.wal_files);
+    if (res.ok()) r.residency_before = res.value();
+  }
+
+  for (uint32_t i = 0; i < o_.connections; ++i) {
+    auto c = std::make_unique<Conn>();
+    c->id = i;
+    c->rng.seed(0x5EED0000ull + i);
+    client::ClientOptions co;
+    co.socket_path = o_.socket;
+    auto cl = client::Client::connect(co);
+    if (!cl.ok()) return cl.status();
+    c->client = std::move(cl.value());
+    conns_.push_back(std::move(c));
+  }
+
+  const uint64_t start = now_ns() + 1'000'000;  // 1 ms to set up the clock
+  window_start_ = start + seconds_to_ns(o_.warmup_s);
+  window_end_ = window_start_ + seconds_to_ns(o_.duration_s);
+  r.window_s = o_.duration_s;
+
+  std::thread scheduler;
+  if (open_loop_) {
+    schedule_ = std::make_unique<OpenLoopSchedule>(start, o_.rate, o_.connections);
+    for (auto& c : conns_) c->k_limit = schedule_->due_count(c->id, window_end_ - 1);
+    scheduler = std::thread([this] { scheduler_loop(); });
+  } else {
+    for (auto& c : conns_) pump(*c, now_ns());
+  }
+
+  std::string metrics_before, metrics_after;
+  wait_until_time(window_start_);
+  if (!o_.admin.empty()) {
+    auto m = http_get(o_.admin, "/metrics");
+    if (m.ok()) metrics_before = m.value(); else r.metrics_error = m.status().ToString();
+  }
+  wait_until_time(window_end_);
+  if (!o_.admin.empty() && r.metrics_error.empty()) {
+    auto m = http_get(o_.admin, "/metrics");
+    if (m.ok()) metrics_after = m.value(); else r.metrics_error = m.status().ToString();
+  }
+  stop_ = true;
+  if (scheduler.joinable()) scheduler.join();
+
+  {
+    std::unique_lock lock(done_mu_);
+    done_cv_.wait_until(lock,
+                        std::chrono::steady_clock::now() +
+                            std::chrono::nanoseconds(seconds_to_ns(o_.drain_timeout_s)),
+                        [&] { return drained(); });
+  }
+  for (auto& c : conns_) {
+    std::lock_guard lock(c->mu);
+    r.unacked += c->inflight;
+  }
+  // Closing joins each reader thread: after this no callback runs, and the
+  // per-connection figures are ours to read. Whatever was still in flight
+  // completes as an error, so subtract it back out of the error count.
+  for (auto& c : conns_) c->client->close();
+  cached.stop();
+
+  for (auto& c : conns_) {
+    r.latency.merge(c->latency);
+    r.appends += c->window_appends;
+    r.order_violations += c->order_violations;
+    r.errors += c->errors;
+    if (r.first_error.empty()) r.first_error = c->first_error;
+    r.max_send_lag_ns = std::max(r.max_send_lag_ns, c->max_send_lag_ns.load());
+  }
+  r.errors -= std::min(r.errors, r.unacked);
+  r.records = r.appends * o_.batch;
+  r.appends_per_s = static_cast<double>(r.appends) / r.window_s;
+  r.records_per_s = static_cast<double>(r.records) / r.window_s;
+  r.mb_per_s = r.records_per_s * o_.record_bytes / 1e6;
+  if (!metrics_before.empty() && !metrics_after.empty()) {
+    r.records_per_flush = records_per_flush(metrics_before, metrics_after);
+    if (!r.records_per_flush) r.metrics_error = "no sidewal_group_commit_records samples in /metrics";
+  }
+  r.cached_before = cached.first();
+  r.cached_after = cached.last();
+  r.cached_max = cached.max();
+  if (!o_.data_dir.empty()) {
+    auto res = wal_resident_bytes(o_.data_dir, &r.wal_files);
+    if (res.ok()) r.residency_after = res.value();
+  }
+  verify(&r);
+  return r;
+}
+
+}  // namespace
+
+Result<BenchResult> run_bench(const BenchOptions& options) {
+  if (options.connections == 0 || options.pipeline == 0 || options.batch == 0) {
+    return Status::InvalidArgument("connections, pipeline and batch must be at least 1");
+  }
+  if (options.duration_s <= 0 || options.warmup_s < 0 || options.rate < 0) {
+    return Status::InvalidArgument("duration must be > 0, warmup and rate >= 0");
+  }
+  Run run(options);
+  return run.execute();
+}
+
+}  // namespace sidewal::bench
