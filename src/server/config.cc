@@ -1,0 +1,433 @@
+#include "server/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <arpa/inet.h>
+#include <sys/un.h>
+
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace sidewal::server {
+namespace {
+
+constexpr uint64_t kKiB = 1024;
+constexpr uint64_t kMiB = kKiB * 1024;
+constexpr uint64_t kGiB = kMiB * 1024;
+
+Status key_error(const std::string& key, const std::string& what) {
+  return Status::InvalidArgument(key + ": " + what);
+}
+
+std::string describe(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null: return "null";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Scalar: return "'" + n.Scalar() + "'";
+    default: return "nothing";
+  }
+}
+
+// Whole-string unsigned integer; rejects signs, spaces and trailing junk.
+bool parse_u64(std::string_view s, uint64_t* out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out, 10);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+Status get_string(const YAML::Node& n, const std::string& key, std::string* out) {
+  if (!n.IsScalar()) return key_error(key, "expected a string, got " + describe(n));
+  *out = n.Scalar();
+  return Status::Ok();
+}
+
+Status get_u64(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max,
+               uint64_t* out) {
+  uint64_t v = 0;
+  if (!n.IsScalar() || !parse_u64(n.Scalar(), &v)) {
+    return key_error(key, "expected a non-negative integer, got " + describe(n));
+  }
+  if (v < min || v > max) {
+    return key_error(key, "value " + std::to_string(v) + " is out of range [" +
+                              std::to_string(min) + ", " + std::to_string(max) + "]");
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+// A byte size: an integer, or an integer with a KiB/MiB/GiB suffix ("64MiB").
+Status get_size(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max,
+                uint64_t* out) {
+  if (!n.IsScalar()) return key_error(key, "expected a byte size, got " + describe(n));
+  std::string s = n.Scalar();
+  uint64_t unit = 1;
+  for (auto [suffix, mult] : {std::pair<const char*, uint64_t>{"KiB", kKiB},
+                              {"MiB", kMiB}, {"GiB", kGiB}, {"B", 1}}) {
+    std::string_view sv(s);
+    std::string_view sfx(suffix);
+    if (sv.size() > sfx.size() && sv.substr(sv.size() - sfx.size()) == sfx) {
+      s.resize(s.size() - sfx.size());
+      while (!s.empty() && s.back() == ' ') s.pop_back();
+      unit = mult;
+      break;
+    }
+  }
+  uint64_t v = 0;
+  if (!parse_u64(s, &v) || (v != 0 && unit > UINT64_MAX / v)) {
+    return key_error(key, "expected a byte size (an integer, optionally with KiB, MiB or GiB), got " +
+                              describe(n));
+  }
+  v *= unit;
+  if (v < min || v > max) {
+    return key_error(key, "value " + std::to_string(v) + " bytes is out of range [" +
+                              std::to_string(min) + ", " + std::to_string(max) + "]");
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+Status get_bool(const YAML::Node& n, const std::string& key, bool* out) {
+  if (n.IsScalar()) {
+    const std::string& s = n.Scalar();
+    if (s == "true") { *out = true; return Status::Ok(); }
+    if (s == "false") { *out = false; return Status::Ok(); }
+  }
+  return key_error(key, "expected true or false, got " + describe(n));
+}
+
+Status get_seconds(const YAML::Node& n, const std::string& key, double max, double* out) {
+  if (n.IsScalar()) {
+    const std::string& s = n.Scalar();
+    double v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec == std::errc() && p == s.data() + s.size() && std::isfinite(v)) {
+      if (v < 0 || v > max) {
+        return key_error(key, "value " + s + " is out of range [0, " +
+                                  std::to_string(static_cast<int>(max)) + "] seconds");
+      }
+      *out = v;
+      return Status::Ok();
+    }
+  }
+  return key_error(key, "expected a number of seconds, got " + describe(n));
+}
+
+// One section of the file: checks that it is a mapping, that every key in it
+// is known, and hands each present key to its parser.
+using KeyParser = std::function<Status(const YAML::Node&, const std::string& dotted)>;
+
+Status walk_map(const YAML::Node& node, const std::string& prefix,
+                const std::map<std::string, KeyParser>& keys) {
+  const std::string where = prefix.empty() ? "the top level" : prefix;
+  if (!node.IsMap()) {
+    return key_error(prefix.empty() ? "config" : prefix,
+                     "expected a mapping, got " + describe(node));
+  }
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) return key_error(where, "keys must be strings");
+    const std::string name = kv.first.Scalar();
+    const std::string dotted = prefix.empty() ? name : prefix + "." + name;
+    auto it = keys.find(name);
+    if (it == keys.end()) {
+      std::string known;
+      for (const auto& [k, _] : keys) known += (known.empty() ? "" : ", ") + k;
+      return key_error(dotted, "unknown key (known keys in " + where + ": " + known + ")");
+    }
+    SIDEWAL_RETURN_IF_ERROR(it->second(kv.second, dotted));
+  }
+  return Status::Ok();
+}
+
+Status parse_mode(const YAML::Node& n, const std::string& key, uint32_t* out) {
+  // The scalar's text is read as octal whether it was quoted or not, so
+  // `mode: 0660` and `mode: "0660"` mean the same thing.
+  if (n.IsScalar()) {
+    const std::string& s = n.Scalar();
+    uint32_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 8);
+    if (!s.empty() && ec == std::errc() && p == s.data() + s.size()) {
+      if (v > 0777) return key_error(key, "mode " + s + " has bits above 0777");
+      if ((v & 0600) != 0600) {
+        return key_error(key, "mode " + s + " must give the owner read and write (0600)");
+      }
+      *out = v;
+      return Status::Ok();
+    }
+  }
+  return key_error(key, "expected an octal permission string like \"0660\", got " + describe(n));
+}
+
+Status parse_root(const YAML::Node& root, Config* c) {
+  auto section = [](std::map<std::string, KeyParser> keys) -> KeyParser {
+    return [keys = std::move(keys)](const YAML::Node& n, const std::string& dotted) {
+      return walk_map(n, dotted, keys);
+    };
+  };
+  std::map<std::string, KeyParser> top = {
+      {"data_dir",
+       [c](const YAML::Node& n, const std::string& k) { return get_string(n, k, &c->data_dir); }},
+      {"socket",
+       section({
+           {"path",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_string(n, k, &c->socket_path);
+            }},
+           {"mode",
+            [c](const YAML::Node& n, const std::string& k) {
+              return parse_mode(n, k, &c->socket_mode);
+            }},
+           {"allowed_uids",
+            [c](const YAML::Node& n, const std::string& k) -> Status {
+              if (n.IsNull()) {
+                c->socket_allowed_uids.clear();
+                return Status::Ok();
+              }
+              if (!n.IsSequence()) return key_error(k, "expected a list of UIDs, got " + describe(n));
+              c->socket_allowed_uids.clear();
+              for (size_t i = 0; i < n.size(); ++i) {
+                uint64_t uid = 0;
+                SIDEWAL_RETURN_IF_ERROR(
+                    get_u64(n[i], k + "[" + std::to_string(i) + "]", 0, UINT32_MAX - 1, &uid));
+                c->socket_allowed_uids.push_back(static_cast<uint32_t>(uid));
+              }
+              return Status::Ok();
+            }},
+       })},
+      {"admin", section({
+                    {"listen",
+                     [c](const YAML::Node& n, const std::string& k) -> Status {
+                       std::string s;
+                       SIDEWAL_RETURN_IF_ERROR(get_string(n, k, &s));
+                       return parse_listen(s, k, &c->admin_host, &c->admin_port);
+                     }},
+                })},
+      {"wal",
+       section({
+           {"segment_bytes",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_size(n, k, 1 * kMiB, 64 * kGiB, &c->wal_segment_bytes);
+            }},
+           {"max_record_bytes",
+            [c](const YAML::Node& n, const std::string& k) -> Status {
+              uint64_t v = 0;
+              SIDEWAL_RETURN_IF_ERROR(get_size(n, k, 1, wal::kHardMaxRecordBytes, &v));
+              c->wal_max_record_bytes = static_cast<uint32_t>(v);
+              return Status::Ok();
+            }},
+           {"io_backend",
+            [c](const YAML::Node& n, const std::string& k) -> Status {
+              std::string s;
+              SIDEWAL_RETURN_IF_ERROR(get_string(n, k, &s));
+              if (s == "auto") c->wal_io_backend = wal::BackendKind::kAuto;
+              else if (s == "io_uring") c->wal_io_backend = wal::BackendKind::kUring;
+              else if (s == "pwrite") c->wal_io_backend = wal::BackendKind::kPwrite;
+              else return key_error(k, "expected auto, io_uring or pwrite, got '" + s + "'");
+              return Status::Ok();
+            }},
+           {"sync_mode",
+            [c](const YAML::Node& n, const std::string& k) -> Status {
+              std::string s;
+              SIDEWAL_RETURN_IF_ERROR(get_string(n, k, &s));
+              if (s == "fdatasync") c->wal_sync_mode = wal::SyncMode::kFdatasync;
+              else if (s == "odsync") c->wal_sync_mode = wal::SyncMode::kODsync;
+              else return key_error(k, "expected fdatasync or odsync, got '" + s + "'");
+              return Status::Ok();
+            }},
+           {"salvage",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_bool(n, k, &c->wal_salvage);
+            }},
+       })},
+      {"limits",
+       section({
+           {"max_frame_bytes",
+            [c](const YAML::Node& n, const std::string& k) -> Status {
+              uint64_t v = 0;
+              SIDEWAL_RETURN_IF_ERROR(get_size(n, k, 64, 1 * kGiB, &v));
+              c->max_frame_bytes = static_cast<uint32_t>(v);
+              return Status::Ok();
+            }},
+           {"max_connections",
+            [c](const YAML::Node& n, const std::string& k) -> Status {
+              uint64_t v = 0;
+              SIDEWAL_RETURN_IF_ERROR(get_u64(n, k, 1, 1'000'000, &v));
+              c->max_connections = static_cast<uint32_t>(v);
+              return Status::Ok();
+            }},
+           {"max_inflight_bytes_per_connection",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_size(n, k, 4 * kKiB, 64 * kGiB, &c->max_inflight_bytes_per_connection);
+            }},
+           {"max_inflight_bytes_total",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_size(n, k, 4 * kKiB, 1024 * kGiB, &c->max_inflight_bytes_total);
+            }},
+       })},
+      {"server", section({
+                     {"threads",
+                      [c](const YAML::Node& n, const std::string& k) -> Status {
+                        uint64_t v = 0;
+                        SIDEWAL_RETURN_IF_ERROR(get_u64(n, k, 1, 64, &v));
+                        c->threads = static_cast<uint32_t>(v);
+                        return Status::Ok();
+                      }},
+                 })},
+      {"shutdown", section({
+                       {"drain_timeout_seconds",
+                        [c](const YAML::Node& n, const std::string& k) {
+                          return get_seconds(n, k, 3600, &c->drain_timeout_seconds);
+                        }},
+                   })},
+      {"log", section({
+                  {"level",
+                   [c](const YAML::Node& n, const std::string& k) -> Status {
+                     std::string s;
+                     SIDEWAL_RETURN_IF_ERROR(get_string(n, k, &s));
+                     if (s != "trace" && s != "debug" && s != "info" && s != "warn" &&
+                         s != "error") {
+                       return key_error(k, "expected trace, debug, info, warn or error, got '" +
+                                               s + "'");
+                     }
+                     c->log_level = s;
+                     return Status::Ok();
+                   }},
+              })},
+  };
+  if (root.IsNull()) return Status::Ok();  // an empty file: every default
+  return walk_map(root, "", top);
+}
+
+}  // namespace
+
+Status parse_listen(const std::string& text, const std::string& key, std::string* host,
+                    uint16_t* port) {
+  std::string h;
+  std::string p;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return key_error(key, "expected \"[ipv6]:port\", got '" + text + "'");
+    }
+    h = text.substr(1, close - 1);
+    p = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) {
+      return key_error(key, "expected \"host:port\", got '" + text + "'");
+    }
+    h = text.substr(0, colon);
+    p = text.substr(colon + 1);
+  }
+  uint8_t addr[16];
+  if (inet_pton(AF_INET, h.c_str(), addr) != 1 && inet_pton(AF_INET6, h.c_str(), addr) != 1) {
+    return key_error(key, "host '" + h + "' is not a numeric IPv4 or IPv6 address");
+  }
+  uint64_t v = 0;
+  if (!parse_u64(p, &v) || v > 65535) {
+    return key_error(key, "port '" + p + "' is not an integer in [0, 65535]");
+  }
+  *host = h;
+  *port = static_cast<uint16_t>(v);
+  return Status::Ok();
+}
+
+Result<Config> parse_config(const std::string& yaml_text, const std::string& source) {
+  Config c;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(source + ": not valid YAML: " + e.what());
+  }
+  Status st = parse_root(root, &c);
+  if (!st.ok()) return Status::InvalidArgument(source + ": " + st.message());
+  return c;
+}
+
+Result<Config> load_config(const std::string& path) {
+  if (path.empty()) return Config{};
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("config file " + path + ": cannot be opened");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+Status apply_overrides(const ConfigOverrides& o, Config* c) {
+  if (o.data_dir) {
+    if (o.data_dir->empty()) return key_error("--data-dir", "must not be empty");
+    c->data_dir = *o.data_dir;
+  }
+  if (o.socket_path) {
+    if (o.socket_path->empty()) return key_error("--socket", "must not be empty");
+    c->socket_path = *o.socket_path;
+  }
+  if (o.admin_listen) {
+    SIDEWAL_RETURN_IF_ERROR(parse_listen(*o.admin_listen, "--admin", &c->admin_host, &c->admin_port));
+  }
+  return Status::Ok();
+}
+
+Status finalize_config(Config* c) {
+  if (c->data_dir.empty()) return key_error("data_dir", "must not be empty");
+  if (c->socket_path.empty()) return key_error("socket.path", "must not be empty");
+  std::error_code ec;
+  c->data_dir = std::filesystem::absolute(c->data_dir, ec).lexically_normal().string();
+  if (ec) return key_error("data_dir", "cannot be made absolute: " + ec.message());
+  c->socket_path = std::filesystem::absolute(c->socket_path, ec).lexically_normal().string();
+  if (ec) return key_error("socket.path", "cannot be made absolute: " + ec.message());
+  // sun_path holds the path and its terminating NUL.
+  if (c->socket_path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return key_error("socket.path", "'" + c->socket_path + "' is " +
+                                        std::to_string(c->socket_path.size()) +
+                                        " bytes; a Unix socket path must be under " +
+                                        std::to_string(sizeof(sockaddr_un{}.sun_path)));
+  }
+  if (c->wal_segment_bytes % 4096 != 0) {
+    return key_error("wal.segment_bytes", "must be a multiple of 4096, got " +
+                                              std::to_string(c->wal_segment_bytes));
+  }
+  // A segment must hold at least a few of the largest records.
+  if (c->wal_segment_bytes < 4ull * c->wal_max_record_bytes) {
+    return key_error("wal.segment_bytes",
+                     std::to_string(c->wal_segment_bytes) +
+                         " is smaller than 4 x wal.max_record_bytes (" +
+                         std::to_string(c->wal_max_record_bytes) + ")");
+  }
+  // The largest allowed record must fit in one APPEND frame.
+  const uint64_t need = uint64_t{c->wal_max_record_bytes} + 12;
+  if (c->max_frame_bytes < need) {
+    return key_error("limits.max_frame_bytes",
+                     std::to_string(c->max_frame_bytes) +
+                         " cannot carry one record of wal.max_record_bytes (" +
+                         std::to_string(c->wal_max_record_bytes) + " + 12 bytes of header)");
+  }
+  if (c->max_inflight_bytes_total < c->max_inflight_bytes_per_connection) {
+    return key_error("limits.max_inflight_bytes_total",
+                     std::to_string(c->max_inflight_bytes_total) +
+                         " is below limits.max_inflight_bytes_per_connection (" +
+                         std::to_string(c->max_inflight_bytes_per_connection) + ")");
+  }
+  return Status::Ok();
+}
+
+const char* backend_kind_name(wal::BackendKind kind) {
+  switch (kind) {
+    case wal::BackendKind::kAuto: return "auto";
+    case wal::BackendKind::kUring: return "io_uring";
+    case wal::BackendKind::kPwrite: return "pwrite";
+  }
+  return "?";
+}
+
+const char* sync_mode_name(wal::SyncMode mode) {
+  return mode == wal::SyncMode::kODsync ? "odsync" : "fdatasync";
+}
+
+}  // namespace sidewal::server

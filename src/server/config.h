@@ -1,0 +1,73 @@
+// Config: everything sidewald reads from config/sidewal.yaml and its flags.
+//
+// Loading is strict on purpose: an unknown key, a wrong type or an impossible
+// value stops the daemon at start with the key's dotted name in the message
+// ("limits.max_frame_bytes: ..."), because a typo that silently falls back to a
+// default is how a sidecar ends up with the wrong durability settings.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "wal/wal.h"
+
+namespace sidewal::server {
+
+struct Config {
+  // Paths are absolute after load_config(): relative ones resolve against the
+  // current working directory of sidewald (not the config file's directory).
+  std::string data_dir = "./var/data";
+
+  std::string socket_path = "./var/sidewal.sock";
+  uint32_t socket_mode = 0660;                  // permission bits of the socket file
+  std::vector<uint32_t> socket_allowed_uids;  // empty: any peer UID may connect
+
+  std::string admin_host = "127.0.0.1";
+  uint16_t admin_port = 9464;  // 0: the kernel picks a port (logged at start)
+
+  uint64_t wal_segment_bytes = wal::kDefaultSegmentBytes;
+  uint32_t wal_max_record_bytes = wal::kDefaultMaxRecordBytes;
+  wal::BackendKind wal_io_backend = wal::BackendKind::kAuto;
+  wal::SyncMode wal_sync_mode = wal::SyncMode::kFdatasync;
+  bool wal_salvage = false;
+
+  uint32_t max_frame_bytes = 4u << 20;                         // body_len above this: FRAME_TOO_LARGE
+  uint32_t max_connections = 4096;                             // accepted and closed above this
+  uint64_t max_inflight_bytes_per_connection = 16ull << 20;    // stop reading that socket above it
+  uint64_t max_inflight_bytes_total = 256ull << 20;            // stop reading every socket above it
+
+  uint32_t threads = 2;                  // Asio worker threads for connections
+  double drain_timeout_seconds = 30;     // SIGTERM: longest wait for in-flight commits
+
+  std::string log_level = "info";        // trace, debug, info, warn, error
+};
+
+// Parses YAML text. `source` names the text in messages (the file path).
+Result<Config> parse_config(const std::string& yaml_text, const std::string& source);
+
+// Reads and parses `path`; an empty path returns the defaults.
+Result<Config> load_config(const std::string& path);
+
+// Command-line overrides, applied after the file.
+struct ConfigOverrides {
+  std::optional<std::string> data_dir;
+  std::optional<std::string> socket_path;
+  std::optional<std::string> admin_listen;  // "host:port"
+};
+Status apply_overrides(const ConfigOverrides& o, Config* config);
+
+// Checks cross-key constraints and makes paths absolute. load_config() and
+// apply_overrides() leave this to the caller so flags are validated too.
+Status finalize_config(Config* config);
+
+// "host:port" (IPv6 as "[::1]:9464") into its parts; `key` names the setting.
+Status parse_listen(const std::string& text, const std::string& key, std::string* host,
+                    uint16_t* port);
+
+const char* backend_kind_name(wal::BackendKind kind);
+const char* sync_mode_name(wal::SyncMode mode);
+
+}  // namespace sidewal::server

@@ -1,0 +1,587 @@
+#include "server/connection.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <limits>
+
+#include "server/log.h"
+
+namespace sidewal::server {
+
+namespace asio = boost::asio;
+using proto::ErrorCode;
+
+namespace {
+
+// Payload bytes per RECORDS frame (one record may exceed it: a frame always
+// carries at least one record).
+constexpr uint64_t kRecordsFrameBytes = 1u << 20;
+// A non-follow READ with max_bytes = 0 returns at most this many payload bytes.
+constexpr uint64_t kDefaultReadMaxBytes = 16u << 20;
+// A READ produces its next RECORDS frame only while less than this is queued
+// for writing on the connection, so a slow reader holds at most ~2 frames.
+constexpr uint64_t kReadWindowBytes = 1u << 20;
+// Frames gathered into one async_write.
+constexpr size_t kMaxGather = 64;
+
+}  // namespace
+
+Connection::Connection(Socket socket, ServerContext* ctx, uint64_t id)
+    : socket_(std::move(socket)), strand_(socket_.get_executor()), ctx_(ctx), id_(id) {
+  ctx_->metrics->connection_opened();
+}
+
+Connection::~Connection() {
+  // Whatever this connection still held (frames of a closed peer, replies
+  // never written) goes back to the global budget.
+  if (inflight_ > 0) ctx_->release(inflight_);
+}
+
+void Connection::acquire(uint64_t n) {
+  inflight_ += n;
+  ctx_->acquire(n);
+}
+
+void Connection::release(uint64_t n) {
+  SW_ASSERT(n <= inflight_);
+  inflight_ -= n;
+  ctx_->release(n);
+}
+
+// ---- Entry points (any thread).
+
+void Connection::start(bool authorized) {
+  asio::post(strand_, [self = shared_from_this(), authorized] {
+    if (!authorized) {
+      self->send_error(0, ErrorCode::kUnauthorized,
+                       "peer UID is not in socket.allowed_uids");
+      self->stop_reading_and_finish();
+      return;
+    }
+    self->maybe_read();
+  });
+}
+
+void Connection::drain() {
+  asio::post(strand_, [self = shared_from_this()] { self->stop_reading_and_finish(); });
+}
+
+void Connection::force_close() {
+  asio::post(strand_, [self = shared_from_this()] { self->close(); });
+}
+
+void Connection::wake() {
+  asio::post(strand_, [self = shared_from_this()] { self->maybe_read(); });
+}
+
+// ---- Reading frames.
+
+void Connection::maybe_read() {
+  if (reading_ || closed_ || peer_eof_ || finishing_) return;
+  // Per-connection bound: resumed by progress() when replies drain.
+  if (inflight_ >= ctx_->config->max_inflight_bytes_per_connection) return;
+  if (ctx_->over_total()) {
+    ctx_->wait_for_total(weak_from_this());
+    return;
+  }
+  read_header();
+}
+
+void Connection::read_header() {
+  reading_ = true;
+  asio::async_read(socket_, asio::buffer(header_buf_),
+                   [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                     self->on_header(ec);
+                   });
+}
+
+void Connection::on_header(const boost::system::error_code& ec) {
+  reading_ = false;
+  if (closed_) return;
+  if (ec) {
+    // EOF between frames is the normal end; pending ACKs still go out if the
+    // peer only shut down its sending side.
+    peer_eof_ = true;
+    progress();
+    return;
+  }
+  if (finishing_) return;  // draining: frames that arrive now are not served
+  header_ = proto::decode_header(header_buf_);
+  if (header_.body_len > ctx_->config->max_frame_bytes) {
+    // The body is not read, so the stream cannot be resynchronised: answer
+    // and close.
+    send_error(header_.request_id, ErrorCode::kFrameTooLarge,
+               "body_len " + std::to_string(header_.body_len) + " exceeds limits.max_frame_bytes " +
+                   std::to_string(ctx_->config->max_frame_bytes));
+    stop_reading_and_finish();
+    return;
+  }
+  frame_bytes_ = proto::kHeaderSize + header_.body_len;
+  acquire(frame_bytes_);
+  body_.resize(header_.body_len);
+  if (header_.body_len == 0) {
+    on_body({});
+    return;
+  }
+  reading_ = true;
+  asio::async_read(socket_, asio::buffer(body_),
+                   [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                     self->on_body(ec);
+                   });
+}
+
+void Connection::on_body(const boost::system::error_code& ec) {
+  reading_ = false;
+  if (closed_) return;
+  if (ec || finishing_) {
+    // A truncated frame (the peer closed mid-body) or a frame that arrived
+    // while draining: it is never served.
+    release(frame_bytes_);
+    if (ec) {
+      log::debug("connection: peer closed in the middle of a frame",
+                 {{"conn", id_}, {"body_len", header_.body_len}});
+      peer_eof_ = true;
+    }
+    progress();
+    return;
+  }
+  received_at_ = Clock::now();
+  dispatch();
+  maybe_read();
+}
+
+void Connection::dispatch() {
+  const uint64_t rid = header_.request_id;
+  const auto op = static_cast<proto::Opcode>(header_.opcode);
+  const bool known = op == proto::Opcode::kHello || op == proto::Opcode::kAppend ||
+                     op == proto::Opcode::kRead || op == proto::Opcode::kTruncate ||
+                     op == proto::Opcode::kStatus || op == proto::Opcode::kCancel;
+  if (!known) {
+    // The body was read and is dropped, so the connection stays usable.
+    release(frame_bytes_);
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "0x%02x", header_.opcode);
+    send_error(rid, ErrorCode::kUnknownOpcode, std::string("unknown request opcode ") + buf);
+    return;
+  }
+  if (op == proto::Opcode::kAppend) {
+    handle_append();  // owns frame_bytes_ until its reply is queued
+    return;
+  }
+  release(frame_bytes_);
+  if (header_.flags != 0 || header_.reserved != 0) {
+    send_error(rid, ErrorCode::kMalformed, "header flags and reserved must be 0");
+    return;
+  }
+  // STATUS answers while recovering (state 0); everything else waits.
+  if (op != proto::Opcode::kStatus && ctx_->log->wal() == nullptr) {
+    send_error(rid, ErrorCode::kNotReady, "recovery in progress");
+    return;
+  }
+  switch (op) {
+    case proto::Opcode::kHello: handle_hello(); break;
+    case proto::Opcode::kRead: handle_read(); break;
+    case proto::Opcode::kTruncate: handle_truncate(); break;
+    case proto::Opcode::kStatus: handle_status(); break;
+    case proto::Opcode::kCancel: handle_cancel(); break;
+    default: SW_ASSERT(false);
+  }
+}
+
+// ---- Requests.
+
+void Connection::handle_hello() {
+  proto::Hello hello;
+  Status st = proto::decode_hello(body_, &hello);
+  if (!st.ok()) {
+    send_error(header_.request_id, ErrorCode::kMalformed, st.message());
+    return;
+  }
+  if (hello.version != proto::kVersion) {
+    send_error(header_.request_id, ErrorCode::kUnsupportedVersion,
+               "protocol version " + std::to_string(hello.version) + " is not supported (this daemon speaks " +
+                   std::to_string(proto::kVersion) + ")");
+    return;
+  }
+  log::debug("connection: hello", {{"conn", id_}, {"client", hello.name}});
+  const wal::WalStatus s = ctx_->log->wal()->status();
+  proto::HelloOk ok;
+  ok.max_record_bytes = ctx_->config->wal_max_record_bytes;
+  ok.first_lsn = s.first_lsn;
+  ok.durable_lsn = s.durable_lsn;
+  std::vector<uint8_t> frame;
+  proto::encode_hello_ok(header_.request_id, ok, &frame);
+  enqueue(std::move(frame));
+}
+
+void Connection::handle_append() {
+  const uint64_t seq = front_seq_ + slots_.size();
+  AppendSlot& slot = slots_.emplace_back();
+  slot.request_id = header_.request_id;
+  slot.frame_bytes = frame_bytes_;
+  slot.received = received_at_;
+
+  auto fail = [&](ErrorCode code, std::string_view msg) {
+    encode_error_into(slot.request_id, code, msg, &slot.reply);
+    slot.done = true;
+    flush_slots();
+  };
+  if (header_.flags != 0 || header_.reserved != 0) {
+    return fail(ErrorCode::kMalformed, "header flags and reserved must be 0");
+  }
+  wal::Wal* wal = ctx_->log->wal();
+  if (wal == nullptr) return fail(ErrorCode::kNotReady, "recovery in progress");
+  Status st = proto::decode_append(body_, &scratch_append_);
+  if (!st.ok()) return fail(ErrorCode::kMalformed, st.message());
+
+  const uint32_t max_record = ctx_->config->wal_max_record_bytes;
+  scratch_records_.clear();
+  for (size_t i = 0; i < scratch_append_.size(); ++i) {
+    const proto::AppendRecord& r = scratch_append_[i];
+    if (r.payload.size() > max_record) {
+      return fail(ErrorCode::kRecordTooLarge,
+                  "record " + std::to_string(i) + " payload is " + std::to_string(r.payload.size()) +
+                      " bytes; wal.max_record_bytes is " + std::to_string(max_record));
+    }
+    if (r.type >= wal::kFirstControlType) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "0x%04x", r.type);
+      return fail(ErrorCode::kReservedRecordType,
+                  "record " + std::to_string(i) + " has type " + buf +
+                      "; types 0x8000-0xFFFF are reserved for the log");
+    }
+    scratch_records_.push_back(
+        wal::RecordIn{.type = r.type, .flags = 0, .tenant = r.tenant, .payload = r.payload});
+    slot.payload_bytes += r.payload.size();
+  }
+  slot.records = static_cast<uint32_t>(scratch_records_.size());
+  // The engine assigns LSNs in call order and completes batches in LSN
+  // order; calling it here, on the strand, in frame order keeps this
+  // connection's ACKs in request order. The slot queue enforces it anyway.
+  wal->append(scratch_records_, [self = shared_from_this(), seq](const Status& s, uint64_t lsn) {
+    // Flusher thread: only hand over to the strand.
+    asio::post(self->strand_, [self, seq, s, lsn] { self->on_append_done(seq, s, lsn); });
+  });
+}
+
+void Connection::on_append_done(uint64_t seq, const Status& st, uint64_t first_lsn) {
+  SW_ASSERT(seq >= front_seq_ && seq - front_seq_ < slots_.size());
+  AppendSlot& slot = slots_[seq - front_seq_];
+  SW_ASSERT(!slot.done);
+  if (st.ok()) {
+    const double seconds =
+        std::chrono::duration<double>(Clock::now() - slot.received).count();
+    ctx_->metrics->appended(slot.records, slot.payload_bytes, seconds);
+    proto::encode_ack(slot.request_id, proto::Ack{.first_lsn = first_lsn, .count = slot.records},
+                      &slot.reply);
+  } else {
+    if (st.code() == Code::kIoError || st.code() == Code::kNoSpace || st.code() == Code::kFailed) {
+      ctx_->log->note_failure(st);
+    }
+    encode_error_into(slot.request_id, error_for(st), st.message(), &slot.reply);
+  }
+  slot.done = true;
+  flush_slots();
+}
+
+void Connection::flush_slots() {
+  while (!slots_.empty() && slots_.front().done) {
+    AppendSlot& s = slots_.front();
+    const uint64_t frame_bytes = s.frame_bytes;
+    enqueue(std::move(s.reply));
+    slots_.pop_front();
+    ++front_seq_;
+    release(frame_bytes);
+  }
+  progress();
+}
+
+void Connection::handle_read() {
+  proto::ReadRequest req;
+  Status st = proto::decode_read(body_, &req);
+  if (!st.ok()) return send_error(header_.request_id, ErrorCode::kMalformed, st.message());
+  if (req.from_lsn == 0) {
+    return send_error(header_.request_id, ErrorCode::kMalformed, "from_lsn 0: LSNs start at 1");
+  }
+  if (req.follow > 1) {
+    return send_error(header_.request_id, ErrorCode::kMalformed, "follow must be 0 or 1");
+  }
+  if (reads_.count(header_.request_id) != 0) {
+    return send_error(header_.request_id, ErrorCode::kMalformed,
+                      "request_id is already used by a READ in progress on this connection");
+  }
+  ReadStream& r = reads_[header_.request_id];
+  r.request_id = header_.request_id;
+  r.next_lsn = req.from_lsn;
+  r.follow = req.follow == 1;
+  r.records_left = req.max_records == 0 ? std::numeric_limits<uint64_t>::max() : req.max_records;
+  if (req.max_bytes != 0) {
+    r.bytes_left = req.max_bytes;
+  } else {
+    r.bytes_left = r.follow ? std::numeric_limits<uint64_t>::max() : kDefaultReadMaxBytes;
+  }
+  if (r.follow) {
+    const uint64_t rid = r.request_id;
+    r.follower_id = ctx_->log->add_follower(
+        [weak = weak_from_this(), ex = strand_, rid] {
+          asio::post(ex, [weak, rid] {
+            if (auto self = weak.lock()) self->pump(rid);
+          });
+        });
+  }
+  pump(header_.request_id);
+}
+
+void Connection::pump(uint64_t request_id) {
+  auto it = reads_.find(request_id);
+  if (it == reads_.end() || closed_) return;
+  ReadStream& r = it->second;
+  if (r.busy) return;  // its completion pumps again
+  if (r.cancelled || r.records_left == 0 || r.bytes_left == 0) return finish_read(r, true);
+  if (out_bytes_ >= kReadWindowBytes) return;  // on_written() pumps again
+  wal::Wal* wal = ctx_->log->wal();
+  if (r.next_lsn > wal->durable_lsn()) {
+    // Caught up: a plain READ ends here; a follower waits for the next flush.
+    if (!r.follow) finish_read(r, true);
+    return;
+  }
+  r.busy = true;
+  ++blocking_ops_;
+  wal::ReadLimits limits;
+  limits.max_records = r.records_left == std::numeric_limits<uint64_t>::max() ? 0 : r.records_left;
+  limits.max_bytes = std::min(r.bytes_left, kRecordsFrameBytes);
+  asio::post(*ctx_->blocking, [self = shared_from_this(), wal, from = r.next_lsn, limits,
+                               request_id] {
+    std::vector<wal::Record> records;
+    uint64_t next = from;
+    Status st = wal->read(from, limits, &records, &next);
+    asio::post(self->strand_, [self, request_id, st = std::move(st),
+                               records = std::move(records), next]() mutable {
+      self->on_read_chunk(request_id, st, std::move(records), next);
+    });
+  });
+}
+
+void Connection::on_read_chunk(uint64_t request_id, const Status& st,
+                               std::vector<wal::Record> records, uint64_t next_lsn) {
+  --blocking_ops_;
+  auto it = reads_.find(request_id);
+  SW_ASSERT(it != reads_.end());
+  ReadStream& r = it->second;
+  r.busy = false;
+  if (closed_) {
+    finish_read(r, false);
+    return;
+  }
+  if (!st.ok()) {
+    send_error(request_id, error_for(st), st.message());
+    finish_read(r, false);
+    return;
+  }
+  if (!records.empty()) {
+    std::vector<uint8_t> frame;
+    const size_t start = proto::begin_records(request_id, &frame);
+    for (const wal::Record& rec : records) {
+      proto::add_record(proto::ReadRecord{.lsn = rec.lsn, .type = rec.type, .flags = rec.flags,
+                                          .tenant = rec.tenant, .payload = rec.payload},
+                        &frame);
+      if (r.records_left != std::numeric_limits<uint64_t>::max()) --r.records_left;
+      if (r.bytes_left != std::numeric_limits<uint64_t>::max()) {
+        r.bytes_left -= std::min<uint64_t>(r.bytes_left, rec.payload.size());
+      }
+    }
+    proto::finish_records(start, &frame);
+    enqueue(std::move(frame));
+    SW_ASSERT(next_lsn > r.next_lsn);
+  }
+  r.next_lsn = std::max(r.next_lsn, next_lsn);
+  pump(request_id);
+  progress();
+}
+
+void Connection::finish_read(ReadStream& r, bool send_end) {
+  if (send_end) {
+    std::vector<uint8_t> frame;
+    proto::encode_end(r.request_id, r.next_lsn, &frame);
+    enqueue(std::move(frame));
+  }
+  if (r.follower_id != 0) ctx_->log->remove_follower(r.follower_id);
+  const uint64_t rid = r.request_id;  // r dies with the erase
+  reads_.erase(rid);
+  progress();
+}
+
+void Connection::handle_cancel() {
+  Status st = proto::decode_empty(body_);
+  if (!st.ok()) return send_error(header_.request_id, ErrorCode::kMalformed, st.message());
+  auto it = reads_.find(header_.request_id);
+  // A READ that already ended sent its END; a late CANCEL needs no reply.
+  if (it == reads_.end()) return;
+  it->second.cancelled = true;
+  pump(header_.request_id);
+}
+
+void Connection::handle_truncate() {
+  uint64_t before = 0;
+  Status st = proto::decode_truncate(body_, &before);
+  if (!st.ok()) return send_error(header_.request_id, ErrorCode::kMalformed, st.message());
+  ++blocking_ops_;
+  asio::post(*ctx_->blocking, [self = shared_from_this(), wal = ctx_->log->wal(), before,
+                               rid = header_.request_id] {
+    Result<uint64_t> r = wal->truncate_before(before);
+    asio::post(self->strand_, [self, r = std::move(r), rid, before] {
+      --self->blocking_ops_;
+      if (r.ok()) {
+        log::info("truncated", {{"before_lsn", before}, {"first_lsn", r.value()}});
+        std::vector<uint8_t> frame;
+        proto::encode_ok(rid, r.value(), &frame);
+        self->enqueue(std::move(frame));
+      } else {
+        self->send_error(rid, self->error_for(r.status()), r.status().message());
+      }
+      self->progress();
+    });
+  });
+}
+
+void Connection::handle_status() {
+  Status st = proto::decode_empty(body_);
+  if (!st.ok()) return send_error(header_.request_id, ErrorCode::kMalformed, st.message());
+  proto::StatusReply reply;
+  if (wal::Wal* wal = ctx_->log->wal()) {
+    const wal::WalStatus s = wal->status();
+    reply.first_lsn = s.first_lsn;
+    reply.durable_lsn = s.durable_lsn;
+    reply.segments = s.segments;
+    reply.bytes_on_disk = s.bytes_on_disk;
+  }
+  reply.state = static_cast<uint8_t>(ctx_->log->state());
+  std::vector<uint8_t> frame;
+  proto::encode_status_ok(header_.request_id, reply, &frame);
+  enqueue(std::move(frame));
+}
+
+// ---- Replies.
+
+proto::ErrorCode Connection::error_for(const Status& st) const {
+  switch (st.code()) {
+    case Code::kTruncated: return ErrorCode::kLsnTruncated;
+    case Code::kNoSpace: return ErrorCode::kNoSpace;
+    case Code::kInvalidArgument: return ErrorCode::kMalformed;
+    case Code::kFailed: return ctx_->log->failure_code();
+    default: return ErrorCode::kIoFailed;
+  }
+}
+
+void Connection::encode_error_into(uint64_t request_id, ErrorCode code, std::string_view message,
+                                   std::vector<uint8_t>* out) {
+  ctx_->metrics->error(code);
+  log::debug("connection: error reply", {{"conn", id_},
+                                         {"request_id", request_id},
+                                         {"code", proto::error_code_name(code)},
+                                         {"message", message}});
+  proto::encode_error(request_id, code, message, out);
+}
+
+void Connection::send_error(uint64_t request_id, ErrorCode code, std::string_view message) {
+  std::vector<uint8_t> frame;
+  encode_error_into(request_id, code, message, &frame);
+  enqueue(std::move(frame));
+}
+
+void Connection::enqueue(std::vector<uint8_t> frame) {
+  if (closed_) return;
+  acquire(frame.size());
+  out_bytes_ += frame.size();
+  out_.push_back(OutFrame{std::move(frame)});
+  if (writing_frames_ == 0) write_queued();
+}
+
+void Connection::write_queued() {
+  SW_ASSERT(writing_frames_ == 0 && !out_.empty());
+  std::vector<asio::const_buffer> bufs;
+  const size_t n = std::min(out_.size(), kMaxGather);
+  bufs.reserve(n);
+  for (size_t i = 0; i < n; ++i) bufs.push_back(asio::buffer(out_[i].bytes));
+  writing_frames_ = n;
+  asio::async_write(socket_, bufs,
+                    [self = shared_from_this(), n](const boost::system::error_code& ec, size_t) {
+                      self->on_written(ec, n);
+                    });
+}
+
+void Connection::on_written(const boost::system::error_code& ec, size_t frames) {
+  SW_ASSERT(frames == writing_frames_);
+  writing_frames_ = 0;
+  for (size_t i = 0; i < frames; ++i) {
+    const uint64_t n = out_.front().bytes.size();
+    out_bytes_ -= n;
+    release(n);
+    out_.pop_front();
+  }
+  if (ec || closed_) {
+    if (!closed_) {
+      log::debug("connection: write failed", {{"conn", id_}, {"error", ec.message()}});
+    }
+    close();
+    return;
+  }
+  if (!out_.empty()) write_queued();
+  // Room in the write window: let READs produce their next frame.
+  std::vector<uint64_t> ids;
+  for (const auto& [rid, r] : reads_) ids.push_back(rid);
+  for (uint64_t rid : ids) pump(rid);
+  progress();
+}
+
+// ---- Lifecycle.
+
+void Connection::stop_reading_and_finish() {
+  if (closed_ || finishing_) return;
+  finishing_ = true;
+  // A pending header read returns EOF once the receive side is shut down.
+  boost::system::error_code ignored;
+  if (reading_) socket_.shutdown(Socket::shutdown_receive, ignored);
+  for (auto& [rid, r] : reads_) r.cancelled = true;
+  std::vector<uint64_t> ids;
+  for (const auto& [rid, r] : reads_) ids.push_back(rid);
+  for (uint64_t rid : ids) pump(rid);
+  progress();
+}
+
+void Connection::progress() {
+  if (closed_) return;
+  maybe_read();
+  const bool idle = slots_.empty() && out_.empty() && writing_frames_ == 0 && blocking_ops_ == 0;
+  // A follower keeps a half-closed connection open: the client may only
+  // read. finishing_ ends followers first (stop_reading_and_finish).
+  if (idle && reads_.empty() && (finishing_ || peer_eof_)) close();
+}
+
+void Connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(Socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  for (auto& [rid, r] : reads_) {
+    if (r.follower_id != 0) ctx_->log->remove_follower(r.follower_id);
+    r.follower_id = 0;
+  }
+  // Reads still on the blocking pool erase themselves when they return.
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    it = it->second.busy ? std::next(it) : reads_.erase(it);
+  }
+  if (writing_frames_ == 0) {
+    release(out_bytes_);
+    out_bytes_ = 0;
+    out_.clear();
+  }
+  ctx_->metrics->connection_closed();
+  if (ctx_->on_closed) ctx_->on_closed(id_);
+}
+
+}  // namespace sidewal::server

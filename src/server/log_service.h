@@ -1,0 +1,73 @@
+// LogService: the daemon's handle on the engine. It opens the log on a
+// background thread (so the socket and admin HTTP answer during recovery),
+// tracks the log's state (recovering, ready, failed), feeds the engine's
+// observer callbacks into the metrics, and fans the engine's single durable
+// listener out to every following READ.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "common/status.h"
+#include "proto/protocol.h"
+#include "server/metrics.h"
+#include "wal/wal.h"
+
+namespace sidewal::server {
+
+class LogService : public wal::WalObserver {
+ public:
+  LogService(wal::WalOptions options, Metrics* metrics);
+  ~LogService() override;
+
+  // Runs Wal::open on a new thread; `done` runs on that thread afterwards
+  // with the outcome. Call once.
+  void start_recovery(std::function<void(const Status&, const wal::RecoveryReport&)> done);
+  void join_recovery();
+
+  // Null until recovery succeeded; stays valid until close().
+  wal::Wal* wal() const { return wal_ptr_.load(std::memory_order_acquire); }
+  wal::LogState state() const;
+  // The ERROR code appends get once the log is failed: NO_SPACE when the
+  // failure was ENOSPC, IO_FAILED otherwise.
+  proto::ErrorCode failure_code() const;
+  std::string failure_message() const;
+  // Records a failure an append callback reported (the observer may not have).
+  void note_failure(const Status& why);
+
+  // Followers: `wake` runs on the flusher thread after every flush; it must
+  // only post work elsewhere. Returns an id for remove_follower().
+  uint64_t add_follower(std::function<void()> wake);
+  void remove_follower(uint64_t id);
+
+  // Completes queued appends and closes the log's files.
+  Status close();
+
+  // wal::WalObserver (flusher thread).
+  void on_flush(uint32_t records, uint32_t batches, uint64_t bytes_written,
+                double sync_seconds) override;
+  void on_dwb_write(uint64_t bytes) override;
+  void on_failed(const Status& why) override;
+
+ private:
+  wal::WalOptions options_;
+  Metrics* metrics_;
+  std::thread recovery_thread_;
+  std::unique_ptr<wal::Wal> wal_;       // owned; published through wal_ptr_
+  std::atomic<wal::Wal*> wal_ptr_{nullptr};
+  std::atomic<bool> failed_{false};
+  mutable std::mutex failure_mu_;
+  Status failure_;                      // guarded by failure_mu_; first failure wins
+
+  std::mutex followers_mu_;
+  uint64_t next_follower_id_ = 1;       // guarded by followers_mu_
+  std::unordered_map<uint64_t, std::function<void()>> followers_;  // guarded by followers_mu_
+  uint64_t listener_id_ = 0;            // the one engine listener, 0 = none
+};
+
+}  // namespace sidewal::server

@@ -1,0 +1,411 @@
+#include "server/server.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <future>
+#include <thread>
+#include <unordered_map>
+
+#include "server/admin_http.h"
+#include "server/connection.h"
+#include "server/log.h"
+#include "server/log_service.h"
+#include "server/metrics.h"
+#include "server/server_context.h"
+#include "server/unix_socket.h"
+
+namespace sidewal::server {
+
+namespace asio = boost::asio;
+using UnixAcceptor = asio::local::stream_protocol::acceptor;
+
+namespace {
+
+const char* state_name(wal::LogState s) {
+  switch (s) {
+    case wal::LogState::kRecovering: return "recovering";
+    case wal::LogState::kReady: return "ready";
+    case wal::LogState::kFailed: return "failed";
+  }
+  return "?";
+}
+
+wal::WalOptions wal_options(const Config& c) {
+  wal::WalOptions o;
+  o.dir = c.data_dir;
+  o.segment_bytes = c.wal_segment_bytes;
+  o.max_record_bytes = c.wal_max_record_bytes;
+  o.backend = c.wal_io_backend;
+  o.sync_mode = c.wal_sync_mode;
+  o.salvage = c.wal_salvage;
+  // The connections' global bound keeps the engine's queue below its own
+  // bound, so append() (called on an Asio thread) practically never blocks.
+  o.max_pending_bytes = std::max<uint64_t>(o.max_pending_bytes, c.max_inflight_bytes_total + (4u << 20));
+  return o;
+}
+
+class Daemon {
+ public:
+  explicit Daemon(const Config& config)
+      : config_(config),
+        log_(wal_options(config), &metrics_),
+        blocking_(2),
+        ctx_(&config_, &log_, &metrics_, &blocking_),
+        control_(asio::make_strand(io_)),
+        acceptor_(control_),
+        signals_(control_, SIGTERM, SIGINT),
+        drain_timer_(control_),
+        accept_retry_timer_(control_),
+        admin_(admin_io_, [this](const std::string& path) { return admin(path); }) {}
+
+  int run();
+
+ private:
+  Status listen_unix();
+  void accept_next();
+  void on_accept(const boost::system::error_code& ec, Connection::Socket socket);
+  void on_recovered(const Status& st, const wal::RecoveryReport& report);
+  void begin_shutdown(int code, const std::string& why);
+  void on_connection_closed(uint64_t id);
+  void maybe_finish();
+  AdminResponse admin(const std::string& path);
+  wal::LogState current_state();
+
+  const Config config_;
+  Metrics metrics_;
+  LogService log_;
+  asio::thread_pool blocking_;
+  ServerContext ctx_;
+  // Declared after everything connections point at: destroying io_ destroys
+  // the handlers that still hold connections.
+  asio::io_context io_;
+  asio::io_context admin_io_;
+  // Serialises the acceptor, signals, timers and the lifecycle flags below.
+  asio::strand<asio::io_context::executor_type> control_;
+  UnixAcceptor acceptor_;
+  asio::signal_set signals_;
+  asio::steady_timer drain_timer_;
+  asio::steady_timer accept_retry_timer_;
+  AdminServer admin_;
+
+  std::mutex conns_mu_;
+  std::unordered_map<uint64_t, std::weak_ptr<Connection>> conns_;  // guarded by conns_mu_
+  uint64_t next_conn_id_ = 1;                                      // guarded by conns_mu_
+
+  // Lifecycle, on control_.
+  bool shutting_down_ = false;
+  bool recovery_done_ = false;
+  bool finished_ = false;
+  int exit_code_ = kExitOk;
+  std::promise<int> finished_promise_;
+};
+
+Status Daemon::listen_unix() {
+  const std::string& path = config_.socket_path;
+  SIDEWAL_RETURN_IF_ERROR(ensure_parent_dir(path, "socket.path"));
+  SIDEWAL_RETURN_IF_ERROR(claim_socket_path(path));
+  boost::system::error_code ec;
+  acceptor_.open(asio::local::stream_protocol(), ec);
+  if (ec) return Status::IoError("socket.path " + path + ": socket(): " + ec.message());
+  // The file is created by bind() with the umask applied: restrict it so the
+  // socket never exists, even briefly, with wider permissions than socket.mode.
+  const mode_t old_mask = ::umask(static_cast<mode_t>(~config_.socket_mode & 0777));
+  acceptor_.bind(asio::local::stream_protocol::endpoint(path), ec);
+  ::umask(old_mask);
+  if (ec) return Status::IoError("socket.path " + path + ": bind(): " + ec.message());
+  if (::chmod(path.c_str(), static_cast<mode_t>(config_.socket_mode)) != 0) {
+    return Status::FromErrno(errno, "chmod socket.path " + path);
+  }
+  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IoError("socket.path " + path + ": listen(): " + ec.message());
+  return Status::Ok();
+}
+
+void Daemon::accept_next() {
+  acceptor_.async_accept(asio::make_strand(io_),
+                         [this](const boost::system::error_code& ec, Connection::Socket socket) {
+                           on_accept(ec, std::move(socket));
+                         });
+}
+
+void Daemon::on_accept(const boost::system::error_code& ec, Connection::Socket socket) {
+  if (shutting_down_ || ec == asio::error::operation_aborted) return;
+  if (ec) {
+    // EMFILE and friends: back off briefly instead of spinning on accept.
+    log::warn("accept failed; retrying in 100 ms", {{"error", ec.message()}});
+    accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
+    accept_retry_timer_.async_wait([this](const boost::system::error_code& e) {
+      if (!e && !shutting_down_) accept_next();
+    });
+    return;
+  }
+  bool authorized = true;
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    log::warn("SO_PEERCRED failed; closing connection", {{"errno", errno}});
+    authorized = false;
+  } else if (!config_.socket_allowed_uids.empty()) {
+    authorized = std::find(config_.socket_allowed_uids.begin(), config_.socket_allowed_uids.end(),
+                           cred.uid) != config_.socket_allowed_uids.end();
+    if (!authorized) {
+      log::warn("rejected connection from a UID not in socket.allowed_uids",
+                {{"uid", cred.uid}, {"pid", cred.pid}});
+    }
+  }
+  std::shared_ptr<Connection> conn;
+  {
+    std::lock_guard lock(conns_mu_);
+    if (conns_.size() >= config_.max_connections) {
+      log::warn("limits.max_connections reached; closing new connection",
+                {{"max_connections", config_.max_connections}, {"pid", cred.pid}});
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    } else {
+      const uint64_t id = next_conn_id_++;
+      conn = std::make_shared<Connection>(std::move(socket), &ctx_, id);
+      conns_.emplace(id, conn);
+    }
+  }
+  if (conn) {
+    log::debug("connection opened", {{"conn", conn->id()}, {"uid", cred.uid}, {"pid", cred.pid}});
+    conn->start(authorized);
+  }
+  accept_next();
+}
+
+void Daemon::on_connection_closed(uint64_t id) {
+  {
+    std::lock_guard lock(conns_mu_);
+    conns_.erase(id);
+  }
+  log::debug("connection closed", {{"conn", id}});
+  asio::post(control_, [this] { maybe_finish(); });
+}
+
+void Daemon::on_recovered(const Status& st, const wal::RecoveryReport& r) {
+  recovery_done_ = true;
+  if (!st.ok()) {
+    log::error("recovery failed; the log was not opened",
+               {{"error", st.ToString()},
+                {"data_dir", config_.data_dir},
+                {"corruption_at", r.corruption_at},
+                {"hint", r.corruption ? "inspect with `sidewal verify`; wal.salvage: true keeps the "
+                                        "prefix before the corruption and drops the rest"
+                                      : ""}});
+    begin_shutdown(kExitFailure, "recovery failed");
+    return;
+  }
+  metrics_.recovered(r);
+  log::info("recovery finished",
+            {{"seconds", r.seconds},
+             {"first_lsn", r.first_lsn},
+             {"durable_lsn", r.durable_lsn},
+             {"records", r.records},
+             {"segments", r.segments},
+             {"bytes_on_disk", r.bytes_on_disk},
+             {"discarded_bytes", r.discarded_bytes},
+             {"discarded_records", r.discarded_records},
+             {"discarded_why", r.discarded_why},
+             {"corruption", r.corruption},
+             {"corruption_at", r.corruption_at},
+             {"backend", r.backend}});
+  if (shutting_down_) {
+    maybe_finish();
+    return;
+  }
+  metrics_.set_ready(true);
+  log::info("ready", {{"socket", config_.socket_path}});
+}
+
+void Daemon::begin_shutdown(int code, const std::string& why) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  exit_code_ = code;
+  ctx_.draining.store(true);
+  metrics_.set_ready(false);
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  accept_retry_timer_.cancel();
+  std::vector<std::shared_ptr<Connection>> live;
+  {
+    std::lock_guard lock(conns_mu_);
+    for (auto& [id, w] : conns_) {
+      if (auto c = w.lock()) live.push_back(std::move(c));
+    }
+  }
+  log::info("shutting down: no new connections or requests; finishing in-flight appends",
+            {{"why", why},
+             {"connections", live.size()},
+             {"drain_timeout_seconds", config_.drain_timeout_seconds},
+             {"recovery_done", recovery_done_}});
+  for (auto& c : live) c->drain();
+  drain_timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(config_.drain_timeout_seconds)));
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || finished_) return;
+    std::vector<std::shared_ptr<Connection>> stuck;
+    {
+      std::lock_guard lock(conns_mu_);
+      for (auto& [id, w] : conns_) {
+        if (auto c = w.lock()) stuck.push_back(std::move(c));
+      }
+    }
+    log::warn("drain timeout: closing connections with replies still pending",
+              {{"connections", stuck.size()}});
+    for (auto& c : stuck) c->force_close();
+  });
+  maybe_finish();
+}
+
+void Daemon::maybe_finish() {
+  if (!shutting_down_ || !recovery_done_ || finished_) return;
+  {
+    std::lock_guard lock(conns_mu_);
+    if (!conns_.empty()) return;
+  }
+  finished_ = true;
+  drain_timer_.cancel();
+  finished_promise_.set_value(exit_code_);
+}
+
+wal::LogState Daemon::current_state() {
+  wal::Wal* wal = log_.wal();
+  if (wal != nullptr && log_.state() != wal::LogState::kFailed) {
+    // The engine is the authority; its observer normally reports first.
+    const wal::WalStatus s = wal->status();
+    if (s.state == wal::LogState::kFailed) log_.note_failure(Status::Failed(s.failure));
+  }
+  return log_.state();
+}
+
+AdminResponse Daemon::admin(const std::string& path) {
+  AdminResponse r;
+  if (path == "/metrics") {
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    if (wal::Wal* wal = log_.wal()) {
+      const wal::WalStatus s = wal->status();
+      r.body = metrics_.scrape(&s);
+    } else {
+      r.body = metrics_.scrape(nullptr);
+    }
+    return r;
+  }
+  const wal::LogState state = current_state();
+  const bool draining = ctx_.draining.load();
+  r.content_type = "application/json";
+  if (path == "/healthz") {
+    // Liveness: a fail-stopped log cannot heal in place, but a restart runs
+    // recovery, which decides what survived; so failed is 500 and the
+    // kubelet restarts the container. Recovering is alive (200).
+    if (state == wal::LogState::kFailed) {
+      r.status = 500;
+      r.body = "{\"status\":\"failed\",\"error\":\"" + log::json_escape(log_.failure_message()) +
+               "\"}\n";
+    } else {
+      r.body = std::string("{\"status\":\"ok\",\"state\":\"") + state_name(state) + "\"}\n";
+    }
+    return r;
+  }
+  if (path == "/readyz") {
+    const bool ready = state == wal::LogState::kReady && !draining;
+    r.status = ready ? 200 : 503;
+    r.body = std::string("{\"ready\":") + (ready ? "true" : "false") + ",\"state\":\"" +
+             (draining ? "draining" : state_name(state)) + "\"}\n";
+    return r;
+  }
+  r.status = 404;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = "not found; try /metrics, /healthz or /readyz\n";
+  return r;
+}
+
+int Daemon::run() {
+  log::info("starting",
+            {{"data_dir", config_.data_dir},
+             {"socket", config_.socket_path},
+             {"socket_mode", static_cast<uint64_t>(config_.socket_mode)},
+             {"allowed_uids", static_cast<uint64_t>(config_.socket_allowed_uids.size())},
+             {"admin", config_.admin_host + ":" + std::to_string(config_.admin_port)},
+             {"segment_bytes", config_.wal_segment_bytes},
+             {"max_record_bytes", config_.wal_max_record_bytes},
+             {"io_backend", backend_kind_name(config_.wal_io_backend)},
+             {"sync_mode", sync_mode_name(config_.wal_sync_mode)},
+             {"salvage", config_.wal_salvage},
+             {"max_frame_bytes", config_.max_frame_bytes},
+             {"max_connections", config_.max_connections},
+             {"threads", config_.threads}});
+  // A peer that closes while we write must give EPIPE, not kill the daemon.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  if (Status st = listen_unix(); !st.ok()) {
+    log::error("cannot listen on the Unix socket", {{"error", st.ToString()}});
+    return kExitFailure;
+  }
+  if (Status st = admin_.listen(config_.admin_host, config_.admin_port); !st.ok()) {
+    log::error("cannot listen on the admin address", {{"error", st.ToString()}});
+    ::unlink(config_.socket_path.c_str());
+    return kExitFailure;
+  }
+  log::info("listening", {{"socket", config_.socket_path},
+                          {"admin", config_.admin_host + ":" + std::to_string(admin_.port())},
+                          {"admin_port", admin_.port()}});
+
+  ctx_.on_closed = [this](uint64_t id) { on_connection_closed(id); };
+  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    begin_shutdown(kExitOk, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  });
+  asio::post(control_, [this] { accept_next(); });
+  admin_.start();
+
+  auto work = asio::make_work_guard(io_);
+  auto admin_work = asio::make_work_guard(admin_io_);
+  std::vector<std::thread> threads;
+  for (uint32_t i = 0; i < config_.threads; ++i) threads.emplace_back([this] { io_.run(); });
+  std::thread admin_thread([this] { admin_io_.run(); });
+
+  log_.start_recovery([this](const Status& st, const wal::RecoveryReport& report) {
+    asio::post(control_, [this, st, report] { on_recovered(st, report); });
+  });
+
+  const int code = finished_promise_.get_future().get();
+
+  // Every connection is closed. Blocking reads finish, queued appends (none
+  // are left unless the drain timed out) complete, then the log closes.
+  blocking_.join();
+  log_.join_recovery();
+  Status closed = log_.close();
+  if (!closed.ok()) log::error("closing the log failed", {{"error", closed.ToString()}});
+
+  asio::post(admin_io_, [this] { admin_.stop(); });
+  admin_work.reset();
+  admin_io_.stop();
+  admin_thread.join();
+  work.reset();
+  io_.stop();
+  for (auto& t : threads) t.join();
+  ::unlink(config_.socket_path.c_str());
+  log::info("stopped", {{"exit_code", code}});
+  return (code == kExitOk && !closed.ok()) ? kExitFailure : code;
+}
+
+}  // namespace
+
+int run_server(const Config& config) {
+  Daemon daemon(config);
+  return daemon.run();
+}
+
+}  // namespace sidewal::server
