@@ -142,6 +142,11 @@ class Wal {
   virtual WalStatus status() const = 0;
   virtual uint64_t durable_lsn() const = 0;
 
+  // Largest encoded batch (sum of records' header + payload + padding, see
+  // docs/format.md) append() accepts: max(4 MiB, 2 x largest record), and no
+  // more than a segment minus its preamble. Larger batches get kInvalidArgument.
+  virtual uint64_t max_batch_bytes() const = 0;
+
   // `listener` runs on the flusher thread after each flush with the new
   // durable LSN (for followers). Returns an id for remove_durable_listener().
   virtual uint64_t add_durable_listener(std::function<void(uint64_t durable_lsn)> listener) = 0;

@@ -1,0 +1,47 @@
+#include "wal/file_window.h"
+
+#include <algorithm>
+
+#include "wal/format.h"
+
+namespace sidewal::wal {
+
+FileWindow::FileWindow(IoBackend* io, FileHandle file, std::string path, uint64_t file_size,
+                       size_t alignment, size_t window_bytes)
+    : io_(io),
+      file_(file),
+      path_(std::move(path)),
+      file_size_(file_size),
+      alignment_(alignment),
+      window_bytes_(format::round_up(window_bytes, alignment)) {}
+
+Status FileWindow::get(uint64_t offset, uint64_t len, const uint8_t** out) {
+  SW_ASSERT(offset + len <= file_size_);
+  if (offset >= buf_offset_ && offset + len <= buf_offset_ + buf_valid_) {
+    *out = buf_.data() + (offset - buf_offset_);
+    return Status::Ok();
+  }
+  uint64_t start = format::round_down(offset, alignment_);
+  uint64_t need = format::round_up(offset + len, alignment_) - start;
+  uint64_t want = std::max<uint64_t>(need, window_bytes_);
+  want = std::min<uint64_t>(want, format::round_up(file_size_, alignment_) - start);
+  if (buf_.size() < want) buf_.reset(alignment_, want);
+  size_t got = 0;
+  Status st = io_->read(file_, start, buf_.data(), want, &got);
+  if (!st.ok()) {
+    buf_valid_ = 0;
+    return st;
+  }
+  buf_offset_ = start;
+  buf_valid_ = got;
+  if (offset + len > buf_offset_ + buf_valid_) {
+    return Status::IoError("short read of " + path_ + " at offset " + std::to_string(start) +
+                           ": got " + std::to_string(got) + " of " + std::to_string(want) +
+                           " bytes before the end of a " + std::to_string(file_size_) +
+                           "-byte file");
+  }
+  *out = buf_.data() + (offset - buf_offset_);
+  return Status::Ok();
+}
+
+}  // namespace sidewal::wal

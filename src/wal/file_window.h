@@ -1,0 +1,41 @@
+// FileWindow: sequential, aligned reads of one segment file through a reused
+// aligned buffer, so a record that straddles two reads is still seen whole.
+// Used by recovery, inspect_dir and Wal::read.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "wal/aligned_buffer.h"
+#include "wal/io_backend.h"
+
+namespace sidewal::wal {
+
+class FileWindow {
+ public:
+  // `file_size` and every read are multiples of `alignment`; `window_bytes`
+  // is the usual read size (grown when a larger record asks for more).
+  FileWindow(IoBackend* io, FileHandle file, std::string path, uint64_t file_size,
+             size_t alignment, size_t window_bytes);
+
+  // Makes [offset, offset + len) readable and points *out at it. `len` must not
+  // run past the end of the file.
+  Status get(uint64_t offset, uint64_t len, const uint8_t** out);
+
+  uint64_t file_size() const { return file_size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  IoBackend* io_;
+  FileHandle file_;
+  std::string path_;
+  uint64_t file_size_;
+  size_t alignment_;
+  size_t window_bytes_;
+  AlignedBuffer buf_;
+  uint64_t buf_offset_ = 0;  // file offset of buf_[0]; multiple of alignment_
+  uint64_t buf_valid_ = 0;   // bytes of buf_ holding file data
+};
+
+}  // namespace sidewal::wal

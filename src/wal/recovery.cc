@@ -1,0 +1,205 @@
+#include "wal/recovery.h"
+
+#include <algorithm>
+
+#include "wal/format.h"
+#include "wal/segment_file.h"
+
+namespace sidewal::wal {
+namespace {
+
+std::string base_name(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+void mark_corrupt(DirScan* scan, size_t seg, uint64_t offset, std::string what) {
+  scan->corrupt = true;
+  scan->corrupt_segment = seg;
+  scan->corrupt_offset = offset;
+  scan->corrupt_what = "segment " + scan->segments[seg].path + " offset " +
+                       std::to_string(offset) + ": " + std::move(what);
+}
+
+// Fills keep/cut/next for a log without corruption, or for salvage.
+void decide(DirScan* scan, RecoveryReport* report) {
+  auto& segs = scan->segments;
+  if (segs.empty()) {
+    scan->keep_segments = 0;
+    scan->next_lsn = 1;
+    return;
+  }
+  size_t last;
+  if (!scan->corrupt) {
+    last = segs.size() - 1;
+  } else if (scan->corrupt_offset == 0 || !segs[scan->corrupt_segment].preamble_status.ok()) {
+    // The corrupt segment itself goes; the one before it (complete) ends the log.
+    last = scan->corrupt_segment;
+    if (last == 0) {
+      scan->keep_segments = 0;
+      scan->next_lsn = segs[0].first_lsn;
+      report->discarded_why = "salvage: every segment from " + segs[0].path + " dropped";
+      return;
+    }
+    --last;
+  } else {
+    last = scan->corrupt_segment;
+  }
+  const SegmentScan& s = segs[last];
+  scan->keep_segments = last + 1;
+  scan->cut_offset = s.batch_end;
+  scan->next_lsn = s.batch_lsn + 1;
+  // Everything non-zero after the cut goes: records of an incomplete batch, the
+  // torn write, and on salvage everything after the corruption.
+  uint64_t end = std::max(s.valid_end, s.nonzero_end);
+  if (scan->corrupt) end = s.file_size;
+  scan->zero_end = std::max(end, s.batch_end);
+}
+
+}  // namespace
+
+Status scan_dir(IoBackend* io, const std::string& dir, size_t alignment, bool direct,
+                const std::function<void(const SegmentScan&)>& on_segment,
+                const std::function<void(const SegmentScan&, const RecordView&)>& on_record,
+                DirScan* scan, RecoveryReport* report) {
+  Result<std::vector<std::string>> names = io->list_dir(dir);
+  if (!names.ok()) return names.status();
+  std::vector<std::pair<uint64_t, std::string>> wal_files;
+  for (const std::string& n : *names) {
+    uint64_t v = 0;
+    if (format::parse_segment_file_name(n, &v)) {
+      wal_files.emplace_back(v, n);
+    } else if (format::parse_spare_file_name(n, &v)) {
+      scan->spares.push_back(join_path(dir, n));
+      scan->max_segment_id = std::max(scan->max_segment_id, v);
+    }
+  }
+  std::sort(wal_files.begin(), wal_files.end());
+
+  scan->segments.resize(wal_files.size());
+  for (size_t i = 0; i < wal_files.size(); ++i) {
+    SegmentScan& s = scan->segments[i];
+    const bool is_last = i + 1 == wal_files.size();
+    std::function<void(const RecordView&)> rec_cb;
+    if (on_record) rec_cb = [&](const RecordView& v) { on_record(s, v); };
+    SIDEWAL_RETURN_IF_ERROR(scan_segment(io, join_path(dir, wal_files[i].second),
+                                         wal_files[i].first, alignment, direct, is_last, rec_cb,
+                                         &s));
+    report->bytes_on_disk += s.file_size;
+    if (on_segment) on_segment(s);
+    if (!s.preamble_status.ok()) {
+      if (s.preamble_status.code() != Code::kCorruption) return s.preamble_status;
+      mark_corrupt(scan, i, 0, s.preamble_status.message());
+      break;
+    }
+    if (i > 0 && s.preamble.segment_id <= scan->segments[i - 1].preamble.segment_id) {
+      mark_corrupt(scan, i, 0,
+                   "segment id " + std::to_string(s.preamble.segment_id) +
+                       " does not increase over the previous segment's " +
+                       std::to_string(scan->segments[i - 1].preamble.segment_id));
+      break;
+    }
+    scan->max_segment_id = std::max(scan->max_segment_id, s.preamble.segment_id);
+    if (!is_last) {
+      const uint64_t next_first = wal_files[i + 1].first;
+      const std::string next_name = wal_files[i + 1].second;
+      if (s.stopped_bad) {
+        mark_corrupt(scan, i, s.stop_offset,
+                     s.stop_why + " (not the last segment: " + next_name + " follows)");
+        break;
+      }
+      if (s.last_lsn + 1 != next_first) {
+        mark_corrupt(scan, i, s.stop_offset,
+                     "records end at lsn " + std::to_string(s.last_lsn) + " but the next segment " +
+                         next_name + " starts at lsn " + std::to_string(next_first));
+        break;
+      }
+      if (s.batch_lsn != s.last_lsn) {
+        mark_corrupt(scan, i, s.valid_end,
+                     "last record lsn " + std::to_string(s.last_lsn) +
+                         " does not end a batch, yet " + next_name + " follows");
+        break;
+      }
+    } else if (s.later_flush_start) {
+      mark_corrupt(scan, i, s.stop_offset,
+                   (s.stopped_bad ? s.stop_why : std::string("records end (zero header)")) +
+                       ", yet a valid record lsn " + std::to_string(s.later_lsn) + " at offset " +
+                       std::to_string(s.later_offset) +
+                       " starts a later flush: durable records are missing");
+    }
+  }
+
+  report->segments = scan->segments.size();
+  report->first_lsn = scan->segments.empty() ? 1 : scan->segments[0].first_lsn;
+  report->corruption = scan->corrupt;
+  if (scan->corrupt) report->corruption_at = scan->corrupt_what;
+  decide(scan, report);
+
+  // What the log keeps, and what the cut throws away.
+  uint64_t kept = 0;
+  for (size_t i = 0; i < scan->keep_segments; ++i) {
+    const SegmentScan& s = scan->segments[i];
+    kept += (i + 1 == scan->keep_segments) ? s.batch_records : s.records;
+  }
+  report->records = kept;
+  report->durable_lsn = scan->next_lsn - 1;
+  if (scan->keep_segments > 0) {
+    const SegmentScan& s = scan->segments[scan->keep_segments - 1];
+    report->discarded_records += s.records - s.batch_records;
+    report->discarded_bytes += scan->zero_end - scan->cut_offset;
+    if (scan->zero_end > scan->cut_offset && report->discarded_why.empty()) {
+      std::string why = "cut " + base_name(s.path) + " at offset " +
+                        std::to_string(scan->cut_offset) + " after lsn " +
+                        std::to_string(s.batch_lsn) + ": ";
+      if (scan->corrupt) {
+        why += "salvage after corruption";
+      } else if (s.stopped_bad) {
+        why += "torn tail (" + s.stop_why + ")";
+      } else if (s.records > s.batch_records) {
+        why += "incomplete trailing batch";
+      } else {
+        why += "torn tail (non-zero bytes after the last record)";
+      }
+      report->discarded_why = why;
+    }
+  }
+  for (size_t i = scan->keep_segments; i < scan->segments.size(); ++i) {
+    report->discarded_records += scan->segments[i].records;
+  }
+  return Status::Ok();
+}
+
+Status repair_dir(IoBackend* io, const std::string& dir, size_t alignment, bool salvage,
+                  DirScan* scan) {
+  if (scan->corrupt && !salvage) {
+    return Status::Corruption(scan->corrupt_what +
+                              "; refusing to open (set salvage to cut the log there)");
+  }
+  bool dir_changed = false;
+  for (const std::string& p : scan->spares) {
+    SIDEWAL_RETURN_IF_ERROR(io->remove(p));
+    dir_changed = true;
+  }
+  // Salvage: drop segments after the last kept one, newest first, so a crash
+  // in the middle leaves a contiguous log.
+  for (size_t i = scan->segments.size(); i > scan->keep_segments; --i) {
+    SIDEWAL_RETURN_IF_ERROR(io->remove(scan->segments[i - 1].path));
+    dir_changed = true;
+  }
+  if (scan->keep_segments > 0 && scan->zero_end > scan->cut_offset) {
+    const SegmentScan& s = scan->segments[scan->keep_segments - 1];
+    OpenOptions o;
+    o.direct = true;
+    Result<FileHandle> f = io->open(s.path, o);
+    if (!f.ok()) return f.status();
+    Status st = zero_segment_range(io, *f, s.path, scan->cut_offset, scan->zero_end, alignment);
+    Status cst = io->close(*f);
+    SIDEWAL_RETURN_IF_ERROR(st);
+    SIDEWAL_RETURN_IF_ERROR(cst);
+  }
+  scan->segments.resize(scan->keep_segments);
+  if (dir_changed) SIDEWAL_RETURN_IF_ERROR(io->sync_dir(dir));
+  return Status::Ok();
+}
+
+}  // namespace sidewal::wal

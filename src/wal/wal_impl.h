@@ -1,0 +1,155 @@
+// WalImpl: the engine behind wal.h. Group commit (wal_writer.cc), reads and
+// truncation (wal_read.cc), opened by Wal::open (wal.cc) after recovery.
+//
+// Threads:
+//   - appenders (any number) copy records into the fill staging buffer under
+//     mu_, assign LSNs and queue their callback;
+//   - one flusher takes the whole fill buffer, swaps in the other one (so the
+//     next group fills while this one is written), issues ONE aligned write
+//     and ONE sync, then runs the callbacks in LSN order;
+//   - one preparer creates the next segment (.spare) ahead of time.
+// Lock order: mu_ -> table_mu_. listeners_mu_ and truncate_mu_ are never held
+// together with mu_.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "wal/aligned_buffer.h"
+#include "wal/recovery.h"
+#include "wal/wal.h"
+
+namespace sidewal::wal {
+
+class WalImpl final : public Wal {
+ public:
+  WalImpl(const WalOptions& options, std::shared_ptr<IoBackend> io, size_t alignment);
+  ~WalImpl() override;
+
+  // Takes over the repaired directory and starts the threads.
+  Status start(const DirScan& scan);
+
+  void append(std::span<const RecordIn> records, AppendCallback done) override;
+  Status read(uint64_t from_lsn, const ReadLimits& limits, std::vector<Record>* out,
+              uint64_t* next_lsn) override;
+  Result<uint64_t> truncate_before(uint64_t lsn) override;
+  WalStatus status() const override;
+  uint64_t durable_lsn() const override { return durable_lsn_.load(std::memory_order_acquire); }
+  uint64_t add_durable_listener(std::function<void(uint64_t)> listener) override;
+  void remove_durable_listener(uint64_t id) override;
+  uint64_t max_batch_bytes() const override { return max_batch_bytes_; }
+  Status close() override;
+
+ private:
+  struct Pending {
+    AppendCallback done;
+    uint64_t first_lsn = 0;
+  };
+
+  // One of the two staging buffers. Its bytes are the segment bytes
+  // [base, base + used); [0, carry) is the durable prefix of the page at
+  // `base` (rewritten unchanged), [carry, used) the queued records. Bytes of
+  // buf at and after `used` are zero. Guarded by mu_ while it is the fill
+  // buffer; owned by the flusher while it is being flushed.
+  struct Staging {
+    AlignedBuffer buf;
+    uint64_t base = 0;  // multiple of align_
+    size_t carry = 0;
+    size_t used = 0;
+    // Target segment.
+    uint64_t segment_id = 0;
+    uint64_t segment_bytes = 0;
+    std::string path;        // final name of the segment
+    std::string spare_path;  // set when new_segment
+    bool new_segment = false;  // rename spare_path -> path (+ dir fsync) before the write
+    bool sealed = false;       // the next batch starts a new segment
+    uint64_t first_lsn = 0;
+    uint64_t last_lsn = 0;
+    uint32_t records = 0;
+    uint32_t batches = 0;
+    std::vector<Pending> pending;  // in LSN order
+  };
+
+  // A segment of the log, for reads and truncation.
+  struct Segment {
+    uint64_t first_lsn = 0;
+    uint64_t id = 0;
+    std::string path;
+    uint64_t size = 0;
+    bool on_disk = false;  // renamed into place and the directory synced
+    std::vector<IndexEntry> index;
+  };
+
+  // Writer side (wal_writer.cc).
+  void flusher_loop();
+  void preparer_loop();
+  void prepare_next_locked(Staging& flushing, Staging& next);
+  Status roll_to(const Staging& s);
+  Status write_pages(const Staging& s);
+  void enter_failed_locked(const Status& why);
+  Status caller_error_locked() const;
+  void encode_batch_locked(std::span<const RecordIn> records, uint64_t bytes,
+                           AppendCallback&& done);
+  void notify_listeners(uint64_t durable);
+
+  const WalOptions opts_;
+  const std::shared_ptr<IoBackend> io_owner_;
+  IoBackend* const io_;
+  const std::string dir_;
+  const size_t align_;
+  const size_t staging_bytes_;     // capacity of each staging buffer
+  const uint64_t max_batch_bytes_;  // largest encoded batch append() accepts
+
+  mutable std::mutex mu_;
+  std::condition_variable flush_cv_;  // flusher waits for work
+  std::condition_variable space_cv_;  // appenders wait for room, a spare, or failure
+  std::condition_variable prep_cv_;   // preparer waits for a request
+  Staging bufs_[2];                   // guarded by mu_ (see Staging)
+  int fill_ = 0;                      // index of the fill buffer; guarded by mu_
+  uint64_t next_lsn_ = 1;             // guarded by mu_
+  uint64_t pending_bytes_ = 0;        // queued, not yet completed; guarded by mu_
+  uint64_t last_index_offset_ = 0;    // of the fill target segment; guarded by mu_
+  bool index_empty_ = true;           // fill target has no index entry yet; guarded by mu_
+  bool flusher_idle_ = false;         // guarded by mu_
+  bool closing_ = false;              // guarded by mu_
+  bool stopping_preparer_ = false;    // guarded by mu_
+  Status failed_;                     // first failure; guarded by mu_
+  bool failed_notified_ = false;      // on_failed called; guarded by mu_
+  // Spare segment (guarded by mu_).
+  bool spare_ready_ = false;
+  bool spare_wanted_ = false;
+  uint64_t spare_id_ = 0;
+  std::string spare_path_;
+  Status spare_status_;  // last pre-creation failure (ENOSPC) until retried
+  uint64_t next_segment_id_ = 1;
+
+  // Flusher-only state.
+  FileHandle write_fd_ = -1;
+
+  std::atomic<uint64_t> durable_lsn_{0};
+  std::atomic<uint8_t> state_{static_cast<uint8_t>(LogState::kRecovering)};
+
+  mutable std::mutex table_mu_;
+  std::deque<Segment> segs_;  // guarded by table_mu_; never empty after start()
+
+  std::mutex truncate_mu_;  // serializes truncate_before
+
+  std::mutex listeners_mu_;
+  std::map<uint64_t, std::function<void(uint64_t)>> listeners_;  // guarded by listeners_mu_
+  uint64_t next_listener_id_ = 1;                                 // guarded by listeners_mu_
+
+  std::mutex close_mu_;  // serializes close()
+  bool closed_ = false;  // guarded by close_mu_
+  std::thread flusher_;
+  std::thread preparer_;
+};
+
+}  // namespace sidewal::wal

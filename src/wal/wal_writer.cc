@@ -1,0 +1,474 @@
+// The write side of WalImpl: append(), the flusher (group commit), the
+// preparer (next segment ahead of time), rollover and fail-stop.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "wal/format.h"
+#include "wal/segment_file.h"
+#include "wal/wal_impl.h"
+
+namespace sidewal::wal {
+namespace {
+
+// A staging buffer holds the largest batch plus the carried page and the
+// rounding of its last page.
+size_t staging_capacity(uint32_t max_record_bytes, size_t align) {
+  uint64_t batch = std::max<uint64_t>(4u << 20, 2 * format::record_bytes(max_record_bytes));
+  return format::round_up(batch + 2 * align, align);
+}
+
+}  // namespace
+
+WalImpl::WalImpl(const WalOptions& options, std::shared_ptr<IoBackend> io, size_t alignment)
+    : opts_(options),
+      io_owner_(std::move(io)),
+      io_(io_owner_.get()),
+      dir_(options.dir),
+      align_(alignment),
+      staging_bytes_(staging_capacity(options.max_record_bytes, alignment)),
+      max_batch_bytes_(std::min<uint64_t>(staging_bytes_ - 2 * alignment,
+                                          options.segment_bytes - format::kPreambleBytes)) {
+  for (Staging& s : bufs_) s.buf.reset(align_, staging_bytes_);
+}
+
+WalImpl::~WalImpl() { (void)close(); }
+
+Status WalImpl::start(const DirScan& scan) {
+  uint64_t next_id = scan.max_segment_id + 1;
+  uint64_t pos = format::kPreambleBytes;
+  {
+    std::lock_guard<std::mutex> t(table_mu_);
+    for (size_t i = 0; i < scan.keep_segments; ++i) {
+      const SegmentScan& s = scan.segments[i];
+      Segment seg;
+      seg.first_lsn = s.first_lsn;
+      seg.id = s.preamble.segment_id;
+      seg.path = s.path;
+      seg.size = s.file_size;
+      seg.on_disk = true;
+      for (const IndexEntry& e : s.index) {
+        if (e.lsn < scan.next_lsn) seg.index.push_back(e);
+      }
+      segs_.push_back(std::move(seg));
+    }
+  }
+  if (scan.keep_segments == 0) {
+    // A fresh log (or salvage dropped every segment): its first segment is
+    // born like every other one, as a spare renamed into place.
+    std::string spare = join_path(dir_, format::spare_file_name(next_id));
+    SIDEWAL_RETURN_IF_ERROR(create_spare_segment(io_, spare, next_id, opts_.segment_bytes, align_));
+    std::string path = join_path(dir_, format::segment_file_name(scan.next_lsn));
+    SIDEWAL_RETURN_IF_ERROR(io_->rename(spare, path));
+    SIDEWAL_RETURN_IF_ERROR(io_->sync_dir(dir_));
+    Segment seg;
+    seg.first_lsn = scan.next_lsn;
+    seg.id = next_id++;
+    seg.path = path;
+    seg.size = opts_.segment_bytes;
+    seg.on_disk = true;
+    std::lock_guard<std::mutex> t(table_mu_);
+    segs_.push_back(std::move(seg));
+  } else {
+    pos = scan.cut_offset;
+  }
+
+  const Segment& active = segs_.back();
+  OpenOptions o;
+  o.direct = true;
+  o.dsync = opts_.sync_mode == SyncMode::kODsync;
+  Result<FileHandle> f = io_->open(active.path, o);
+  if (!f.ok()) return f.status();
+  write_fd_ = *f;
+
+  Staging& fill = bufs_[0];
+  fill.base = format::round_down(pos, align_);
+  fill.carry = pos - fill.base;
+  fill.used = fill.carry;
+  if (fill.carry > 0) {
+    size_t got = 0;
+    SIDEWAL_RETURN_IF_ERROR(io_->read(write_fd_, fill.base, fill.buf.data(), align_, &got));
+    if (got != align_) {
+      return Status::IoError("short read of the last page of " + active.path + " at offset " +
+                             std::to_string(fill.base));
+    }
+    std::memset(fill.buf.data() + fill.carry, 0, align_ - fill.carry);
+  }
+  fill.segment_id = active.id;
+  fill.segment_bytes = active.size;
+  fill.path = active.path;
+  index_empty_ = active.index.empty();
+  last_index_offset_ = active.index.empty() ? 0 : active.index.back().offset;
+
+  next_lsn_ = scan.next_lsn;
+  next_segment_id_ = next_id;
+  durable_lsn_.store(scan.next_lsn - 1, std::memory_order_release);
+  spare_wanted_ = true;
+  state_.store(static_cast<uint8_t>(LogState::kReady));
+  flusher_ = std::thread([this] { flusher_loop(); });
+  preparer_ = std::thread([this] { preparer_loop(); });
+  return Status::Ok();
+}
+
+// ---- append ---------------------------------------------------------------
+
+void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
+  if (records.empty()) {
+    done(Status::InvalidArgument("append of an empty batch"), 0);
+    return;
+  }
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const RecordIn& r = records[i];
+    if (r.flags != 0) {
+      done(Status::InvalidArgument("record " + std::to_string(i) + " of the batch has flags 0x" +
+                                   std::to_string(r.flags) + "; the log owns the flag bits"),
+           0);
+      return;
+    }
+    if (r.payload.size() > opts_.max_record_bytes) {
+      done(Status::InvalidArgument("record " + std::to_string(i) + " of the batch has " +
+                                   std::to_string(r.payload.size()) +
+                                   " payload bytes, above max_record_bytes " +
+                                   std::to_string(opts_.max_record_bytes)),
+           0);
+      return;
+    }
+    bytes += format::record_bytes(r.payload.size());
+  }
+  if (bytes > max_batch_bytes_) {
+    done(Status::InvalidArgument("batch of " + std::to_string(records.size()) + " records is " +
+                                 std::to_string(bytes) + " bytes encoded, above the " +
+                                 std::to_string(max_batch_bytes_) + "-byte batch limit"),
+         0);
+    return;
+  }
+
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    if (!failed_.ok()) {
+      Status err = caller_error_locked();
+      lk.unlock();
+      done(err, 0);
+      return;
+    }
+    if (closing_) {
+      lk.unlock();
+      done(Status::Closed("the log is closed"), 0);
+      return;
+    }
+    Staging& f = bufs_[fill_];
+    if (f.sealed || (pending_bytes_ > 0 && pending_bytes_ + bytes > opts_.max_pending_bytes) ||
+        f.used + bytes > staging_bytes_ - align_) {
+      space_cv_.wait(lk);
+      continue;
+    }
+    if (f.base + f.used + bytes > f.segment_bytes) {
+      // The batch starts the next segment (batches never span segments).
+      if (spare_ready_) {
+        f.sealed = true;
+        flush_cv_.notify_one();
+        space_cv_.wait(lk);
+        continue;
+      }
+      if (!spare_status_.ok()) {
+        // Pre-creating the next segment ran out of space: this append gets
+        // NoSpace, the log stays up, and the next append retries the creation.
+        Status err = Status::NoSpace("segment " + f.path +
+                                     " is full and the next segment could not be created: " +
+                                     spare_status_.ToString());
+        spare_status_ = Status::Ok();
+        spare_wanted_ = true;
+        prep_cv_.notify_one();
+        lk.unlock();
+        done(err, 0);
+        return;
+      }
+      spare_wanted_ = true;
+      prep_cv_.notify_one();
+      space_cv_.wait(lk);
+      continue;
+    }
+    break;
+  }
+  encode_batch_locked(records, bytes, std::move(done));
+  if (flusher_idle_) flush_cv_.notify_one();
+}
+
+void WalImpl::encode_batch_locked(std::span<const RecordIn> records, uint64_t bytes,
+                                  AppendCallback&& done) {
+  Staging& f = bufs_[fill_];
+  const uint64_t first = next_lsn_;
+  uint64_t lsn = first;
+  for (size_t i = 0; i < records.size(); ++i, ++lsn) {
+    const RecordIn& r = records[i];
+    uint16_t flags = 0;
+    if (f.records == 0 && i == 0) flags |= format::kFlagFlushStart;
+    if (i + 1 == records.size()) flags |= format::kFlagBatchEnd;
+    const uint64_t offset = f.base + f.used;
+    if (index_empty_ || offset - last_index_offset_ >= format::kIndexIntervalBytes) {
+      std::lock_guard<std::mutex> t(table_mu_);
+      segs_.back().index.push_back({lsn, offset});
+      last_index_offset_ = offset;
+      index_empty_ = false;
+    }
+    f.used += format::encode_record(f.segment_id, lsn, r.type, flags, r.tenant, r.payload,
+                                    f.buf.data() + f.used);
+  }
+  if (f.records == 0) f.first_lsn = first;
+  f.last_lsn = lsn - 1;
+  f.records += static_cast<uint32_t>(records.size());
+  f.batches += 1;
+  f.pending.push_back(Pending{std::move(done), first});
+  pending_bytes_ += bytes;
+  next_lsn_ = lsn;
+}
+
+// ---- flusher --------------------------------------------------------------
+
+void WalImpl::prepare_next_locked(Staging& fl, Staging& nx) {
+  nx.sealed = false;
+  nx.records = 0;
+  nx.batches = 0;
+  nx.first_lsn = 0;
+  nx.last_lsn = 0;
+  if (fl.sealed) {
+    SW_ASSERT(spare_ready_);
+    format::Preamble p;
+    p.segment_id = spare_id_;
+    nx.base = 0;
+    format::encode_preamble(p, nx.buf.data());
+    nx.carry = format::kPreambleBytes;
+    nx.used = nx.carry;
+    nx.segment_id = spare_id_;
+    nx.segment_bytes = opts_.segment_bytes;
+    nx.path = join_path(dir_, format::segment_file_name(next_lsn_));
+    nx.spare_path = spare_path_;
+    nx.new_segment = true;
+    spare_ready_ = false;
+    spare_wanted_ = true;
+    prep_cv_.notify_one();
+    Segment seg;
+    seg.first_lsn = next_lsn_;
+    seg.id = spare_id_;
+    seg.path = nx.path;
+    seg.size = opts_.segment_bytes;
+    {
+      std::lock_guard<std::mutex> t(table_mu_);
+      segs_.push_back(std::move(seg));
+    }
+    index_empty_ = true;
+    last_index_offset_ = 0;
+    return;
+  }
+  const uint64_t end = fl.base + fl.used;
+  nx.base = format::round_down(end, align_);
+  nx.carry = end - nx.base;
+  if (nx.carry > 0) std::memcpy(nx.buf.data(), fl.buf.data() + (nx.base - fl.base), nx.carry);
+  nx.used = nx.carry;
+  nx.segment_id = fl.segment_id;
+  nx.segment_bytes = fl.segment_bytes;
+  nx.path = fl.path;
+  nx.spare_path.clear();
+  nx.new_segment = false;
+}
+
+Status WalImpl::roll_to(const Staging& s) {
+  // The spare becomes part of the log only once the directory is synced; no
+  // record is written into it before that (docs/format.md "Directory").
+  SIDEWAL_RETURN_IF_ERROR(io_->rename(s.spare_path, s.path));
+  SIDEWAL_RETURN_IF_ERROR(io_->sync_dir(dir_));
+  OpenOptions o;
+  o.direct = true;
+  o.dsync = opts_.sync_mode == SyncMode::kODsync;
+  Result<FileHandle> f = io_->open(s.path, o);
+  if (!f.ok()) return f.status();
+  Status cst = io_->close(write_fd_);
+  write_fd_ = *f;
+  {
+    std::lock_guard<std::mutex> t(table_mu_);
+    for (auto it = segs_.rbegin(); it != segs_.rend(); ++it) {
+      if (it->path == s.path) {
+        it->on_disk = true;
+        break;
+      }
+    }
+  }
+  return cst;
+}
+
+// The one place a flush's pages reach the file. Issue 5's double-write buffer
+// hooks in here: a durable copy of the shared first page before the rewrite.
+Status WalImpl::write_pages(const Staging& s) {
+  const size_t len = format::round_up(s.used, align_);
+  SW_ASSERT(s.base % align_ == 0 && s.base + len <= s.segment_bytes);
+  if (opts_.sync_mode == SyncMode::kODsync) return io_->write(write_fd_, s.base, s.buf.data(), len);
+  return io_->write_and_sync(write_fd_, s.base, s.buf.data(), len);
+}
+
+void WalImpl::flusher_loop() {
+  std::vector<Pending> completing;
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    flusher_idle_ = true;
+    flush_cv_.wait(lk, [&] {
+      const Staging& f = bufs_[fill_];
+      return f.records > 0 || f.sealed || closing_;
+    });
+    flusher_idle_ = false;
+    Staging& fl = bufs_[fill_];
+    if (!failed_.ok()) {
+      // Fail everything still queued; nothing is written after a failure.
+      Status err = caller_error_locked();
+      completing.swap(fl.pending);
+      pending_bytes_ -= fl.used - fl.carry;
+      std::memset(fl.buf.data() + fl.carry, 0, fl.used - fl.carry);
+      fl.used = fl.carry;
+      fl.records = fl.batches = 0;
+      fl.sealed = false;
+      space_cv_.notify_all();
+      lk.unlock();
+      for (Pending& p : completing) p.done(err, 0);
+      completing.clear();
+      lk.lock();
+      if (closing_ && bufs_[fill_].records == 0) break;
+      continue;
+    }
+    if (fl.records == 0 && !fl.sealed) break;  // closing, nothing left
+
+    Staging& nx = bufs_[1 - fill_];
+    prepare_next_locked(fl, nx);
+    fill_ = 1 - fill_;
+    space_cv_.notify_all();
+    lk.unlock();
+
+    Status st;
+    double seconds = 0;
+    if (fl.records > 0) {
+      if (fl.new_segment) st = roll_to(fl);
+      auto t0 = std::chrono::steady_clock::now();
+      if (st.ok()) st = write_pages(fl);
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+
+    lk.lock();
+    if (st.ok()) {
+      if (fl.records > 0) durable_lsn_.store(fl.last_lsn, std::memory_order_release);
+    } else {
+      enter_failed_locked(st);
+    }
+    Status cb_status = st.ok() ? Status::Ok() : caller_error_locked();
+    bool notify_failed = !st.ok() && !failed_notified_;
+    if (notify_failed) failed_notified_ = true;
+    pending_bytes_ -= fl.used - fl.carry;
+    completing.swap(fl.pending);
+    const uint32_t records = fl.records, batches = fl.batches;
+    const uint64_t durable = fl.last_lsn;
+    const uint64_t written = format::round_up(fl.used, align_);
+    lk.unlock();
+
+    for (Pending& p : completing) p.done(cb_status, st.ok() ? p.first_lsn : 0);
+    completing.clear();
+    if (st.ok() && records > 0) {
+      if (opts_.observer) opts_.observer->on_flush(records, batches, written, seconds);
+      notify_listeners(durable);
+    }
+    if (notify_failed && opts_.observer) opts_.observer->on_failed(st);
+    // Reset the buffer for its next turn as the fill buffer: zero past `used`.
+    std::memset(fl.buf.data(), 0, format::round_up(fl.used, align_));
+    fl.used = fl.carry = 0;
+    fl.records = fl.batches = 0;
+    fl.sealed = fl.new_segment = false;
+
+    lk.lock();
+    space_cv_.notify_all();
+  }
+}
+
+void WalImpl::enter_failed_locked(const Status& why) {
+  if (!failed_.ok()) return;
+  failed_ = why;
+  state_.store(static_cast<uint8_t>(LogState::kFailed));
+  space_cv_.notify_all();
+  flush_cv_.notify_one();
+}
+
+Status WalImpl::caller_error_locked() const {
+  // The daemon maps kNoSpace to NO_SPACE and the rest to IO_FAILED; the
+  // original code and message stay visible.
+  std::string msg = "the log is fail-stopped after: " + failed_.ToString();
+  if (failed_.code() == Code::kNoSpace) return Status::NoSpace(std::move(msg));
+  return Status::Failed(std::move(msg));
+}
+
+void WalImpl::notify_listeners(uint64_t durable) {
+  std::lock_guard<std::mutex> g(listeners_mu_);
+  for (auto& [id, fn] : listeners_) fn(durable);
+}
+
+uint64_t WalImpl::add_durable_listener(std::function<void(uint64_t)> listener) {
+  std::lock_guard<std::mutex> g(listeners_mu_);
+  uint64_t id = next_listener_id_++;
+  listeners_.emplace(id, std::move(listener));
+  return id;
+}
+
+void WalImpl::remove_durable_listener(uint64_t id) {
+  std::lock_guard<std::mutex> g(listeners_mu_);
+  listeners_.erase(id);
+}
+
+// ---- preparer -------------------------------------------------------------
+
+void WalImpl::preparer_loop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    prep_cv_.wait(lk, [&] {
+      return stopping_preparer_ || (spare_wanted_ && !spare_ready_ && failed_.ok());
+    });
+    if (stopping_preparer_) return;
+    spare_wanted_ = false;
+    const uint64_t id = next_segment_id_++;
+    const std::string path = join_path(dir_, format::spare_file_name(id));
+    lk.unlock();
+    Status st = create_spare_segment(io_, path, id, opts_.segment_bytes, align_);
+    lk.lock();
+    if (st.ok()) {
+      spare_ready_ = true;
+      spare_id_ = id;
+      spare_path_ = path;
+      spare_status_ = Status::Ok();
+    } else if (st.code() == Code::kNoSpace) {
+      spare_status_ = st;  // not a data write: appends get NoSpace, no fail-stop
+    } else {
+      enter_failed_locked(st);
+    }
+    space_cv_.notify_all();
+  }
+}
+
+Status WalImpl::close() {
+  std::lock_guard<std::mutex> c(close_mu_);
+  if (closed_) return Status::Ok();
+  closed_ = true;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    closing_ = true;
+    stopping_preparer_ = true;
+    flush_cv_.notify_one();
+    space_cv_.notify_all();
+    prep_cv_.notify_one();
+  }
+  if (flusher_.joinable()) flusher_.join();
+  if (preparer_.joinable()) preparer_.join();
+  Status st;
+  if (write_fd_ >= 0) {
+    st = io_->close(write_fd_);
+    write_fd_ = -1;
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!failed_.ok()) return caller_error_locked();
+  return st;
+}
+
+}  // namespace sidewal::wal
