@@ -1,0 +1,191 @@
+// sidewal client: what a database links to talk to sidewald over its Unix
+// socket (protocol v1, docs/protocol.md). Depends only on src/proto.
+//
+// One Client owns one connection at a time and offers two faces on it:
+//
+// - Blocking calls (hello, append, read, status, truncate, tail): send one
+//   request and wait for its reply. Safe from any number of threads at once;
+//   their requests are pipelined on the shared connection.
+// - Asynchronous calls (append_async, read_async/follow, ...): queue a
+//   request and return at once; the callback runs later on the connection's
+//   reader thread. Many requests may be in flight; this is how throughput is
+//   made (one fdatasync acknowledges every APPEND that arrived meanwhile).
+//
+// Threads: each connection has one reader thread; every callback of that
+// connection runs on it, one at a time. One-shot replies (APPEND, HELLO,
+// STATUS, TRUNCATE) complete in the order the requests were sent. Callbacks
+// must be quick; they may call the async API of the same Client (including
+// cancel), but not the blocking API (that would wait for the very thread it
+// runs on: it returns Busy instead) and must not destroy the Client.
+//
+// Writes are batched: requests queued while another thread is sending go out
+// in the same send() call; replies are parsed out of one large read buffer.
+//
+// Broken connections: when the connection fails (daemon restarted, killed,
+// protocol violation), every request in flight on it completes with a
+// Closed status. THEY ARE NEVER RESENT: an APPEND that got no ACK may or may
+// not have been made durable, and only the application can decide what to do
+// (for example READ from its last acknowledged LSN to find out). The next
+// call reconnects, retrying with exponential backoff (backoff_initial, doubled
+// up to backoff_max) until connect_timeout has passed.
+//
+// Errors: a daemon ERROR reply becomes a Status whose message starts with
+// "daemon error <NAME> (<code>): ", and whose Code is mapped by
+// status_for_daemon_error(). daemon_error_code() recovers the protocol
+// ErrorCode from such a Status.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "proto/protocol.h"
+
+namespace sidewal::client {
+
+struct ClientOptions {
+  std::string socket_path = "./var/sidewal.sock";
+  // When non-empty, every new connection starts with a HELLO carrying this
+  // name (for the daemon's logs). It is pipelined, not waited for.
+  std::string name;
+  // A (re)connect keeps retrying for this long before giving up with the last
+  // connect error.
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds backoff_initial{5};
+  std::chrono::milliseconds backoff_max{250};
+  // Largest request body this client sends; an APPEND above it fails locally
+  // with InvalidArgument instead of making the daemon close the connection.
+  // Match the daemon's limits.max_frame_bytes.
+  uint32_t max_request_body = proto::kDefaultMaxFrameBody;
+  // Largest reply body accepted; a bigger one is a protocol violation.
+  uint32_t max_reply_body = 64u << 20;
+  // Initial size of the reply buffer (it grows for a bigger frame).
+  size_t read_buffer_bytes = 256u << 10;
+  // Bytes of encoded requests waiting for the socket beyond which async
+  // callers block until the socket drains (backpressure). The reader thread
+  // never blocks here, so callbacks may always submit.
+  size_t max_queued_bytes = 64u << 20;
+};
+
+// An application record to append: views into the caller's memory, copied
+// into the send buffer before the call returns. flags must be 0.
+using RecordIn = proto::AppendRecord;
+
+// A record read back, owning its payload.
+struct Record {
+  uint64_t lsn = 0;
+  uint16_t type = 0;
+  uint16_t flags = 0;
+  uint32_t tenant = 0;
+  std::vector<uint8_t> payload;
+  bool operator==(const Record&) const = default;
+};
+
+struct ReadResult {
+  std::vector<Record> records;
+  uint64_t next_lsn = 0;  // resume a later READ here
+};
+
+// Ok with the first LSN of the batch (record i has first_lsn + i) and the
+// record count; or the daemon's error, or Closed if the connection broke
+// before the ACK arrived (the batch may or may not be durable).
+using AppendCallback = std::function<void(const Status& status, uint64_t first_lsn, uint32_t count)>;
+// A RECORDS frame of a READ; the views are valid only during the call.
+using RecordsCallback = std::function<void(std::span<const proto::ReadRecord> records)>;
+// The end of a READ: Ok with next_lsn after END, or the error / Closed.
+// Runs exactly once per successfully started READ, after its last records.
+using EndCallback = std::function<void(const Status& status, uint64_t next_lsn)>;
+using HelloCallback = std::function<void(const Status& status, const proto::HelloOk& reply)>;
+using StatusCallback = std::function<void(const Status& status, const proto::StatusReply& reply)>;
+using TruncateCallback = std::function<void(const Status& status, uint64_t first_lsn)>;
+
+// Maps a daemon ERROR to a Status (see the table in client.cc).
+Status status_for_daemon_error(proto::ErrorCode code, const std::string& message);
+// The protocol error code carried by a Status built by status_for_daemon_error,
+// or nullopt for local errors (Closed, connect failures, bad arguments).
+std::optional<proto::ErrorCode> daemon_error_code(const Status& status);
+
+class Connection;  // one socket and its reader thread (client.cc)
+
+class Client {
+ public:
+  // Connects (retrying until options.connect_timeout) and returns the client.
+  static Result<std::unique_ptr<Client>> connect(const ClientOptions& options);
+  static Result<std::unique_ptr<Client>> connect(const std::string& socket_path);
+  ~Client();  // close()
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // ---- Blocking API.
+  Result<proto::HelloOk> hello(const std::string& name);
+  // Appends `records` atomically; returns the first LSN once all are durable.
+  Result<uint64_t> append(std::span<const RecordIn> records);
+  // Reads durable records from `from_lsn` (0 = the first in the log) until
+  // max_records (0 = no limit) or the durable end; max_bytes bounds each
+  // RECORDS frame (0 = daemon default).
+  Result<ReadResult> read(uint64_t from_lsn, uint32_t max_records = 0, uint32_t max_bytes = 0);
+  Result<proto::StatusReply> status();
+  // Returns the first LSN after truncation.
+  Result<uint64_t> truncate(uint64_t before_lsn);
+  // Follows the log from `from_lsn`, calling on_records for every RECORDS
+  // frame, until on_records returns false (then the READ is cancelled) or the
+  // stream fails. Returns the next LSN to resume from, or the error.
+  Result<uint64_t> tail(uint64_t from_lsn,
+                        const std::function<bool(std::span<const proto::ReadRecord>)>& on_records);
+
+  // ---- Asynchronous API. On an ok return the callback runs exactly once,
+  // later, on the reader thread; on an error return (could not connect, bad
+  // arguments, client closed) it never runs.
+  Status append_async(std::span<const RecordIn> records, AppendCallback done);
+  Status hello_async(const std::string& name, HelloCallback done);
+  Status status_async(StatusCallback done);
+  Status truncate_async(uint64_t before_lsn, TruncateCallback done);
+  // Starts a READ (follow = 1 streams until cancel()); returns its id.
+  Result<uint64_t> read_async(const proto::ReadRequest& request, RecordsCallback on_records,
+                              EndCallback on_end);
+  Result<uint64_t> follow(uint64_t from_lsn, RecordsCallback on_records, EndCallback on_end);
+  // Asks the daemon to end the READ `read_id` (its EndCallback then runs with
+  // Ok). A READ that already ended, or was on an earlier connection, is
+  // ignored.
+  Status cancel(uint64_t read_id);
+
+  // One-shot requests and READs in flight on the current connection.
+  size_t in_flight() const;
+  // Fails every request in flight with Closed, closes the socket and joins
+  // the reader thread. Later calls return Closed. Idempotent.
+  void close();
+
+ private:
+  explicit Client(const ClientOptions& options);
+  // The connection to send on, reconnecting when there is none or it broke.
+  Result<std::shared_ptr<Connection>> live_connection();
+  Result<uint64_t> start_read(uint64_t id, const proto::ReadRequest& request,
+                              RecordsCallback on_records, EndCallback on_end);
+  // True when the calling thread is a reader thread of this client.
+  bool on_reader_thread() const;
+
+  const ClientOptions options_;
+  // Serialises reconnects. REQUIRES for conn_ writes: connect_mu_ and state_mu_.
+  std::mutex connect_mu_;
+  mutable std::mutex state_mu_;  // guards conn_, retired_, closed_
+  std::condition_variable close_cv_;  // wakes a reconnect backoff wait on close()
+  std::shared_ptr<Connection> conn_;
+  // Broken connections whose reader threads are joined on the next reconnect
+  // or at close (a reader thread cannot join itself).
+  std::vector<std::shared_ptr<Connection>> retired_;
+  bool closed_ = false;
+  // Request ids are unique across this client's connections, so a stale
+  // cancel() never hits a READ on a newer connection.
+  std::atomic<uint64_t> next_id_{1};
+};
+
+}  // namespace sidewal::client

@@ -1,0 +1,368 @@
+#include "client/connection.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace sidewal::client {
+namespace {
+
+thread_local const void* tls_owner = nullptr;
+thread_local const Connection* tls_connection = nullptr;
+
+Status send_all(int fd, const uint8_t* data, size_t n) {
+  while (n > 0) {
+    // MSG_NOSIGNAL: a daemon that went away is an error to report, not a
+    // SIGPIPE that kills the database.
+    ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status::Closed(std::string("send to sidewald: ") + std::strerror(errno));
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+Status protocol_violation(const std::string& what) {
+  return Status::Closed("protocol violation by the daemon: " + what);
+}
+
+}  // namespace
+
+struct Connection::Event {
+  enum Kind : uint8_t { kOneShot, kRecords, kEnd } kind = kOneShot;
+  Pending pending;                     // kOneShot
+  std::shared_ptr<ReadStream> stream;  // kRecords, kEnd
+  std::vector<proto::ReadRecord> records;  // kRecords: views into the read buffer
+  Status status;                       // kEnd
+  uint64_t next_lsn = 0;               // kEnd
+};
+
+Result<int> connect_unix(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+    return Status::InvalidArgument("socket path '" + path + "' must be 1.." +
+                                   std::to_string(sizeof(addr.sun_path) - 1) + " bytes");
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno(errno, "socket(AF_UNIX)");
+  while (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (errno == EINTR) continue;
+    int err = errno;
+    ::close(fd);
+    return Status::FromErrno(err, "connect " + path);
+  }
+  return fd;
+}
+
+Connection::Connection(int fd, const ClientOptions& options, const void* owner)
+    : fd_(fd), options_(options), owner_(owner) {}
+
+Connection::~Connection() {
+  SW_ASSERT_MSG(!reader_.joinable(), "Connection destroyed with its reader thread running");
+  ::close(fd_);
+}
+
+void Connection::start() {
+  reader_ = std::thread([this] { reader_loop(); });
+}
+
+const void* Connection::current_owner() { return tls_owner; }
+
+bool Connection::is_reader_thread() const { return tls_connection == this; }
+
+bool Connection::broken() const {
+  std::lock_guard lk(mu_);
+  return broken_;
+}
+
+size_t Connection::in_flight() const {
+  std::lock_guard lk(mu_);
+  return inflight_.size() + reads_.size();
+}
+
+void Connection::shutdown(const Status& why) {
+  std::lock_guard lk(mu_);
+  fail_locked(why);
+}
+
+void Connection::join() {
+  SW_ASSERT_MSG(!is_reader_thread(), "a reader thread cannot join itself");
+  if (reader_.joinable()) reader_.join();
+}
+
+void Connection::fail_locked(Status why) {
+  if (broken_) return;
+  broken_ = true;
+  why_broken_ = std::move(why);
+  out_.clear();
+  // Wakes the reader's recv() (it sees EOF and fails everything in flight)
+  // and a writer blocked in send().
+  ::shutdown(fd_, SHUT_RDWR);
+  room_cv_.notify_all();
+}
+
+void Connection::wait_for_room(std::unique_lock<std::mutex>& lk) {
+  // The reader thread must never wait here: the daemon may be waiting for us
+  // to read its replies before it reads more requests.
+  if (is_reader_thread()) return;
+  room_cv_.wait(lk, [&] { return broken_ || out_.size() < options_.max_queued_bytes; });
+}
+
+bool Connection::submit(Pending pending,
+                        const std::function<void(std::vector<uint8_t>*)>& encode) {
+  std::unique_lock lk(mu_);
+  wait_for_room(lk);
+  if (broken_) return false;
+  encode(&out_);
+  inflight_.push_back(std::move(pending));
+  if (!writing_) flush(lk);
+  return true;
+}
+
+bool Connection::submit_read(std::shared_ptr<ReadStream> stream,
+                             const std::function<void(std::vector<uint8_t>*)>& encode) {
+  std::unique_lock lk(mu_);
+  wait_for_room(lk);
+  if (broken_) return false;
+  encode(&out_);
+  uint64_t id = stream->id;
+  reads_.emplace(id, std::move(stream));
+  if (!writing_) flush(lk);
+  return true;
+}
+
+void Connection::cancel(uint64_t read_id) {
+  std::unique_lock lk(mu_);
+  if (broken_ || reads_.find(read_id) == reads_.end()) return;
+  proto::encode_cancel(read_id, &out_);
+  if (!writing_) flush(lk);
+}
+
+void Connection::flush(std::unique_lock<std::mutex>& lk) {
+  writing_ = true;
+  while (!out_.empty() && !broken_) {
+    std::swap(out_, sending_);
+    room_cv_.notify_all();
+    lk.unlock();
+    Status s = send_all(fd_, sending_.data(), sending_.size());
+    sending_.clear();
+    lk.lock();
+    if (!s.ok()) fail_locked(std::move(s));
+  }
+  writing_ = false;
+}
+
+void Connection::reader_loop() {
+  tls_owner = owner_;
+  tls_connection = this;
+  std::vector<uint8_t> buf(std::max<size_t>(options_.read_buffer_bytes, proto::kHeaderSize));
+  size_t begin = 0, end = 0;  // unparsed bytes are buf[begin, end)
+  std::vector<Event> events;
+  for (;;) {
+    if (end == buf.size()) {
+      std::memmove(buf.data(), buf.data() + begin, end - begin);
+      end -= begin;
+      begin = 0;
+    }
+    ssize_t n = ::recv(fd_, buf.data() + end, buf.size() - end, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::lock_guard lk(mu_);
+      fail_locked(n == 0 ? Status::Closed("connection closed by sidewald")
+                         : Status::Closed(std::string("recv from sidewald: ") +
+                                          std::strerror(errno)));
+      break;
+    }
+    end += static_cast<size_t>(n);
+
+    bool stop = false;
+    {
+      std::lock_guard lk(mu_);
+      for (;;) {
+        proto::FrameHeader h;
+        auto st = proto::peek_frame(std::span(buf.data() + begin, end - begin),
+                                    options_.max_reply_body, &h);
+        if (st == proto::FrameStatus::kIncomplete) {
+          // A frame bigger than the buffer: grow so the next recv can finish it.
+          size_t need = end - begin >= proto::kHeaderSize ? proto::kHeaderSize + h.body_len : 0;
+          if (need > buf.size()) buf.resize(need);
+          break;
+        }
+        if (st == proto::FrameStatus::kTooLarge) {
+          fail_locked(protocol_violation("reply body of " + std::to_string(h.body_len) +
+                                         " bytes exceeds the client's limit of " +
+                                         std::to_string(options_.max_reply_body)));
+          stop = true;
+          break;
+        }
+        std::span<const uint8_t> body(buf.data() + begin + proto::kHeaderSize, h.body_len);
+        Status s = dispatch_locked(h, body, &events);
+        begin += proto::kHeaderSize + h.body_len;
+        if (!s.ok()) {
+          fail_locked(std::move(s));
+          stop = true;
+          break;
+        }
+      }
+    }
+    // Callbacks run unlocked (they may submit); record views point into buf,
+    // which is not touched until they are done.
+    run(&events);
+    if (begin == end) begin = end = 0;
+    if (stop) break;
+  }
+  fail_everything();
+  tls_connection = nullptr;
+  tls_owner = nullptr;
+}
+
+Status Connection::dispatch_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
+                                   std::vector<Event>* events) {
+  const auto op = static_cast<proto::Opcode>(h.opcode);
+  const std::string where = std::string(proto::opcode_name(h.opcode)) + " for request_id " +
+                            std::to_string(h.request_id);
+  if (op == proto::Opcode::kRecords || op == proto::Opcode::kEnd) {
+    auto it = reads_.find(h.request_id);
+    if (it == reads_.end()) return protocol_violation(where + ": no READ with that id");
+    Event e;
+    e.stream = it->second;
+    if (op == proto::Opcode::kRecords) {
+      e.kind = Event::kRecords;
+      Status s = proto::decode_records(body, &e.records);
+      if (!s.ok()) return protocol_violation(s.message());
+    } else {
+      e.kind = Event::kEnd;
+      Status s = proto::decode_end(body, &e.next_lsn);
+      if (!s.ok()) return protocol_violation(s.message());
+      reads_.erase(it);
+    }
+    events->push_back(std::move(e));
+    return Status::Ok();
+  }
+  if (op == proto::Opcode::kError) {
+    proto::ErrorReply err;
+    Status s = proto::decode_error(body, &err);
+    if (!s.ok()) return protocol_violation(s.message());
+    auto it = reads_.find(h.request_id);
+    if (it != reads_.end()) {
+      Event e;
+      e.kind = Event::kEnd;
+      e.stream = it->second;
+      e.status = status_for_daemon_error(err.code, err.message);
+      reads_.erase(it);
+      events->push_back(std::move(e));
+      return Status::Ok();
+    }
+    bool known = false;
+    for (const Pending& p : inflight_) known = known || p.id == h.request_id;
+    if (!known) {
+      // An ERROR not tied to a request of ours (e.g. UNAUTHORIZED before
+      // any request was read): the daemon is refusing the connection.
+      return Status::Closed("connection refused by sidewald: " +
+                            status_for_daemon_error(err.code, err.message).message());
+    }
+    Status done = complete_one_shot_locked(h, body, &err);
+    if (done.ok()) drain_ready_locked(events);
+    return done;
+  }
+  Status done = complete_one_shot_locked(h, body, nullptr);
+  if (done.ok()) drain_ready_locked(events);
+  return done;
+}
+
+Status Connection::complete_one_shot_locked(const proto::FrameHeader& h,
+                                            std::span<const uint8_t> body,
+                                            const proto::ErrorReply* error) {
+  const std::string where = std::string(proto::opcode_name(h.opcode)) + " for request_id " +
+                            std::to_string(h.request_id);
+  // Replies come in request order, so the match is almost always the front.
+  Pending* p = nullptr;
+  for (Pending& q : inflight_) {
+    if (q.id == h.request_id && !q.done) {
+      p = &q;
+      break;
+    }
+  }
+  if (p == nullptr) return protocol_violation(where + ": no request waiting for it");
+  if (error != nullptr) {
+    p->status = status_for_daemon_error(error->code, error->message);
+    p->done = true;
+    return Status::Ok();
+  }
+  if (h.opcode != static_cast<uint8_t>(p->expect)) {
+    return protocol_violation(where + ": expected " +
+                              proto::opcode_name(static_cast<uint8_t>(p->expect)));
+  }
+  Status s;
+  switch (p->expect) {
+    case proto::Opcode::kAck:
+      s = proto::decode_ack(body, &p->ack);
+      if (s.ok() && (p->ack.count != p->count || p->ack.first_lsn == 0)) {
+        return protocol_violation(where + ": ACK of " + std::to_string(p->ack.count) +
+                                  " records at LSN " + std::to_string(p->ack.first_lsn) +
+                                  " for an APPEND of " + std::to_string(p->count));
+      }
+      break;
+    case proto::Opcode::kHelloOk: s = proto::decode_hello_ok(body, &p->hello); break;
+    case proto::Opcode::kStatusOk: s = proto::decode_status_ok(body, &p->status_reply); break;
+    case proto::Opcode::kOk: s = proto::decode_ok(body, &p->first_lsn); break;
+    default: SW_ASSERT_MSG(false, "one-shot request with an unexpected reply opcode");
+  }
+  if (!s.ok()) return protocol_violation(s.message());
+  p->done = true;
+  return Status::Ok();
+}
+
+void Connection::drain_ready_locked(std::vector<Event>* events) {
+  while (!inflight_.empty() && inflight_.front().done) {
+    Event e;
+    e.kind = Event::kOneShot;
+    e.pending = std::move(inflight_.front());
+    inflight_.pop_front();
+    events->push_back(std::move(e));
+  }
+}
+
+void Connection::run(std::vector<Event>* events) {
+  for (Event& e : *events) {
+    switch (e.kind) {
+      case Event::kOneShot: e.pending.complete(e.pending); break;
+      case Event::kRecords:
+        if (e.stream->on_records) e.stream->on_records(e.records);
+        break;
+      case Event::kEnd: e.stream->on_end(e.status, e.next_lsn); break;
+    }
+  }
+  events->clear();
+}
+
+void Connection::fail_everything() {
+  std::deque<Pending> inflight;
+  std::unordered_map<uint64_t, std::shared_ptr<ReadStream>> reads;
+  Status why;
+  {
+    std::lock_guard lk(mu_);
+    SW_ASSERT(broken_);
+    inflight.swap(inflight_);
+    reads.swap(reads_);
+    why = why_broken_;
+  }
+  // In request order. A request whose reply did arrive (waiting only for an
+  // earlier one) keeps its real outcome; the rest get the reason we broke.
+  for (Pending& p : inflight) {
+    if (!p.done) p.status = why;
+    p.complete(p);
+  }
+  for (auto& [id, stream] : reads) stream->on_end(why, 0);
+}
+
+}  // namespace sidewal::client

@@ -1,0 +1,127 @@
+// Connection: one Unix socket to sidewald, its reader thread and the requests
+// in flight on it. Internal to the client library (Client is the public face).
+//
+// Sending: a submitter encodes its frame into out_ under mu_ and registers
+// the request in the same critical section, so the order of requests in
+// inflight_ is the order of their bytes on the wire. The first submitter to
+// find no one sending becomes the writer and sends everything queued (its own
+// frame and whatever others add meanwhile) until out_ is empty: one send()
+// per batch, no writer thread to wake.
+//
+// Receiving: the reader thread recv()s into a large buffer, dispatches every
+// whole frame under one lock, then runs the resulting callbacks unlocked.
+// One-shot replies complete in request order.
+//
+// Breaking: any failure (EOF, socket error, protocol violation, shutdown())
+// marks the connection broken and shuts the socket down; the reader thread
+// then completes everything in flight (Closed) and exits. Nothing is resent.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "client/client.h"
+#include "common/status.h"
+#include "proto/protocol.h"
+
+namespace sidewal::client {
+
+// A one-shot request (HELLO, APPEND, STATUS, TRUNCATE) waiting for its reply.
+struct Pending {
+  uint64_t id = 0;
+  proto::Opcode expect = proto::Opcode::kAck;  // the success reply's opcode
+  uint32_t count = 0;                          // APPEND: records sent; the ACK must agree
+  bool done = false;                           // reply arrived; waits for earlier ones
+  Status status;
+  proto::Ack ack;
+  proto::HelloOk hello;
+  proto::StatusReply status_reply;
+  uint64_t first_lsn = 0;  // OK (TRUNCATE)
+  std::function<void(const Pending&)> complete;
+};
+
+// A READ in progress; ends with exactly one on_end call.
+struct ReadStream {
+  uint64_t id = 0;
+  RecordsCallback on_records;
+  EndCallback on_end;
+};
+
+// Connects a SOCK_STREAM Unix socket to `path` (one attempt).
+Result<int> connect_unix(const std::string& path);
+
+class Connection {
+ public:
+  // Takes ownership of `fd`. `owner` identifies the Client, for
+  // Client::on_reader_thread().
+  Connection(int fd, const ClientOptions& options, const void* owner);
+  ~Connection();  // REQUIRES: join() called (or the reader never started)
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void start();  // spawns the reader thread
+
+  // Encodes a request with `encode(std::vector<uint8_t>* out)` and sends it.
+  // Returns false, with nothing queued, when the connection is broken.
+  bool submit(Pending pending, const std::function<void(std::vector<uint8_t>*)>& encode);
+  bool submit_read(std::shared_ptr<ReadStream> stream,
+                   const std::function<void(std::vector<uint8_t>*)>& encode);
+  // Sends CANCEL for `read_id` if that READ is still open here.
+  void cancel(uint64_t read_id);
+
+  bool broken() const;
+  // Breaks the connection with `why`; everything in flight completes with it.
+  void shutdown(const Status& why);
+  void join();
+  bool joinable() const { return reader_.joinable(); }
+  bool is_reader_thread() const;
+  size_t in_flight() const;
+
+  // The client whose reader thread this is, or null on other threads.
+  static const void* current_owner();
+
+ private:
+  struct Event;
+
+  // REQUIRES: mu_ held by `lk`, writing_ set by this caller.
+  void flush(std::unique_lock<std::mutex>& lk);
+  void wait_for_room(std::unique_lock<std::mutex>& lk);
+  // REQUIRES: mu_ held. Marks broken and shuts the socket down; idempotent.
+  void fail_locked(Status why);
+  void reader_loop();
+  // REQUIRES: mu_ held. Turns one reply frame into events; a non-ok return is
+  // a protocol violation.
+  Status dispatch_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
+                         std::vector<Event>* events);
+  Status complete_one_shot_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
+                                  const proto::ErrorReply* error);
+  void drain_ready_locked(std::vector<Event>* events);
+  void run(std::vector<Event>* events);
+  void fail_everything();
+
+  const int fd_;
+  const ClientOptions& options_;  // owned by the Client, which outlives us
+  const void* owner_;
+  std::thread reader_;
+
+  mutable std::mutex mu_;
+  std::condition_variable room_cv_;  // out_ drained below max_queued_bytes, or broken
+  bool broken_ = false;              // guarded by mu_
+  Status why_broken_;                // guarded by mu_
+  bool writing_ = false;             // a submitter is sending; guarded by mu_
+  std::vector<uint8_t> out_;         // encoded frames not yet sent; guarded by mu_
+  std::vector<uint8_t> sending_;     // owned by the current writer
+  std::deque<Pending> inflight_;     // one-shot requests in send order; guarded by mu_
+  std::unordered_map<uint64_t, std::shared_ptr<ReadStream>> reads_;  // guarded by mu_
+};
+
+}  // namespace sidewal::client

@@ -1,0 +1,660 @@
+// The client library against an in-process fake daemon (fake_daemon.h):
+// blocking calls, pipelined completions in request order, daemon ERROR
+// mapping, broken connections failing what is in flight with Closed (never
+// resending), reconnect on the next call, follow/cancel, protocol violations.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/client.h"
+#include "tests/client/fake_daemon.h"
+
+namespace sidewal::client {
+namespace {
+
+using testing::FakeDaemon;
+
+std::span<const uint8_t> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+std::string text_of(std::span<const uint8_t> b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+// Counts completions and lets the test wait for them (no sleeping).
+class Completions {
+ public:
+  void add(const Status& s, uint64_t first_lsn, uint64_t tag) {
+    std::lock_guard lk(mu_);
+    statuses.push_back(s);
+    lsns.push_back(first_lsn);
+    tags.push_back(tag);
+    cv_.notify_all();
+  }
+  bool wait_until(size_t n, std::chrono::seconds limit = std::chrono::seconds(10)) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, limit, [&] { return statuses.size() >= n; });
+  }
+  std::vector<Status> statuses;
+  std::vector<uint64_t> lsns;
+  std::vector<uint64_t> tags;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("sidewal-client-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "s.sock").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  ClientOptions options() const {
+    ClientOptions o;
+    o.socket_path = path_;
+    o.connect_timeout = std::chrono::milliseconds(2000);
+    return o;
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+TEST_F(ClientTest, BlockingCallsRoundTripThroughTheDaemon) {
+  FakeDaemon daemon(path_);
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  Client& client = **c;
+
+  auto hello = client.hello("db-1");
+  ASSERT_TRUE(hello.ok()) << hello.status().ToString();
+  EXPECT_EQ(hello->version, 1);
+  EXPECT_EQ(hello->max_record_bytes, 1u << 20);
+
+  std::string a = "alpha", b = "beta", empty;
+  RecordIn batch[3] = {{1, 0, 10, bytes_of(a)}, {2, 0, 11, bytes_of(b)}, {3, 0, 12, bytes_of(empty)}};
+  auto lsn = client.append(batch);
+  ASSERT_TRUE(lsn.ok()) << lsn.status().ToString();
+  EXPECT_EQ(*lsn, 1u);
+  auto lsn2 = client.append(std::span(batch, 1));
+  ASSERT_TRUE(lsn2.ok());
+  EXPECT_EQ(*lsn2, 4u);
+
+  auto all = client.read(1);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->records.size(), 4u);
+  EXPECT_EQ(all->next_lsn, 5u);
+  EXPECT_EQ(all->records[0], (Record{1, 1, 0, 10, {'a', 'l', 'p', 'h', 'a'}}));
+  EXPECT_EQ(all->records[1].tenant, 11u);
+  EXPECT_TRUE(all->records[2].payload.empty());
+  EXPECT_EQ(all->records[3].lsn, 4u);
+
+  auto some = client.read(2, 2);
+  ASSERT_TRUE(some.ok());
+  ASSERT_EQ(some->records.size(), 2u);
+  EXPECT_EQ(some->records[0].lsn, 2u);
+  EXPECT_EQ(some->next_lsn, 4u);
+
+  auto st = client.status();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->first_lsn, 1u);
+  EXPECT_EQ(st->durable_lsn, 4u);
+  EXPECT_EQ(st->state, 1);
+
+  auto first = client.truncate(3);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, 3u);
+  EXPECT_EQ(daemon.accepted(), 1);
+}
+
+TEST_F(ClientTest, HelloIsSentOnConnectWhenANameIsConfigured) {
+  FakeDaemon daemon(path_);
+  ClientOptions o = options();
+  o.name = "orders-db";
+  auto c = Client::connect(o);
+  ASSERT_TRUE(c.ok());
+  std::string p = "x";
+  RecordIn r{1, 0, 0, bytes_of(p)};
+  ASSERT_TRUE((*c)->append(std::span(&r, 1)).ok());
+  EXPECT_EQ(daemon.hello_names(), std::vector<std::string>{"orders-db"});
+}
+
+TEST_F(ClientTest, PipelinedAppendsCompleteInRequestOrderEvenIfRepliesArriveReversed) {
+  // The daemon holds every ACK until it has all 64 APPENDs, then answers
+  // newest first; the client must still complete them oldest first.
+  constexpr int kN = 64;
+  std::mutex mu;
+  std::vector<std::pair<uint64_t, uint32_t>> held;  // request_id, records
+  FakeDaemon daemon(path_, [&](FakeDaemon::Conn& c, const proto::FrameHeader& h,
+                               std::span<const uint8_t> body) {
+    if (h.opcode != static_cast<uint8_t>(proto::Opcode::kAppend)) return false;
+    std::vector<proto::AppendRecord> recs;
+    EXPECT_TRUE(proto::decode_append(body, &recs).ok());
+    std::lock_guard lk(mu);
+    held.emplace_back(h.request_id, static_cast<uint32_t>(recs.size()));
+    if (held.size() == kN) {
+      std::vector<uint64_t> firsts;
+      uint64_t next = 1;
+      for (auto& [id, n] : held) {
+        firsts.push_back(next);
+        next += n;
+      }
+      std::vector<uint8_t> out;
+      for (int i = kN - 1; i >= 0; --i) {
+        proto::encode_ack(held[i].first, proto::Ack{firsts[i], held[i].second}, &out);
+      }
+      c.send(out);
+    }
+    return true;
+  });
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  Completions done;
+  std::vector<std::string> payloads;
+  for (int i = 0; i < kN; ++i) payloads.push_back("rec-" + std::to_string(i));
+  for (int i = 0; i < kN; ++i) {
+    // Batch sizes 1..3 so the LSNs are not just the index.
+    std::vector<RecordIn> recs(1 + i % 3, RecordIn{1, 0, 0, bytes_of(payloads[i])});
+    ASSERT_TRUE((*c)->append_async(recs, [&done, i](const Status& s, uint64_t lsn, uint32_t n) {
+                        EXPECT_EQ(n, 1u + i % 3);
+                        done.add(s, lsn, i);
+                      }).ok());
+  }
+  ASSERT_TRUE(done.wait_until(kN));
+  uint64_t expect_lsn = 1;
+  for (int i = 0; i < kN; ++i) {
+    EXPECT_TRUE(done.statuses[i].ok()) << done.statuses[i].ToString();
+    EXPECT_EQ(done.tags[i], static_cast<uint64_t>(i));
+    EXPECT_EQ(done.lsns[i], expect_lsn);
+    expect_lsn += 1 + i % 3;
+  }
+  EXPECT_EQ((*c)->in_flight(), 0u);
+}
+
+TEST_F(ClientTest, ManyThreadsPipelineOnOneConnection) {
+  FakeDaemon daemon(path_);
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  constexpr int kThreads = 4, kPerThread = 2000;
+  Completions done;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::string p = "thread-" + std::to_string(t);
+      RecordIn r{static_cast<uint16_t>(t), 0, 0, bytes_of(p)};
+      for (int i = 0; i < kPerThread; ++i) {
+        Status s = (*c)->append_async(std::span(&r, 1), [&done, t](const Status& st, uint64_t lsn,
+                                                                  uint32_t) {
+          done.add(st, lsn, static_cast<uint64_t>(t));
+        });
+        ASSERT_TRUE(s.ok()) << s.ToString();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(done.wait_until(kThreads * kPerThread));
+  // Completions in LSN order: the order the daemon received the APPENDs.
+  for (size_t i = 0; i < done.lsns.size(); ++i) {
+    ASSERT_TRUE(done.statuses[i].ok());
+    ASSERT_EQ(done.lsns[i], i + 1);
+  }
+  auto log = daemon.log();
+  ASSERT_EQ(log.size(), static_cast<size_t>(kThreads * kPerThread));
+  EXPECT_EQ(daemon.accepted(), 1);
+}
+
+TEST_F(ClientTest, DaemonErrorMapsToStatusWithItsCodeAndTheConnectionStaysUsable) {
+  std::atomic<int> appends{0};
+  FakeDaemon daemon(path_, [&](FakeDaemon::Conn& c, const proto::FrameHeader& h,
+                               std::span<const uint8_t>) {
+    if (h.opcode != static_cast<uint8_t>(proto::Opcode::kAppend)) return false;
+    if (appends.fetch_add(1) == 0) {
+      std::vector<uint8_t> out;
+      proto::encode_error(h.request_id, proto::ErrorCode::kNotReady, "recovering 40%", &out);
+      c.send(out);
+      return true;
+    }
+    return false;
+  });
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  std::string p = "x";
+  RecordIn r{1, 0, 0, bytes_of(p)};
+  auto first = (*c)->append(std::span(&r, 1));
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.status().code(), Code::kBusy);
+  EXPECT_EQ(daemon_error_code(first.status()), proto::ErrorCode::kNotReady);
+  EXPECT_NE(first.status().message().find("NOT_READY (5): recovering 40%"), std::string::npos)
+      << first.status().message();
+  auto second = (*c)->append(std::span(&r, 1));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(*second, 1u);
+  EXPECT_EQ(daemon.accepted(), 1);
+}
+
+TEST_F(ClientTest, EveryDaemonErrorCodeIsPreservedThroughTheStatus) {
+  const std::pair<proto::ErrorCode, Code> table[] = {
+      {proto::ErrorCode::kMalformed, Code::kInvalidArgument},
+      {proto::ErrorCode::kFrameTooLarge, Code::kInvalidArgument},
+      {proto::ErrorCode::kUnknownOpcode, Code::kUnsupported},
+      {proto::ErrorCode::kUnsupportedVersion, Code::kUnsupported},
+      {proto::ErrorCode::kNotReady, Code::kBusy},
+      {proto::ErrorCode::kIoFailed, Code::kFailed},
+      {proto::ErrorCode::kNoSpace, Code::kNoSpace},
+      {proto::ErrorCode::kLsnTruncated, Code::kTruncated},
+      {proto::ErrorCode::kUnauthorized, Code::kInvalidArgument},
+      {proto::ErrorCode::kRecordTooLarge, Code::kInvalidArgument},
+      {proto::ErrorCode::kReservedRecordType, Code::kInvalidArgument},
+  };
+  for (auto [pc, sc] : table) {
+    Status s = status_for_daemon_error(pc, "why");
+    EXPECT_EQ(s.code(), sc) << proto::error_code_name(pc);
+    EXPECT_EQ(daemon_error_code(s), pc) << s.message();
+  }
+  Status unknown = status_for_daemon_error(static_cast<proto::ErrorCode>(77), "new");
+  EXPECT_EQ(unknown.code(), Code::kIoError);
+  EXPECT_EQ(daemon_error_code(unknown), static_cast<proto::ErrorCode>(77));
+  EXPECT_EQ(daemon_error_code(Status::Closed("connection closed by sidewald")), std::nullopt);
+  EXPECT_EQ(daemon_error_code(Status::Ok()), std::nullopt);
+}
+
+TEST_F(ClientTest, ReadErrorEndsTheReadWithTheDaemonCode) {
+  FakeDaemon daemon(path_);
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  std::string p = "x";
+  RecordIn r{1, 0, 0, bytes_of(p)};
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE((*c)->append(std::span(&r, 1)).ok());
+  ASSERT_TRUE((*c)->truncate(4).ok());
+  auto res = (*c)->read(2);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.status().code(), Code::kTruncated);
+  EXPECT_EQ(daemon_error_code(res.status()), proto::ErrorCode::kLsnTruncated);
+  auto ok = (*c)->read(4);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->records.size(), 2u);
+}
+
+TEST_F(ClientTest, BrokenConnectionFailsPendingWithClosedAndNextCallReconnects) {
+  // The daemon swallows 5 APPENDs without answering, then hangs up: the
+  // client cannot know whether they were durable, so each completes with
+  // Closed and none is sent again.
+  std::atomic<int> swallowed{0};
+  std::atomic<bool> swallowing{true};
+  FakeDaemon daemon(path_, [&](FakeDaemon::Conn& c, const proto::FrameHeader& h,
+                               std::span<const uint8_t>) {
+    if (!swallowing || h.opcode != static_cast<uint8_t>(proto::Opcode::kAppend)) return false;
+    if (swallowed.fetch_add(1) == 4) {
+      swallowing = false;
+      c.hang_up();
+    }
+    return true;
+  });
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  Completions done;
+  std::string p = "maybe-durable";
+  RecordIn r{1, 0, 0, bytes_of(p)};
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE((*c)->append_async(std::span(&r, 1), [&done, i](const Status& s, uint64_t lsn,
+                                                               uint32_t) { done.add(s, lsn, i); })
+                    .ok());
+  }
+  ASSERT_TRUE(done.wait_until(5));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(done.statuses[i].code(), Code::kClosed) << done.statuses[i].ToString();
+    EXPECT_EQ(done.tags[i], static_cast<uint64_t>(i));
+    EXPECT_EQ(done.lsns[i], 0u);
+  }
+  // The next call reconnects and is answered normally.
+  auto lsn = (*c)->append(std::span(&r, 1));
+  ASSERT_TRUE(lsn.ok()) << lsn.status().ToString();
+  EXPECT_EQ(*lsn, 1u);
+  EXPECT_EQ(daemon.accepted(), 2);
+  // Five swallowed + one answered: nothing was resent.
+  EXPECT_EQ(daemon.requests_seen(), 6u);
+  EXPECT_EQ(daemon.log().size(), 1u);
+}
+
+TEST_F(ClientTest, AnswerAlreadyReceivedSurvivesABreakBehindAnUnansweredOne) {
+  // APPEND 1 is never answered, APPEND 2 is ACKed, then the daemon hangs up.
+  // Completions stay in request order: 1 gets Closed, 2 keeps its ACK.
+  std::atomic<int> n{0};
+  FakeDaemon daemon(path_, [&](FakeDaemon::Conn& c, const proto::FrameHeader& h,
+                               std::span<const uint8_t>) {
+    if (h.opcode != static_cast<uint8_t>(proto::Opcode::kAppend)) return false;
+    if (n.fetch_add(1) == 1) {
+      std::vector<uint8_t> out;
+      proto::encode_ack(h.request_id, proto::Ack{2, 1}, &out);
+      c.send(out);
+      c.hang_up();
+    }
+    return true;
+  });
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  Completions done;
+  std::string p = "x";
+  RecordIn r{1, 0, 0, bytes_of(p)};
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE((*c)->append_async(std::span(&r, 1), [&done, i](const Status& s, uint64_t lsn,
+                                                               uint32_t) { done.add(s, lsn, i); })
+                    .ok());
+  }
+  ASSERT_TRUE(done.wait_until(2));
+  EXPECT_EQ(done.tags, (std::vector<uint64_t>{0, 1}));
+  EXPECT_EQ(done.statuses[0].code(), Code::kClosed);
+  EXPECT_TRUE(done.statuses[1].ok());
+  EXPECT_EQ(done.lsns[1], 2u);
+}
+
+TEST_F(ClientTest, ReconnectsToARestartedDaemon) {
+  auto daemon = std::make_unique<FakeDaemon>(path_);
+  ClientOptions o = options();
+  o.connect_timeout = std::chrono::milliseconds(200);
+  auto c = Client::connect(o);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->status().ok());
+  daemon->stop();
+  // A call racing with the hang-up may still go out on the dying connection
+  // and get Closed; once the client has seen the hang-up, the call fails
+  // after the connect deadline, naming the path.
+  auto st = (*c)->status();
+  if (!st.ok() && st.status().code() == Code::kClosed) st = (*c)->status();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.status().message().find(path_), std::string::npos) << st.status().message();
+  daemon = std::make_unique<FakeDaemon>(path_);
+  auto again = (*c)->status();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(daemon->accepted(), 1);
+}
+
+TEST_F(ClientTest, ConnectGivesUpAtTheDeadlineAfterRetrying) {
+  ClientOptions o = options();
+  o.connect_timeout = std::chrono::milliseconds(100);
+  o.backoff_initial = std::chrono::milliseconds(1);
+  o.backoff_max = std::chrono::milliseconds(10);
+  auto t0 = std::chrono::steady_clock::now();
+  auto c = Client::connect(o);
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Code::kNotFound);
+  EXPECT_NE(c.status().message().find("gave up after"), std::string::npos) << c.status().message();
+  EXPECT_EQ(c.status().message().find("after 1 attempts"), std::string::npos)
+      << c.status().message();
+  EXPECT_GE(elapsed, std::chrono::milliseconds(100));
+  EXPECT_LT(elapsed, std::chrono::seconds(5));
+}
+
+TEST_F(ClientTest, TailFollowsNewRecordsUntilTheCallbackStops) {
+  FakeDaemon daemon(path_);
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  auto writer = Client::connect(options());
+  ASSERT_TRUE(writer.ok());
+  std::string p0 = "before";
+  RecordIn r0{1, 0, 0, bytes_of(p0)};
+  ASSERT_TRUE((*writer)->append(std::span(&r0, 1)).ok());
+
+  std::vector<std::string> seen;
+  std::thread appender;
+  auto resume = (*c)->tail(1, [&](std::span<const proto::ReadRecord> recs) {
+    for (const auto& r : recs) seen.push_back(text_of(r.payload));
+    if (seen.size() == 1) {
+      // Appended only once the tail is known to be live.
+      appender = std::thread([&] {
+        for (int i = 0; i < 3; ++i) {
+          std::string p = "after-" + std::to_string(i);
+          RecordIn r{1, 0, 0, bytes_of(p)};
+          ASSERT_TRUE((*writer)->append(std::span(&r, 1)).ok());
+        }
+      });
+    }
+    return seen.size() < 4;
+  });
+  appender.join();
+  ASSERT_TRUE(resume.ok()) << resume.status().ToString();
+  EXPECT_EQ(*resume, 5u);
+  EXPECT_EQ(seen, (std::vector<std::string>{"before", "after-0", "after-1", "after-2"}));
+  // The follow was cancelled: the connection is idle and still usable.
+  auto st = (*c)->status();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ((*c)->in_flight(), 0u);
+}
+
+TEST_F(ClientTest, CancelEndsAFollowWithOk) {
+  FakeDaemon daemon(path_);
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ended = false;
+  Status end_status = Status::IoError("unset");
+  uint64_t end_next = 0;
+  auto id = (*c)->follow(
+      1, [](std::span<const proto::ReadRecord>) {},
+      [&](const Status& s, uint64_t next) {
+        std::lock_guard lk(mu);
+        ended = true;
+        end_status = s;
+        end_next = next;
+        cv.notify_all();
+      });
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ((*c)->in_flight(), 1u);
+  ASSERT_TRUE((*c)->cancel(*id).ok());
+  std::unique_lock lk(mu);
+  ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return ended; }));
+  EXPECT_TRUE(end_status.ok()) << end_status.ToString();
+  EXPECT_EQ(end_next, 1u);
+  // Cancelling again (already ended) is harmless.
+  EXPECT_TRUE((*c)->cancel(*id).ok());
+}
+
+TEST_F(ClientTest, FollowEndsWithClosedWhenTheDaemonGoesAway) {
+  auto daemon = std::make_unique<FakeDaemon>(path_);
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Status> end;
+  auto id = (*c)->follow(1, nullptr, [&](const Status& s, uint64_t) {
+    std::lock_guard lk(mu);
+    end = s;
+    cv.notify_all();
+  });
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(daemon->wait_until([&] { return daemon->requests_seen() >= 1; }));
+  daemon->stop();
+  std::unique_lock lk(mu);
+  ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return end.has_value(); }));
+  EXPECT_EQ(end->code(), Code::kClosed);
+}
+
+TEST_F(ClientTest, ProtocolViolationBreaksTheConnection) {
+  // An ACK for the wrong number of records means the daemon and client
+  // disagree about the stream: the connection is dropped.
+  FakeDaemon daemon(path_, [&](FakeDaemon::Conn& c, const proto::FrameHeader& h,
+                               std::span<const uint8_t>) {
+    if (h.opcode != static_cast<uint8_t>(proto::Opcode::kAppend)) return false;
+    std::vector<uint8_t> out;
+    proto::encode_ack(h.request_id, proto::Ack{1, 7}, &out);
+    c.send(out);
+    return true;
+  });
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  std::string p = "x";
+  RecordIn r{1, 0, 0, bytes_of(p)};
+  auto res = (*c)->append(std::span(&r, 1));
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.status().code(), Code::kClosed);
+  EXPECT_NE(res.status().message().find("protocol violation"), std::string::npos)
+      << res.status().message();
+  EXPECT_NE(res.status().message().find("ACK of 7 records"), std::string::npos);
+}
+
+TEST_F(ClientTest, ErrorForAnUnknownRequestIsAConnectionRefusal) {
+  FakeDaemon daemon(path_, [&](FakeDaemon::Conn& c, const proto::FrameHeader&,
+                               std::span<const uint8_t>) {
+    std::vector<uint8_t> out;
+    proto::encode_error(0, proto::ErrorCode::kUnauthorized, "uid 1234 not allowed", &out);
+    c.send(out);
+    c.hang_up();
+    return true;
+  });
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  auto st = (*c)->status();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.status().code(), Code::kClosed);
+  EXPECT_NE(st.status().message().find("UNAUTHORIZED (9): uid 1234 not allowed"),
+            std::string::npos)
+      << st.status().message();
+}
+
+TEST_F(ClientTest, RepliesLargerThanTheReadBufferAreReassembled) {
+  FakeDaemon daemon(path_);
+  ClientOptions o = options();
+  o.read_buffer_bytes = 4096;
+  auto c = Client::connect(o);
+  ASSERT_TRUE(c.ok());
+  std::string big(1 << 20, 'q');
+  for (size_t i = 0; i < big.size(); i += 4093) big[i] = static_cast<char>('a' + i % 26);
+  RecordIn r{5, 0, 9, bytes_of(big)};
+  ASSERT_TRUE((*c)->append(std::span(&r, 1)).ok());
+  ASSERT_TRUE((*c)->append(std::span(&r, 1)).ok());
+  auto res = (*c)->read(1);
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  ASSERT_EQ(res->records.size(), 2u);
+  EXPECT_EQ(text_of(res->records[1].payload), big);
+}
+
+TEST_F(ClientTest, LocalChecksRejectBadAppendsWithoutSendingThem) {
+  FakeDaemon daemon(path_);
+  ClientOptions o = options();
+  o.max_request_body = 100;
+  auto c = Client::connect(o);
+  ASSERT_TRUE(c.ok());
+  auto never = [](const Status&, uint64_t, uint32_t) { ADD_FAILURE() << "callback ran"; };
+  EXPECT_EQ((*c)->append_async({}, never).code(), Code::kInvalidArgument);
+  std::string big(200, 'x');
+  RecordIn r{1, 0, 0, bytes_of(big)};
+  Status s = (*c)->append_async(std::span(&r, 1), never);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("212-byte frame body"), std::string::npos) << s.message();
+  RecordIn flagged{1, 3, 0, {}};
+  EXPECT_EQ((*c)->append_async(std::span(&flagged, 1), never).code(), Code::kInvalidArgument);
+  ASSERT_TRUE((*c)->status().ok());
+  EXPECT_EQ(daemon.requests_seen(), 1u);
+}
+
+TEST_F(ClientTest, BlockingCallFromACallbackReturnsBusyInsteadOfDeadlocking) {
+  FakeDaemon daemon(path_);
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  Completions done;
+  std::optional<Status> inner;
+  ASSERT_TRUE((*c)->status_async([&](const Status& s, const proto::StatusReply&) {
+                    auto nested = (*c)->status();
+                    inner = nested.status();
+                    done.add(s, 0, 0);
+                  }).ok());
+  ASSERT_TRUE(done.wait_until(1));
+  ASSERT_TRUE(inner.has_value());
+  EXPECT_EQ(inner->code(), Code::kBusy);
+}
+
+TEST_F(ClientTest, CallbacksMayPipelineMoreAppends) {
+  // A callback chaining the next APPEND (the async API is allowed there).
+  FakeDaemon daemon(path_);
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  Completions done;
+  std::string p = "chain";
+  RecordIn r{1, 0, 0, bytes_of(p)};
+  std::function<void(const Status&, uint64_t, uint32_t)> next;
+  next = [&](const Status& s, uint64_t lsn, uint32_t) {
+    done.add(s, lsn, 0);
+    if (lsn < 100) {
+      ASSERT_TRUE((*c)->append_async(std::span(&r, 1), next).ok());
+    }
+  };
+  ASSERT_TRUE((*c)->append_async(std::span(&r, 1), next).ok());
+  ASSERT_TRUE(done.wait_until(100));
+  EXPECT_EQ(done.lsns.back(), 100u);
+}
+
+TEST_F(ClientTest, CloseFailsInFlightRequestsWithClosed) {
+  FakeDaemon daemon(path_, [](FakeDaemon::Conn&, const proto::FrameHeader& h,
+                              std::span<const uint8_t>) {
+    return h.opcode == static_cast<uint8_t>(proto::Opcode::kAppend);  // never answered
+  });
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  Completions done;
+  std::string p = "x";
+  RecordIn r{1, 0, 0, bytes_of(p)};
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE((*c)->append_async(std::span(&r, 1), [&done, i](const Status& s, uint64_t lsn,
+                                                               uint32_t) { done.add(s, lsn, i); })
+                    .ok());
+  }
+  ASSERT_TRUE(daemon.wait_until([&] { return daemon.requests_seen() >= 3; }));
+  (*c)->close();
+  ASSERT_EQ(done.statuses.size(), 3u);  // close() returns after the completions ran
+  for (const Status& s : done.statuses) EXPECT_EQ(s.code(), Code::kClosed);
+  EXPECT_EQ((*c)->append_async(std::span(&r, 1), [](const Status&, uint64_t, uint32_t) {}).code(),
+            Code::kClosed);
+}
+
+TEST_F(ClientTest, QueuedBytesAboveTheLimitBlockTheSubmitterUntilTheSocketDrains) {
+  // The daemon does not read while it holds `gate`; with a small queue limit
+  // async submitters must wait instead of buffering without bound.
+  std::mutex gate;
+  std::unique_lock held(gate);
+  FakeDaemon daemon(path_, [&](FakeDaemon::Conn&, const proto::FrameHeader&,
+                               std::span<const uint8_t>) {
+    std::lock_guard lk(gate);
+    return false;
+  });
+  ClientOptions o = options();
+  o.max_queued_bytes = 64 << 10;
+  auto c = Client::connect(o);
+  ASSERT_TRUE(c.ok());
+  Completions done;
+  std::string p(16 << 10, 'b');
+  RecordIn r{1, 0, 0, bytes_of(p)};
+  constexpr int kN = 200;  // ~3 MiB: far above the socket buffers plus the limit
+  std::thread submitter([&] {
+    for (int i = 0; i < kN; ++i) {
+      ASSERT_TRUE((*c)->append_async(std::span(&r, 1), [&done, i](const Status& s, uint64_t lsn,
+                                                                 uint32_t) { done.add(s, lsn, i); })
+                      .ok());
+    }
+  });
+  ASSERT_TRUE(daemon.wait_until([&] { return daemon.requests_seen() >= 1; }));
+  held.unlock();
+  submitter.join();
+  ASSERT_TRUE(done.wait_until(kN));
+  for (int i = 0; i < kN; ++i) ASSERT_EQ(done.lsns[i], static_cast<uint64_t>(i + 1));
+}
+
+}  // namespace
+}  // namespace sidewal::client
