@@ -5,4 +5,5 @@ set(SIDEWAL_IO_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/io_pwrite.cc
   ${CMAKE_CURRENT_LIST_DIR}/io_uring_backend.cc
   ${CMAKE_CURRENT_LIST_DIR}/make_backend.cc
+  ${CMAKE_CURRENT_LIST_DIR}/sim_disk.cc
 )
