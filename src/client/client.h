@@ -129,9 +129,10 @@ class Client {
   Result<proto::HelloOk> hello(const std::string& name);
   // Appends `records` atomically; returns the first LSN once all are durable.
   Result<uint64_t> append(std::span<const RecordIn> records);
-  // Reads durable records from `from_lsn` (0 = the first in the log) until
-  // max_records (0 = no limit) or the durable end; max_bytes bounds each
-  // RECORDS frame (0 = daemon default).
+  // One READ of durable records from `from_lsn` (>= 1). It stops at
+  // max_records (0 = no limit), at max_bytes of payload (0 = the daemon's
+  // default, 16 MiB) or at the durable end. Read everything by calling again
+  // from next_lsn until no records come back.
   Result<ReadResult> read(uint64_t from_lsn, uint32_t max_records = 0, uint32_t max_bytes = 0);
   Result<proto::StatusReply> status();
   // Returns the first LSN after truncation.

@@ -141,8 +141,9 @@ class FakeDaemon {
       case proto::Opcode::kRead: {
         proto::ReadRequest m;
         if (!proto::decode_read(body, &m).ok()) return error(c, h, proto::ErrorCode::kMalformed);
+        if (m.from_lsn == 0) return error(c, h, proto::ErrorCode::kMalformed, "from_lsn 0");
         std::lock_guard lk(mu_);
-        uint64_t from = m.from_lsn == 0 ? first_lsn() : m.from_lsn;
+        uint64_t from = m.from_lsn;
         if (from < first_lsn()) return error_locked(c, h, proto::ErrorCode::kLsnTruncated, "");
         uint64_t next = from;
         uint32_t sent = 0;
