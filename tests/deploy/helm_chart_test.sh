@@ -6,6 +6,8 @@
 #   tests/deploy/helm_chart_test.sh CASE
 #     default | statefulset | statefulset-ha | encryption | servicemonitor
 #     database-chart | rejects-wrong-types | rejects-bad-settings
+#   tests/deploy/helm_chart_test.sh daemon-accepts-config BUILD_BIN_DIR
+#     the real sidewald --check-config accepts the config each variant renders
 #
 # helm missing is a failure, not a skip: scripts/install-deps.sh installs it.
 set -euo pipefail
@@ -164,6 +166,27 @@ EOF
       helm template sw "$chart" --set encryption.enabled=true,encryption.existingSecret=k,encryption.currentKeyId=7
     expect_rejected "ServiceMonitor without Service" "service.enabled" \
       helm template sw "$chart" --set metrics.serviceMonitor.enabled=true,service.enabled=false
+    ;;
+  daemon-accepts-config)
+    # The ConfigMap's sidewal.yaml must load in the real daemon: same keys,
+    # types and cross-key constraints (the chart mirrors config/sidewal.yaml).
+    sidewald=${2:?build bin dir}/sidewald
+    [[ -x $sidewald ]] || { echo "FAIL: $sidewald not built"; exit 1; }
+    for variant in default statefulset statefulset-ha servicemonitor; do
+      args=()
+      [[ $variant == default ]] || args=(-f "$chart/ci/$variant-values.yaml")
+      helm template sw "$chart" "${args[@]}" --show-only templates/configmap.yaml >"$tmp/cm.yaml"
+      "$py" -c 'import sys, yaml; sys.stdout.write(yaml.safe_load(open(sys.argv[1]))["data"]["sidewal.yaml"])' \
+        "$tmp/cm.yaml" >"$tmp/$variant.sidewal.yaml"
+      "$sidewald" --check-config --config "$tmp/$variant.sidewal.yaml" \
+        || { cat "$tmp/$variant.sidewal.yaml"; echo "FAIL: sidewald rejects the config of variant $variant"; exit 1; }
+      echo "sidewald accepts the config of variant $variant"
+    done
+    # ... and rejects a value the schema lets through only as a string.
+    helm template sw "$chart" --set config.wal.segment_bytes=3MiB --show-only templates/configmap.yaml >"$tmp/cm.yaml"
+    "$py" -c 'import sys, yaml; sys.stdout.write(yaml.safe_load(open(sys.argv[1]))["data"]["sidewal.yaml"])' \
+      "$tmp/cm.yaml" >"$tmp/odd.yaml"
+    "$sidewald" --check-config --config "$tmp/odd.yaml" 2>/dev/null && { echo "FAIL: sidewald accepted a segment size below 4 x max_record_bytes"; exit 1; }
     ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
