@@ -90,11 +90,12 @@ Status unsupported_direct(const std::string& path, const char* what) {
 // ---- FileTable ----
 
 void FileTable::add(int fd, FileInfo info) {
+  auto ref = std::make_shared<const FileInfo>(std::move(info));
   std::lock_guard<std::mutex> lock(mu_);
-  files_[fd] = std::move(info);
+  files_[fd] = std::move(ref);
 }
 
-bool FileTable::remove(int fd, FileInfo* out) {
+bool FileTable::remove(int fd, FileRef* out) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = files_.find(fd);
   if (it == files_.end()) return false;
@@ -103,7 +104,7 @@ bool FileTable::remove(int fd, FileInfo* out) {
   return true;
 }
 
-bool FileTable::get(int fd, FileInfo* out) const {
+bool FileTable::get(int fd, FileRef* out) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = files_.find(fd);
   if (it == files_.end()) return false;
@@ -167,13 +168,13 @@ Result<FileHandle> open_file(FileTable& table, const std::string& path,
 }
 
 Status close_file(FileTable& table, FileHandle fd) {
-  FileInfo info;
+  FileRef info;
   if (!table.remove(fd, &info)) {
     return Status::InvalidArgument("close: file handle " + std::to_string(fd) +
                                    " is not open through this backend");
   }
   // close() is not retried on EINTR: Linux releases the descriptor either way.
-  if (::close(fd) != 0 && errno != EINTR) return Status::FromErrno(errno, "close " + info.path);
+  if (::close(fd) != 0 && errno != EINTR) return Status::FromErrno(errno, "close " + info->path);
   return Status::Ok();
 }
 

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -32,19 +33,23 @@ struct FileInfo {
   size_t alignment = 1;  // 1 for buffered files; >= 4096 for direct ones
 };
 
+// Shared and immutable, so a lookup on the I/O path copies a pointer, not a
+// path string (no allocation per write).
+using FileRef = std::shared_ptr<const FileInfo>;
+
 // fd -> FileInfo, shared by all threads of one backend. Lookups happen once
 // per I/O; the map is tiny (a handful of open segments).
 class FileTable {
  public:
   void add(int fd, FileInfo info);
   // Removes and returns the entry; false when `fd` is not open here.
-  bool remove(int fd, FileInfo* out);
+  bool remove(int fd, FileRef* out);
   // False when `fd` is not open through this backend.
-  bool get(int fd, FileInfo* out) const;
+  bool get(int fd, FileRef* out) const;
 
  private:
   mutable std::mutex mu_;
-  std::unordered_map<int, FileInfo> files_;  // guarded by mu_
+  std::unordered_map<int, FileRef> files_;  // guarded by mu_
 };
 
 // Checks the O_DIRECT rules the kernel enforces (offset, length and buffer

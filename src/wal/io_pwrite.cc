@@ -7,7 +7,7 @@ PwriteBackend::PwriteBackend(size_t max_bytes_per_syscall)
   SW_ASSERT(max_bytes_per_syscall_ > 0);
 }
 
-Status PwriteBackend::lookup(FileHandle file, const char* op, posix::FileInfo* info) const {
+Status PwriteBackend::lookup(FileHandle file, const char* op, posix::FileRef* info) const {
   if (!files_.get(file, info)) {
     return Status::InvalidArgument(std::string(op) + ": file handle " + std::to_string(file) +
                                    " is not open through the pwrite backend");
@@ -28,8 +28,9 @@ Result<FileHandle> PwriteBackend::open(const std::string& path, const OpenOption
 Status PwriteBackend::close(FileHandle file) { return posix::close_file(files_, file); }
 
 Status PwriteBackend::preallocate_zeroed(FileHandle file, uint64_t bytes) {
-  posix::FileInfo info;
-  SIDEWAL_RETURN_IF_ERROR(lookup(file, "preallocate", &info));
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "preallocate", &ref));
+  const posix::FileInfo& info = *ref;
   return posix::preallocate_zeroed(
       info, file, bytes,
       [&](uint64_t off, const void* buf, size_t len) {
@@ -39,28 +40,32 @@ Status PwriteBackend::preallocate_zeroed(FileHandle file, uint64_t bytes) {
 }
 
 Status PwriteBackend::write(FileHandle file, uint64_t offset, const void* buf, size_t len) {
-  posix::FileInfo info;
-  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write", &info));
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write", &ref));
+  const posix::FileInfo& info = *ref;
   return posix::pwrite_all(info, file, offset, buf, len, max_bytes_per_syscall_);
 }
 
 Status PwriteBackend::read(FileHandle file, uint64_t offset, void* buf, size_t len,
                            size_t* got) {
   *got = 0;
-  posix::FileInfo info;
-  SIDEWAL_RETURN_IF_ERROR(lookup(file, "read", &info));
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "read", &ref));
+  const posix::FileInfo& info = *ref;
   return posix::pread_all(info, file, offset, buf, len, got, max_bytes_per_syscall_);
 }
 
 Status PwriteBackend::sync(FileHandle file) {
-  posix::FileInfo info;
-  SIDEWAL_RETURN_IF_ERROR(lookup(file, "sync", &info));
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "sync", &ref));
+  const posix::FileInfo& info = *ref;
   return posix::datasync(info, file);
 }
 
 Result<uint64_t> PwriteBackend::file_size(FileHandle file) {
-  posix::FileInfo info;
-  SIDEWAL_RETURN_IF_ERROR(lookup(file, "file_size", &info));
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "file_size", &ref));
+  const posix::FileInfo& info = *ref;
   return posix::file_size(info, file);
 }
 

@@ -41,7 +41,7 @@ class PwriteBackend final : public IoBackend {
   Result<std::vector<std::string>> list_dir(const std::string& dir) override;
 
  private:
-  Status lookup(FileHandle file, const char* op, posix::FileInfo* info) const;
+  Status lookup(FileHandle file, const char* op, posix::FileRef* info) const;
 
   const size_t max_bytes_per_syscall_;
   posix::FileTable files_;

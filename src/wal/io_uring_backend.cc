@@ -31,8 +31,9 @@ Status check_opcodes(struct io_uring* ring) {
   struct io_uring_probe* probe = io_uring_get_probe_ring(ring);
   if (probe == nullptr) return Status::Unsupported("io_uring: the kernel cannot list opcodes");
   std::string missing;
-  for (auto [op, name] : {std::pair{IORING_OP_NOP, "NOP"}, std::pair{IORING_OP_READ, "READ"},
-                          std::pair{IORING_OP_WRITE, "WRITE"}, std::pair{IORING_OP_FSYNC, "FSYNC"}}) {
+  for (auto [op, name] :
+       {std::pair{IORING_OP_NOP, "NOP"}, std::pair{IORING_OP_READ, "READ"},
+        std::pair{IORING_OP_WRITE, "WRITE"}, std::pair{IORING_OP_FSYNC, "FSYNC"}}) {
     if (!io_uring_opcode_supported(probe, op)) missing += std::string(" ") + name;
   }
   io_uring_free_probe(probe);
@@ -49,8 +50,12 @@ struct io_uring_sqe* next_sqe(UringBackend::Ring& r) {
 }
 
 // Submits the `n` prepared SQEs (user_data 0..n-1) and waits for all their
-// completions; results[i] is the res of SQE i. REQUIRES: r.mu held.
-Status run(UringBackend::Ring& r, unsigned n, int* results, const std::string& what) {
+// completions; results[i] is the res of SQE i. Returns 0, or the errno of a
+// failed io_uring_enter/wait (callers build the message only then: no string
+// is built on the I/O path). After such a failure the ring may still hold our
+// SQEs or unreaped completions, so it is marked broken and never used again.
+// REQUIRES: r.mu held.
+int run(UringBackend::Ring& r, unsigned n, int* results) {
   unsigned submitted = 0;
   int fruitless = 0;
   while (submitted < n) {
@@ -65,11 +70,8 @@ Status run(UringBackend::Ring& r, unsigned n, int* results, const std::string& w
       sched_yield();
       continue;
     }
-    if (submitted == 0) {
-      // The SQEs are still queued and would run with some later submission.
-      r.broken = "io_uring_enter failed: " + std::string(std::strerror(err));
-    }
-    return Status::FromErrno(err, "io_uring_enter for " + what);
+    r.broken = "io_uring_enter failed: " + std::string(std::strerror(err));
+    return err;
   }
   for (unsigned i = 0; i < n; ++i) {
     struct io_uring_cqe* cqe = nullptr;
@@ -79,14 +81,14 @@ Status run(UringBackend::Ring& r, unsigned n, int* results, const std::string& w
     } while (ret == -EINTR);
     if (ret < 0) {
       r.broken = "io_uring wait failed: " + std::string(std::strerror(-ret));
-      return Status::FromErrno(-ret, "io_uring wait for " + what);
+      return -ret;
     }
     uint64_t slot = io_uring_cqe_get_data64(cqe);
     SW_ASSERT_MSG(slot < n, "io_uring completion for an SQE this call did not submit");
     results[slot] = cqe->res;
     io_uring_cqe_seen(&r.ring, cqe);
   }
-  return Status::Ok();
+  return 0;
 }
 
 Status usable(const UringBackend::Ring& r) {
@@ -99,7 +101,7 @@ Status nop(UringBackend::Ring& r) {
   io_uring_prep_nop(sqe);
   io_uring_sqe_set_data64(sqe, 0);
   int res = -1;
-  SIDEWAL_RETURN_IF_ERROR(run(r, 1, &res, "a NOP probe"));
+  if (int err = run(r, 1, &res)) return Status::FromErrno(err, "io_uring_enter (NOP probe)");
   if (res < 0) return Status::FromErrno(-res, "io_uring NOP probe");
   return Status::Ok();
 }
@@ -143,7 +145,7 @@ Result<std::unique_ptr<UringBackend>> UringBackend::create(size_t max_bytes_per_
   return b;
 }
 
-Status UringBackend::lookup(FileHandle file, const char* op, posix::FileInfo* info) const {
+Status UringBackend::lookup(FileHandle file, const char* op, posix::FileRef* info) const {
   if (!files_.get(file, info)) {
     return Status::InvalidArgument(std::string(op) + ": file handle " + std::to_string(file) +
                                    " is not open through the io_uring backend");
@@ -174,7 +176,9 @@ Status UringBackend::write_locked(const posix::FileInfo& info, int fd, uint64_t 
     io_uring_prep_write(sqe, fd, buf + done, static_cast<unsigned>(chunk), offset + done);
     io_uring_sqe_set_data64(sqe, 0);
     int res = 0;
-    SIDEWAL_RETURN_IF_ERROR(run(write_ring_, 1, &res, "write " + at(info, offset + done, chunk)));
+    if (int err = run(write_ring_, 1, &res)) {
+      return Status::FromErrno(err, "io_uring_enter for write " + at(info, offset + done, chunk));
+    }
     if (res < 0) {
       if ((res == -EINTR || res == -EAGAIN) && ++fruitless < kMaxFruitlessRetries) continue;
       return Status::FromErrno(-res, "write (io_uring) " + at(info, offset + done, chunk));
@@ -199,15 +203,18 @@ Status UringBackend::sync_locked(const posix::FileInfo& info, int fd) {
   io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
   io_uring_sqe_set_data64(sqe, 0);
   int res = 0;
-  SIDEWAL_RETURN_IF_ERROR(run(write_ring_, 1, &res, "fdatasync " + info.path));
+  if (int err = run(write_ring_, 1, &res)) {
+    return Status::FromErrno(err, "io_uring_enter for fdatasync " + info.path);
+  }
   // Never retried: after a failed flush the kernel may have dropped the pages.
   if (res < 0) return Status::FromErrno(-res, "fdatasync (io_uring) " + info.path);
   return Status::Ok();
 }
 
 Status UringBackend::write(FileHandle file, uint64_t offset, const void* buf, size_t len) {
-  posix::FileInfo info;
-  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write", &info));
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write", &ref));
+  const posix::FileInfo& info = *ref;
   SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "write"));
   std::lock_guard<std::mutex> lock(write_ring_.mu);
   return write_locked(info, file, offset, static_cast<const uint8_t*>(buf), len);
@@ -215,8 +222,9 @@ Status UringBackend::write(FileHandle file, uint64_t offset, const void* buf, si
 
 Status UringBackend::write_and_sync(FileHandle file, uint64_t offset, const void* buf,
                                     size_t len) {
-  posix::FileInfo info;
-  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write_and_sync", &info));
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write_and_sync", &ref));
+  const posix::FileInfo& info = *ref;
   SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "write_and_sync"));
   const auto* p = static_cast<const uint8_t*>(buf);
   std::lock_guard<std::mutex> lock(write_ring_.mu);
@@ -230,8 +238,9 @@ Status UringBackend::write_and_sync(FileHandle file, uint64_t offset, const void
   io_uring_prep_fsync(s, file, IORING_FSYNC_DATASYNC);
   io_uring_sqe_set_data64(s, 1);
   int res[2] = {0, 0};
-  SIDEWAL_RETURN_IF_ERROR(
-      run(write_ring_, 2, res, "linked write+fdatasync " + at(info, offset, len)));
+  if (int err = run(write_ring_, 2, res)) {
+    return Status::FromErrno(err, "io_uring_enter for write+fdatasync " + at(info, offset, len));
+  }
   const int wres = res[0];
   const int sres = res[1];
   if (wres < 0 && wres != -EINTR && wres != -EAGAIN) {
@@ -246,20 +255,24 @@ Status UringBackend::write_and_sync(FileHandle file, uint64_t offset, const void
   // The write came back short or interrupted (the kernel then cancels the
   // linked fsync) or covered only the first chunk: finish it, then sync.
   if (info.direct && done < len) done -= done % info.alignment;
-  if (done < len) SIDEWAL_RETURN_IF_ERROR(write_locked(info, file, offset + done, p + done, len - done));
+  if (done < len) {
+    SIDEWAL_RETURN_IF_ERROR(write_locked(info, file, offset + done, p + done, len - done));
+  }
   return sync_locked(info, file);
 }
 
 Status UringBackend::sync(FileHandle file) {
-  posix::FileInfo info;
-  SIDEWAL_RETURN_IF_ERROR(lookup(file, "sync", &info));
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "sync", &ref));
+  const posix::FileInfo& info = *ref;
   std::lock_guard<std::mutex> lock(write_ring_.mu);
   return sync_locked(info, file);
 }
 
 Status UringBackend::preallocate_zeroed(FileHandle file, uint64_t bytes) {
-  posix::FileInfo info;
-  SIDEWAL_RETURN_IF_ERROR(lookup(file, "preallocate", &info));
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "preallocate", &ref));
+  const posix::FileInfo& info = *ref;
   return posix::preallocate_zeroed(
       info, file, bytes,
       [&](uint64_t off, const void* buf, size_t len) { return write(file, off, buf, len); },
@@ -268,8 +281,9 @@ Status UringBackend::preallocate_zeroed(FileHandle file, uint64_t bytes) {
 
 Status UringBackend::read(FileHandle file, uint64_t offset, void* buf, size_t len, size_t* got) {
   *got = 0;
-  posix::FileInfo info;
-  SIDEWAL_RETURN_IF_ERROR(lookup(file, "read", &info));
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "read", &ref));
+  const posix::FileInfo& info = *ref;
   SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "read"));
   auto* p = static_cast<uint8_t*>(buf);
   std::lock_guard<std::mutex> lock(read_ring_.mu);
@@ -282,7 +296,9 @@ Status UringBackend::read(FileHandle file, uint64_t offset, void* buf, size_t le
     io_uring_prep_read(sqe, file, p + done, static_cast<unsigned>(chunk), offset + done);
     io_uring_sqe_set_data64(sqe, 0);
     int res = 0;
-    SIDEWAL_RETURN_IF_ERROR(run(read_ring_, 1, &res, "read " + at(info, offset + done, chunk)));
+    if (int err = run(read_ring_, 1, &res)) {
+      return Status::FromErrno(err, "io_uring_enter for read " + at(info, offset + done, chunk));
+    }
     if (res < 0) {
       if ((res == -EINTR || res == -EAGAIN) && ++fruitless < kMaxFruitlessRetries) continue;
       return Status::FromErrno(-res, "read (io_uring) " + at(info, offset + done, chunk));
@@ -307,8 +323,9 @@ Status UringBackend::read(FileHandle file, uint64_t offset, void* buf, size_t le
 }
 
 Result<uint64_t> UringBackend::file_size(FileHandle file) {
-  posix::FileInfo info;
-  SIDEWAL_RETURN_IF_ERROR(lookup(file, "file_size", &info));
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "file_size", &ref));
+  const posix::FileInfo& info = *ref;
   return posix::file_size(info, file);
 }
 

@@ -78,7 +78,7 @@ class UringBackend final : public IoBackend {
 
  private:
   explicit UringBackend(size_t max_bytes_per_submission);
-  Status lookup(FileHandle file, const char* op, posix::FileInfo* info) const;
+  Status lookup(FileHandle file, const char* op, posix::FileRef* info) const;
   // REQUIRES: write_ring_.mu held.
   Status write_locked(const posix::FileInfo& info, int fd, uint64_t offset, const uint8_t* buf,
                       size_t len);
