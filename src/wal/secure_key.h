@@ -1,0 +1,119 @@
+// SecureKey: one AES-256 key, 32 raw bytes, loaded from a file (a Kubernetes
+// Secret mounted read-only), never from the config file itself.
+//
+// Where the bytes live: a private anonymous mapping of its own (one page),
+// mlock'ed before the key is read into it so it is never swapped out,
+// madvise(MADV_DONTDUMP) so core dumps leave it out, MADV_WIPEONFORK so a
+// forked child sees zeros, and read-only while in use. The file is read with
+// read(2) straight into that page: no stdio or std::string copy of the key
+// exists anywhere. On destruction the bytes are wiped with OPENSSL_cleanse
+// before the page is unlocked and unmapped.
+//
+// mlock can fail under a small RLIMIT_MEMLOCK (containers often have 64 KiB,
+// sometimes 0). That is not fatal: the key is still wiped and excluded from
+// core dumps, and locked() says it may be swapped, so the daemon can warn and
+// export it. Swap is usually off on Kubernetes nodes.
+//
+// A key is never printed: there is no operator<< and no accessor that returns
+// text. Log the key id (KeyRing) or fingerprint() instead.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sidewal::wal {
+
+constexpr size_t kKeyBytes = 32;  // AES-256
+
+class SecureKey {
+ public:
+  // Reads exactly 32 raw bytes from `path`. Errors name the file: missing
+  // (kNotFound), unreadable (kIoError), not a regular file, wrong size or all
+  // zeros (kInvalidArgument; the size message says it wants raw bytes, not
+  // base64 or hex, and no trailing newline).
+  static Result<std::unique_ptr<SecureKey>> load_file(const std::string& path);
+
+  // A key from bytes already in memory (derived keys, tests). `source` names
+  // it in messages. The caller wipes its own copy.
+  static Result<std::unique_ptr<SecureKey>> from_bytes(std::span<const uint8_t> bytes,
+                                                       const std::string& source);
+
+  ~SecureKey();
+  SecureKey(const SecureKey&) = delete;
+  SecureKey& operator=(const SecureKey&) = delete;
+
+  // The key bytes, for the cipher only. All zeros after wipe().
+  std::span<const uint8_t, kKeyBytes> bytes() const {
+    return std::span<const uint8_t, kKeyBytes>(mem_, kKeyBytes);
+  }
+
+  bool locked() const { return locked_; }                    // mlock succeeded
+  bool excluded_from_core_dumps() const { return dontdump_; } // MADV_DONTDUMP succeeded
+  const std::string& source() const { return source_; }       // the file path (or `source`)
+
+  // Unique in this process for the key's lifetime and never reused, so a
+  // RecordCipher can tell that it already holds this key's schedule.
+  uint64_t serial() const { return serial_; }
+
+  // First 8 bytes of HMAC-SHA256(key, "sidewal key fingerprint v1"): safe to
+  // log or store, lets an operator or a preamble tell two keys apart without
+  // revealing either.
+  uint64_t fingerprint() const;
+
+  // Zeroes the key now (the destructor does it too). Idempotent.
+  void wipe();
+
+  // Test hook: called by the destructor after the wipe and before the page is
+  // unmapped, with the key's address, so a test can see that the bytes are
+  // zero. Not for production use; nullptr removes it.
+  using ReleaseHook = void (*)(const uint8_t* bytes, size_t n);
+  static void set_release_hook_for_testing(ReleaseHook hook);
+
+ private:
+  SecureKey() = default;
+  // Maps and locks the page; the key bytes are still zero afterwards.
+  static Result<std::unique_ptr<SecureKey>> allocate(const std::string& source);
+  Status seal_read_only();
+
+  uint8_t* mem_ = nullptr;   // page-aligned, kPageBytes long, first kKeyBytes are the key
+  size_t map_bytes_ = 0;
+  bool locked_ = false;
+  bool dontdump_ = false;
+  bool read_only_ = false;
+  uint64_t serial_ = 0;
+  std::string source_;
+};
+
+// Keys by id (the u16 key id of the segment preamble; 0 means "no cipher" and
+// is not a valid id) and which one new segments use.
+class KeyRing {
+ public:
+  // kInvalidArgument for id 0, a duplicate id, or a null key.
+  Status add(uint16_t id, std::unique_ptr<SecureKey> key);
+  // kInvalidArgument unless the id was added.
+  Status set_current(uint16_t id);
+
+  // kNotFound naming the id and the ids that are configured.
+  Result<const SecureKey*> get(uint16_t id) const;
+
+  bool has_current() const { return current_ != 0; }
+  uint16_t current_id() const { return current_; }  // 0 when none is set
+  // REQUIRES: has_current().
+  const SecureKey& current() const;
+
+  std::vector<uint16_t> ids() const;  // ascending
+  size_t size() const { return keys_.size(); }
+
+ private:
+  std::map<uint16_t, std::unique_ptr<SecureKey>> keys_;
+  uint16_t current_ = 0;  // 0 = none; otherwise a key of keys_
+};
+
+}  // namespace sidewal::wal
