@@ -103,6 +103,11 @@ struct WalStatus {
   LogState state = LogState::kRecovering;
   std::string failure;  // why the log is failed, when it is
   std::vector<std::string> segment_paths;  // for mincore residency measurement
+  // The next segment is pre-created (rollover will not wait for it). When its
+  // creation failed with ENOSPC, next_segment_problem says so and appends that
+  // need it get kNoSpace (the log stays kReady and retries on the next one).
+  bool next_segment_ready = false;
+  std::string next_segment_problem;
 };
 
 struct ReadLimits {

@@ -128,7 +128,8 @@ class WalImpl final : public Wal {
   bool spare_wanted_ = false;
   uint64_t spare_id_ = 0;
   std::string spare_path_;
-  Status spare_status_;  // last pre-creation failure (ENOSPC) until retried
+  Status spare_status_;         // result of the last pre-creation attempt
+  uint64_t spare_attempts_ = 0;  // finished pre-creation attempts
   uint64_t next_segment_id_ = 1;
 
   // Flusher-only state.

@@ -135,6 +135,8 @@ WalStatus WalImpl::status() const {
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (!failed_.ok()) s.failure = failed_.ToString();
+    s.next_segment_ready = spare_ready_;
+    if (!spare_status_.ok()) s.next_segment_problem = spare_status_.ToString();
   }
   std::lock_guard<std::mutex> t(table_mu_);
   s.first_lsn = segs_.empty() ? 1 : segs_.front().first_lsn;

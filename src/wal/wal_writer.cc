@@ -145,6 +145,7 @@ void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
   }
 
   std::unique_lock<std::mutex> lk(mu_);
+  uint64_t asked_at_attempt = UINT64_MAX;  // spare_attempts_ when this append asked for a spare
   for (;;) {
     if (!failed_.ok()) {
       Status err = caller_error_locked();
@@ -171,21 +172,22 @@ void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
         space_cv_.wait(lk);
         continue;
       }
-      if (!spare_status_.ok()) {
-        // Pre-creating the next segment ran out of space: this append gets
-        // NoSpace, the log stays up, and the next append retries the creation.
+      if (asked_at_attempt == UINT64_MAX) {
+        // Ask the preparer (again, after an ENOSPC) and wait for its answer.
+        asked_at_attempt = spare_attempts_;
+        spare_wanted_ = true;
+        prep_cv_.notify_one();
+      } else if (spare_attempts_ > asked_at_attempt && !spare_status_.ok()) {
+        // Creating the next segment ran out of space: this append gets
+        // NoSpace and the log stays up; the next append that needs the new
+        // segment retries the creation, so appends resume when space returns.
         Status err = Status::NoSpace("segment " + f.path +
                                      " is full and the next segment could not be created: " +
                                      spare_status_.ToString());
-        spare_status_ = Status::Ok();
-        spare_wanted_ = true;
-        prep_cv_.notify_one();
         lk.unlock();
         done(err, 0);
         return;
       }
-      spare_wanted_ = true;
-      prep_cv_.notify_one();
       space_cv_.wait(lk);
       continue;
     }
@@ -433,6 +435,7 @@ void WalImpl::preparer_loop() {
     lk.unlock();
     Status st = create_spare_segment(io_, path, id, opts_.segment_bytes, align_);
     lk.lock();
+    ++spare_attempts_;
     if (st.ok()) {
       spare_ready_ = true;
       spare_id_ = id;
