@@ -1,0 +1,48 @@
+// The CLI's subcommands. Each returns the process exit code: 0 ok,
+// 1 the operation failed (the error, with its code name, is on stderr).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/print.h"
+
+namespace sidewal::cli {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+struct Connection {
+  std::string socket_path;
+  uint32_t connect_timeout_ms = 2000;
+};
+
+// ---- Through the daemon (online.cc).
+struct AppendArgs {
+  uint16_t type = 0;
+  uint32_t tenant = 0;
+  std::vector<std::string> records;  // empty: one record per stdin line
+};
+int run_append(const Connection& c, const AppendArgs& a);
+
+struct ReadArgs {
+  std::optional<uint64_t> from;  // default: the first LSN (read) / the next new one (tail)
+  uint64_t max = 0;              // records; 0 = all
+  bool follow = false;
+  PayloadStyle style = PayloadStyle::kAuto;
+};
+int run_read(const Connection& c, const ReadArgs& a);
+int run_tail(const Connection& c, const ReadArgs& a);
+int run_status(const Connection& c);
+int run_truncate(const Connection& c, uint64_t before);
+
+// ---- Offline, on a data directory, no daemon (offline.cc).
+// Exit 1 on corruption (a bad record before valid ones); with `strict` also
+// when recovery would cut a torn tail.
+int run_verify(const std::string& data_dir, bool strict);
+int run_dump(const std::string& data_dir, uint64_t from, PayloadStyle style);
+
+}  // namespace sidewal::cli
