@@ -35,20 +35,6 @@ int open_retry(const char* path, int flags, mode_t mode) {
   return fd;
 }
 
-// Logical block size of the block device holding st_dev, from sysfs; 0 when
-// the device has no sysfs entry (tmpfs, overlayfs and other anonymous devices).
-size_t sysfs_logical_block_size(dev_t dev) {
-  const std::string base = "/sys/dev/block/" + std::to_string(major(dev)) + ":" +
-                           std::to_string(minor(dev));
-  // A partition has no queue/ of its own; its parent disk's applies.
-  for (const char* rel : {"/queue/logical_block_size", "/../queue/logical_block_size"}) {
-    std::ifstream in(base + rel);
-    size_t v = 0;
-    if (in >> v && v > 0) return v;
-  }
-  return 0;
-}
-
 // What the kernel says about direct I/O alignment for the open file `fd`.
 // Returns kUnsupported when statx reports that the file cannot do direct I/O.
 Status kernel_alignment(int fd, const std::string& path, AlignmentProbe* probe) {
@@ -86,6 +72,18 @@ Status unsupported_direct(const std::string& path, const char* what) {
 }
 
 }  // namespace
+
+size_t sysfs_logical_block_size(dev_t dev) {
+  const std::string base = "/sys/dev/block/" + std::to_string(major(dev)) + ":" +
+                           std::to_string(minor(dev));
+  // A partition has no queue/ of its own; its parent disk's applies.
+  for (const char* rel : {"/queue/logical_block_size", "/../queue/logical_block_size"}) {
+    std::ifstream in(base + rel);
+    size_t v = 0;
+    if (in >> v && v > 0) return v;
+  }
+  return 0;
+}
 
 // ---- FileTable ----
 

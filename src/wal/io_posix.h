@@ -7,6 +7,8 @@
 // (write, write_and_sync, read, sync) and reuses the rest.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -97,6 +99,12 @@ Status create_dir(const std::string& dir);
 Status remove_path(const std::string& path);
 Status rename_path(const std::string& from, const std::string& to);
 Result<std::vector<std::string>> list_dir(const std::string& dir);
+
+// Logical block size of the block device `dev` (a stat st_dev) from
+// /sys/dev/block/MAJ:MIN/queue/logical_block_size, or its parent disk's for a
+// partition; 0 when the device has no sysfs entry (tmpfs, overlayfs). The
+// fallback when statx has no STATX_DIOALIGN.
+size_t sysfs_logical_block_size(dev_t dev);
 
 // How direct_alignment() decided, for logs and tests.
 struct AlignmentProbe {

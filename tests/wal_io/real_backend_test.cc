@@ -2,9 +2,12 @@
 // runs against each backend, once unrestricted and once with each syscall or
 // submission capped at a few pages, which forces the short-write path.
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstring>
@@ -367,6 +370,29 @@ TEST_P(RealBackendTest, ConcurrentReadersSeeEveryAcknowledgedPage) {
   EXPECT_EQ(acked.load(), kPages);
   EXPECT_GT(checked.load(), 0u);
   ASSERT_TRUE(io_->close(f).ok());
+}
+
+// The fallback when statx has no STATX_DIOALIGN must read the right device:
+// it agrees with what statx reports for the same file.
+TEST(AlignmentProbe, SysfsLogicalBlockSizeMatchesStatx) {
+  TempDir dir;
+  struct statx stx;
+  ASSERT_EQ(::statx(AT_FDCWD, dir.path().c_str(), 0, STATX_BASIC_STATS, &stx), 0);
+  const dev_t dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+  const size_t lbs = posix::sysfs_logical_block_size(dev);
+  if (lbs == 0) GTEST_SKIP() << "the build tree is not on a block device with a sysfs entry";
+  EXPECT_EQ(lbs & (lbs - 1), 0u) << lbs;
+  EXPECT_GE(lbs, 512u);
+  auto probe = posix::probe_direct_alignment(dir.path());
+  ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+  if (probe->source == "statx STATX_DIOALIGN") {
+    // STATX_DIOALIGN reports the larger of the memory and offset alignments;
+    // the offset alignment is the logical block size.
+    EXPECT_LE(lbs, probe->kernel_value);
+  } else {
+    EXPECT_EQ(probe->kernel_value, lbs);
+  }
+  EXPECT_EQ(probe->alignment, std::max<size_t>(4096, probe->kernel_value));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RealBackendTest, ::testing::ValuesIn(backend_cases()),
