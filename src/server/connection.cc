@@ -281,7 +281,12 @@ void Connection::on_append_done(uint64_t seq, const Status& st, uint64_t first_l
     if (st.code() == Code::kIoError || st.code() == Code::kNoSpace || st.code() == Code::kFailed) {
       ctx_->log->note_failure(st);
     }
-    encode_error_into(slot.request_id, error_for(st), st.message(), &slot.reply);
+    // The engine refuses a batch above its encoded-size limit
+    // (Wal::max_batch_bytes) with kInvalidArgument: the request is too big
+    // for the log, not malformed, and splitting it fixes it.
+    const ErrorCode code =
+        st.code() == Code::kInvalidArgument ? ErrorCode::kRecordTooLarge : error_for(st);
+    encode_error_into(slot.request_id, code, st.message(), &slot.reply);
   }
   slot.done = true;
   flush_slots();

@@ -43,7 +43,10 @@ int main(int argc, char** argv) {
       &config);
   if (st.ok()) st = finalize_config(&config);
   if (!st.ok()) {
-    std::fprintf(stderr, "sidewald: config error: %s\n", st.message().c_str());
+    // Cross-key checks see the file and the flags together; say both.
+    const std::string source = config_path.empty() ? "defaults" : config_path;
+    std::fprintf(stderr, "sidewald: config error: %s (with flags): %s\n", source.c_str(),
+                 st.message().c_str());
     return kExitConfigError;
   }
   if (check_only) return kExitOk;
