@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Checks of the Dockerfile that need no container runtime (the image build
+# itself is scripts/check-image.sh, a manual check):
+#   - the build stage uses the project's own scripts, like the test command;
+#   - the runtime stage installs the Debian package of every shared library
+#     that the built sidewald and sidewal load (ldd + dpkg -S), and no -dev
+#     package or compiler;
+#   - non-root user 10001, the documented entrypoint, and the baked-in
+#     config/container.yaml loads in the real sidewald with the container paths.
+#
+#   tests/deploy/dockerfile_test.sh BUILD_BIN_DIR
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+bin=${1:?usage: $0 BUILD_BIN_DIR}
+df="$root/Dockerfile"
+[[ -f $df ]] || fail "no Dockerfile"
+
+has() { grep -qE -- "$1" "$df" || fail "Dockerfile lacks /$1/"; }
+[[ $(grep -c '^FROM debian:bookworm-slim' "$df") -eq 2 ]] || fail "expected two stages FROM debian:bookworm-slim"
+has '^RUN scripts/install-deps.sh --build'
+has 'scripts/build.sh release'
+has '^USER 10001:10001$'
+has '^ENTRYPOINT \["/usr/local/bin/sidewald", "--config", "/etc/sidewal/sidewal.yaml"\]$'
+has '^COPY config/container.yaml /etc/sidewal/sidewal.yaml$'
+has 'useradd .*--uid 10001'
+
+# The runtime stage's package list: the apt-get install after the last FROM.
+runtime=$(awk '/^FROM /{stage++} stage==2' "$df" \
+  | sed -n '/apt-get install/,/&&/p' | tr ' \\' '\n\n' | grep -E '^[a-z0-9][a-z0-9.+-]+$' \
+  | grep -vE '^(apt-get|install|rm|RUN)$' || true)
+[[ -n $runtime ]] || fail "found no apt-get install in the runtime stage"
+if grep -E -- '-dev$|^(g\+\+|gcc|cmake|build-essential)$' <<<"$runtime"; then
+  fail "the runtime stage installs build packages"
+fi
+
+# Every shared library of both binaries comes from a package the runtime
+# stage installs or one every Debian image has (essential/required: libc6,
+# libgcc-s1, libstdc++6 — apt depends on it).
+base_pkgs="libc6 libgcc-s1 libstdc++6"
+for b in sidewald sidewal; do
+  [[ -x $bin/$b ]] || fail "$bin/$b not built"
+  while read -r lib; do
+    # dpkg knows a file by the path its package ships; with merged /usr that
+    # may be the /lib or the /usr/lib spelling, so ask for both.
+    pkg=""
+    for path in "$lib" "$(readlink -f "$lib")" "${lib#/usr}" "/usr${lib#/usr}"; do
+      pkg=$(dpkg -S "$path" 2>/dev/null | head -n1 | cut -d: -f1) || true
+      [[ -n $pkg ]] && break
+    done
+    [[ -n $pkg ]] || fail "$b loads $lib, which no Debian package owns"
+    if grep -qx "$pkg" <<<"$runtime"; then
+      echo "$b: $(basename "$lib") <- $pkg (installed by the runtime stage)"
+    elif [[ " $base_pkgs " == *" $pkg "* ]]; then
+      echo "$b: $(basename "$lib") <- $pkg (in every Debian image)"
+    else
+      fail "$b loads $lib from package $pkg, which the Dockerfile's runtime stage does not install"
+    fi
+  done < <(ldd "$bin/$b" | awk '$3 ~ /^\// {print $3}')
+done
+
+# The baked-in config loads in the real daemon and has the container layout.
+"$bin/sidewald" --check-config --config "$root/config/container.yaml" \
+  || fail "sidewald rejects config/container.yaml"
+find_python
+"$PY" - "$root/config/container.yaml" <<'EOF'
+import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+want = {"data_dir": "/var/lib/sidewal", "socket.path": "/run/sidewal/sidewal.sock", "admin.listen": "0.0.0.0:9464"}
+got = {"data_dir": c["data_dir"], "socket.path": c["socket"]["path"], "admin.listen": c["admin"]["listen"]}
+assert got == want, f"config/container.yaml: {got}, want {want}"
+EOF
+grep -q 'install -d -o 10001 -g 10001 -m 0750 /var/lib/sidewal' "$df" || fail "the image does not create /var/lib/sidewal for 10001"
+grep -q 'install -d -o 10001 -g 10001 -m 0770 /run/sidewal' "$df" || fail "the image does not create /run/sidewal for 10001"
+echo "ok: Dockerfile"
