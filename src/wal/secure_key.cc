@@ -6,6 +6,7 @@
 #include <openssl/hmac.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -46,7 +47,8 @@ Result<std::unique_ptr<SecureKey>> SecureKey::allocate(const std::string& source
   key->serial_ = g_next_serial.fetch_add(1);
   // Locked before the key is read into it, so the key never reaches swap.
   // Failure (RLIMIT_MEMLOCK) is reported by locked(), not fatal.
-  key->locked_ = ::mlock(mem, map_bytes) == 0;
+  // The raw syscall: sanitizers intercept mlock() and pretend it succeeded.
+  key->locked_ = ::syscall(SYS_mlock, mem, map_bytes) == 0;
   key->dontdump_ = ::madvise(mem, map_bytes, MADV_DONTDUMP) == 0;
   // Best effort: kernels before 4.14 do not know it, and a child that does
   // not exec never needs the key.
@@ -144,7 +146,7 @@ SecureKey::~SecureKey() {
   if (mem_ == nullptr) return;
   wipe();
   if (ReleaseHook hook = g_release_hook.load(); hook != nullptr) hook(mem_, map_bytes_);
-  if (locked_) ::munlock(mem_, map_bytes_);
+  if (locked_) ::syscall(SYS_munlock, mem_, map_bytes_);
   ::munmap(mem_, map_bytes_);
 }
 
