@@ -275,14 +275,19 @@ if want sidewal; then
       log "sidewald did not become ready; its log:"; tail -20 "$dir/sidewald.log" >&2; return 1
     fi
     "$bin_dir/sidewal-bench" --socket "$dir/sidewal.sock" --admin "$admin" --data-dir "$dir/data" \
-        --record-bytes "$rb" --duration "$duration" --json "$@" > "$dir/result.json"
+        --record-bytes "$rb" --duration "$duration" --json "$@" > "$dir/result.json" ||
+      log "  sidewal-bench exited $? (problems are in its JSON: errors, unacked, verify)"
+    if [[ ! -s $dir/result.json ]]; then
+      log "  sidewal-bench produced no result; sidewald log:"; tail -20 "$dir/sidewald.log" >&2; return 1
+    fi
     local delta; delta=$(cache_delta_mib)
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     read -r rps mbs p50 p99 per_flush res vfail < <(py "
 import json; r=json.load(open('$dir/result.json')); l=r['latency_us']
 print('%.0f %.1f %.3f %.3f %s %d %d' % (r['records_per_s'], r['mb_per_s'], l['p50']/1e3, l['p99']/1e3,
       ('%.1f' % r['records_per_flush']) if r.get('records_per_flush') is not None else '-',
-      r['residency_bytes']['after'], r['verify']['mismatches']))")
+      r['residency_bytes']['after'] if r['residency_bytes']['after'] is not None else -1,
+      r['verify']['mismatches']))")
     if [[ $rb -ge 65536 ]]; then
       add_row "$label" "$mbs" "MB/s" "$p50" "$p99" "$delta"
       sidewal_large_mbs=$mbs

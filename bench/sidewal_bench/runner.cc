@@ -261,8 +261,11 @@ void Run::verify(BenchResult* r) {
     ++r->verify_checked;
     auto got = cl.value()->read(s.lsn, 1);
     if (!got.ok()) {
-      mismatch("READ of LSN " + std::to_string(s.lsn) + ": " + got.status().ToString());
-      continue;
+      // The daemon is gone or refuses reads: every further READ would fail
+      // the same way (after a reconnect timeout each), so stop here.
+      mismatch("READ of LSN " + std::to_string(s.lsn) + ": " + got.status().ToString() +
+               "; verification stopped");
+      return;
     }
     const auto& recs = got.value().records;
     if (recs.empty() || recs.front().lsn != s.lsn) {
