@@ -72,6 +72,11 @@ void SimDisk::tear_write_at(uint64_t k, uint32_t sectors) {
   tear_at_[k] = sectors;
 }
 
+void SimDisk::set_fault_hook(FaultHook hook) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hook_ = std::move(hook);
+}
+
 void SimDisk::fail_io(uint64_t k, int err) {
   SW_ASSERT(err > 0);
   std::lock_guard<std::mutex> lock(mu_);
@@ -107,7 +112,8 @@ uint64_t SimDisk::unsynced_writes() const {
 
 // ---- internals ----
 
-SimDisk::Step SimDisk::take_step(StepKind kind) {
+SimDisk::Step SimDisk::take_step(StepKind kind, const char* op, const std::string& path,
+                                 uint64_t offset, uint64_t len, const std::string* to) {
   Step s;
   s.index = steps_++;
   if (auto t = tear_at_.find(s.index); t != tear_at_.end()) {
@@ -118,6 +124,25 @@ SimDisk::Step SimDisk::take_step(StepKind kind) {
   } else if (auto f = fail_at_.find(s.index); f != fail_at_.end()) {
     s.outcome = Step::kFail;
     s.err = f->second;
+  } else if (hook_) {
+    StepInfo info{s.index, op, path, to ? *to : std::string(), offset, len};
+    const Fault fault = hook_(info);
+    switch (fault.kind) {
+      case Fault::kNone:
+        break;
+      case Fault::kCrash:
+        s.outcome = Step::kCrash;
+        break;
+      case Fault::kFail:
+        SW_ASSERT(fault.err > 0);
+        s.outcome = Step::kFail;
+        s.err = fault.err;
+        break;
+      case Fault::kTear:
+        s.outcome = kind == StepKind::kWrite ? Step::kTear : Step::kCrash;
+        s.tear_sectors = fault.sectors;
+        break;
+    }
   }
   if (s.outcome == Step::kCrash || s.outcome == Step::kTear) crashed_ = true;
   return s;
@@ -174,7 +199,7 @@ bool SimDisk::dir_exists(const Namespace& ns, const std::string& norm) const {
 Status SimDisk::do_write(Handle& h, uint64_t offset, const uint8_t* buf, size_t len,
                          const char* op) {
   const std::string what = std::string(op) + " " + range(h.path, offset, len);
-  Step s = take_step(StepKind::kWrite);
+  Step s = take_step(StepKind::kWrite, "write", h.path, offset, len);
   Inode& inode = inodes_[h.inode];
   Pending p{offset, std::vector<uint8_t>(buf, buf + len), std::nullopt, next_seq_++};
   Status st;
@@ -212,7 +237,7 @@ Status SimDisk::do_write(Handle& h, uint64_t offset, const uint8_t* buf, size_t 
 
 Status SimDisk::do_sync(Handle& h, const char* op) {
   const std::string what = std::string(op) + " " + h.path;
-  Step s = take_step(StepKind::kOther);
+  Step s = take_step(StepKind::kOther, "fdatasync", h.path);
   Inode& inode = inodes_[h.inode];
   Status st;
   switch (s.outcome) {
@@ -260,7 +285,7 @@ Result<FileHandle> SimDisk::open(const std::string& path, const OpenOptions& opt
   }
   const std::string norm = normalize(path);
   if (options.create) {
-    Step s = take_step(StepKind::kOther);
+    Step s = take_step(StepKind::kOther, "open", path);
     Status st;
     if (s.outcome == Step::kFail) st = Status::FromErrno(s.err, what);
     if (s.outcome == Step::kCrash || s.outcome == Step::kTear) st = crash_status(what);
@@ -335,7 +360,7 @@ Status SimDisk::preallocate_zeroed(FileHandle file, uint64_t bytes) {
                                    std::to_string(alignment_));
   }
   if (!h->writable) return Status::FromErrno(EBADF, what);
-  Step s = take_step(StepKind::kOther);
+  Step s = take_step(StepKind::kOther, "preallocate", h->path, 0, bytes);
   Inode& inode = inodes_[h->inode];
   Pending zeros{0, std::vector<uint8_t>(bytes, 0), std::nullopt, next_seq_++};
   Status st;
@@ -403,7 +428,7 @@ Status SimDisk::sync_dir(const std::string& dir) {
   if (crashed_) return crash_status(what);
   const std::string norm = normalize(dir);
   if (!dir_exists(volatile_ns_, norm)) return Status::FromErrno(ENOENT, what);
-  Step s = take_step(StepKind::kOther);
+  Step s = take_step(StepKind::kOther, "fsync directory", dir);
   Status st;
   if (s.outcome == Step::kFail) st = Status::FromErrno(s.err, what);
   if (s.outcome == Step::kCrash || s.outcome == Step::kTear) st = crash_status(what);
@@ -431,7 +456,7 @@ Status SimDisk::create_dir(const std::string& dir) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string what = "mkdir " + dir;
   if (crashed_) return crash_status(what);
-  Step s = take_step(StepKind::kOther);
+  Step s = take_step(StepKind::kOther, "mkdir", dir);
   Status st;
   if (s.outcome == Step::kFail) st = Status::FromErrno(s.err, what);
   if (s.outcome == Step::kCrash || s.outcome == Step::kTear) st = crash_status(what);
@@ -454,7 +479,7 @@ Status SimDisk::remove(const std::string& path) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string what = "unlink " + path;
   if (crashed_) return crash_status(what);
-  Step s = take_step(StepKind::kOther);
+  Step s = take_step(StepKind::kOther, "unlink", path);
   Status st;
   if (s.outcome == Step::kFail) st = Status::FromErrno(s.err, what);
   if (s.outcome == Step::kCrash || s.outcome == Step::kTear) st = crash_status(what);
@@ -471,7 +496,7 @@ Status SimDisk::rename(const std::string& from, const std::string& to) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string what = "rename " + from + " to " + to;
   if (crashed_) return crash_status(what);
-  Step s = take_step(StepKind::kOther);
+  Step s = take_step(StepKind::kOther, "rename", from, 0, 0, &to);
   Status st;
   if (s.outcome == Step::kFail) st = Status::FromErrno(s.err, what);
   if (s.outcome == Step::kCrash || s.outcome == Step::kTear) st = crash_status(what);
@@ -636,6 +661,7 @@ SimDisk::RestartReport SimDisk::restart() {
   crash_at_.reset();
   tear_at_.clear();
   fail_at_.clear();
+  hook_ = nullptr;
   crashed_ = false;
   rep.files = volatile_ns_.files.size();
   if (trace_on_) {

@@ -42,6 +42,13 @@
 //     `sectors` 512-byte sectors (they are on the media after restart, the
 //     rest of the range keeps its old bytes), then the disk crashes. If step k
 //     is not a write it is a plain crash.
+//   - set_fault_hook(hook): called at every step (under SimDisk's lock: it
+//     must not call back into the disk) with the step's number, operation and
+//     path; returns what happens there (proceed, crash, fail with an errno, or
+//     tear a write). For plans that must not depend on step numbers, which
+//     move when background threads interleave: "crash at the first write to
+//     segment X", "ENOSPC on the next preallocate". Explicit plans at the same
+//     step win over the hook.
 //   - fail_io(k, err): step k fails with Status::FromErrno(err) (EIO -> kIoError,
 //     ENOSPC -> kNoSpace) and has no effect, except that a failed sync drops
 //     the file's unsynced writes (see above). No crash; later steps proceed.
@@ -81,6 +88,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -155,6 +163,30 @@ class SimDisk final : public IoBackend {
   void tear_write_at(uint64_t k, uint32_t sectors);
   void fail_io(uint64_t k, int err);
 
+  // One step as the fault hook sees it.
+  struct StepInfo {
+    uint64_t index = 0;
+    // "write", "fdatasync", "preallocate", "open" (with create), "mkdir",
+    // "fsync directory", "unlink", "rename".
+    std::string op;
+    std::string path;  // as the caller passed it; for rename, the source
+    std::string to;    // rename's destination; empty otherwise
+    uint64_t offset = 0;  // write: offset; preallocate: 0
+    uint64_t len = 0;     // write: length; preallocate: bytes
+  };
+  struct Fault {
+    enum Kind : uint8_t { kNone, kCrash, kFail, kTear } kind = kNone;
+    int err = 0;           // kFail
+    uint32_t sectors = 0;  // kTear (a non-write step crashes instead)
+    static Fault none() { return {}; }
+    static Fault crash() { return {kCrash, 0, 0}; }
+    static Fault fail(int e) { return {kFail, e, 0}; }
+    static Fault tear(uint32_t s) { return {kTear, 0, s}; }
+  };
+  using FaultHook = std::function<Fault(const StepInfo&)>;
+  // Replaces the hook; an empty function removes it. Cleared by restart().
+  void set_fault_hook(FaultHook hook);
+
   // ---- media faults ----
   // kNotFound when `path` is not a file in the volatile namespace.
   Status inject_read_error(const std::string& path, uint64_t offset);
@@ -210,7 +242,8 @@ class SimDisk final : public IoBackend {
   };
 
   // All REQUIRE mu_ held.
-  Step take_step(StepKind kind);
+  Step take_step(StepKind kind, const char* op, const std::string& path, uint64_t offset = 0,
+                 uint64_t len = 0, const std::string* to = nullptr);
   Status crash_status(const std::string& what) const;
   void record(const Step& step, const std::string& what, const Status& result);
   Status lookup(FileHandle file, const char* op, Handle** out);
@@ -238,6 +271,7 @@ class SimDisk final : public IoBackend {
   std::optional<uint64_t> crash_at_;     // guarded by mu_
   std::map<uint64_t, uint32_t> tear_at_; // guarded by mu_
   std::map<uint64_t, int> fail_at_;      // guarded by mu_
+  FaultHook hook_;                       // guarded by mu_
   bool crashed_ = false;                 // guarded by mu_
   bool trace_on_ = false;                // guarded by mu_
   std::vector<std::string> trace_;       // guarded by mu_

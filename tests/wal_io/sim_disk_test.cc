@@ -538,6 +538,44 @@ TEST(SimDisk, NamespaceErrorsMatchPosix) {
   EXPECT_FALSE(disk.write(*r, 0, b.data(), kPage).ok());
 }
 
+// The hook picks fault sites by what a step does, not by its number.
+TEST(SimDisk, FaultHookTargetsStepsByOperationAndPath) {
+  SimDisk disk(1, Model::kDropUnsynced);
+  FileHandle a = durable_file(disk, "a", 0xAA);
+  FileHandle b = must_open(disk, "/d/b");
+  std::vector<SimDisk::StepInfo> seen;
+  disk.set_fault_hook([&](const SimDisk::StepInfo& s) {
+    seen.push_back(s);
+    if (s.op == "preallocate") return SimDisk::Fault::fail(ENOSPC);
+    if (s.op == "write" && s.path == "/d/a" && s.offset == kPage) return SimDisk::Fault::tear(2);
+    return SimDisk::Fault::none();
+  });
+  EXPECT_EQ(disk.preallocate_zeroed(b, 2 * kPage).code(), Code::kNoSpace);
+  Page p(0xBB);
+  EXPECT_TRUE(disk.write(b, 0, p.data(), kPage).ok());
+  EXPECT_TRUE(disk.rename("/d/b", "/d/c").ok());
+  EXPECT_TRUE(disk.write_and_sync(a, 0, p.data(), kPage).ok());
+  EXPECT_FALSE(disk.crashed());
+  EXPECT_FALSE(disk.write(a, kPage, p.data(), kPage).ok());
+  EXPECT_TRUE(disk.crashed());
+  ASSERT_EQ(seen.size(), 6u);
+  EXPECT_EQ(seen[0].op, "preallocate");
+  EXPECT_EQ(seen[0].len, 2 * kPage);
+  EXPECT_EQ(seen[2].op, "rename");
+  EXPECT_EQ(seen[2].path, "/d/b");
+  EXPECT_EQ(seen[2].to, "/d/c");
+  EXPECT_EQ(seen[4].op, "fdatasync");
+  EXPECT_EQ(seen[5].index, seen[0].index + 5);
+  auto rep = disk.restart();
+  EXPECT_EQ(rep.torn, 1u);
+  auto after = read_all(disk, "/d/a");
+  ASSERT_EQ(after.size(), kPage + 2 * 512);
+  EXPECT_TRUE(all_equal(after, 0, after.size(), 0xBB));
+  // restart() removed the hook.
+  EXPECT_TRUE(disk.create_dir("/e").ok());
+  EXPECT_EQ(seen.size(), 6u);
+}
+
 TEST(SimDisk, TraceRecordsEveryStep) {
   SimDisk disk(1);
   disk.set_trace(true);
