@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -161,6 +163,38 @@ uint64_t SecureKey::fingerprint() const {
   const uint64_t fp = get_u64(mac);
   OPENSSL_cleanse(mac, sizeof mac);
   return fp;
+}
+
+Result<std::unique_ptr<SecureKey>> derive_log_key(const SecureKey& configured,
+                                                  std::span<const uint8_t, kLogIdBytes> log_id) {
+  static constexpr char kInfo[] = "sidewal record key v1";
+  const std::string what = "derive the log key from " + configured.source();
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (kdf == nullptr) return Status::Unsupported(what + ": OpenSSL has no HKDF");
+  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+  EVP_KDF_free(kdf);
+  if (ctx == nullptr) return Status::IoError(what + ": EVP_KDF_CTX_new failed");
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                        const_cast<uint8_t*>(configured.bytes().data()), kKeyBytes),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(log_id.data()),
+                                        log_id.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(kInfo),
+                                        sizeof kInfo - 1),
+      OSSL_PARAM_construct_end(),
+  };
+  uint8_t derived[kKeyBytes];
+  const int rc = EVP_KDF_derive(ctx, derived, sizeof derived, params);
+  EVP_KDF_CTX_free(ctx);  // cleanses its copy of the key material
+  if (rc != 1) {
+    OPENSSL_cleanse(derived, sizeof derived);
+    return Status::IoError(what + ": EVP_KDF_derive failed");
+  }
+  auto key = SecureKey::from_bytes(derived, configured.source() + " (log key)");
+  OPENSSL_cleanse(derived, sizeof derived);
+  return key;
 }
 
 Status KeyRing::add(uint16_t id, std::unique_ptr<SecureKey> key) {

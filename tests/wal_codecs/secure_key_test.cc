@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -272,6 +273,31 @@ TEST(SecureKey, SerialsAreUniqueAndNeverReused) {
   auto b = SecureKey::from_bytes(key_bytes(1), "b");
   ASSERT_TRUE(b.ok());
   EXPECT_GT((*b)->serial(), first);
+}
+
+TEST(SecureKey, LogKeyIsHkdfSha256OfTheConfiguredKeyWithTheLogIdAsSalt) {
+  // python3: HKDF(hashes.SHA256(), 32, salt=bytes(range(0xA0, 0xB0)),
+  //   info=b"sidewal record key v1").derive(bytes(range(1, 33))).hex()
+  const auto want = std::vector<uint8_t>{
+      0xbf, 0xc7, 0x37, 0xee, 0x0b, 0x54, 0xca, 0x3c, 0xdc, 0xac, 0x5b, 0xda, 0xf7, 0x15, 0xc6, 0x48,
+      0x83, 0x8e, 0x58, 0xde, 0xca, 0x0a, 0xac, 0x4d, 0x1f, 0x5c, 0xd4, 0x9e, 0xba, 0xbf, 0xf9, 0x17};
+  auto configured = SecureKey::from_bytes(key_bytes(1), "/secrets/key");
+  ASSERT_TRUE(configured.ok());
+  std::array<uint8_t, kLogIdBytes> log_a{}, log_b{};
+  for (size_t i = 0; i < kLogIdBytes; ++i) {
+    log_a[i] = static_cast<uint8_t>(0xA0 + i);
+    log_b[i] = static_cast<uint8_t>(0xA0 + i);
+  }
+  log_b[15] ^= 1;
+  auto a = derive_log_key(**configured, log_a);
+  auto b = derive_log_key(**configured, log_b);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  const auto ab = (*a)->bytes();
+  EXPECT_EQ(std::vector<uint8_t>(ab.begin(), ab.end()), want);
+  EXPECT_NE((*a)->fingerprint(), (*b)->fingerprint());
+  EXPECT_EQ((*a)->source(), "/secrets/key (log key)");
+  EXPECT_TRUE(has_flag(vm_flags_of(ab.data()), "dd"));
 }
 
 TEST(KeyRing, HoldsKeysByIdWithACurrentOne) {
