@@ -348,6 +348,9 @@ int Daemon::run() {
              {"threads", config_.threads}});
   // A peer that closes while we write must give EPIPE, not kill the daemon.
   std::signal(SIGPIPE, SIG_IGN);
+  // A file-size limit (RLIMIT_FSIZE) must turn into a write error that
+  // fail-stops the log, not kill the process mid-flush.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   if (Status st = listen_unix(); !st.ok()) {
     log::error("cannot listen on the Unix socket", {{"error", st.ToString()}});

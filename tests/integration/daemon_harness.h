@@ -126,6 +126,7 @@ class Daemon {
     wait_exit();
   }
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   const std::string& socket_path() const { return socket_; }
   const std::string& data_dir() const { return data_; }
