@@ -12,9 +12,11 @@ namespace sidewal::wal {
 namespace {
 
 // A staging buffer holds the largest batch plus the carried page and the
-// rounding of its last page.
-size_t staging_capacity(uint32_t max_record_bytes, size_t align) {
+// rounding of its last page. A batch never exceeds a segment, so small
+// segments (tests) get small buffers.
+size_t staging_capacity(uint32_t max_record_bytes, uint64_t segment_bytes, size_t align) {
   uint64_t batch = std::max<uint64_t>(4u << 20, 2 * format::record_bytes(max_record_bytes));
+  batch = std::min<uint64_t>(batch, segment_bytes);
   return format::round_up(batch + 2 * align, align);
 }
 
@@ -26,7 +28,7 @@ WalImpl::WalImpl(const WalOptions& options, std::shared_ptr<IoBackend> io, size_
       io_(io_owner_.get()),
       dir_(options.dir),
       align_(alignment),
-      staging_bytes_(staging_capacity(options.max_record_bytes, alignment)),
+      staging_bytes_(staging_capacity(options.max_record_bytes, options.segment_bytes, alignment)),
       max_batch_bytes_(std::min<uint64_t>(staging_bytes_ - 2 * alignment,
                                           options.segment_bytes - format::kPreambleBytes)) {
   for (Staging& s : bufs_) s.buf.reset(align_, staging_bytes_);

@@ -127,45 +127,52 @@ TEST(WalOnSimDisk, TruncationIsDurableOnceItReturns) {
   EXPECT_EQ(rep.first_lsn, new_first);
 }
 
-TEST(WalOnSimDisk, EmptyLastSegmentReopenContinuesAtItsLsn) {
-  // The state a crash leaves between a rollover's directory fsync and the
-  // first durable write into the new segment: find that step in a traced run,
-  // then crash exactly there.
-  uint64_t rename_step = 0;
-  {
-    auto disk = std::make_shared<SimDisk>(5);
-    disk->set_trace(true);
-    auto wal = open_quiet(sim_options(disk));
-    ASSERT_TRUE(wal);
-    uint64_t n = 0;
-    while (wal->status().segments < 2) ASSERT_TRUE(append_one(*wal, make_payload(++n, 1000)).ok());
-    ASSERT_TRUE(wal->close().ok());
-    int renames = 0;
-    for (const std::string& t : disk->trace()) {
-      if (t.find(" rename ") != std::string::npos && ++renames == 2) {
-        rename_step = std::stoull(t.substr(1));
-      }
-    }
-    ASSERT_EQ(renames >= 2, true) << "no rollover traced";
+// Power fails right after a rollover's directory fsync: the crash hits the
+// next I/O step, whichever thread takes it.
+class CrashAfterRollover : public testing::ForwardingBackend {
+ public:
+  CrashAfterRollover(std::shared_ptr<SimDisk> disk)
+      : ForwardingBackend(disk), disk_(std::move(disk)) {}
+  Status rename(const std::string& a, const std::string& b) override {
+    Status st = inner_->rename(a, b);
+    if (st.ok()) renamed_ = b;
+    return st;
   }
+  Status sync_dir(const std::string& dir) override {
+    Status st = inner_->sync_dir(dir);
+    // The first rename creates segment 1 at open; the second is a rollover.
+    if (st.ok() && !renamed_.empty() && ++renames_synced_ == 2) {
+      disk_->crash_after_io(disk_->io_count());
+    }
+    renamed_.clear();
+    return st;
+  }
+
+ private:
+  std::shared_ptr<SimDisk> disk_;
+  std::string renamed_;
+  int renames_synced_ = 0;
+};
+
+TEST(WalOnSimDisk, EmptyLastSegmentReopenContinuesAtItsLsn) {
   auto disk = std::make_shared<SimDisk>(5, SimDisk::CrashModel::kDropUnsynced);
-  // rename, fsync directory, then the first write into the new segment crashes.
-  disk->crash_after_io(rename_step + 2);
-  WalOptions o = sim_options(disk);
+  WalOptions o = sim_options(std::make_shared<CrashAfterRollover>(disk));
   uint64_t last_acked = 0;
   {
-    auto wal = open_quiet(o);
+    auto wal = must_open(o);
     ASSERT_TRUE(wal);
-    for (uint64_t n = 1;; ++n) {
+    for (uint64_t n = 1; n < 1000; ++n) {
       auto lsn = append_one(*wal, make_payload(n, 1000));
       if (!lsn.ok()) break;
       last_acked = *lsn;
     }
     EXPECT_EQ(wal->status().state, LogState::kFailed);
   }
+  ASSERT_GT(last_acked, 0u);
   disk->restart();
   const std::string empty_seg = std::string(kDir) + "/" + format::segment_file_name(last_acked + 1);
   ASSERT_TRUE(disk->durable_exists(empty_seg)) << "the renamed segment must be on disk";
+  o.io = disk;
   RecoveryReport rep;
   auto wal = must_open(o, &rep);
   ASSERT_TRUE(wal);
@@ -292,17 +299,13 @@ TEST(WalOnSimDisk, EioOnWriteFailStops) {
   EXPECT_EQ(all[0].payload, make_payload(1, 200));
 }
 
-// Forwards to a SimDisk; while `full`, creating a .spare fails with ENOSPC
-// (the disk has no room for a new segment, but the open ones are preallocated).
-class NoRoomForNewSegments : public IoBackend {
+// While `full`, creating a .spare fails with ENOSPC (the disk has no room for
+// a new segment, but the open ones are preallocated).
+class NoRoomForNewSegments : public testing::ForwardingBackend {
  public:
-  explicit NoRoomForNewSegments(std::shared_ptr<SimDisk> d) : d_(std::move(d)) {}
+  using ForwardingBackend::ForwardingBackend;
   std::atomic<bool> full{false};
   std::atomic<int> refused{0};
-  const char* name() const override { return "sim+enospc"; }
-  Result<size_t> direct_alignment(const std::string& dir) override {
-    return d_->direct_alignment(dir);
-  }
   Result<FileHandle> open(const std::string& path, const OpenOptions& o) override {
     uint64_t id = 0;
     std::string name = std::filesystem::path(path).filename();
@@ -310,33 +313,8 @@ class NoRoomForNewSegments : public IoBackend {
       refused++;
       return Status::FromErrno(ENOSPC, "open " + path);
     }
-    return d_->open(path, o);
+    return inner_->open(path, o);
   }
-  Status close(FileHandle f) override { return d_->close(f); }
-  Status preallocate_zeroed(FileHandle f, uint64_t b) override {
-    return d_->preallocate_zeroed(f, b);
-  }
-  Status write(FileHandle f, uint64_t off, const void* buf, size_t len) override {
-    return d_->write(f, off, buf, len);
-  }
-  Status write_and_sync(FileHandle f, uint64_t off, const void* buf, size_t len) override {
-    return d_->write_and_sync(f, off, buf, len);
-  }
-  Status read(FileHandle f, uint64_t off, void* buf, size_t len, size_t* got) override {
-    return d_->read(f, off, buf, len, got);
-  }
-  Status sync(FileHandle f) override { return d_->sync(f); }
-  Result<uint64_t> file_size(FileHandle f) override { return d_->file_size(f); }
-  Status sync_dir(const std::string& dir) override { return d_->sync_dir(dir); }
-  Status create_dir(const std::string& dir) override { return d_->create_dir(dir); }
-  Status remove(const std::string& p) override { return d_->remove(p); }
-  Status rename(const std::string& a, const std::string& b) override { return d_->rename(a, b); }
-  Result<std::vector<std::string>> list_dir(const std::string& dir) override {
-    return d_->list_dir(dir);
-  }
-
- private:
-  std::shared_ptr<SimDisk> d_;
 };
 
 TEST(WalOnSimDisk, EnospcCreatingTheNextSegmentGivesNoSpaceWithoutFailStop) {

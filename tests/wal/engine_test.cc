@@ -352,6 +352,53 @@ TEST(WalEngine, TornTailIsCutZeroedAndAppendsContinue) {
   EXPECT_EQ(all[5].payload, make_payload(6, 50));
 }
 
+// A torn flush can leave valid records behind the tear (sectors persisted out
+// of order). Recovery must zero them: otherwise new appends that happen to
+// reach the same offsets would make a never-acknowledged record look like the
+// continuation of the log.
+TEST(WalEngine, TornFlushLeftoversAreZeroedSoTheyCannotResurrect) {
+  ScratchDir d;
+  WalOptions o = small_options(d.log());
+  {
+    auto wal = must_open(o);
+    ASSERT_TRUE(wal);
+    for (int i = 1; i <= 5; ++i) ASSERT_TRUE(append_one(*wal, make_payload(i, 100)).ok());
+    ASSERT_TRUE(wal->close().ok());
+  }
+  const std::string seg = seg_path(o.dir, 1);
+  const uint64_t seg_id = get_u64(peek(seg, 8, 8).data());
+  // The torn flush: batch {6, 7} with 7 lost, then batch {8}, complete.
+  std::vector<uint8_t> r6(format::record_bytes(100)), r8(format::record_bytes(100));
+  format::encode_record(seg_id, 6, 1, format::kFlagFlushStart, 7, make_payload(66, 100), r6.data());
+  format::encode_record(seg_id, 8, 1, format::kFlagBatchEnd, 7, make_payload(88, 100), r8.data());
+  poke(seg, 656, r6);
+  poke(seg, 656 + 2 * 128, r8);
+  RecoveryReport rep;
+  {
+    auto wal = must_open(o, &rep);
+    ASSERT_TRUE(wal);
+    EXPECT_FALSE(rep.corruption) << "leftovers of the torn flush are not corruption";
+    EXPECT_EQ(rep.durable_lsn, 5u);
+    EXPECT_EQ(rep.discarded_records, 1u);
+    // Through the end of record 8's payload (its zero padding was never dirty).
+    EXPECT_EQ(rep.discarded_bytes, 2u * 128 + 24 + 100);
+    std::vector<uint8_t> p6 = make_payload(6, 100), p7 = make_payload(7, 100);
+    std::vector<RecordIn> batch(2);
+    batch[0].payload = p6;
+    batch[1].payload = p7;
+    auto first = wal->append_sync(batch);
+    ASSERT_TRUE(first.ok());
+    EXPECT_EQ(*first, 6u);
+    ASSERT_TRUE(wal->close().ok());
+  }
+  auto wal = must_open(o, &rep);
+  ASSERT_TRUE(wal);
+  EXPECT_EQ(rep.durable_lsn, 7u) << "record 8 was never acknowledged yet came back";
+  EXPECT_EQ(read_all(*wal).size(), 7u);
+}
+
+// A valid record that starts a later flush, after a bad one, proves the bad
+// bytes were durable once: corruption, not a torn tail.
 TEST(WalEngine, BadRecordFollowedByALaterFlushIsCorruptionUnlessSalvaged) {
   ScratchDir d;
   WalOptions o = small_options(d.log());

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -88,6 +89,47 @@ bool wait_until(F cond, double seconds = 10) {
   }
   return true;
 }
+
+// An IoBackend that forwards every call to another one; tests override the
+// calls they want to fault.
+class ForwardingBackend : public IoBackend {
+ public:
+  explicit ForwardingBackend(std::shared_ptr<IoBackend> inner) : inner_(std::move(inner)) {}
+  const char* name() const override { return inner_->name(); }
+  Result<size_t> direct_alignment(const std::string& dir) override {
+    return inner_->direct_alignment(dir);
+  }
+  Result<FileHandle> open(const std::string& path, const OpenOptions& o) override {
+    return inner_->open(path, o);
+  }
+  Status close(FileHandle f) override { return inner_->close(f); }
+  Status preallocate_zeroed(FileHandle f, uint64_t b) override {
+    return inner_->preallocate_zeroed(f, b);
+  }
+  Status write(FileHandle f, uint64_t off, const void* buf, size_t len) override {
+    return inner_->write(f, off, buf, len);
+  }
+  Status write_and_sync(FileHandle f, uint64_t off, const void* buf, size_t len) override {
+    return inner_->write_and_sync(f, off, buf, len);
+  }
+  Status read(FileHandle f, uint64_t off, void* buf, size_t len, size_t* got) override {
+    return inner_->read(f, off, buf, len, got);
+  }
+  Status sync(FileHandle f) override { return inner_->sync(f); }
+  Result<uint64_t> file_size(FileHandle f) override { return inner_->file_size(f); }
+  Status sync_dir(const std::string& dir) override { return inner_->sync_dir(dir); }
+  Status create_dir(const std::string& dir) override { return inner_->create_dir(dir); }
+  Status remove(const std::string& p) override { return inner_->remove(p); }
+  Status rename(const std::string& a, const std::string& b) override {
+    return inner_->rename(a, b);
+  }
+  Result<std::vector<std::string>> list_dir(const std::string& dir) override {
+    return inner_->list_dir(dir);
+  }
+
+ protected:
+  std::shared_ptr<IoBackend> inner_;
+};
 
 inline std::vector<std::string> wal_files(const std::string& dir) {
   std::vector<std::string> v;
