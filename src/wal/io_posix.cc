@@ -110,6 +110,12 @@ bool FileTable::get(int fd, FileRef* out) const {
   return true;
 }
 
+void FileTable::close_all() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [fd, info] : files_) ::close(fd);
+  files_.clear();
+}
+
 // ---- AlignedBuffer ----
 
 AlignedBuffer::AlignedBuffer(size_t alignment, size_t size) : size_(size) {

@@ -48,6 +48,9 @@ class FileTable {
   bool remove(int fd, FileRef* out);
   // False when `fd` is not open through this backend.
   bool get(int fd, FileRef* out) const;
+  // Closes every descriptor still open (a backend's destructor: a handle the
+  // caller forgot must not leak a descriptor in a long-running daemon).
+  void close_all();
 
  private:
   mutable std::mutex mu_;

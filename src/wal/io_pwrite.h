@@ -23,7 +23,7 @@ class PwriteBackend final : public IoBackend {
   // short-write resubmission path; keep it a multiple of 4096 so O_DIRECT
   // chunks stay aligned); production leaves it unlimited.
   explicit PwriteBackend(size_t max_bytes_per_syscall = std::numeric_limits<size_t>::max());
-  ~PwriteBackend() override = default;
+  ~PwriteBackend() override { files_.close_all(); }
 
   const char* name() const override { return "pwrite"; }
   Result<size_t> direct_alignment(const std::string& dir) override;

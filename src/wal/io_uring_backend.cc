@@ -124,6 +124,7 @@ UringBackend::UringBackend(size_t max_bytes_per_submission)
 }
 
 UringBackend::~UringBackend() {
+  files_.close_all();
   for (Ring* r : {&write_ring_, &read_ring_}) {
     if (r->initialised) io_uring_queue_exit(&r->ring);
   }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <functional>
@@ -258,6 +259,15 @@ TEST_P(RealBackendTest, NamespaceOperations) {
   EXPECT_EQ(io_->open(sub + "/three", excl).status().code(), Code::kBusy);
   OpenOptions plain;
   EXPECT_EQ(io_->open(sub + "/nope", plain).status().code(), Code::kNotFound);
+}
+
+TEST_P(RealBackendTest, DestroyingTheBackendClosesForgottenFiles) {
+  FileHandle f = open_new("forgotten");
+  ASSERT_GE(f, 0);
+  ASSERT_EQ(::fcntl(f, F_GETFD), FD_CLOEXEC) << "descriptors are close-on-exec";
+  io_.reset();
+  EXPECT_EQ(::fcntl(f, F_GETFD), -1);
+  EXPECT_EQ(errno, EBADF);
 }
 
 TEST_P(RealBackendTest, UnknownHandleIsAnError) {
