@@ -37,20 +37,11 @@ bool rekey_and_nonce(EVP_CIPHER_CTX* ctx, bool encrypt, const SecureKey& key, ui
 
 }  // namespace
 
-Nonce derive_nonce(uint32_t key_epoch, uint64_t lsn) {
+Nonce derive_nonce(uint64_t segment_id, uint64_t lsn) {
   Nonce n;
-  put_u32(n.data(), key_epoch);
+  put_u32(n.data(), static_cast<uint32_t>(segment_id));
   put_u64(n.data() + 4, lsn);
   return n;
-}
-
-Result<uint32_t> next_key_epoch(uint32_t highest_on_disk) {
-  if (highest_on_disk == UINT32_MAX) {
-    return Status::InvalidArgument(
-        "key epoch exhausted: a segment already carries epoch 4294967295; start a new log "
-        "directory with a new key");
-  }
-  return highest_on_disk + 1;
 }
 
 RecordAad record_aad(uint64_t segment_id, uint64_t lsn, uint16_t type, uint16_t flags,

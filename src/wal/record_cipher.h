@@ -30,16 +30,12 @@ constexpr size_t kTagBytes = 16;    // full-length tag; never truncated
 
 using Nonce = std::array<uint8_t, kNonceBytes>;
 
-// nonce = key_epoch (u32 LE) || lsn (u64 LE). Injective: two different
-// (key_epoch, lsn) pairs never give the same nonce. The segment id is bound
-// through the associated data instead (RecordAad). docs/encryption.md says
-// why (key_epoch, lsn) is unique under one key.
-Nonce derive_nonce(uint32_t key_epoch, uint64_t lsn);
-
-// The epoch a new writer lifetime takes, given the highest epoch found in any
-// segment preamble of the log (0 for a new log). kInvalidArgument when the
-// epochs are used up (2^32 - 1 writer lifetimes under one log).
-Result<uint32_t> next_key_epoch(uint32_t highest_on_disk);
+// nonce = low 32 bits of segment_id (u32 LE) || lsn (u64 LE). Records are
+// sealed under their segment's own key (derive_segment_key), inside which
+// LSNs never repeat; the segment id in the nonce is defence in depth should
+// two segments ever end up with the same salt. Injective in lsn for a given
+// segment. docs/encryption.md has the uniqueness argument.
+Nonce derive_nonce(uint64_t segment_id, uint64_t lsn);
 
 // Associated data of a record: segment_id (u64 LE) || the first 20 header
 // bytes as docs/format.md lays them out (lsn u64, type u16, flags u16,

@@ -6,6 +6,7 @@
 #include <openssl/core_names.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
+#include <openssl/rand.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -165,10 +166,16 @@ uint64_t SecureKey::fingerprint() const {
   return fp;
 }
 
-Result<std::unique_ptr<SecureKey>> derive_log_key(const SecureKey& configured,
-                                                  std::span<const uint8_t, kLogIdBytes> log_id) {
-  static constexpr char kInfo[] = "sidewal record key v1";
-  const std::string what = "derive the log key from " + configured.source();
+Result<std::unique_ptr<SecureKey>> derive_segment_key(
+    const SecureKey& configured, std::span<const uint8_t, kSegmentSaltBytes> salt,
+    uint64_t segment_id) {
+  static constexpr char kLabel[] = "sidewal segment key v1";
+  const std::string what =
+      "derive the key of segment " + std::to_string(segment_id) + " from " + configured.source();
+  uint8_t info[sizeof kLabel - 1 + 8];
+  std::memcpy(info, kLabel, sizeof kLabel - 1);
+  put_u64(info + sizeof kLabel - 1, segment_id);
+
   EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
   if (kdf == nullptr) return Status::Unsupported(what + ": OpenSSL has no HKDF");
   EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
@@ -179,10 +186,9 @@ Result<std::unique_ptr<SecureKey>> derive_log_key(const SecureKey& configured,
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
                                         const_cast<uint8_t*>(configured.bytes().data()), kKeyBytes),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(log_id.data()),
-                                        log_id.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(kInfo),
-                                        sizeof kInfo - 1),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()),
+                                        salt.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info),
       OSSL_PARAM_construct_end(),
   };
   uint8_t derived[kKeyBytes];
@@ -192,9 +198,17 @@ Result<std::unique_ptr<SecureKey>> derive_log_key(const SecureKey& configured,
     OPENSSL_cleanse(derived, sizeof derived);
     return Status::IoError(what + ": EVP_KDF_derive failed");
   }
-  auto key = SecureKey::from_bytes(derived, configured.source() + " (log key)");
+  auto key = SecureKey::from_bytes(
+      derived, configured.source() + " (segment " + std::to_string(segment_id) + ")");
   OPENSSL_cleanse(derived, sizeof derived);
   return key;
+}
+
+Status new_segment_salt(std::span<uint8_t, kSegmentSaltBytes> out) {
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) {
+    return Status::IoError("RAND_bytes failed to make a segment salt");
+  }
+  return Status::Ok();
 }
 
 Status KeyRing::add(uint16_t id, std::unique_ptr<SecureKey> key) {

@@ -91,17 +91,21 @@ class SecureKey {
   std::string source_;
 };
 
-// The key that actually encrypts one log's records: HKDF-SHA256 with the
-// configured key as input key material, the log's 16-byte random id
-// (created with the log, kept in its preambles) as salt and
-// "sidewal record key v1" as info. Two logs that were given the same key
-// file (one Kubernetes Secret mounted by every replica) therefore never
-// encrypt under the same key, so their equal (epoch, lsn) nonces never meet.
-// docs/encryption.md has the argument. The result is a SecureKey like any
-// other (locked, excluded from dumps, wiped).
-constexpr size_t kLogIdBytes = 16;
-Result<std::unique_ptr<SecureKey>> derive_log_key(const SecureKey& configured,
-                                                  std::span<const uint8_t, kLogIdBytes> log_id);
+// The key that encrypts the records of one segment: HKDF-SHA256 with the
+// configured key as input key material, the segment's 16-byte random salt
+// (made by new_segment_salt() when the segment file is created, kept in its
+// preamble) as salt, and "sidewal segment key v1" || segment_id (u64 LE) as
+// info. A fresh key per segment is what makes nonces unique without any
+// durable counter: docs/encryption.md has the argument. The result is a
+// SecureKey like any other (locked, excluded from dumps, wiped).
+constexpr size_t kSegmentSaltBytes = 16;
+Result<std::unique_ptr<SecureKey>> derive_segment_key(
+    const SecureKey& configured, std::span<const uint8_t, kSegmentSaltBytes> salt,
+    uint64_t segment_id);
+
+// Fills `out` from OpenSSL's CSPRNG (RAND_bytes); kIoError if it cannot,
+// never a weaker fallback.
+Status new_segment_salt(std::span<uint8_t, kSegmentSaltBytes> out);
 
 // Keys by id (the u16 key id of the segment preamble; 0 means "no cipher" and
 // is not a valid id) and which one new segments use.

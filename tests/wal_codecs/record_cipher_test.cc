@@ -97,7 +97,7 @@ TEST(RecordCipher, EveryFlippedBitOfCiphertextTagOrAadIsDetected) {
   RecordCipher c;
   const auto pt = random_bytes(100, 5);
   const auto aad = record_aad(9, 1234, 0x0042, 0x0001, 77, 100 + kTagBytes);
-  const Nonce n = derive_nonce(4, 1234);
+  const Nonce n = derive_nonce(9, 1234);
   const auto sealed = sealed_of(c, *key, n, aad, pt);
   std::vector<uint8_t> out(pt.size());
   size_t detected = 0, tried = 0;
@@ -130,19 +130,19 @@ TEST(RecordCipher, WrongKeyWrongNonceOrAnotherSegmentIsRefused) {
   RecordCipher c;
   const auto pt = random_bytes(64, 6);
   const auto aad = record_aad(5, 100, 1, 0, 1, 64 + kTagBytes);
-  const auto sealed = sealed_of(c, *key, derive_nonce(2, 100), aad, pt);
+  const auto sealed = sealed_of(c, *key, derive_nonce(5, 100), aad, pt);
   std::vector<uint8_t> out(pt.size());
-  Status st = c.open(*other, derive_nonce(2, 100), aad, sealed, out);
+  Status st = c.open(*other, derive_nonce(5, 100), aad, sealed, out);
   EXPECT_EQ(st.code(), Code::kCorruption);
   EXPECT_NE(st.message().find("authentication failed (wrong key"), std::string::npos);
-  EXPECT_EQ(c.open(*key, derive_nonce(3, 100), aad, sealed, out).code(), Code::kCorruption);
-  EXPECT_EQ(c.open(*key, derive_nonce(2, 101), aad, sealed, out).code(), Code::kCorruption);
+  EXPECT_EQ(c.open(*key, derive_nonce(6, 100), aad, sealed, out).code(), Code::kCorruption);
+  EXPECT_EQ(c.open(*key, derive_nonce(5, 101), aad, sealed, out).code(), Code::kCorruption);
   // The same record bytes copied into segment 6: the AAD binds the segment id.
-  EXPECT_EQ(c.open(*key, derive_nonce(2, 100), record_aad(6, 100, 1, 0, 1, 64 + kTagBytes),
+  EXPECT_EQ(c.open(*key, derive_nonce(5, 100), record_aad(6, 100, 1, 0, 1, 64 + kTagBytes),
                    sealed, out)
                 .code(),
             Code::kCorruption);
-  EXPECT_TRUE(c.open(*key, derive_nonce(2, 100), aad, sealed, out).ok());
+  EXPECT_TRUE(c.open(*key, derive_nonce(5, 100), aad, sealed, out).ok());
 }
 
 TEST(RecordCipher, SwitchingKeysOnOneContextUsesTheRightKey) {
@@ -188,8 +188,8 @@ TEST(RecordCipher, RefusesWrongBufferSizes) {
   EXPECT_EQ(c.open(*key, derive_nonce(1, 1), {}, sealed2, back2).code(), Code::kInvalidArgument);
 }
 
-TEST(Nonce, IsKeyEpochThenLsnLittleEndian) {
-  const Nonce n = derive_nonce(0x04030201, 0x0C0B0A0908070605ull);
+TEST(Nonce, IsLow32BitsOfSegmentIdThenLsnLittleEndian) {
+  const Nonce n = derive_nonce(0xFFFFFFFF04030201ull, 0x0C0B0A0908070605ull);
   EXPECT_EQ(n, (Nonce{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
 }
 
@@ -201,66 +201,95 @@ unsigned __int128 as_int(const Nonce& n) {
   return v;
 }
 
-bool all_unique(const std::vector<Nonce>& nonces) {
-  std::vector<unsigned __int128> v;
-  v.reserve(nonces.size());
-  for (const Nonce& n : nonces) v.push_back(as_int(n));
+template <typename T>
+bool all_unique(std::vector<T> v) {
   std::sort(v.begin(), v.end());
   return std::adjacent_find(v.begin(), v.end()) == v.end();
 }
 
-TEST(Nonce, DistinctEpochLsnPairsGiveDistinctNonces) {
-  // A grid across the boundaries of both fields: 64 epochs x 16384 LSNs.
-  const std::vector<uint32_t> epoch_bases = {0, 1u << 16, 0x7FFFFFF0u, UINT32_MAX - 15};
+TEST(Nonce, DistinctSegmentLsnPairsGiveDistinctNonces) {
+  // A grid across the boundaries of both fields: 64 segment ids x 16384 LSNs.
+  // Segment ids are distinct modulo 2^32 here (the nonce keeps their low half).
+  const std::vector<uint64_t> segment_bases = {1, 1ull << 16, 0x7FFFFFF0ull, 0xFFFFFFF0ull};
   const std::vector<uint64_t> lsn_bases = {1, (1ull << 32) - 2048, (1ull << 63) - 2048,
                                            UINT64_MAX - 4095 - 4096};
-  std::vector<Nonce> all;
+  std::vector<unsigned __int128> all;
   all.reserve(64 * 16384);
-  for (uint32_t eb : epoch_bases) {
-    for (uint32_t i = 0; i < 16; ++i) {
+  for (uint64_t sb : segment_bases) {
+    for (uint64_t i = 0; i < 16; ++i) {
       for (uint64_t lb : lsn_bases) {
-        for (uint64_t j = 0; j < 4096; ++j) all.push_back(derive_nonce(eb + i, lb + j));
+        for (uint64_t j = 0; j < 4096; ++j) all.push_back(as_int(derive_nonce(sb + i, lb + j)));
       }
     }
   }
   ASSERT_EQ(all.size(), 64u * 16384u);
-  EXPECT_TRUE(all_unique(all));
+  EXPECT_TRUE(all_unique(std::move(all)));
 }
 
-// A model of the engine's rules (docs/encryption.md): each writer lifetime
-// takes next_key_epoch(highest on disk); a crash cuts a torn tail, so the next
-// lifetime re-assigns LSNs whose ciphertext may already be on the disk.
-std::vector<Nonce> nonces_of_lifetimes(bool bump_epoch, uint32_t seed) {
+// A model of the engine's rules (docs/encryption.md). Each writer lifetime
+// writes only into segments it created, each with a fresh salt, rolling over
+// every so often; a crash cuts a torn tail, so the next lifetime re-assigns
+// LSNs whose ciphertext may already have reached the disk. A (key, nonce) pair
+// is (segment salt, derive_nonce(segment id, lsn)). With
+// `append_after_restart` the model breaks the rule and keeps writing into the
+// recovered last segment instead.
+struct KeyAndNonce {
+  unsigned __int128 salt;  // the 16 salt bytes as one integer
+  unsigned __int128 nonce;
+  auto operator<=>(const KeyAndNonce&) const = default;
+};
+
+std::vector<KeyAndNonce> sealed_in_lifetimes(bool append_after_restart, uint32_t seed) {
   std::mt19937 rng(seed);
-  std::vector<Nonce> used;
-  uint32_t highest_epoch_on_disk = 0;
-  uint64_t next_lsn = 1;
-  for (int lifetime = 0; lifetime < 200; ++lifetime) {
-    const uint32_t epoch =
-        bump_epoch ? next_key_epoch(highest_epoch_on_disk).value() : 1;
-    highest_epoch_on_disk = epoch;  // the first new segment is durable before any record
+  std::vector<KeyAndNonce> used;
+  uint64_t next_lsn = 1, segment_id = 0;
+  unsigned __int128 salt = 0;
+  auto new_segment = [&] {
+    ++segment_id;
+    std::array<uint8_t, kSegmentSaltBytes> bytes{};
+    EXPECT_TRUE(new_segment_salt(bytes).ok());
+    salt = 0;
+    for (uint8_t b : bytes) salt = (salt << 8) | b;
+  };
+  new_segment();
+  for (int lifetime = 0; lifetime < 120; ++lifetime) {
+    if (lifetime > 0 && !append_after_restart) new_segment();
     const uint64_t written = 1 + rng() % 3000;
-    for (uint64_t i = 0; i < written; ++i) used.push_back(derive_nonce(epoch, next_lsn + i));
+    for (uint64_t i = 0; i < written; ++i) {
+      if (rng() % 1000 == 0) new_segment();  // rollover
+      used.push_back({salt, as_int(derive_nonce(segment_id, next_lsn + i))});
+    }
     const uint64_t cut = rng() % std::min<uint64_t>(written, 50);  // torn tail
     next_lsn += written - cut;
   }
   return used;
 }
 
-TEST(Nonce, UniqueAcrossRestartsWithTornTailsWhenEachLifetimeTakesANewEpoch) {
-  EXPECT_TRUE(all_unique(nonces_of_lifetimes(true, 1)));
-  EXPECT_TRUE(all_unique(nonces_of_lifetimes(true, 2)));
-  // Without the epoch bump the re-assigned LSNs of a cut tail repeat a nonce:
-  // the rule is what makes the difference, not luck.
-  EXPECT_FALSE(all_unique(nonces_of_lifetimes(false, 1)));
+TEST(Nonce, UniqueAcrossRestartsTornTailsAndRolloverWhenEachLifetimeStartsASegment) {
+  EXPECT_TRUE(all_unique(sealed_in_lifetimes(false, 1)));
+  EXPECT_TRUE(all_unique(sealed_in_lifetimes(false, 2)));
+  // Appending to the recovered segment re-seals cut LSNs under the same key
+  // and nonce: the rule is what makes the difference, not luck.
+  EXPECT_FALSE(all_unique(sealed_in_lifetimes(true, 1)));
 }
 
-TEST(Nonce, EpochsRunOutLoudly) {
-  EXPECT_EQ(next_key_epoch(0).value(), 1u);
-  EXPECT_EQ(next_key_epoch(41).value(), 42u);
-  auto r = next_key_epoch(UINT32_MAX);
-  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("key epoch exhausted"), std::string::npos);
+TEST(RecordCipher, SameRecordInTwoSegmentsSealsDifferently) {
+  auto configured = make_key(10);
+  std::array<uint8_t, kSegmentSaltBytes> s1{}, s2{};
+  ASSERT_TRUE(new_segment_salt(s1).ok());
+  ASSERT_TRUE(new_segment_salt(s2).ok());
+  auto k1 = derive_segment_key(*configured, s1, 5);
+  auto k2 = derive_segment_key(*configured, s2, 5);  // even with an equal segment id
+  ASSERT_TRUE(k1.ok() && k2.ok());
+  RecordCipher c;
+  const auto pt = random_bytes(100, 11);
+  const Nonce n = derive_nonce(5, 42);
+  const auto a = sealed_of(c, **k1, n, {}, pt);
+  const auto b = sealed_of(c, **k2, n, {}, pt);
+  EXPECT_NE(a, b);
+  std::vector<uint8_t> out(pt.size());
+  EXPECT_EQ(c.open(**k2, n, {}, a, out).code(), Code::kCorruption);
+  EXPECT_TRUE(c.open(**k1, n, {}, a, out).ok());
 }
 
 TEST(RecordAad, IsSegmentIdThenTheHeaderBytesTheCrcCovers) {

@@ -275,29 +275,38 @@ TEST(SecureKey, SerialsAreUniqueAndNeverReused) {
   EXPECT_GT((*b)->serial(), first);
 }
 
-TEST(SecureKey, LogKeyIsHkdfSha256OfTheConfiguredKeyWithTheLogIdAsSalt) {
+TEST(SecureKey, SegmentKeyIsHkdfSha256OfTheConfiguredKeySaltAndSegmentId) {
   // python3: HKDF(hashes.SHA256(), 32, salt=bytes(range(0xA0, 0xB0)),
-  //   info=b"sidewal record key v1").derive(bytes(range(1, 33))).hex()
+  //   info=b"sidewal segment key v1" + (7).to_bytes(8, "little")).derive(bytes(range(1, 33)))
   const auto want = std::vector<uint8_t>{
-      0xbf, 0xc7, 0x37, 0xee, 0x0b, 0x54, 0xca, 0x3c, 0xdc, 0xac, 0x5b, 0xda, 0xf7, 0x15, 0xc6, 0x48,
-      0x83, 0x8e, 0x58, 0xde, 0xca, 0x0a, 0xac, 0x4d, 0x1f, 0x5c, 0xd4, 0x9e, 0xba, 0xbf, 0xf9, 0x17};
+      0x8f, 0x33, 0x0b, 0x1a, 0xb0, 0x73, 0x28, 0xdd, 0xbb, 0xaa, 0xa6, 0x00, 0xac, 0x5d, 0x60, 0x48,
+      0x44, 0xf2, 0xfa, 0x64, 0xb1, 0x00, 0x4b, 0xa6, 0xb3, 0x7c, 0x65, 0x7b, 0x0d, 0xfd, 0xc8, 0x4e};
   auto configured = SecureKey::from_bytes(key_bytes(1), "/secrets/key");
   ASSERT_TRUE(configured.ok());
-  std::array<uint8_t, kLogIdBytes> log_a{}, log_b{};
-  for (size_t i = 0; i < kLogIdBytes; ++i) {
-    log_a[i] = static_cast<uint8_t>(0xA0 + i);
-    log_b[i] = static_cast<uint8_t>(0xA0 + i);
-  }
-  log_b[15] ^= 1;
-  auto a = derive_log_key(**configured, log_a);
-  auto b = derive_log_key(**configured, log_b);
-  ASSERT_TRUE(a.ok()) << a.status().ToString();
-  ASSERT_TRUE(b.ok()) << b.status().ToString();
-  const auto ab = (*a)->bytes();
-  EXPECT_EQ(std::vector<uint8_t>(ab.begin(), ab.end()), want);
-  EXPECT_NE((*a)->fingerprint(), (*b)->fingerprint());
-  EXPECT_EQ((*a)->source(), "/secrets/key (log key)");
-  EXPECT_TRUE(has_flag(vm_flags_of(ab.data()), "dd"));
+  std::array<uint8_t, kSegmentSaltBytes> salt{}, other_salt{};
+  for (size_t i = 0; i < kSegmentSaltBytes; ++i) salt[i] = static_cast<uint8_t>(0xA0 + i);
+  other_salt = salt;
+  other_salt[15] ^= 1;
+  auto k = derive_segment_key(**configured, salt, 7);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  const auto kb = (*k)->bytes();
+  EXPECT_EQ(std::vector<uint8_t>(kb.begin(), kb.end()), want);
+  EXPECT_EQ((*k)->source(), "/secrets/key (segment 7)");
+  EXPECT_TRUE(has_flag(vm_flags_of(kb.data()), "dd"));
+  // Another salt or another segment id: another key.
+  auto k_salt = derive_segment_key(**configured, other_salt, 7);
+  auto k_seg = derive_segment_key(**configured, salt, 8);
+  ASSERT_TRUE(k_salt.ok() && k_seg.ok());
+  EXPECT_NE((*k_salt)->fingerprint(), (*k)->fingerprint());
+  EXPECT_NE((*k_seg)->fingerprint(), (*k)->fingerprint());
+}
+
+TEST(SecureKey, SegmentSaltsAreFreshRandomBytes) {
+  std::array<uint8_t, kSegmentSaltBytes> a{}, b{};
+  ASSERT_TRUE(new_segment_salt(a).ok());
+  ASSERT_TRUE(new_segment_salt(b).ok());
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, (std::array<uint8_t, kSegmentSaltBytes>{}));
 }
 
 TEST(KeyRing, HoldsKeysByIdWithACurrentOne) {
