@@ -40,25 +40,35 @@ fi
 # stage installs or one every Debian image has (essential/required: libc6,
 # libgcc-s1, libstdc++6 — apt depends on it).
 base_pkgs="libc6 libgcc-s1 libstdc++6"
+libs=()
 for b in sidewald sidewal; do
   [[ -x $bin/$b ]] || fail "$bin/$b not built"
-  while read -r lib; do
-    # dpkg knows a file by the path its package ships; with merged /usr that
-    # may be the /lib or the /usr/lib spelling, so ask for both.
-    pkg=""
-    for path in "$lib" "$(readlink -f "$lib")" "${lib#/usr}" "/usr${lib#/usr}"; do
-      pkg=$(dpkg -S "$path" 2>/dev/null | head -n1 | cut -d: -f1) || true
-      [[ -n $pkg ]] && break
-    done
-    [[ -n $pkg ]] || fail "$b loads $lib, which no Debian package owns"
-    if grep -qx "$pkg" <<<"$runtime"; then
-      echo "$b: $(basename "$lib") <- $pkg (installed by the runtime stage)"
-    elif [[ " $base_pkgs " == *" $pkg "* ]]; then
-      echo "$b: $(basename "$lib") <- $pkg (in every Debian image)"
-    else
-      fail "$b loads $lib from package $pkg, which the Dockerfile's runtime stage does not install"
-    fi
-  done < <(ldd "$bin/$b" | awk '$3 ~ /^\// {print $3}')
+  while read -r lib; do libs+=("$b $lib"); done < <(ldd "$bin/$b" | awk '$3 ~ /^\// {print $3}')
+done
+((${#libs[@]} > 0)) || fail "ldd found no shared libraries"
+# dpkg knows a file by the path its package ships; with merged /usr that may
+# be the /lib or the /usr/lib spelling, so ask (once, it is slow) for all.
+paths=()
+for entry in "${libs[@]}"; do
+  lib=${entry#* }
+  paths+=("$lib" "$(readlink -f "$lib")" "${lib#/usr}" "/usr${lib#/usr}")
+done
+owners=$(dpkg -S "${paths[@]}" 2>/dev/null || true)
+for entry in "${libs[@]}"; do
+  b=${entry%% *} lib=${entry#* }
+  pkg=""
+  for path in "$lib" "$(readlink -f "$lib")" "${lib#/usr}" "/usr${lib#/usr}"; do
+    pkg=$(awk -v p="$path" '{split($0, a, ": "); if (a[2] == p) {sub(/:.*/, "", a[1]); print a[1]; exit}}' <<<"$owners")
+    [[ -n $pkg ]] && break
+  done
+  [[ -n $pkg ]] || fail "$b loads $lib, which no Debian package owns"
+  if grep -qx "$pkg" <<<"$runtime"; then
+    echo "$b: $(basename "$lib") <- $pkg (installed by the runtime stage)"
+  elif [[ " $base_pkgs " == *" $pkg "* ]]; then
+    echo "$b: $(basename "$lib") <- $pkg (in every Debian image)"
+  else
+    fail "$b loads $lib from package $pkg, which the Dockerfile's runtime stage does not install"
+  fi
 done
 
 # The baked-in config loads in the real daemon and has the container layout.
