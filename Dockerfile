@@ -10,7 +10,7 @@ FROM debian:bookworm-slim AS build
 WORKDIR /src
 COPY . .
 RUN scripts/install-deps.sh --build \
- && SIDEWAL_JOBS="$(nproc)" scripts/build.sh release \
+ && scripts/build.sh release \
  && strip --strip-debug build/bin/sidewald build/bin/sidewal
 
 FROM debian:bookworm-slim
