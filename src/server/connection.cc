@@ -56,8 +56,8 @@ void Connection::release(uint64_t n) {
 void Connection::start(bool authorized) {
   asio::post(strand_, [self = shared_from_this(), authorized] {
     if (!authorized) {
-      self->send_error(0, ErrorCode::kUnauthorized,
-                       "peer UID is not in socket.allowed_uids");
+      self->enqueue(self->error_frame(0, ErrorCode::kUnauthorized,
+                                      "peer UID is not in socket.allowed_uids"));
       self->stop_reading_and_finish();
       return;
     }
@@ -112,10 +112,14 @@ void Connection::on_header(const boost::system::error_code& ec) {
   header_ = proto::decode_header(header_buf_);
   if (header_.body_len > ctx_->config->max_frame_bytes) {
     // The body is not read, so the stream cannot be resynchronised: answer
-    // and close.
-    send_error(header_.request_id, ErrorCode::kFrameTooLarge,
-               "body_len " + std::to_string(header_.body_len) + " exceeds limits.max_frame_bytes " +
-                   std::to_string(ctx_->config->max_frame_bytes));
+    // (after the replies to earlier requests) and close.
+    frame_bytes_ = proto::kHeaderSize;
+    acquire(frame_bytes_);
+    const uint64_t seq = open_slot();
+    complete_error(seq, ErrorCode::kFrameTooLarge,
+                   "body_len " + std::to_string(header_.body_len) +
+                       " exceeds limits.max_frame_bytes " +
+                       std::to_string(ctx_->config->max_frame_bytes));
     stop_reading_and_finish();
     return;
   }
@@ -154,57 +158,56 @@ void Connection::on_body(const boost::system::error_code& ec) {
 }
 
 void Connection::dispatch() {
-  const uint64_t rid = header_.request_id;
   const auto op = static_cast<proto::Opcode>(header_.opcode);
+  if (op == proto::Opcode::kCancel && header_.flags == 0 && header_.reserved == 0 &&
+      body_.empty()) {
+    // A well-formed CANCEL has no reply of its own: the READ it ends answers.
+    release(frame_bytes_);
+    handle_cancel();
+    return;
+  }
+  const uint64_t seq = open_slot();
   const bool known = op == proto::Opcode::kHello || op == proto::Opcode::kAppend ||
                      op == proto::Opcode::kRead || op == proto::Opcode::kTruncate ||
                      op == proto::Opcode::kStatus || op == proto::Opcode::kCancel;
   if (!known) {
     // The body was read and is dropped, so the connection stays usable.
-    release(frame_bytes_);
     char buf[8];
     std::snprintf(buf, sizeof buf, "0x%02x", header_.opcode);
-    send_error(rid, ErrorCode::kUnknownOpcode, std::string("unknown request opcode ") + buf);
-    return;
+    return complete_error(seq, ErrorCode::kUnknownOpcode,
+                          std::string("unknown request opcode ") + buf);
   }
-  if (op == proto::Opcode::kAppend) {
-    handle_append();  // owns frame_bytes_ until its reply is queued
-    return;
-  }
-  release(frame_bytes_);
   if (header_.flags != 0 || header_.reserved != 0) {
-    send_error(rid, ErrorCode::kMalformed, "header flags and reserved must be 0");
-    return;
+    return complete_error(seq, ErrorCode::kMalformed, "header flags and reserved must be 0");
+  }
+  if (op == proto::Opcode::kCancel) {
+    return complete_error(seq, ErrorCode::kMalformed, "CANCEL body must be empty");
   }
   // STATUS answers while recovering (state 0); everything else waits.
   if (op != proto::Opcode::kStatus && ctx_->log->wal() == nullptr) {
-    send_error(rid, ErrorCode::kNotReady, "recovery in progress");
-    return;
+    return complete_error(seq, ErrorCode::kNotReady, "recovery in progress");
   }
   switch (op) {
-    case proto::Opcode::kHello: handle_hello(); break;
-    case proto::Opcode::kRead: handle_read(); break;
-    case proto::Opcode::kTruncate: handle_truncate(); break;
-    case proto::Opcode::kStatus: handle_status(); break;
-    case proto::Opcode::kCancel: handle_cancel(); break;
+    case proto::Opcode::kHello: return handle_hello(seq);
+    case proto::Opcode::kAppend: return handle_append(seq);
+    case proto::Opcode::kRead: return handle_read(seq);
+    case proto::Opcode::kTruncate: return handle_truncate(seq);
+    case proto::Opcode::kStatus: return handle_status(seq);
     default: SW_ASSERT(false);
   }
 }
 
 // ---- Requests.
 
-void Connection::handle_hello() {
+void Connection::handle_hello(uint64_t seq) {
   proto::Hello hello;
   Status st = proto::decode_hello(body_, &hello);
-  if (!st.ok()) {
-    send_error(header_.request_id, ErrorCode::kMalformed, st.message());
-    return;
-  }
+  if (!st.ok()) return complete_error(seq, ErrorCode::kMalformed, st.message());
   if (hello.version != proto::kVersion) {
-    send_error(header_.request_id, ErrorCode::kUnsupportedVersion,
-               "protocol version " + std::to_string(hello.version) + " is not supported (this daemon speaks " +
-                   std::to_string(proto::kVersion) + ")");
-    return;
+    return complete_error(seq, ErrorCode::kUnsupportedVersion,
+                          "protocol version " + std::to_string(hello.version) +
+                              " is not supported (this daemon speaks " +
+                              std::to_string(proto::kVersion) + ")");
   }
   log::debug("connection: hello", {{"conn", id_}, {"client", hello.name}});
   const wal::WalStatus s = ctx_->log->wal()->status();
@@ -214,69 +217,60 @@ void Connection::handle_hello() {
   ok.durable_lsn = s.durable_lsn;
   std::vector<uint8_t> frame;
   proto::encode_hello_ok(header_.request_id, ok, &frame);
-  enqueue(std::move(frame));
+  complete(seq, std::move(frame));
 }
 
-void Connection::handle_append() {
-  const uint64_t seq = front_seq_ + slots_.size();
-  AppendSlot& slot = slots_.emplace_back();
-  slot.request_id = header_.request_id;
-  slot.frame_bytes = frame_bytes_;
-  slot.received = received_at_;
-
-  auto fail = [&](ErrorCode code, std::string_view msg) {
-    encode_error_into(slot.request_id, code, msg, &slot.reply);
-    slot.done = true;
-    flush_slots();
-  };
-  if (header_.flags != 0 || header_.reserved != 0) {
-    return fail(ErrorCode::kMalformed, "header flags and reserved must be 0");
-  }
-  wal::Wal* wal = ctx_->log->wal();
-  if (wal == nullptr) return fail(ErrorCode::kNotReady, "recovery in progress");
+void Connection::handle_append(uint64_t seq) {
   Status st = proto::decode_append(body_, &scratch_append_);
-  if (!st.ok()) return fail(ErrorCode::kMalformed, st.message());
+  if (!st.ok()) return complete_error(seq, ErrorCode::kMalformed, st.message());
 
   const uint32_t max_record = ctx_->config->wal_max_record_bytes;
   scratch_records_.clear();
+  uint64_t payload_bytes = 0;
   for (size_t i = 0; i < scratch_append_.size(); ++i) {
     const proto::AppendRecord& r = scratch_append_[i];
     if (r.payload.size() > max_record) {
-      return fail(ErrorCode::kRecordTooLarge,
-                  "record " + std::to_string(i) + " payload is " + std::to_string(r.payload.size()) +
-                      " bytes; wal.max_record_bytes is " + std::to_string(max_record));
+      return complete_error(seq, ErrorCode::kRecordTooLarge,
+                            "record " + std::to_string(i) + " payload is " +
+                                std::to_string(r.payload.size()) +
+                                " bytes; wal.max_record_bytes is " + std::to_string(max_record));
     }
     if (r.type >= wal::kFirstControlType) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "0x%04x", r.type);
-      return fail(ErrorCode::kReservedRecordType,
-                  "record " + std::to_string(i) + " has type " + buf +
-                      "; types 0x8000-0xFFFF are reserved for the log");
+      return complete_error(seq, ErrorCode::kReservedRecordType,
+                            "record " + std::to_string(i) + " has type " + buf +
+                                "; types 0x8000-0xFFFF are reserved for the log");
     }
     scratch_records_.push_back(
         wal::RecordIn{.type = r.type, .flags = 0, .tenant = r.tenant, .payload = r.payload});
-    slot.payload_bytes += r.payload.size();
+    payload_bytes += r.payload.size();
   }
-  slot.records = static_cast<uint32_t>(scratch_records_.size());
+  Slot& s = slot(seq);
+  s.records = static_cast<uint32_t>(scratch_records_.size());
+  s.payload_bytes = payload_bytes;
   // The engine assigns LSNs in call order and completes batches in LSN
-  // order; calling it here, on the strand, in frame order keeps this
-  // connection's ACKs in request order. The slot queue enforces it anyway.
-  wal->append(scratch_records_, [self = shared_from_this(), seq](const Status& s, uint64_t lsn) {
-    // Flusher thread: only hand over to the strand.
-    asio::post(self->strand_, [self, seq, s, lsn] { self->on_append_done(seq, s, lsn); });
-  });
+  // order; calling it here, on the strand, in frame order gives this
+  // connection increasing LSNs in request order. The slot queue orders the
+  // replies whatever the completion order.
+  ctx_->log->wal()->append(scratch_records_,
+                           [self = shared_from_this(), seq](const Status& st, uint64_t lsn) {
+                             // Flusher thread: only hand over to the strand.
+                             asio::post(self->strand_, [self, seq, st, lsn] {
+                               self->on_append_done(seq, st, lsn);
+                             });
+                           });
 }
 
 void Connection::on_append_done(uint64_t seq, const Status& st, uint64_t first_lsn) {
-  SW_ASSERT(seq >= front_seq_ && seq - front_seq_ < slots_.size());
-  AppendSlot& slot = slots_[seq - front_seq_];
-  SW_ASSERT(!slot.done);
+  Slot& s = slot(seq);
+  SW_ASSERT(!s.done);
+  std::vector<uint8_t> reply;
   if (st.ok()) {
-    const double seconds =
-        std::chrono::duration<double>(Clock::now() - slot.received).count();
-    ctx_->metrics->appended(slot.records, slot.payload_bytes, seconds);
-    proto::encode_ack(slot.request_id, proto::Ack{.first_lsn = first_lsn, .count = slot.records},
-                      &slot.reply);
+    const double seconds = std::chrono::duration<double>(Clock::now() - s.received).count();
+    ctx_->metrics->appended(s.records, s.payload_bytes, seconds);
+    proto::encode_ack(s.request_id, proto::Ack{.first_lsn = first_lsn, .count = s.records},
+                      &reply);
   } else {
     if (st.code() == Code::kIoError || st.code() == Code::kNoSpace || st.code() == Code::kFailed) {
       ctx_->log->note_failure(st);
@@ -286,37 +280,22 @@ void Connection::on_append_done(uint64_t seq, const Status& st, uint64_t first_l
     // for the log, not malformed, and splitting it fixes it.
     const ErrorCode code =
         st.code() == Code::kInvalidArgument ? ErrorCode::kRecordTooLarge : error_for(st);
-    encode_error_into(slot.request_id, code, st.message(), &slot.reply);
+    reply = error_frame(s.request_id, code, st.message());
   }
-  slot.done = true;
-  flush_slots();
+  complete(seq, std::move(reply));
 }
 
-void Connection::flush_slots() {
-  while (!slots_.empty() && slots_.front().done) {
-    AppendSlot& s = slots_.front();
-    const uint64_t frame_bytes = s.frame_bytes;
-    enqueue(std::move(s.reply));
-    slots_.pop_front();
-    ++front_seq_;
-    release(frame_bytes);
-  }
-  progress();
-}
-
-void Connection::handle_read() {
+void Connection::handle_read(uint64_t seq) {
   proto::ReadRequest req;
   Status st = proto::decode_read(body_, &req);
-  if (!st.ok()) return send_error(header_.request_id, ErrorCode::kMalformed, st.message());
+  if (!st.ok()) return complete_error(seq, ErrorCode::kMalformed, st.message());
   if (req.from_lsn == 0) {
-    return send_error(header_.request_id, ErrorCode::kMalformed, "from_lsn 0: LSNs start at 1");
+    return complete_error(seq, ErrorCode::kMalformed, "from_lsn 0: LSNs start at 1");
   }
-  if (req.follow > 1) {
-    return send_error(header_.request_id, ErrorCode::kMalformed, "follow must be 0 or 1");
-  }
+  if (req.follow > 1) return complete_error(seq, ErrorCode::kMalformed, "follow must be 0 or 1");
   if (reads_.count(header_.request_id) != 0) {
-    return send_error(header_.request_id, ErrorCode::kMalformed,
-                      "request_id is already used by a READ in progress on this connection");
+    return complete_error(seq, ErrorCode::kMalformed,
+                          "request_id is already used by a READ in progress on this connection");
   }
   ReadStream& r = reads_[header_.request_id];
   r.request_id = header_.request_id;
@@ -330,21 +309,21 @@ void Connection::handle_read() {
   }
   if (r.follow) {
     const uint64_t rid = r.request_id;
-    r.follower_id = ctx_->log->add_follower(
-        [weak = weak_from_this(), ex = strand_, rid] {
-          asio::post(ex, [weak, rid] {
-            if (auto self = weak.lock()) self->pump(rid);
-          });
-        });
+    r.follower_id = ctx_->log->add_follower([weak = weak_from_this(), ex = strand_, rid] {
+      asio::post(ex, [weak, rid] {
+        if (auto self = weak.lock()) self->pump(rid);
+      });
+    });
   }
-  pump(header_.request_id);
+  slot(seq).is_read = true;
+  flush_slots();  // starts it if it is at the front
 }
 
 void Connection::pump(uint64_t request_id) {
   auto it = reads_.find(request_id);
   if (it == reads_.end() || closed_) return;
   ReadStream& r = it->second;
-  if (r.busy) return;  // its completion pumps again
+  if (!r.turn || r.busy) return;  // flush_slots() or the read's completion pumps again
   if (r.cancelled || r.records_left == 0 || r.bytes_left == 0) return finish_read(r, true);
   if (out_bytes_ >= kReadWindowBytes) return;  // on_written() pumps again
   wal::Wal* wal = ctx_->log->wal();
@@ -382,7 +361,8 @@ void Connection::on_read_chunk(uint64_t request_id, const Status& st,
     return;
   }
   if (!st.ok()) {
-    send_error(request_id, error_for(st), st.message());
+    // The READ is at the front (or a follower), so its ERROR goes out now.
+    enqueue(error_frame(request_id, error_for(st), st.message()));
     finish_read(r, false);
     return;
   }
@@ -413,48 +393,52 @@ void Connection::finish_read(ReadStream& r, bool send_end) {
     proto::encode_end(r.request_id, r.next_lsn, &frame);
     enqueue(std::move(frame));
   }
+  if (!r.follow && r.turn) {
+    // A plain READ runs only at the front of the queue; its slot completes.
+    SW_ASSERT(!slots_.empty() && slots_.front().is_read &&
+              slots_.front().request_id == r.request_id);
+    slots_.front().done = true;
+  }
   if (r.follower_id != 0) ctx_->log->remove_follower(r.follower_id);
   const uint64_t rid = r.request_id;  // r dies with the erase
   reads_.erase(rid);
-  progress();
+  flush_slots();
 }
 
 void Connection::handle_cancel() {
-  Status st = proto::decode_empty(body_);
-  if (!st.ok()) return send_error(header_.request_id, ErrorCode::kMalformed, st.message());
   auto it = reads_.find(header_.request_id);
   // A READ that already ended sent its END; a late CANCEL needs no reply.
   if (it == reads_.end()) return;
+  // A READ still waiting for its turn ends with END when it gets there.
   it->second.cancelled = true;
   pump(header_.request_id);
 }
 
-void Connection::handle_truncate() {
+void Connection::handle_truncate(uint64_t seq) {
   uint64_t before = 0;
   Status st = proto::decode_truncate(body_, &before);
-  if (!st.ok()) return send_error(header_.request_id, ErrorCode::kMalformed, st.message());
+  if (!st.ok()) return complete_error(seq, ErrorCode::kMalformed, st.message());
   ++blocking_ops_;
-  asio::post(*ctx_->blocking, [self = shared_from_this(), wal = ctx_->log->wal(), before,
+  asio::post(*ctx_->blocking, [self = shared_from_this(), wal = ctx_->log->wal(), before, seq,
                                rid = header_.request_id] {
     Result<uint64_t> r = wal->truncate_before(before);
-    asio::post(self->strand_, [self, r = std::move(r), rid, before] {
+    asio::post(self->strand_, [self, r = std::move(r), rid, before, seq] {
       --self->blocking_ops_;
       if (r.ok()) {
         log::info("truncated", {{"before_lsn", before}, {"first_lsn", r.value()}});
         std::vector<uint8_t> frame;
         proto::encode_ok(rid, r.value(), &frame);
-        self->enqueue(std::move(frame));
+        self->complete(seq, std::move(frame));
       } else {
-        self->send_error(rid, self->error_for(r.status()), r.status().message());
+        self->complete_error(seq, self->error_for(r.status()), r.status().message());
       }
-      self->progress();
     });
   });
 }
 
-void Connection::handle_status() {
+void Connection::handle_status(uint64_t seq) {
   Status st = proto::decode_empty(body_);
-  if (!st.ok()) return send_error(header_.request_id, ErrorCode::kMalformed, st.message());
+  if (!st.ok()) return complete_error(seq, ErrorCode::kMalformed, st.message());
   proto::StatusReply reply;
   if (wal::Wal* wal = ctx_->log->wal()) {
     const wal::WalStatus s = wal->status();
@@ -466,7 +450,61 @@ void Connection::handle_status() {
   reply.state = static_cast<uint8_t>(ctx_->log->state());
   std::vector<uint8_t> frame;
   proto::encode_status_ok(header_.request_id, reply, &frame);
-  enqueue(std::move(frame));
+  complete(seq, std::move(frame));
+}
+
+// ---- The ordered reply queue.
+
+uint64_t Connection::open_slot() {
+  Slot& s = slots_.emplace_back();
+  s.request_id = header_.request_id;
+  s.frame_bytes = frame_bytes_;
+  s.received = received_at_;
+  return front_seq_ + slots_.size() - 1;
+}
+
+Connection::Slot& Connection::slot(uint64_t seq) {
+  SW_ASSERT(seq >= front_seq_ && seq - front_seq_ < slots_.size());
+  return slots_[seq - front_seq_];
+}
+
+void Connection::complete(uint64_t seq, std::vector<uint8_t> reply) {
+  Slot& s = slot(seq);
+  s.reply = std::move(reply);
+  s.done = true;
+  flush_slots();
+}
+
+void Connection::complete_error(uint64_t seq, ErrorCode code, std::string_view message) {
+  complete(seq, error_frame(slot(seq).request_id, code, message));
+}
+
+void Connection::flush_slots() {
+  // Re-entered from pump() -> finish_read(): the running loop continues.
+  if (flushing_) return;
+  flushing_ = true;
+  while (!slots_.empty()) {
+    Slot& s = slots_.front();
+    if (s.is_read && !s.done) {
+      auto it = reads_.find(s.request_id);
+      SW_ASSERT(it != reads_.end());
+      if (!it->second.turn) {
+        it->second.turn = true;
+        // A follower streams beside later replies from now on.
+        if (it->second.follow) s.done = true;
+        pump(s.request_id);  // may complete s
+      }
+      if (!s.done) break;  // a plain READ is still sending
+    }
+    if (!s.done) break;
+    if (!s.reply.empty()) enqueue(std::move(s.reply));
+    const uint64_t frame_bytes = s.frame_bytes;
+    slots_.pop_front();
+    ++front_seq_;
+    release(frame_bytes);
+  }
+  flushing_ = false;
+  progress();
 }
 
 // ---- Replies.
@@ -481,27 +519,23 @@ proto::ErrorCode Connection::error_for(const Status& st) const {
   }
 }
 
-void Connection::encode_error_into(uint64_t request_id, ErrorCode code, std::string_view message,
-                                   std::vector<uint8_t>* out) {
+std::vector<uint8_t> Connection::error_frame(uint64_t request_id, ErrorCode code,
+                                             std::string_view message) {
   ctx_->metrics->error(code);
   log::debug("connection: error reply", {{"conn", id_},
                                          {"request_id", request_id},
                                          {"code", proto::error_code_name(code)},
                                          {"message", message}});
-  proto::encode_error(request_id, code, message, out);
-}
-
-void Connection::send_error(uint64_t request_id, ErrorCode code, std::string_view message) {
   std::vector<uint8_t> frame;
-  encode_error_into(request_id, code, message, &frame);
-  enqueue(std::move(frame));
+  proto::encode_error(request_id, code, message, &frame);
+  return frame;
 }
 
 void Connection::enqueue(std::vector<uint8_t> frame) {
   if (closed_) return;
   acquire(frame.size());
   out_bytes_ += frame.size();
-  out_.push_back(OutFrame{std::move(frame)});
+  out_.push_back(std::move(frame));
   if (writing_frames_ == 0) write_queued();
 }
 
@@ -510,7 +544,7 @@ void Connection::write_queued() {
   std::vector<asio::const_buffer> bufs;
   const size_t n = std::min(out_.size(), kMaxGather);
   bufs.reserve(n);
-  for (size_t i = 0; i < n; ++i) bufs.push_back(asio::buffer(out_[i].bytes));
+  for (size_t i = 0; i < n; ++i) bufs.push_back(asio::buffer(out_[i]));
   writing_frames_ = n;
   asio::async_write(socket_, bufs,
                     [self = shared_from_this(), n](const boost::system::error_code& ec, size_t) {
@@ -522,7 +556,7 @@ void Connection::on_written(const boost::system::error_code& ec, size_t frames) 
   SW_ASSERT(frames == writing_frames_);
   writing_frames_ = 0;
   for (size_t i = 0; i < frames; ++i) {
-    const uint64_t n = out_.front().bytes.size();
+    const uint64_t n = out_.front().size();
     out_bytes_ -= n;
     release(n);
     out_.pop_front();
@@ -535,11 +569,14 @@ void Connection::on_written(const boost::system::error_code& ec, size_t frames) 
     return;
   }
   if (!out_.empty()) write_queued();
-  // Room in the write window: let READs produce their next frame.
+  pump_all();  // room in the write window: READs produce their next frame
+  progress();
+}
+
+void Connection::pump_all() {
   std::vector<uint64_t> ids;
   for (const auto& [rid, r] : reads_) ids.push_back(rid);
   for (uint64_t rid : ids) pump(rid);
-  progress();
 }
 
 // ---- Lifecycle.
@@ -550,10 +587,11 @@ void Connection::stop_reading_and_finish() {
   // A pending header read returns EOF once the receive side is shut down.
   boost::system::error_code ignored;
   if (reading_) socket_.shutdown(Socket::shutdown_receive, ignored);
-  for (auto& [rid, r] : reads_) r.cancelled = true;
-  std::vector<uint64_t> ids;
-  for (const auto& [rid, r] : reads_) ids.push_back(rid);
-  for (uint64_t rid : ids) pump(rid);
+  // Followers end with END; plain READs already received still complete.
+  for (auto& [rid, r] : reads_) {
+    if (r.follow) r.cancelled = true;
+  }
+  pump_all();
   progress();
 }
 

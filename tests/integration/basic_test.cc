@@ -185,6 +185,48 @@ TEST(Daemon, SigtermAcksInFlightAppendsThenExitsZero) {
   }
 }
 
+TEST(Daemon, RepliesComeInRequestOrderAcrossRequestKinds) {
+  TempDir dir;
+  Daemon d(dir.path());
+  d.start_ready();
+  RawClient c(d.socket_path());
+  // Pipelined without waiting: APPEND, STATUS, READ, APPEND, HELLO, unknown
+  // opcode, TRUNCATE, APPEND. Each reply (a READ's frames up to END) comes
+  // in request order, although STATUS, HELLO and the ERROR are ready long
+  // before the APPENDs ahead of them are durable.
+  std::vector<uint8_t> all;
+  auto put_append = [&](uint64_t id, uint64_t seq) {
+    std::vector<uint8_t> payload = make_payload(2, seq, 64);
+    std::vector<proto::AppendRecord> in = {proto::AppendRecord{.type = 1, .payload = payload}};
+    proto::encode_append(id, in, &all);
+  };
+  put_append(1, 1);
+  proto::encode_status(2, &all);
+  proto::encode_read(3, proto::ReadRequest{.from_lsn = 1}, &all);
+  put_append(4, 2);
+  proto::encode_hello(5, proto::Hello{.version = 1, .name = "order"}, &all);
+  proto::FrameHeader unknown;
+  unknown.opcode = 0x33;
+  unknown.request_id = 6;
+  uint8_t hdr[proto::kHeaderSize];
+  proto::encode_header(unknown, hdr);
+  all.insert(all.end(), hdr, hdr + sizeof hdr);
+  proto::encode_truncate(7, 1, &all);
+  put_append(8, 3);
+  ASSERT_TRUE(c.send(all));
+
+  const std::vector<std::pair<uint64_t, proto::Opcode>> want = {
+      {1, proto::Opcode::kAck},      {2, proto::Opcode::kStatusOk}, {3, proto::Opcode::kRecords},
+      {3, proto::Opcode::kEnd},      {4, proto::Opcode::kAck},      {5, proto::Opcode::kHelloOk},
+      {6, proto::Opcode::kError},    {7, proto::Opcode::kOk},       {8, proto::Opcode::kAck}};
+  for (const auto& [id, op] : want) {
+    auto f = c.read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->header.request_id, id) << describe(*f);
+    EXPECT_EQ(f->opcode(), op) << describe(*f);
+  }
+}
+
 TEST(Daemon, FollowReadStreamsNewRecordsUntilCancel) {
   TempDir dir;
   Daemon d(dir.path());
