@@ -166,8 +166,6 @@ Status inspect_dir(const std::string& dir, IoBackend* io,
       }
     };
   }
-  Result<std::vector<std::string>> names = io->list_dir(dir);
-  if (!names.ok()) return names.status();
   DirScan scan;
   Status st = scan_dir(io, dir, align, direct, seg_cb, rec_cb, &scan, report);
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -143,6 +143,8 @@ class WalImpl final : public Wal {
 
   std::mutex truncate_mu_;  // serializes truncate_before
 
+  // Held while listeners run (on the flusher thread), so a listener must not
+  // call add/remove_durable_listener itself.
   std::mutex listeners_mu_;
   std::map<uint64_t, std::function<void(uint64_t)>> listeners_;  // guarded by listeners_mu_
   uint64_t next_listener_id_ = 1;                                 // guarded by listeners_mu_
