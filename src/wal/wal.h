@@ -46,7 +46,7 @@ struct RecordIn {
 struct Record {
   uint64_t lsn = 0;
   uint16_t type = 0;
-  uint16_t flags = 0;
+  uint16_t flags = 0;  // the log's bits (docs/format.md): 0x1 BATCH_END, 0x2 FLUSH_START
   uint32_t tenant = 0;
   std::vector<uint8_t> payload;
   bool operator==(const Record&) const = default;
