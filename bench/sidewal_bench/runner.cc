@@ -196,7 +196,13 @@ void Run::scheduler_loop() {
   const uint64_t n = conns_.size();
   for (;;) {
     const uint64_t now = now_ns();
-    if (now >= window_end_) break;
+    if (now >= window_end_) {
+      // Requests that fell due since the last wake-up, up to the window's
+      // end (pump() bounds each connection at k_limit); later ones are sent
+      // by ACKs as pipeline slots free up.
+      for (auto& c : conns_) pump(*c, now);
+      break;
+    }
     const uint64_t due = schedule_->due_count(now);
     if (due - sent_through >= n) {
       for (auto& c : conns_) pump(*c, now);
