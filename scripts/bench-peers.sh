@@ -138,6 +138,9 @@ add_row() {  # name rate unit p50 p99 cache
 }
 py() { python3 -c "$@"; }
 
+# The figures only compare within one run on a quiet machine: say how busy it was.
+busy() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"; }
+log "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r), $(busy)"
 log "bench dir $run_dir ($fs on $src), duration ${duration}s, record ${record_bytes} B"
 log "pipelined runs: $connections clients x $pipeline in flight; one-at-a-time runs: $sync_clients clients"
 
@@ -170,8 +173,21 @@ print('%.0f %.3f %.3f %.3f' % (j['write']['iops'], s['50.000000']/1e6, s['99.000
 import json; j=json.load(open('$run_dir/fio-seq.json'))['jobs'][0]['write']
 c=j['clat_ns']['percentile']
 print('%.0f %.3f %.3f' % (j['bw_bytes']/1e6, c['50.000000']/1e6, c['99.000000']/1e6))")
-  fio_seq_mbs=$mbs
   add_row "fio seq 1MiB O_DIRECT io_uring QD16 (MB/s)" "$mbs" "MB/s" "$p50" "$p99" "$delta"
+
+  # Context for large records: what durable (flushed) sequential writes get
+  # when each 1 MiB write waits for its fdatasync, as a single log writer does.
+  log "fio: sequential 1 MiB O_DIRECT write + fdatasync, QD1"
+  cache_start
+  fio --name=seqsync --filename="$run_dir/fio-seq.dat" --size=4G --bs=1M --rw=write \
+      --direct=1 --fdatasync=1 --ioengine=psync --overwrite=1 \
+      --runtime="$duration" --time_based --output-format=json > "$run_dir/fio-seqsync.json"
+  delta=$(cache_delta_mib)
+  read -r mbs p50 p99 < <(py "
+import json; j=json.load(open('$run_dir/fio-seqsync.json'))['jobs'][0]
+s=j['sync']['lat_ns']['percentile']
+print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.000000']/1e6))")
+  add_row "fio seq 1MiB O_DIRECT+fdatasync QD1 (MB/s; sync lat)" "$mbs" "MB/s" "$p50" "$p99" "$delta"
   rm -f "$run_dir/fio-seq.dat"
 fi
 
@@ -290,7 +306,6 @@ print('%.0f %.1f %.3f %.3f %s %d %d' % (r['records_per_s'], r['mb_per_s'], l['p5
       r['verify']['mismatches']))")
     if [[ $rb -ge 65536 ]]; then
       add_row "$label" "$mbs" "MB/s" "$p50" "$p99" "$delta"
-      sidewal_large_mbs=$mbs
     else
       add_row "$label" "$rps" "/s" "$p50" "$p99" "$delta"
     fi
@@ -305,9 +320,11 @@ print('%.0f %.1f %.3f %.3f %s %d %d' % (r['records_per_s'], r['mb_per_s'], l['p5
       --connections "$sync_clients" --pipeline 1 --batch 1 --rate 0
   sidewal_run "sidewal open-loop ${rate}/s, ${connections} conns" "$record_bytes" -- \
       --connections "$connections" --pipeline "$pipeline" --batch 1 --rate "$rate"
-  sidewal_run "sidewal closed-loop 64 KiB records, 4 conns x 4 (MB/s)" 65536 -- \
-      --connections 4 --pipeline 4 --batch 1 --rate 0
+  sidewal_run "sidewal closed-loop 64 KiB records, 8 conns x 8 (MB/s)" 65536 -- \
+      --connections 8 --pipeline 8 --batch 1 --rate 0
 fi
+
+log "done; $(busy)"
 
 # ---- table and ratios --------------------------------------------------------------------
 echo
@@ -334,4 +351,5 @@ ratio "closed-loop ${connections}x${pipeline} vs PostgreSQL ${sync_clients} clie
 ratio "closed-loop ${sync_clients}x1 vs PostgreSQL ${sync_clients} clients" "sidewal closed-loop, ${sync_clients} conns" "PostgreSQL"
 ratio "closed-loop ${connections}x${pipeline} vs RocksDB ${sync_clients} threads" "sidewal closed-loop, ${connections} conns" "RocksDB"
 ratio "closed-loop ${sync_clients}x1 vs RocksDB ${sync_clients} threads" "sidewal closed-loop, ${sync_clients} conns" "RocksDB"
-ratio "64 KiB records MB/s vs fio sequential O_DIRECT MB/s" "sidewal closed-loop 64 KiB" "fio seq"
+ratio "64 KiB records MB/s vs fio sequential O_DIRECT QD16 MB/s" "sidewal closed-loop 64 KiB" "fio seq 1MiB O_DIRECT io_uring"
+ratio "64 KiB records MB/s vs fio 1 MiB write+fdatasync QD1 MB/s" "sidewal closed-loop 64 KiB" "fio seq 1MiB O_DIRECT+fdatasync"
