@@ -81,7 +81,11 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, RecoveryReport
 
   auto wal = std::make_unique<WalImpl>(options, io, a);
   SIDEWAL_RETURN_IF_ERROR(wal->start(scan));
-  if (report->segments == 0) report->segments = 1;
+  // What the log holds now (a fresh log got its first segment; salvage may
+  // have dropped some).
+  WalStatus now = wal->status();
+  report->segments = now.segments;
+  report->bytes_on_disk = now.bytes_on_disk;
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return std::unique_ptr<Wal>(std::move(wal));
 }
