@@ -62,10 +62,12 @@ std::string format_text(const BenchResult& r) {
   s += fmt::format("verify        {} of {} sampled records read back {}\n",
                    r.verify_checked - r.verify_mismatches, r.verify_checked,
                    r.verify_mismatches ? "MISMATCH: " + r.first_mismatch : "identical");
-  if (r.errors || r.unacked || r.order_violations) {
-    s += fmt::format("PROBLEMS      {} failed APPENDs{}, {} unacknowledged at the end, {} out-of-order ACKs\n",
-                     r.errors, r.first_error.empty() ? "" : " (first: " + r.first_error + ")", r.unacked,
-                     r.order_violations);
+  if (r.errors || r.unacked || r.unsent || r.order_violations) {
+    s += fmt::format(
+        "PROBLEMS      {} failed APPENDs{}, {} unacknowledged and {} never sent when the drain "
+        "timed out, {} out-of-order ACKs\n",
+        r.errors, r.first_error.empty() ? "" : " (first: " + r.first_error + ")", r.unacked, r.unsent,
+        r.order_violations);
   }
   return s;
 }
@@ -96,8 +98,9 @@ std::string format_json(const BenchResult& r) {
                    json_opt(r.residency_before), json_opt(r.residency_after), r.wal_files);
   s += fmt::format("  \"verify\": {{\"checked\": {}, \"mismatches\": {}, \"first_mismatch\": {}}},\n",
                    r.verify_checked, r.verify_mismatches, json_string(r.first_mismatch));
-  s += fmt::format("  \"errors\": {}, \"first_error\": {}, \"unacked\": {}, \"order_violations\": {},\n",
-                   r.errors, json_string(r.first_error), r.unacked, r.order_violations);
+  s += fmt::format(
+      "  \"errors\": {}, \"first_error\": {}, \"unacked\": {}, \"unsent\": {}, \"order_violations\": {},\n",
+      r.errors, json_string(r.first_error), r.unacked, r.unsent, r.order_violations);
   s += fmt::format("  \"ok\": {}\n", r.ok() ? "true" : "false");
   return s + "}\n";
 }

@@ -348,9 +348,23 @@ Result<BenchResult> Run::execute() {
                             std::chrono::nanoseconds(seconds_to_ns(o_.drain_timeout_s)),
                         [&] { return drained(); });
   }
+  // What the drain did not finish: requests in flight and, open-loop, those
+  // scheduled in the window but never sent (the pipeline stayed full).
+  // Replies on one connection come in request order, so the unanswered ones
+  // are the last `inflight` sent.
+  struct Unfinished {
+    uint32_t conn;
+    uint64_t from_k, to_k;
+  };
+  std::vector<Unfinished> unfinished;
+  const uint64_t drain_end = now_ns();
   for (auto& c : conns_) {
     std::lock_guard lock(c->mu);
     r.unacked += c->inflight;
+    if (open_loop_ && !c->failed) {
+      unfinished.push_back({c->id, c->next_k - c->inflight, c->k_limit});
+      r.unsent += c->k_limit - c->next_k;
+    }
   }
   // Closing joins each reader thread: after this no callback runs, and the
   // per-connection figures are ours to read. Whatever was still in flight
@@ -367,6 +381,15 @@ Result<BenchResult> Run::execute() {
     r.max_send_lag_ns = std::max(r.max_send_lag_ns, c->max_send_lag_ns.load());
   }
   r.errors -= std::min(r.errors, r.unacked);
+  // Open-loop: a request the daemon never answered is not left out of the
+  // latency figures (that would flatter an overloaded run). It counts with
+  // the latency it had reached when we stopped waiting: a lower bound.
+  for (const Unfinished& u : unfinished) {
+    for (uint64_t k = u.from_k; k < u.to_k; ++k) {
+      const uint64_t t = schedule_->send_time(u.conn, k);
+      if (t >= window_start_ && t < window_end_) r.latency.record(drain_end - t);
+    }
+  }
   r.records = r.appends * o_.batch;
   r.appends_per_s = static_cast<double>(r.appends) / r.window_s;
   r.records_per_s = static_cast<double>(r.records) / r.window_s;

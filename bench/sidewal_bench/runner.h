@@ -38,7 +38,8 @@ struct BenchResult {
   double mb_per_s = 0;               // payload bytes, 1 MB = 1e6 B
   // Nanoseconds. Closed-loop: send to ACK, for ACKs inside the window.
   // Open-loop: scheduled send time to ACK, for every request scheduled
-  // inside the window, however late its ACK came.
+  // inside the window, however late its ACK came; one still unanswered when
+  // the drain timed out counts with the latency it had reached by then.
   LatencyHistogram latency;
   uint64_t max_send_lag_ns = 0;      // open-loop: worst (actual send - scheduled)
   std::optional<double> records_per_flush;  // from the daemon's metrics
@@ -49,13 +50,15 @@ struct BenchResult {
   uint64_t errors = 0;               // failed APPENDs (error reply or broken connection)
   std::string first_error;
   uint64_t unacked = 0;              // still in flight when the drain timed out
+  uint64_t unsent = 0;               // open-loop: scheduled in the window, never sent by then
   uint64_t order_violations = 0;     // ACK LSNs not increasing on one connection
   uint64_t verify_checked = 0;
   uint64_t verify_mismatches = 0;
   std::string first_mismatch;
 
   bool ok() const {
-    return errors == 0 && unacked == 0 && order_violations == 0 && verify_mismatches == 0;
+    return errors == 0 && unacked == 0 && unsent == 0 && order_violations == 0 &&
+           verify_mismatches == 0;
   }
 };
 

@@ -162,6 +162,28 @@ TEST(SidewalBench, OpenLoopMeasuresEveryScheduledRequestOfTheWindow) {
   EXPECT_LE(p50, p99) << r.out;
 }
 
+TEST(SidewalBench, AnOverloadedOpenLoopRunCountsTheRequestsItNeverFinished) {
+  TempDir dir;
+  Daemon d(dir.path());
+  d.start_ready();
+  auto args = base_args(d);
+  // One connection, one request in flight, each waiting for a flush: far
+  // below 100,000/s. Of the 50,000 requests scheduled in the window most are
+  // never sent before the short drain gives up; they still count in the
+  // latency histogram (coordinated omission would drop them) and the run
+  // is reported as not keeping up.
+  args.insert(args.end(), {"--connections", "1", "--pipeline", "1", "--rate", "100000", "--duration",
+                           "0.5", "--warmup", "0", "--drain-timeout", "0.2", "--verify-sample", "10"});
+  BenchProcess p(args);
+  const BenchRun r = p.wait(std::chrono::seconds(60));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(json_number(r.out, "count"), 50000) << r.out;
+  EXPECT_GT(json_number(r.out, "unsent").value_or(0), 0) << r.out;
+  // The worst of them waited at least the drain time past the window.
+  EXPECT_GE(json_number(r.out, "max").value_or(0), 200'000) << r.out;
+  EXPECT_NE(r.out.find("\"ok\": false"), std::string::npos) << r.out;
+}
+
 TEST(SidewalBench, ADaemonKilledMidRunIsReportedAsFailure) {
   TempDir dir;
   Daemon d(dir.path());
