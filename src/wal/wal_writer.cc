@@ -331,13 +331,17 @@ void WalImpl::flusher_loop() {
     flusher_idle_ = true;
     flush_cv_.wait(lk, [&] {
       const Staging& f = bufs_[fill_];
-      return f.records > 0 || f.sealed || closing_;
+      return f.records > 0 || f.sealed || closing_ || (!failed_.ok() && !failed_notified_);
     });
     flusher_idle_ = false;
     Staging& fl = bufs_[fill_];
     if (!failed_.ok()) {
-      // Fail everything still queued; nothing is written after a failure.
+      // Fail everything still queued; nothing is written after a failure
+      // (which may have come from the preparer, not from a flush).
       Status err = caller_error_locked();
+      const Status why = failed_;
+      const bool notify_failed = !failed_notified_;
+      failed_notified_ = true;
       completing.swap(fl.pending);
       pending_bytes_ -= fl.used - fl.carry;
       std::memset(fl.buf.data() + fl.carry, 0, fl.used - fl.carry);
@@ -348,6 +352,7 @@ void WalImpl::flusher_loop() {
       lk.unlock();
       for (Pending& p : completing) p.done(err, 0);
       completing.clear();
+      if (notify_failed && opts_.observer) opts_.observer->on_failed(why);
       lk.lock();
       if (closing_ && bufs_[fill_].records == 0) break;
       continue;

@@ -222,10 +222,13 @@ void append_async(Wal& wal, AsyncRun& run, uint64_t first_tag, int n) {
   }
 }
 
-void check_acked_survive(const std::shared_ptr<SimDisk>& disk, const AsyncRun& run) {
+void check_acked_survive(const std::shared_ptr<SimDisk>& disk, const AsyncRun& run,
+                         uint64_t segment_bytes) {
   disk->restart();
   RecoveryReport rep;
-  auto wal = must_open(sim_options(disk), &rep);
+  WalOptions o = sim_options(disk);
+  o.segment_bytes = segment_bytes;
+  auto wal = must_open(o, &rep);
   ASSERT_TRUE(wal);
   auto all = read_all(*wal);
   std::map<uint64_t, const Record*> by_lsn;
@@ -240,6 +243,9 @@ void fail_stop_case(int err, Code expected) {
   auto disk = std::make_shared<SimDisk>(6);
   FailureWatcher watcher;
   WalOptions o = sim_options(disk);
+  // Big enough for the whole run: no rollover, so the preparer stays idle and
+  // the I/O steps below are the flusher's alone.
+  o.segment_bytes = 256 * 1024;
   o.observer = &watcher;
   auto wal = open_quiet(o);
   ASSERT_TRUE(wal);
@@ -271,7 +277,7 @@ void fail_stop_case(int err, Code expected) {
   EXPECT_EQ(disk->io_count(), steps) << "a failed log must not write again";
   EXPECT_FALSE(wal->close().ok());
   wal.reset();
-  check_acked_survive(disk, run);
+  check_acked_survive(disk, run, o.segment_bytes);
 }
 
 TEST(WalOnSimDisk, EioOnSyncFailStopsAndLosesNoAckedRecord) { fail_stop_case(EIO, Code::kFailed); }
@@ -316,6 +322,56 @@ class NoRoomForNewSegments : public testing::ForwardingBackend {
     return inner_->open(path, o);
   }
 };
+
+// EIO (not ENOSPC) while pre-creating the next segment: the disk is broken,
+// so the log fail-stops like after a failed flush, and the observer hears it.
+class BrokenSpareCreation : public testing::ForwardingBackend {
+ public:
+  using ForwardingBackend::ForwardingBackend;
+  std::atomic<bool> armed{false};
+  Result<FileHandle> open(const std::string& path, const OpenOptions& o) override {
+    uint64_t id = 0;
+    std::string name = std::filesystem::path(path).filename();
+    if (o.create && armed && format::parse_spare_file_name(name, &id)) {
+      return Status::FromErrno(EIO, "open " + path);
+    }
+    return inner_->open(path, o);
+  }
+};
+
+TEST(WalOnSimDisk, EioWhilePreCreatingASegmentFailStops) {
+  auto disk = std::make_shared<SimDisk>(11);
+  auto io = std::make_shared<BrokenSpareCreation>(disk);
+  FailureWatcher watcher;
+  WalOptions o = sim_options(io);
+  o.observer = &watcher;
+  auto wal = open_quiet(o);
+  ASSERT_TRUE(wal);
+  io->armed = true;
+  uint64_t acked = 0;
+  Status err;
+  for (int i = 0; i < 1000; ++i) {
+    auto lsn = append_one(*wal, make_payload(acked + 1, 1000));
+    if (!lsn.ok()) {
+      err = lsn.status();
+      break;
+    }
+    acked = *lsn;
+  }
+  EXPECT_EQ(err.code(), Code::kFailed) << err.ToString();
+  EXPECT_NE(err.message().find("IoError"), std::string::npos) << err.ToString();
+  EXPECT_GT(acked, 0u);
+  EXPECT_EQ(wal->status().state, LogState::kFailed);
+  EXPECT_TRUE(wait_until([&] { return watcher.failed.load() == 1; }));
+  EXPECT_EQ(watcher.why.code(), Code::kIoError);
+  wal.reset();
+  disk->restart();
+  o.io = disk;
+  RecoveryReport rep;
+  auto again = must_open(o, &rep);
+  ASSERT_TRUE(again);
+  EXPECT_GE(rep.durable_lsn, acked);
+}
 
 TEST(WalOnSimDisk, EnospcCreatingTheNextSegmentGivesNoSpaceWithoutFailStop) {
   auto disk = std::make_shared<SimDisk>(8);
