@@ -2,7 +2,7 @@
 // and the benchmarks use only this header (and io_backend.h for tests).
 //
 // Threads: append() may be called from any number of threads at once. Its
-// callback runs on the log's flusher thread once the batch is durable (or the
+// callback runs on the log's completion thread once the batch is durable (or the
 // log failed); it must be quick and must not call back into append()
 // synchronously in a way that waits for its own completion.
 #pragma once
@@ -152,7 +152,7 @@ class Wal {
   // more than a segment minus its preamble. Larger batches get kInvalidArgument.
   virtual uint64_t max_batch_bytes() const = 0;
 
-  // `listener` runs on the flusher thread after each flush with the new
+  // `listener` runs on the completion thread after each flush with the new
   // durable LSN (for followers). Returns an id for remove_durable_listener().
   virtual uint64_t add_durable_listener(std::function<void(uint64_t durable_lsn)> listener) = 0;
   virtual void remove_durable_listener(uint64_t id) = 0;

@@ -6,10 +6,12 @@
 //     mu_, assign LSNs and queue their callback;
 //   - one flusher takes the whole fill buffer, swaps in the other one (so the
 //     next group fills while this one is written), issues ONE aligned write
-//     and ONE sync, then runs the callbacks in LSN order;
+//     and ONE sync, and hands the flush's callbacks to
+//   - one completer, which runs them in LSN order, then the observer and the
+//     durable listeners, while the flusher already writes the next group;
 //   - one preparer creates the next segment (.spare) ahead of time.
-// Lock order: mu_ -> table_mu_. listeners_mu_ and truncate_mu_ are never held
-// together with mu_.
+// Lock order: mu_ -> table_mu_. complete_mu_, listeners_mu_ and truncate_mu_
+// are never held together with mu_.
 #pragma once
 
 #include <atomic>
@@ -88,8 +90,24 @@ class WalImpl final : public Wal {
     std::vector<IndexEntry> index;
   };
 
+  // One flush's outcome, for the completer.
+  struct Completion {
+    std::vector<Pending> pending;
+    Status status;   // what the callbacks get
+    Status failure;  // not ok: observers hear on_failed(failure) after the callbacks
+    uint32_t records = 0;
+    uint32_t batches = 0;
+    uint64_t durable = 0;
+    uint64_t written = 0;
+    uint64_t queued_bytes = 0;  // released from pending_bytes_ once delivered
+    double seconds = 0;
+  };
+
   // Writer side (wal_writer.cc).
   void flusher_loop();
+  void completer_loop();
+  // Queues `c` for the completer; refills *refill with a recycled vector.
+  void hand_off(Completion&& c, std::vector<Pending>* refill);
   void preparer_loop();
   void prepare_next_locked(Staging& flushing, Staging& next);
   Status roll_to(const Staging& s);
@@ -115,7 +133,7 @@ class WalImpl final : public Wal {
   Staging bufs_[2];                   // guarded by mu_ (see Staging)
   int fill_ = 0;                      // index of the fill buffer; guarded by mu_
   uint64_t next_lsn_ = 1;             // guarded by mu_
-  uint64_t pending_bytes_ = 0;        // queued, not yet completed; guarded by mu_
+  uint64_t pending_bytes_ = 0;        // appended, callbacks not yet run; guarded by mu_
   uint64_t last_index_offset_ = 0;    // of the fill target segment; guarded by mu_
   bool index_empty_ = true;           // fill target has no index entry yet; guarded by mu_
   bool flusher_idle_ = false;         // guarded by mu_
@@ -135,6 +153,12 @@ class WalImpl final : public Wal {
   // Flusher-only state.
   FileHandle write_fd_ = -1;
 
+  std::mutex complete_mu_;
+  std::condition_variable complete_cv_;
+  std::deque<Completion> completions_;               // guarded by complete_mu_
+  std::vector<std::vector<Pending>> spare_vectors_;  // emptied, capacity kept; guarded by complete_mu_
+  bool completer_stop_ = false;                      // guarded by complete_mu_
+
   std::atomic<uint64_t> durable_lsn_{0};
   std::atomic<uint8_t> state_{static_cast<uint8_t>(LogState::kRecovering)};
 
@@ -143,7 +167,7 @@ class WalImpl final : public Wal {
 
   std::mutex truncate_mu_;  // serializes truncate_before
 
-  // Held while listeners run (on the flusher thread), so a listener must not
+  // Held while listeners run (on the completer thread), so a listener must not
   // call add/remove_durable_listener itself.
   std::mutex listeners_mu_;
   std::map<uint64_t, std::function<void(uint64_t)>> listeners_;  // guarded by listeners_mu_
@@ -152,6 +176,7 @@ class WalImpl final : public Wal {
   std::mutex close_mu_;  // serializes close()
   bool closed_ = false;  // guarded by close_mu_
   std::thread flusher_;
+  std::thread completer_;
   std::thread preparer_;
 };
 

@@ -121,6 +121,7 @@ Status WalImpl::start(const DirScan& scan) {
   spare_wanted_ = true;
   state_.store(static_cast<uint8_t>(LogState::kReady));
   flusher_ = std::thread([this] { flusher_loop(); });
+  completer_ = std::thread([this] { completer_loop(); });
   preparer_ = std::thread([this] { preparer_loop(); });
   return Status::Ok();
 }
@@ -325,7 +326,6 @@ Status WalImpl::write_pages(const Staging& s) {
 }
 
 void WalImpl::flusher_loop() {
-  std::vector<Pending> completing;
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
     flusher_idle_ = true;
@@ -338,21 +338,18 @@ void WalImpl::flusher_loop() {
     if (!failed_.ok()) {
       // Fail everything still queued; nothing is written after a failure
       // (which may have come from the preparer, not from a flush).
-      Status err = caller_error_locked();
-      const Status why = failed_;
-      const bool notify_failed = !failed_notified_;
+      Completion c;
+      c.status = caller_error_locked();
+      if (!failed_notified_) c.failure = failed_;
       failed_notified_ = true;
-      completing.swap(fl.pending);
-      pending_bytes_ -= fl.used - fl.carry;
+      c.pending.swap(fl.pending);
+      c.queued_bytes = fl.used - fl.carry;
       std::memset(fl.buf.data() + fl.carry, 0, fl.used - fl.carry);
       fl.used = fl.carry;
       fl.records = fl.batches = 0;
       fl.sealed = false;
-      space_cv_.notify_all();
       lk.unlock();
-      for (Pending& p : completing) p.done(err, 0);
-      completing.clear();
-      if (notify_failed && opts_.observer) opts_.observer->on_failed(why);
+      hand_off(std::move(c), &fl.pending);  // fl.pending is touched under mu_ only here
       lk.lock();
       if (closing_ && bufs_[fill_].records == 0) break;
       continue;
@@ -365,6 +362,7 @@ void WalImpl::flusher_loop() {
     space_cv_.notify_all();
     lk.unlock();
 
+    // `fl` now belongs to this thread alone until it becomes the fill buffer again.
     Status st;
     double seconds = 0;
     if (fl.records > 0) {
@@ -374,37 +372,70 @@ void WalImpl::flusher_loop() {
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
 
+    Completion c;
     lk.lock();
     if (st.ok()) {
       if (fl.records > 0) durable_lsn_.store(fl.last_lsn, std::memory_order_release);
     } else {
       enter_failed_locked(st);
+      if (!failed_notified_) c.failure = st;
+      failed_notified_ = true;
     }
-    Status cb_status = st.ok() ? Status::Ok() : caller_error_locked();
-    bool notify_failed = !st.ok() && !failed_notified_;
-    if (notify_failed) failed_notified_ = true;
-    pending_bytes_ -= fl.used - fl.carry;
-    completing.swap(fl.pending);
-    const uint32_t records = fl.records, batches = fl.batches;
-    const uint64_t durable = fl.last_lsn;
-    const uint64_t written = format::round_up(fl.used, align_);
+    c.status = st.ok() ? Status::Ok() : caller_error_locked();
     lk.unlock();
-
-    for (Pending& p : completing) p.done(cb_status, st.ok() ? p.first_lsn : 0);
-    completing.clear();
-    if (st.ok() && records > 0) {
-      if (opts_.observer) opts_.observer->on_flush(records, batches, written, seconds);
-      notify_listeners(durable);
-    }
-    if (notify_failed && opts_.observer) opts_.observer->on_failed(st);
+    c.pending.swap(fl.pending);
+    c.queued_bytes = fl.used - fl.carry;
+    c.records = fl.records;
+    c.batches = fl.batches;
+    c.durable = fl.last_lsn;
+    c.written = format::round_up(fl.used, align_);
+    c.seconds = seconds;
+    hand_off(std::move(c), &fl.pending);
     // Reset the buffer for its next turn as the fill buffer: zero past `used`.
     std::memset(fl.buf.data(), 0, format::round_up(fl.used, align_));
     fl.used = fl.carry = 0;
     fl.records = fl.batches = 0;
     fl.sealed = fl.new_segment = false;
-
     lk.lock();
-    space_cv_.notify_all();
+  }
+}
+
+void WalImpl::hand_off(Completion&& c, std::vector<Pending>* refill) {
+  std::lock_guard<std::mutex> g(complete_mu_);
+  completions_.push_back(std::move(c));
+  if (!spare_vectors_.empty()) {
+    refill->swap(spare_vectors_.back());
+    spare_vectors_.pop_back();
+  }
+  complete_cv_.notify_one();
+}
+
+// Runs callbacks, observers and listeners flush by flush, in LSN order, while
+// the flusher already writes the next group.
+void WalImpl::completer_loop() {
+  std::unique_lock<std::mutex> lk(complete_mu_);
+  for (;;) {
+    complete_cv_.wait(lk, [&] { return !completions_.empty() || completer_stop_; });
+    if (completions_.empty()) return;  // stopping, and everything delivered
+    Completion c = std::move(completions_.front());
+    completions_.pop_front();
+    lk.unlock();
+    for (Pending& p : c.pending) p.done(c.status, c.status.ok() ? p.first_lsn : 0);
+    c.pending.clear();
+    if (c.status.ok() && c.records > 0) {
+      if (opts_.observer) opts_.observer->on_flush(c.records, c.batches, c.written, c.seconds);
+      notify_listeners(c.durable);
+    }
+    if (!c.failure.ok() && opts_.observer) opts_.observer->on_failed(c.failure);
+    {
+      // Queued bytes are released only once acknowledged, so max_pending_bytes
+      // also bounds callbacks that have not run yet.
+      std::lock_guard<std::mutex> g(mu_);
+      pending_bytes_ -= c.queued_bytes;
+      space_cv_.notify_all();
+    }
+    lk.lock();
+    if (spare_vectors_.size() < 4) spare_vectors_.push_back(std::move(c.pending));
   }
 }
 
@@ -484,6 +515,12 @@ Status WalImpl::close() {
     prep_cv_.notify_one();
   }
   if (flusher_.joinable()) flusher_.join();
+  {
+    std::lock_guard<std::mutex> g(complete_mu_);
+    completer_stop_ = true;
+    complete_cv_.notify_one();
+  }
+  if (completer_.joinable()) completer_.join();
   if (preparer_.joinable()) preparer_.join();
   Status st;
   if (write_fd_ >= 0) {
