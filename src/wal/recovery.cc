@@ -77,6 +77,11 @@ Status scan_dir(IoBackend* io, const std::string& dir, size_t alignment, bool di
   std::sort(wal_files.begin(), wal_files.end());
 
   scan->segments.resize(wal_files.size());
+  // Segments after a corruption are not scanned, but salvage must know them.
+  for (size_t i = 0; i < wal_files.size(); ++i) {
+    scan->segments[i].path = join_path(dir, wal_files[i].second);
+    scan->segments[i].first_lsn = wal_files[i].first;
+  }
   for (size_t i = 0; i < wal_files.size(); ++i) {
     SegmentScan& s = scan->segments[i];
     const bool is_last = i + 1 == wal_files.size();

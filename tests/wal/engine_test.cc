@@ -456,6 +456,53 @@ TEST(WalEngine, CorruptionInAnEarlierSegmentRefusesToOpen) {
   EXPECT_NE(r.status().message().find(seg), std::string::npos) << r.status().message();
 }
 
+// Zero padding ends every non-last segment; what tells it from lost records is
+// the next segment's name. Zeroing the last record of segment 1 must read as
+// corruption, not as a clean end; salvage cuts there and drops later segments.
+TEST(WalEngine, PaddingIsCheckedAgainstTheNextSegmentsFirstLsn) {
+  ScratchDir d;
+  WalOptions o = small_options(d.log());
+  {
+    auto wal = must_open(o);
+    ASSERT_TRUE(wal);
+    for (int i = 1; i <= 150; ++i) ASSERT_TRUE(append_one(*wal, make_payload(i, 1000)).ok());
+    ASSERT_TRUE(wal->close().ok());
+  }
+  std::vector<std::string> segs;
+  for (const std::string& n : testing::wal_files(o.dir)) {
+    uint64_t v = 0;
+    if (format::parse_segment_file_name(n, &v)) segs.push_back(n);
+  }
+  ASSERT_GE(segs.size(), 2u);
+  uint64_t next_first = 0;
+  ASSERT_TRUE(format::parse_segment_file_name(segs[1], &next_first));
+  // Find the last record of segment 1 and zero it (header and payload).
+  const std::string seg1 = o.dir + "/" + segs[0];
+  std::vector<uint8_t> bytes = peek(seg1, 0, std::filesystem::file_size(seg1));
+  uint64_t pos = 16, last = 16;
+  while (get_u64(bytes.data() + pos) != 0) {
+    last = pos;
+    pos += format::record_bytes(get_u32(bytes.data() + pos + 16));
+  }
+  ASSERT_EQ(get_u64(bytes.data() + last), next_first - 1);
+  poke(seg1, last, std::vector<uint8_t>(pos - last, 0));
+  auto r = Wal::open(o, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCorruption);
+  EXPECT_NE(r.status().message().find(segs[1]), std::string::npos) << r.status().message();
+  o.salvage = true;
+  RecoveryReport rep;
+  auto wal = must_open(o, &rep);
+  ASSERT_TRUE(wal);
+  EXPECT_TRUE(rep.corruption);
+  EXPECT_EQ(rep.durable_lsn, next_first - 2);
+  EXPECT_EQ(rep.segments, 1u);
+  EXPECT_FALSE(std::filesystem::exists(o.dir + "/" + segs[1]));
+  auto lsn = append_one(*wal, make_payload(1, 10));
+  ASSERT_TRUE(lsn.ok());
+  EXPECT_EQ(*lsn, next_first - 1);
+}
+
 TEST(WalEngine, InspectDirIsReadOnlyAndReportsWhatRecoveryWouldDo) {
   ScratchDir d;
   WalOptions o = small_options(d.log());
