@@ -23,6 +23,12 @@ class FileWindow {
   // run past the end of the file.
   Status get(uint64_t offset, uint64_t len, const uint8_t** out);
 
+  // True when [offset, offset + len) is already in the buffer (get() would
+  // not read). The headers-only reader checks a CRC only then.
+  bool holds(uint64_t offset, uint64_t len) const {
+    return offset >= buf_offset_ && offset + len <= buf_offset_ + buf_valid_;
+  }
+
   uint64_t file_size() const { return file_size_; }
   const std::string& path() const { return path_; }
 
