@@ -1,9 +1,10 @@
-// The read side of WalImpl: read() through the sparse index with O_DIRECT
-// aligned buffers, truncate_before(), status().
+// The read side of WalImpl: read() (a SequentialReader over the segment
+// table and its sparse index, O_DIRECT aligned buffers), truncate_before(),
+// status().
 #include <algorithm>
 
-#include "wal/file_window.h"
 #include "wal/format.h"
+#include "wal/sequential_reader.h"
 #include "wal/wal_impl.h"
 
 namespace sidewal::wal {
@@ -19,90 +20,41 @@ Status WalImpl::read(uint64_t from_lsn, const ReadLimits& limits, std::vector<Re
   *next_lsn = from_lsn;
   if (from_lsn == 0) return Status::InvalidArgument("read from lsn 0: LSNs start at 1");
   const uint64_t durable = durable_lsn();
-  uint64_t lsn = from_lsn;
-  uint64_t bytes = 0;
-  bool full = false;
-  while (!full && lsn <= durable) {
-    // Find the segment and the closest index entry at or below `lsn`.
-    std::string path;
-    uint64_t seg_id = 0, seg_next_first = UINT64_MAX;
-    IndexEntry start;
-    {
-      std::lock_guard<std::mutex> t(table_mu_);
-      if (segs_.empty() || lsn < segs_.front().first_lsn) {
-        return Status::Truncated("lsn " + std::to_string(lsn) +
-                                 " was truncated; the log starts at lsn " +
-                                 std::to_string(segs_.empty() ? 0 : segs_.front().first_lsn));
-      }
-      auto it = std::upper_bound(segs_.begin(), segs_.end(), lsn,
-                                 [](uint64_t v, const Segment& s) { return v < s.first_lsn; });
-      --it;
-      path = it->path;
-      seg_id = it->id;
-      if (it + 1 != segs_.end()) seg_next_first = (it + 1)->first_lsn;
-      start = IndexEntry{it->first_lsn, format::kPreambleBytes};
-      auto ie = std::upper_bound(it->index.begin(), it->index.end(), lsn,
-                                 [](uint64_t v, const IndexEntry& e) { return v < e.lsn; });
-      if (ie != it->index.begin()) start = *(ie - 1);
+  // The segment table is the locator: segment by first LSN, then the closest
+  // sparse-index entry at or below the LSN.
+  auto locate = [this](uint64_t lsn, SegmentRef* ref) -> Status {
+    std::lock_guard<std::mutex> t(table_mu_);
+    if (segs_.empty() || lsn < segs_.front().first_lsn) {
+      return Status::Truncated("lsn " + std::to_string(lsn) +
+                               " was truncated; the log starts at lsn " +
+                               std::to_string(segs_.empty() ? 0 : segs_.front().first_lsn));
     }
-
-    OpenOptions o;
-    o.writable = false;
-    o.direct = true;
-    Result<FileHandle> f = io_->open(path, o);
-    if (!f.ok()) {
-      std::lock_guard<std::mutex> t(table_mu_);
-      if (!segs_.empty() && lsn < segs_.front().first_lsn) {
-        return Status::Truncated("lsn " + std::to_string(lsn) +
-                                 " was truncated while being read; the log starts at lsn " +
-                                 std::to_string(segs_.front().first_lsn));
-      }
-      return f.status();
-    }
-    struct Closer {
-      IoBackend* io;
-      FileHandle f;
-      ~Closer() { (void)io->close(f); }
-    } closer{io_, *f};
-    Result<uint64_t> size = io_->file_size(*f);
-    if (!size.ok()) return size.status();
-    FileWindow w(io_, *f, path, *size, align_, kReadWindowBytes);
-
-    uint64_t pos = start.offset;
-    uint64_t expected = start.lsn;
-    while (expected <= durable && expected < seg_next_first) {
-      format::RecordCheck r;
-      format::RecordHeader h;
-      const uint8_t* rec = nullptr;
-      std::string why;
-      SIDEWAL_RETURN_IF_ERROR(check_record_at(w, pos, seg_id, expected, &r, &h, &rec, &why));
-      if (r != format::RecordCheck::kValid) {
-        return Status::Corruption("segment " + path + " offset " + std::to_string(pos) +
-                                  ": reading durable lsn " + std::to_string(expected) + ": " +
-                                  (r == format::RecordCheck::kEnd ? "records end here" : why));
-      }
-      if (expected >= lsn) {
-        if (!out->empty() &&
-            ((limits.max_records && out->size() >= limits.max_records) ||
-             (limits.max_bytes && bytes + h.payload_len > limits.max_bytes))) {
-          full = true;
-          break;
-        }
-        Record& rec_out = out->emplace_back();
-        rec_out.lsn = h.lsn;
-        rec_out.type = h.type;
-        rec_out.flags = h.flags;
-        rec_out.tenant = h.tenant;
-        const uint8_t* payload = rec + format::kHeaderBytes;
-        rec_out.payload.assign(payload, payload + h.payload_len);
-        bytes += h.payload_len;
-      }
-      pos += format::record_bytes(h.payload_len);
-      ++expected;
-    }
-    lsn = expected;
+    auto it = std::upper_bound(segs_.begin(), segs_.end(), lsn,
+                               [](uint64_t v, const Segment& s) { return v < s.first_lsn; });
+    --it;
+    *ref = SegmentRef{};
+    ref->path = it->path;
+    ref->id = it->id;
+    ref->first_lsn = it->first_lsn;
+    if (it + 1 != segs_.end()) ref->next_first_lsn = (it + 1)->first_lsn;
+    ref->start = IndexEntry{it->first_lsn, format::kPreambleBytes};
+    auto ie = std::upper_bound(it->index.begin(), it->index.end(), lsn,
+                               [](uint64_t v, const IndexEntry& e) { return v < e.lsn; });
+    if (ie != it->index.begin()) ref->start = *(ie - 1);
+    return Status::Ok();
+  };
+  if (from_lsn > durable) {
+    // Nothing to read; still say Truncated for an LSN below the log.
+    SegmentRef ignored;
+    Status st = locate(from_lsn, &ignored);
+    return st.code() == Code::kTruncated ? st : Status::Ok();
   }
-  *next_lsn = lsn;
+  SequentialReaderOptions o;
+  o.window_bytes = kReadWindowBytes;
+  SequentialReader reader(io_, align_, locate, o);
+  SIDEWAL_RETURN_IF_ERROR(reader.seek(from_lsn, durable));
+  SIDEWAL_RETURN_IF_ERROR(reader.read(limits, out));
+  *next_lsn = reader.next_lsn();
   return Status::Ok();
 }
 
