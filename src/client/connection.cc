@@ -1,5 +1,6 @@
 #include "client/connection.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -11,23 +12,12 @@
 namespace sidewal::client {
 namespace {
 
+// A reader thread sends what its callbacks queued right away once this much
+// has accumulated, instead of at the end of the batch.
+constexpr size_t kDeferredFlushBytes = 256u << 10;
+
 thread_local const void* tls_owner = nullptr;
 thread_local const Connection* tls_connection = nullptr;
-
-Status send_all(int fd, const uint8_t* data, size_t n) {
-  while (n > 0) {
-    // MSG_NOSIGNAL: a daemon that went away is an error to report, not a
-    // SIGPIPE that kills the database.
-    ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return Status::Closed(std::string("send to sidewald: ") + std::strerror(errno));
-    }
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return Status::Ok();
-}
 
 Status protocol_violation(const std::string& what) {
   return Status::Closed("protocol violation by the daemon: " + what);
@@ -124,7 +114,7 @@ bool Connection::submit(Pending pending,
   if (broken_) return false;
   encode(&out_);
   inflight_.push_back(std::move(pending));
-  if (!writing_) flush(lk);
+  maybe_flush(lk);
   return true;
 }
 
@@ -136,7 +126,7 @@ bool Connection::submit_read(std::shared_ptr<ReadStream> stream,
   encode(&out_);
   uint64_t id = stream->id;
   reads_.emplace(id, std::move(stream));
-  if (!writing_) flush(lk);
+  maybe_flush(lk);
   return true;
 }
 
@@ -144,21 +134,52 @@ void Connection::cancel(uint64_t read_id) {
   std::unique_lock lk(mu_);
   if (broken_ || reads_.find(read_id) == reads_.end()) return;
   proto::encode_cancel(read_id, &out_);
-  if (!writing_) flush(lk);
+  maybe_flush(lk);
 }
 
-void Connection::flush(std::unique_lock<std::mutex>& lk) {
+void Connection::maybe_flush(std::unique_lock<std::mutex>& lk) {
+  if (writing_) return;  // the current writer (or the parked reader) sends what we queued
+  const bool reader = is_reader_thread();
+  // Deferred to the end of the callback batch, unless the queue is already
+  // large enough that waiting gains nothing.
+  if (reader && in_callbacks_ && out_.size() < kDeferredFlushBytes) return;
+  flush(lk, reader);
+}
+
+void Connection::flush(std::unique_lock<std::mutex>& lk, bool from_reader) {
   writing_ = true;
-  while (!out_.empty() && !broken_) {
-    std::swap(out_, sending_);
-    room_cv_.notify_all();
+  for (;;) {
+    if (sent_off_ == sending_.size()) {
+      sending_.clear();
+      sent_off_ = 0;
+      if (out_.empty() || broken_) break;
+      std::swap(out_, sending_);
+      room_cv_.notify_all();
+    }
+    // MSG_NOSIGNAL: a daemon that went away is an error to report, not a
+    // SIGPIPE that kills the database. The reader thread never blocks in
+    // send (see reader_owns_write_).
+    const int flags = MSG_NOSIGNAL | (from_reader ? MSG_DONTWAIT : 0);
     lk.unlock();
-    Status s = send_all(fd_, sending_.data(), sending_.size());
-    sending_.clear();
+    ssize_t w = ::send(fd_, sending_.data() + sent_off_, sending_.size() - sent_off_, flags);
+    const int err = errno;
     lk.lock();
-    if (!s.ok()) fail_locked(std::move(s));
+    if (w > 0) {
+      sent_off_ += static_cast<size_t>(w);
+      continue;
+    }
+    if (w < 0 && err == EINTR) continue;
+    if (w < 0 && (err == EAGAIN || err == EWOULDBLOCK) && from_reader) {
+      reader_owns_write_ = true;  // writing_ stays set: the reader resumes on POLLOUT
+      return;
+    }
+    fail_locked(Status::Closed(std::string("send to sidewald: ") + std::strerror(err)));
+    sending_.clear();
+    sent_off_ = 0;
+    break;
   }
   writing_ = false;
+  reader_owns_write_ = false;
 }
 
 void Connection::reader_loop() {
@@ -168,6 +189,28 @@ void Connection::reader_loop() {
   size_t begin = 0, end = 0;  // unparsed bytes are buf[begin, end)
   std::vector<Event> events;
   for (;;) {
+    bool owns_write = false;
+    {
+      std::lock_guard lk(mu_);
+      owns_write = reader_owns_write_;
+    }
+    if (owns_write) {
+      // Requests are parked with us: wait for room in the socket or for
+      // replies, whichever comes first, and never block on either alone
+      // (the daemon may be waiting for us to read before it reads more).
+      pollfd p{fd_, POLLIN | POLLOUT, 0};
+      if (::poll(&p, 1, -1) < 0) {
+        if (errno == EINTR) continue;
+        std::lock_guard lk(mu_);
+        fail_locked(Status::Closed(std::string("poll: ") + std::strerror(errno)));
+        break;
+      }
+      if (p.revents & (POLLOUT | POLLERR | POLLHUP)) {
+        std::unique_lock lk(mu_);
+        if (reader_owns_write_) flush(lk, /*from_reader=*/true);
+      }
+      if (!(p.revents & (POLLIN | POLLERR | POLLHUP))) continue;
+    }
     if (end == buf.size()) {
       std::memmove(buf.data(), buf.data() + begin, end - begin);
       end -= begin;
@@ -216,7 +259,13 @@ void Connection::reader_loop() {
     }
     // Callbacks run unlocked (they may submit); record views point into buf,
     // which is not touched until they are done.
+    in_callbacks_ = true;
     run(&events);
+    in_callbacks_ = false;
+    {
+      std::unique_lock lk(mu_);
+      if (!writing_ && !out_.empty()) flush(lk, /*from_reader=*/true);
+    }
     if (begin == end) begin = end = 0;
     if (stop) break;
   }

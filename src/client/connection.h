@@ -6,11 +6,16 @@
 // inflight_ is the order of their bytes on the wire. The first submitter to
 // find no one sending becomes the writer and sends everything queued (its own
 // frame and whatever others add meanwhile) until out_ is empty: one send()
-// per batch, no writer thread to wake.
+// per batch, no writer thread to wake. The reader thread never blocks in
+// send(): when the daemon applies backpressure it may be waiting for us to
+// read its replies, so the reader parks unsent bytes and polls for both
+// directions until they are gone.
 //
 // Receiving: the reader thread recv()s into a large buffer, dispatches every
 // whole frame under one lock, then runs the resulting callbacks unlocked.
-// One-shot replies complete in request order.
+// One-shot replies complete in request order. Requests that callbacks submit
+// (a pipelined client refilling its window on each ACK) are queued and sent
+// together after the last callback of the batch: one send() per recv().
 //
 // Breaking: any failure (EOF, socket error, protocol violation, shutdown())
 // marks the connection broken and shuts the socket down; the reader thread
@@ -92,9 +97,15 @@ class Connection {
  private:
   struct Event;
 
-  // REQUIRES: mu_ held by `lk`, writing_ set by this caller.
-  void flush(std::unique_lock<std::mutex>& lk);
+  // REQUIRES: mu_ held by `lk` and writing_ clear (or reader_owns_write_ set
+  // and called by the reader). Sends sending_ and then out_ until both are
+  // empty. From the reader thread the sends do not block: on EAGAIN the rest
+  // is parked (reader_owns_write_) and the reader finishes it on POLLOUT.
+  void flush(std::unique_lock<std::mutex>& lk, bool from_reader);
   void wait_for_room(std::unique_lock<std::mutex>& lk);
+  // REQUIRES: mu_ held. Sends now unless the reader thread will send the
+  // batch after its callbacks.
+  void maybe_flush(std::unique_lock<std::mutex>& lk);
   // REQUIRES: mu_ held. Marks broken and shuts the socket down; idempotent.
   void fail_locked(Status why);
   void reader_loop();
@@ -118,8 +129,16 @@ class Connection {
   bool broken_ = false;              // guarded by mu_
   Status why_broken_;                // guarded by mu_
   bool writing_ = false;             // a submitter is sending; guarded by mu_
+  // The reader thread is running callbacks: its own submissions are queued
+  // and sent in one batch after the last callback. Touched only by the
+  // reader thread.
+  bool in_callbacks_ = false;
   std::vector<uint8_t> out_;         // encoded frames not yet sent; guarded by mu_
+  // Write side handed to the reader thread after its non-blocking send hit
+  // EAGAIN; writing_ stays set meanwhile. Guarded by mu_.
+  bool reader_owns_write_ = false;
   std::vector<uint8_t> sending_;     // owned by the current writer
+  size_t sent_off_ = 0;              // bytes of sending_ already sent; owned by the writer
   std::deque<Pending> inflight_;     // one-shot requests in send order; guarded by mu_
   std::unordered_map<uint64_t, std::shared_ptr<ReadStream>> reads_;  // guarded by mu_
 };

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "common/endian.h"
 #include "tests/client/fake_daemon.h"
 
 namespace sidewal::client {
@@ -577,6 +578,7 @@ TEST_F(ClientTest, BlockingCallFromACallbackReturnsBusyInsteadOfDeadlocking) {
                     done.add(s, 0, 0);
                   }).ok());
   ASSERT_TRUE(done.wait_until(1));
+  (*c)->close();  // joins the reader before `inner` is read
   ASSERT_TRUE(inner.has_value());
   EXPECT_EQ(inner->code(), Code::kBusy);
 }
@@ -599,6 +601,7 @@ TEST_F(ClientTest, CallbacksMayPipelineMoreAppends) {
   ASSERT_TRUE((*c)->append_async(std::span(&r, 1), next).ok());
   ASSERT_TRUE(done.wait_until(100));
   EXPECT_EQ(done.lsns.back(), 100u);
+  (*c)->close();  // joins the reader: the last callback has returned before `next` dies
 }
 
 TEST_F(ClientTest, CloseFailsInFlightRequestsWithClosed) {
@@ -628,12 +631,14 @@ TEST_F(ClientTest, QueuedBytesAboveTheLimitBlockTheSubmitterUntilTheSocketDrains
   // The daemon does not read while it holds `gate`; with a small queue limit
   // async submitters must wait instead of buffering without bound.
   std::mutex gate;
-  std::unique_lock held(gate);
   FakeDaemon daemon(path_, [&](FakeDaemon::Conn&, const proto::FrameHeader&,
                                std::span<const uint8_t>) {
     std::lock_guard lk(gate);
     return false;
   });
+  // Taken after the daemon exists, so it is released before the daemon's
+  // destructor joins a serving thread that may wait on it.
+  std::unique_lock held(gate);
   ClientOptions o = options();
   o.max_queued_bytes = 64 << 10;
   auto c = Client::connect(o);
@@ -654,6 +659,79 @@ TEST_F(ClientTest, QueuedBytesAboveTheLimitBlockTheSubmitterUntilTheSocketDrains
   submitter.join();
   ASSERT_TRUE(done.wait_until(kN));
   for (int i = 0; i < kN; ++i) ASSERT_EQ(done.lsns[i], static_cast<uint64_t>(i + 1));
+}
+
+}  // namespace
+}  // namespace sidewal::client
+
+namespace sidewal::client {
+namespace {
+
+TEST_F(ClientTest, CallbacksNeverBlockTheReaderWhenTheDaemonStopsReading) {
+  // Tenant-1 APPENDs stall the daemon's reading of this connection while the
+  // test holds `gate`. A callback queues 4 MiB of them from the reader thread:
+  // far more than the socket buffers. The callback must return at once, and
+  // the reader must keep delivering replies (here a follow READ fed by a
+  // second connection) while those bytes wait, because a real daemon under
+  // backpressure waits for us to read before it reads more.
+  std::mutex gate;
+  FakeDaemon daemon(path_, [&](FakeDaemon::Conn&, const proto::FrameHeader& h,
+                               std::span<const uint8_t> body) {
+    if (h.opcode == static_cast<uint8_t>(proto::Opcode::kAppend) && body.size() >= 8 &&
+        get_u32(body.data() + 4) == 1) {
+      std::lock_guard lk(gate);
+    }
+    return false;
+  });
+  // Taken after the daemon exists, so it is released before the daemon's
+  // destructor joins a serving thread that may wait on it.
+  std::unique_lock held(gate);
+  // Declared before the clients: their callbacks may run until the clients close.
+  Completions followed, submitted, acked, ended;
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  auto other = Client::connect(options());
+  ASSERT_TRUE(other.ok());
+
+  auto id = (*c)->follow(
+      1,
+      [&](std::span<const proto::ReadRecord> recs) {
+        for (const auto& r : recs) followed.add(Status::Ok(), r.lsn, r.tenant);
+      },
+      [&](const Status& s, uint64_t next) { ended.add(s, next, 0); });
+  ASSERT_TRUE(id.ok());
+  std::string big(64 << 10, 'z');
+  constexpr int kN = 64;
+  ASSERT_TRUE((*c)->status_async([&](const Status&, const proto::StatusReply&) {
+                    RecordIn r{1, 0, 1, bytes_of(big)};
+                    for (int i = 0; i < kN; ++i) {
+                      Status s = (*c)->append_async(
+                          std::span(&r, 1),
+                          [&acked, i](const Status& st, uint64_t lsn, uint32_t) {
+                            acked.add(st, lsn, i);
+                          });
+                      EXPECT_TRUE(s.ok()) << s.ToString();
+                    }
+                    submitted.add(Status::Ok(), 0, 0);
+                  }).ok());
+  ASSERT_TRUE(submitted.wait_until(1)) << "a callback blocked in send";
+
+  std::string small = "from-the-other-connection";
+  RecordIn r2{1, 0, 2, bytes_of(small)};
+  ASSERT_TRUE((*other)->append(std::span(&r2, 1)).ok());
+  ASSERT_TRUE(followed.wait_until(1)) << "the reader stopped reading while its sends waited";
+  EXPECT_EQ(followed.tags[0], 2u);  // the other connection's record, while ours are stalled
+  EXPECT_TRUE(acked.statuses.empty());
+
+  held.unlock();
+  ASSERT_TRUE(acked.wait_until(kN));
+  for (int i = 0; i < kN; ++i) {
+    EXPECT_TRUE(acked.statuses[i].ok());
+    EXPECT_EQ(acked.lsns[i], static_cast<uint64_t>(i + 2));
+  }
+  ASSERT_TRUE((*c)->cancel(*id).ok());
+  ASSERT_TRUE(ended.wait_until(1));
+  EXPECT_TRUE(ended.statuses[0].ok());
 }
 
 }  // namespace
