@@ -5,7 +5,7 @@
 #
 #   tests/deploy/helm_chart_test.sh CASE
 #     default | statefulset | statefulset-ha | encryption | servicemonitor
-#     database-chart | rejects-wrong-types | rejects-bad-settings
+#     database-chart | documented-config | rejects-wrong-types | rejects-bad-settings
 #   tests/deploy/helm_chart_test.sh daemon-accepts-config BUILD_BIN_DIR
 #     the real sidewald --check-config accepts the config each variant renders
 #
@@ -103,6 +103,21 @@ expect_rejected() {  # description, expected text, command...
   echo "rejected $what"
 }
 
+# Values that set config to every key of the documented example
+# config/sidewal.yaml (with container paths and a non-loopback admin address,
+# which the chart requires): the chart's schema must accept each key and type
+# the daemon documents, so a key added to the daemon shows up here.
+documented_config_values() {  # out file
+  "$py" - "$root/config/sidewal.yaml" "$1" <<'EOF'
+import sys, yaml
+cfg = yaml.safe_load(open(sys.argv[1]))
+cfg["data_dir"] = "/var/lib/sidewal"
+cfg["socket"]["path"] = "/run/sidewal/sidewal.sock"
+cfg["admin"]["listen"] = "0.0.0.0:9464"
+yaml.safe_dump({"config": cfg, "statefulset": {"enabled": True}}, open(sys.argv[2], "w"))
+EOF
+}
+
 case $case_name in
   default)
     check_values_documented
@@ -136,6 +151,10 @@ case $case_name in
     # The parent's values are checked against our schema too.
     expect_rejected "parent value of wrong type" "sidecar.native" \
       helm template db "$ex" --set-string sidewal.sidecar.native=yes
+    ;;
+  documented-config)
+    documented_config_values "$tmp/documented-values.yaml"
+    render_and_check documented -f "$tmp/documented-values.yaml" -- --pods 1
     ;;
   rejects-wrong-types)
     while read -r flag setting key; do
@@ -172,9 +191,14 @@ EOF
     # types and cross-key constraints (the chart mirrors config/sidewal.yaml).
     sidewald=${2:?build bin dir}/sidewald
     [[ -x $sidewald ]] || { echo "FAIL: $sidewald not built"; exit 1; }
-    for variant in default statefulset statefulset-ha servicemonitor; do
+    documented_config_values "$tmp/documented-values.yaml"
+    for variant in default statefulset statefulset-ha servicemonitor documented; do
       args=()
-      [[ $variant == default ]] || args=(-f "$chart/ci/$variant-values.yaml")
+      case $variant in
+        default) ;;
+        documented) args=(-f "$tmp/documented-values.yaml") ;;
+        *) args=(-f "$chart/ci/$variant-values.yaml") ;;
+      esac
       helm template sw "$chart" "${args[@]}" --show-only templates/configmap.yaml >"$tmp/cm.yaml"
       "$py" -c 'import sys, yaml; sys.stdout.write(yaml.safe_load(open(sys.argv[1]))["data"]["sidewal.yaml"])' \
         "$tmp/cm.yaml" >"$tmp/$variant.sidewal.yaml"
