@@ -74,6 +74,9 @@ struct WalOptions {
   bool salvage = false;
   // Bounds the bytes queued for the flusher; append() blocks above it.
   uint64_t max_pending_bytes = 64ull << 20;
+  // The most recent durable records kept in memory (TailWindow), so
+  // followers near the head never read the disk; 0 disables it.
+  uint64_t tail_window_bytes = 16ull << 20;
   // Tests inject a SimDisk here; when set, `backend` is ignored.
   std::shared_ptr<IoBackend> io;
   WalObserver* observer = nullptr;  // not owned; may be null

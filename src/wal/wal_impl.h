@@ -27,6 +27,7 @@
 
 #include "wal/aligned_buffer.h"
 #include "wal/recovery.h"
+#include "wal/tail_window.h"
 #include "wal/wal.h"
 
 namespace sidewal::wal {
@@ -158,6 +159,11 @@ class WalImpl final : public Wal {
   std::deque<Completion> completions_;               // guarded by complete_mu_
   std::vector<std::vector<Pending>> spare_vectors_;  // emptied, capacity kept; guarded by complete_mu_
   bool completer_stop_ = false;                      // guarded by complete_mu_
+
+  // Fed by the flusher after each successful write+sync and before
+  // durable_lsn_ moves, so every durable LSN at or above its first is in it.
+  // Has its own mutex (never held with another).
+  TailWindow tail_{opts_.tail_window_bytes};
 
   std::atomic<uint64_t> durable_lsn_{0};
   std::atomic<uint8_t> state_{static_cast<uint8_t>(LogState::kRecovering)};

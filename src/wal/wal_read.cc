@@ -43,12 +43,24 @@ Status WalImpl::read(uint64_t from_lsn, const ReadLimits& limits, std::vector<Re
     if (ie != it->index.begin()) ref->start = *(ie - 1);
     return Status::Ok();
   };
+  {
+    // Below the log's first LSN is Truncated, wherever the records still are.
+    std::lock_guard<std::mutex> t(table_mu_);
+    if (!segs_.empty() && from_lsn < segs_.front().first_lsn) {
+      return Status::Truncated("lsn " + std::to_string(from_lsn) +
+                               " was truncated; the log starts at lsn " +
+                               std::to_string(segs_.front().first_lsn));
+    }
+  }
   if (from_lsn > durable) {
     // Nothing to read; still say Truncated for an LSN below the log.
     SegmentRef ignored;
     Status st = locate(from_lsn, &ignored);
     return st.code() == Code::kTruncated ? st : Status::Ok();
   }
+  // Near the head: from memory, no disk read. The truncation check above
+  // comes first (the window may still hold records of a deleted segment).
+  if (tail_.read(from_lsn, durable, limits, out, next_lsn)) return Status::Ok();
   SequentialReaderOptions o;
   o.window_bytes = kReadWindowBytes;
   SequentialReader reader(io_, align_, locate, o);

@@ -370,6 +370,11 @@ void WalImpl::flusher_loop() {
       auto t0 = std::chrono::steady_clock::now();
       if (st.ok()) st = write_pages(fl);
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      // Followers near the head read these records from memory from now on.
+      if (st.ok()) {
+        tail_.add_flush(fl.first_lsn, fl.last_lsn,
+                        std::span<const uint8_t>(fl.buf.data() + fl.carry, fl.used - fl.carry));
+      }
     }
 
     Completion c;

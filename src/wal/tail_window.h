@@ -1,0 +1,77 @@
+// TailWindow: the most recent durable records, in memory, so that a follower
+// reading near the head of the log is served without touching the disk.
+//
+// The flusher feeds it once per flush, after the write+sync succeeded and
+// before the durable LSN is published: the encoded bytes of the flush's
+// records (exactly the bytes now on disk, segment-format records with their
+// headers), so a record read from the window is byte for byte the record a
+// disk read returns (same header fields, same flags). Its memory is bounded:
+// when a new flush takes it over `capacity_bytes`, the oldest flushes go.
+// Reads below the window's first LSN fall back to the O_DIRECT reader.
+//
+// Threads: add_flush() from the flusher; read() from any reader thread. One
+// mutex; read() copies the records out under it (a follower's read is at most
+// ReadLimits' worth of payload).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "wal/wal.h"
+
+namespace sidewal::wal {
+
+constexpr uint64_t kDefaultTailWindowBytes = 16ull << 20;  // 16 MiB
+
+struct TailWindowStats {
+  uint64_t first_lsn = 0;  // 0 when empty
+  uint64_t last_lsn = 0;
+  uint64_t bytes = 0;      // encoded bytes held (headers, payloads, padding)
+  uint64_t flushes = 0;    // flushes held
+  uint64_t hits = 0;       // read() calls served from memory
+  uint64_t misses = 0;     // read() calls below the window (or above it)
+};
+
+class TailWindow {
+ public:
+  // capacity 0 disables the window (every read() misses).
+  explicit TailWindow(uint64_t capacity_bytes) : capacity_(capacity_bytes) {}
+
+  // `records` holds encoded records with LSNs first_lsn..last_lsn, back to
+  // back from the first header (docs/format.md layout). LSNs must continue
+  // the window's (first_lsn == last_lsn() + 1) or the window restarts there.
+  void add_flush(uint64_t first_lsn, uint64_t last_lsn, std::span<const uint8_t> records);
+
+  // Serves a read of [from_lsn, up_to] from memory when from_lsn is in the
+  // window: fills *out (cleared first) with Wal::read's limits and sets
+  // *next_lsn. Returns false (and leaves *out empty) when from_lsn is not in
+  // the window; the caller then reads from disk. Records above the window's
+  // end are left for the next read (*next_lsn says where to go on).
+  bool read(uint64_t from_lsn, uint64_t up_to, const ReadLimits& limits,
+            std::vector<Record>* out, uint64_t* next_lsn);
+
+  TailWindowStats stats() const;
+  uint64_t capacity() const { return capacity_; }
+
+ private:
+  // One flush's records. offsets[i] is where record first_lsn + i starts.
+  struct Chunk {
+    uint64_t first_lsn = 0;
+    std::vector<uint8_t> bytes;
+    std::vector<uint32_t> offsets;
+    uint64_t last_lsn() const { return first_lsn + offsets.size() - 1; }
+    uint64_t footprint() const { return bytes.size() + offsets.size() * sizeof(uint32_t); }
+  };
+
+  const uint64_t capacity_;
+  mutable std::mutex mu_;
+  std::deque<Chunk> chunks_;   // in LSN order, contiguous; guarded by mu_
+  uint64_t bytes_ = 0;         // sum of footprints; <= capacity_; guarded by mu_
+  uint64_t hits_ = 0;          // guarded by mu_
+  uint64_t misses_ = 0;        // guarded by mu_
+};
+
+}  // namespace sidewal::wal
