@@ -49,15 +49,16 @@ struct Conn {
   uint32_t inflight = 0;  // sent, not yet completed; guarded by mu
   bool failed = false;    // an APPEND failed: send no more; guarded by mu
   uint64_t k_limit = 0;   // open-loop: requests scheduled before the window's end
+  bool frozen = false;    // end-of-run snapshot taken: record and send nothing more; guarded by mu
 
-  // Touched only by callbacks, which for one connection all run on its one
-  // reader thread; read by the main thread after the client is closed.
+  // Updated by callbacks under mu; read by the main thread after the client
+  // is closed.
   LatencyHistogram latency;
   uint64_t window_appends = 0;
   uint64_t last_lsn = 0;
   uint64_t order_violations = 0;
-  uint64_t errors = 0;       // guarded by mu
-  std::string first_error;  // guarded by mu
+  uint64_t errors = 0;
+  std::string first_error;
   std::vector<Sample> reservoir;  // Algorithm R over this connection's ACKs
   uint64_t reservoir_seen = 0;
   std::mt19937_64 rng;
@@ -127,7 +128,7 @@ void Run::pump(Conn& c, uint64_t now) {
     uint64_t scheduled = 0;
     {
       std::lock_guard lock(c.mu);
-      if (c.failed || c.inflight >= o_.pipeline) return;
+      if (c.failed || c.frozen || c.inflight >= o_.pipeline) return;
       if (open_loop_) {
         const uint64_t due = std::min(schedule_->due_count(c.id, now), c.k_limit);
         if (c.next_k >= due) return;
@@ -145,41 +146,44 @@ void Run::pump(Conn& c, uint64_t now) {
 void Run::on_ack(Conn& c, uint64_t k, uint64_t t0, const Status& s, uint64_t first_lsn,
                  uint32_t count) {
   const uint64_t now = now_ns();
-  if (!s.ok()) {
-    // Under mu: a synchronous failure of append_async lands here on the
-    // sending thread rather than on the reader thread.
-    std::lock_guard lock(c.mu);
-    if (c.errors++ == 0) c.first_error = s.ToString();
-    c.failed = true;
-  } else {
-    if (count != o_.batch || first_lsn <= c.last_lsn) ++c.order_violations;
-    c.last_lsn = first_lsn + count - 1;
-    const bool in_window = now >= window_start_ && now < window_end_;
-    if (in_window) ++c.window_appends;
-    // Open-loop: every request scheduled inside the window counts, however
-    // late its ACK; closed-loop: the ACKs that arrive inside the window.
-    const bool measured = open_loop_ ? (t0 >= window_start_ && t0 < window_end_)
-                                     : (in_window && t0 >= window_start_);
-    if (measured) c.latency.record(now - t0);
-    // Keep one record of this APPEND in the reservoir, with probability
-    // verify_sample / seen once the reservoir is full.
-    if (o_.verify_sample > 0) {
-      const uint32_t j = static_cast<uint32_t>(c.rng() % o_.batch);
-      const Sample sample{first_lsn + j, c.id, k * o_.batch + j};
-      ++c.reservoir_seen;
-      if (c.reservoir.size() < o_.verify_sample) {
-        c.reservoir.push_back(sample);
-      } else {
-        const uint64_t slot = c.rng() % c.reservoir_seen;
-        if (slot < o_.verify_sample) c.reservoir[slot] = sample;
-      }
-    }
-  }
   bool idle;
   {
+    // Under mu: a synchronous failure of append_async lands here on the
+    // sending thread rather than the reader thread, and the end-of-run
+    // snapshot (frozen) must see each completion either fully or not at all.
     std::lock_guard lock(c.mu);
     --c.inflight;
     idle = c.inflight == 0;
+    if (c.frozen) {
+      // After the snapshot: this request is already counted as unfinished,
+      // and the Closed errors of close() are ours, not the daemon's.
+    } else if (!s.ok()) {
+      if (c.errors++ == 0) c.first_error = s.ToString();
+      c.failed = true;
+    } else {
+      if (count != o_.batch || first_lsn <= c.last_lsn) ++c.order_violations;
+      c.last_lsn = first_lsn + count - 1;
+      const bool in_window = now >= window_start_ && now < window_end_;
+      if (in_window) ++c.window_appends;
+      // Open-loop: every request scheduled inside the window counts, however
+      // late its ACK; closed-loop: the ACKs that arrive inside the window.
+      const bool measured = open_loop_ ? (t0 >= window_start_ && t0 < window_end_)
+                                       : (in_window && t0 >= window_start_);
+      if (measured) c.latency.record(now - t0);
+      // Keep one record of this APPEND in the reservoir, with probability
+      // verify_sample / seen once the reservoir is full.
+      if (o_.verify_sample > 0) {
+        const uint32_t j = static_cast<uint32_t>(c.rng() % o_.batch);
+        const Sample sample{first_lsn + j, c.id, k * o_.batch + j};
+        ++c.reservoir_seen;
+        if (c.reservoir.size() < o_.verify_sample) {
+          c.reservoir.push_back(sample);
+        } else {
+          const uint64_t slot = c.rng() % c.reservoir_seen;
+          if (slot < o_.verify_sample) c.reservoir[slot] = sample;
+        }
+      }
+    }
   }
   if (s.ok()) pump(c, now);
   if (idle || !s.ok()) {
@@ -360,6 +364,7 @@ Result<BenchResult> Run::execute() {
   const uint64_t drain_end = now_ns();
   for (auto& c : conns_) {
     std::lock_guard lock(c->mu);
+    c->frozen = true;
     r.unacked += c->inflight;
     if (open_loop_ && !c->failed) {
       unfinished.push_back({c->id, c->next_k - c->inflight, c->k_limit});
@@ -367,8 +372,7 @@ Result<BenchResult> Run::execute() {
     }
   }
   // Closing joins each reader thread: after this no callback runs, and the
-  // per-connection figures are ours to read. Whatever was still in flight
-  // completes as an error, so subtract it back out of the error count.
+  // per-connection figures are ours to read.
   for (auto& c : conns_) c->client->close();
   cached.stop();
 
@@ -380,7 +384,6 @@ Result<BenchResult> Run::execute() {
     if (r.first_error.empty()) r.first_error = c->first_error;
     r.max_send_lag_ns = std::max(r.max_send_lag_ns, c->max_send_lag_ns.load());
   }
-  r.errors -= std::min(r.errors, r.unacked);
   // Open-loop: a request the daemon never answered is not left out of the
   // latency figures (that would flatter an overloaded run). It counts with
   // the latency it had reached when we stopped waiting: a lower bound.
