@@ -13,6 +13,9 @@
 #   --sync-clients N  clients of the one-at-a-time runs (PostgreSQL, RocksDB,
 #                     sidewal pipeline 1; default 16)
 #   --rate N          open-loop target for sidewal, appends/s (default 100000)
+#   --open-connections N, --open-pipeline N
+#                     sidewal's open-loop clients (default 8 x 128: fewer client
+#                     threads leave more of a small machine to the daemon)
 #   --only LIST       comma list of: device,redis,postgres,rocksdb,sidewal
 #   --bin-dir DIR     where sidewald and sidewal-bench are (default build/bin;
 #                     built with scripts/build.sh release when missing)
@@ -37,6 +40,8 @@ connections=64
 pipeline=16
 sync_clients=16
 rate=100000
+open_connections=8
+open_pipeline=128
 only="device,redis,postgres,rocksdb,sidewal"
 bin_dir=$root/build/bin
 bench_dir=$root/var/bench
@@ -50,12 +55,14 @@ while (($#)); do
     --pipeline) pipeline=$2; shift 2 ;;
     --sync-clients) sync_clients=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
+    --open-connections) open_connections=$2; shift 2 ;;
+    --open-pipeline) open_pipeline=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --bin-dir) bin_dir=$(realpath -m "$2"); shift 2 ;;
     --bench-dir) bench_dir=$(realpath -m "$2"); shift 2 ;;
     --keep) keep=1; shift ;;
     --quick) quick=1; duration=5; shift ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "bench-peers: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -318,8 +325,8 @@ print('%.0f %.1f %.3f %.3f %s %d %d' % (r['records_per_s'], r['mb_per_s'], l['p5
       --connections "$connections" --pipeline "$pipeline" --batch 1 --rate 0
   sidewal_run "sidewal closed-loop, ${sync_clients} conns, pipeline 1" "$record_bytes" -- \
       --connections "$sync_clients" --pipeline 1 --batch 1 --rate 0
-  sidewal_run "sidewal open-loop ${rate}/s, ${connections} conns" "$record_bytes" -- \
-      --connections "$connections" --pipeline "$pipeline" --batch 1 --rate "$rate"
+  sidewal_run "sidewal open-loop ${rate}/s, ${open_connections} conns x ${open_pipeline}" "$record_bytes" -- \
+      --connections "$open_connections" --pipeline "$open_pipeline" --batch 1 --rate "$rate"
   sidewal_run "sidewal closed-loop 64 KiB records, 8 conns x 8 (MB/s)" 65536 -- \
       --connections 8 --pipeline 8 --batch 1 --rate 0
 fi
