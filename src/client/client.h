@@ -16,7 +16,9 @@
 // STATUS, TRUNCATE) complete in the order the requests were sent. Callbacks
 // must be quick; they may call the async API of the same Client (including
 // cancel), but not the blocking API (that would wait for the very thread it
-// runs on: it returns Busy instead) and must not destroy the Client.
+// runs on: it returns Busy instead) and must not destroy or close the Client.
+// An async call that has to reconnect blocks its caller (a callback too) for
+// up to connect_timeout.
 //
 // Writes are batched: requests queued while another thread is sending go out
 // in the same send() call; replies are parsed out of one large read buffer.
