@@ -10,8 +10,8 @@ scripts/build.sh asan
 # Tests that start servers or measure wall-clock behaviour run one at a time;
 # the rest run two at a time (the CI machine has 2 cores).
 echo "== release tests =="
-(cd build && ctest --output-on-failure -j 2 --timeout 900)
+(cd build && ctest --output-on-failure -j 2 --timeout 600)
 echo "== sanitizer tests (ASan + UBSan) =="
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build-asan && ctest --output-on-failure -j 2 --timeout 1800 -LE no-asan)
+(cd build-asan && ctest --output-on-failure -j 2 --timeout 600 -LE no-asan)
 echo "== all tests passed =="
