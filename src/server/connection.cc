@@ -272,7 +272,12 @@ void Connection::on_append_done(uint64_t seq, const Status& st, uint64_t first_l
     proto::encode_ack(s.request_id, proto::Ack{.first_lsn = first_lsn, .count = s.records},
                       &reply);
   } else {
-    if (st.code() == Code::kIoError || st.code() == Code::kNoSpace || st.code() == Code::kFailed) {
+    // NoSpace fail-stops only when it came from a data write; when only the
+    // next segment could not be created the engine stays ready (appends
+    // resume when space returns, docs/format.md), and so must the daemon.
+    if (st.code() == Code::kIoError || st.code() == Code::kFailed ||
+        (st.code() == Code::kNoSpace && ctx_->log->wal() != nullptr &&
+         ctx_->log->wal()->status().state == wal::LogState::kFailed)) {
       ctx_->log->note_failure(st);
     }
     // The engine refuses a batch above its encoded-size limit
