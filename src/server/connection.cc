@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "server/log.h"
+#include "wal/control_records.h"
 
 namespace sidewal::server {
 
@@ -236,11 +237,22 @@ void Connection::handle_append(uint64_t seq) {
                                 " bytes; wal.max_record_bytes is " + std::to_string(max_record));
     }
     if (r.type >= wal::kFirstControlType) {
+      // Control records the log knows (docs/control-records.md) are accepted
+      // with a valid payload only; the rest of the range stays reserved.
       char buf[8];
       std::snprintf(buf, sizeof buf, "0x%04x", r.type);
-      return complete_error(seq, ErrorCode::kReservedRecordType,
-                            "record " + std::to_string(i) + " has type " + buf +
-                                "; types 0x8000-0xFFFF are reserved for the log");
+      if (!wal::is_known_control_type(r.type)) {
+        return complete_error(seq, ErrorCode::kReservedRecordType,
+                              "record " + std::to_string(i) + " has type " + buf +
+                                  "; types 0x8000-0xFFFF other than the control records "
+                                  "0x8001-0x8003 are reserved for the log");
+      }
+      Status valid = wal::validate_control_record(r.type, r.payload);
+      if (!valid.ok()) {
+        return complete_error(seq, ErrorCode::kMalformed,
+                              "record " + std::to_string(i) + " (control type " + buf +
+                                  "): " + valid.message());
+      }
     }
     scratch_records_.push_back(
         wal::RecordIn{.type = r.type, .flags = 0, .tenant = r.tenant, .payload = r.payload});

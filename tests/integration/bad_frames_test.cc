@@ -115,7 +115,7 @@ TEST(BadFrames, EveryKindIsAnsweredAndNoneDisturbsAWellBehavedClient) {
   }
   {  // Reserved record type, oversized record, unsupported version.
     RawClient c(d.socket_path());
-    ASSERT_TRUE(c.send(raw_frame(0x02, 31, append_record(0x8001, 4, 4))));
+    ASSERT_TRUE(c.send(raw_frame(0x02, 31, append_record(0x8004, 4, 4))));
     EXPECT_EQ(next_error(c, 31).code, proto::ErrorCode::kReservedRecordType);
     const uint32_t too_big = (64u << 10) + 1;
     ASSERT_TRUE(c.send(raw_frame(0x02, 32, append_record(1, too_big, too_big))));
