@@ -2,10 +2,13 @@
 // through wal::inspect_dir (read-only: never writes, truncates or creates).
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "cli/commands.h"
+#include "wal/control_records.h"
 #include "wal/io_backend.h"
+#include "wal/tombstones.h"
 #include "wal/wal.h"
 
 namespace sidewal::cli {
@@ -62,17 +65,79 @@ Status inspect(const std::string& dir, std::FILE* out,
 
 }  // namespace
 
+// What verify says about the records it kept: counts per type and tenant,
+// and what the control records leave in force (docs/control-records.md).
+struct Census {
+  std::map<uint16_t, uint64_t> by_type;
+  std::map<uint32_t, uint64_t> by_tenant;
+  wal::ReplayState replay;
+  uint64_t malformed_control = 0;
+  std::string first_malformed;
+
+  void add(const wal::Record& r) {
+    ++by_type[r.type];
+    ++by_tenant[r.tenant];
+    Status st = replay.add(r);
+    if (!st.ok() && malformed_control++ == 0) first_malformed = st.message();
+  }
+
+  void print(std::FILE* out) const {
+    std::fprintf(out, "records by type:");
+    for (const auto& [type, n] : by_type) {
+      std::fprintf(out, " 0x%04x=%llu", type, static_cast<unsigned long long>(n));
+    }
+    std::fprintf(out, "\nrecords by tenant:");
+    for (const auto& [tenant, n] : by_tenant) {
+      std::fprintf(out, " %u=%llu", tenant, static_cast<unsigned long long>(n));
+    }
+    std::fprintf(out, "\ntombstones in force %zu\n", replay.tombstones().size());
+    std::map<std::pair<uint32_t, std::string>, uint64_t> sorted;
+    replay.tombstones().for_each([&](uint32_t tenant, const std::string& c, uint64_t purge) {
+      sorted[{tenant, c}] = purge;
+    });
+    for (const auto& [key, purge] : sorted) {
+      std::vector<uint8_t> payload;
+      // describe() escapes the name exactly as dump shows it.
+      if (wal::encode_collection_tombstone({key.first, key.second, purge}, &payload).ok()) {
+        std::fprintf(out, "  %s\n",
+                     wal::describe(wal::kTypeCollectionTombstone, payload).c_str());
+      }
+    }
+    std::map<uint32_t, wal::CalvinMarker> markers(replay.calvin_markers().begin(),
+                                                  replay.calvin_markers().end());
+    for (const auto& [shard, m] : markers) {
+      std::fprintf(out, "calvin shard %u applied epoch %llu position %u (lsn %llu)\n", shard,
+                   static_cast<unsigned long long>(m.applied.epoch), m.applied.position,
+                   static_cast<unsigned long long>(m.lsn));
+    }
+    std::fprintf(out, "temporal purges %zu\n", replay.temporal_purges().size());
+    if (malformed_control != 0) {
+      std::fprintf(out, "MALFORMED control records %llu, first: %s\n",
+                   static_cast<unsigned long long>(malformed_control), first_malformed.c_str());
+    }
+  }
+};
+
 int run_verify(const std::string& data_dir, bool strict) {
   wal::RecoveryReport report;
-  Status s = inspect(data_dir, stdout, nullptr, &report);
+  Census census;
+  Status s = inspect(data_dir, stdout, [&](const wal::Record& r) { census.add(r); }, &report);
   if (!s.ok()) {
     std::fprintf(stderr, "sidewal verify %s: %s\n", data_dir.c_str(), s.ToString().c_str());
     return kExitFailed;
   }
   print_report(stdout, report);
+  census.print(stdout);
   if (report.corruption) {
     std::fprintf(stderr, "sidewal verify %s: Corruption: %s\n", data_dir.c_str(),
                  report.corruption_at.c_str());
+    return kExitFailed;
+  }
+  // A CRC-valid control record whose payload does not decode: replay would
+  // refuse it (ReplayState: Corruption naming its LSN).
+  if (census.malformed_control != 0) {
+    std::fprintf(stderr, "sidewal verify %s: Corruption: %s\n", data_dir.c_str(),
+                 census.first_malformed.c_str());
     return kExitFailed;
   }
   // After a clean shutdown there is no tail to cut; --strict treats one as
@@ -93,7 +158,14 @@ int run_dump(const std::string& data_dir, uint64_t from, PayloadStyle style) {
   Status s = inspect(
       data_dir, info,
       [&](const wal::Record& r) {
-        if (r.lsn >= from) print_record(stdout, style, r.lsn, r.type, r.tenant, r.payload);
+        if (r.lsn < from) return;
+        if (style != PayloadStyle::kRaw && wal::is_control_type(r.type)) {
+          // Control records decoded (a malformed one is shown, not hidden).
+          std::fprintf(stdout, "%llu %u %u %s\n", static_cast<unsigned long long>(r.lsn), r.type,
+                       r.tenant, wal::describe(r.type, r.payload).c_str());
+          return;
+        }
+        print_record(stdout, style, r.lsn, r.type, r.tenant, r.payload);
       },
       &report);
   if (!s.ok()) {

@@ -17,6 +17,7 @@
 
 #include "client/client.h"
 #include "tests/client/fake_daemon.h"
+#include "wal/control_records.h"
 #include "wal/wal.h"
 
 namespace sidewal::cli {
@@ -283,6 +284,57 @@ TEST(CliOffline, VerifyOfAMissingDirectoryFails) {
   EXPECT_EQ(o.exit_code, 1);
   EXPECT_NE(o.err.find("NotFound"), std::string::npos) << o.err;
   EXPECT_FALSE(fs::exists(s.path() + "/nope"));  // read-only: nothing created
+}
+
+// A log with application records of two types and tenants plus control
+// records: dump decodes them, verify counts and lists what is in force.
+TEST(CliOffline, DumpDecodesControlRecordsAndVerifyReportsCountsAndTombstones) {
+  Scratch s;
+  std::string dir = s.path() + "/log";
+  {
+    wal::WalOptions o;
+    o.dir = dir;
+    o.backend = wal::BackendKind::kPwrite;
+    auto w = wal::Wal::open(o, nullptr);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    std::vector<uint8_t> t1, t2, purge, calvin;
+    ASSERT_TRUE(wal::encode_collection_tombstone({7, "orders", 3}, &t1).ok());
+    ASSERT_TRUE(wal::encode_collection_tombstone({7, "orders", 2}, &t2).ok());  // lower: no effect
+    ASSERT_TRUE(wal::encode_temporal_purge(
+                    {2, wal::EngineTag::kDocumentStore, "d", -5, 9}, &purge).ok());
+    ASSERT_TRUE(wal::encode_calvin_applied({4, 5, 6}, &calvin).ok());
+    std::string a = "app";
+    std::vector<wal::RecordIn> recs = {
+        {1, 0, 7, bytes_of(a)},   {1, 0, 7, bytes_of(a)},        {3, 0, 9, bytes_of(a)},
+        {0x8001, 0, 0, t1},       {0x8001, 0, 0, t2},            {0x8002, 0, 0, purge},
+        {0x8003, 0, 0, calvin},
+    };
+    ASSERT_TRUE((*w)->append_sync(recs).ok());
+    ASSERT_TRUE((*w)->close().ok());
+  }
+  Output d = run({"dump", "--data-dir", dir});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_NE(d.out.find("4 32769 0 collection-tombstone tenant=7 collection=\"orders\" purge_lsn=3\n"),
+            std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("6 32770 0 temporal-purge tenant=2 engine=document-store collection=\"d\" "
+                       "cutoff_ms=-5 versions_purged=9\n"),
+            std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("7 32771 0 calvin-applied epoch=4 position=5 shard=6\n"), std::string::npos)
+      << d.out;
+  EXPECT_NE(d.out.find("1 1 7 app\n"), std::string::npos) << d.out;
+
+  Output v = run({"verify", "--data-dir", dir});
+  ASSERT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("log first_lsn 1 durable_lsn 7 records 7"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("records by type: 0x0001=2 0x0003=1 0x8001=2 0x8002=1 0x8003=1\n"),
+            std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("records by tenant: 0=4 7=2 9=1\n"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("tombstones in force 1\n  collection-tombstone tenant=7 "
+                       "collection=\"orders\" purge_lsn=3\n"),
+            std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("calvin shard 6 applied epoch 4 position 5 (lsn 7)"), std::string::npos)
+      << v.out;
+  EXPECT_NE(v.out.find("temporal purges 1"), std::string::npos) << v.out;
 }
 
 TEST(CliUsage, BadUsageExitsTwo) {
