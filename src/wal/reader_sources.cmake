@@ -4,5 +4,6 @@
 # sidewal_wal.
 set(SIDEWAL_READER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/sequential_reader.cc
+  ${CMAKE_CURRENT_LIST_DIR}/replay.cc
   ${CMAKE_CURRENT_LIST_DIR}/tail_window.cc
 )
