@@ -4,6 +4,7 @@
 # sidewal_wal.
 set(SIDEWAL_READER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/sequential_reader.cc
+  ${CMAKE_CURRENT_LIST_DIR}/mmap_reader.cc
   ${CMAKE_CURRENT_LIST_DIR}/replay.cc
   ${CMAKE_CURRENT_LIST_DIR}/tail_window.cc
 )
