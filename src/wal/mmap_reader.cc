@@ -91,7 +91,7 @@ Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
       std::string why;
       const format::RecordCheck r =
           format::check_record(m.base + pos, m.size - pos, pre.segment_id, expected, &h, &why);
-      if (r == format::RecordCheck::kEnd && last && to_lsn == UINT64_MAX) return Status::Ok();
+      if (r == format::RecordCheck::kEnd && last && to_lsn == UINT64_MAX) break;
       if (r != format::RecordCheck::kValid) {
         return Status::Corruption("segment " + path + " offset " + std::to_string(pos) +
                                   ": reading lsn " + std::to_string(expected) + ": " +
@@ -100,7 +100,10 @@ Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
       if (expected >= from_lsn) {
         ++stats->records;
         stats->payload_bytes += h.payload_len;
-        if (!on_record(MmapRecord{h, m.base + pos + format::kHeaderBytes})) return Status::Ok();
+        if (!on_record(MmapRecord{h, m.base + pos + format::kHeaderBytes})) {
+          release(m, released, m.size, stats);
+          return Status::Ok();
+        }
       }
       pos += format::record_bytes(h.payload_len);
       ++expected;
