@@ -289,11 +289,17 @@ if want sidewal; then
     local label=$1 rb=$2; shift 3
     local dir="$run_dir/sidewal"
     rm -rf "$dir"; mkdir -p "$dir/data"
-    local admin=127.0.0.1:$(( 20000 + RANDOM % 20000 ))
     cache_start
-    "$bin_dir/sidewald" --data-dir "$dir/data" --socket "$dir/sidewal.sock" --admin "$admin" \
+    # Admin port 0: the daemon picks a free port and logs it ("listening").
+    "$bin_dir/sidewald" --data-dir "$dir/data" --socket "$dir/sidewal.sock" --admin 127.0.0.1:0 \
         > "$dir/sidewald.log" 2>&1 &
     local pid=$!; pids+=("$pid")
+    admin_port() { grep -m1 '"msg":"listening"' "$dir/sidewald.log" | grep -o '"admin_port":[0-9]*' | cut -d: -f2; }
+    have_admin_port() { [[ -n $(admin_port) ]]; }
+    if ! wait_until 30 have_admin_port; then
+      log "sidewald did not start listening; its log:"; tail -20 "$dir/sidewald.log" >&2; return 1
+    fi
+    local admin=127.0.0.1:$(admin_port)
     if ! wait_until 60 curl -fsS "http://$admin/readyz"; then
       log "sidewald did not become ready; its log:"; tail -20 "$dir/sidewald.log" >&2; return 1
     fi
