@@ -425,12 +425,16 @@ void WalImpl::completer_loop() {
     Completion c = std::move(completions_.front());
     completions_.pop_front();
     lk.unlock();
+    // The flush is counted before any of its callbacks runs, so whoever sees
+    // an acknowledgement also sees the flush that made it durable (metrics
+    // never lag the ACKs they describe).
+    const bool flushed = c.status.ok() && c.records > 0;
+    if (flushed && opts_.observer) {
+      opts_.observer->on_flush(c.records, c.batches, c.written, c.seconds);
+    }
     for (Pending& p : c.pending) p.done(c.status, c.status.ok() ? p.first_lsn : 0);
     c.pending.clear();
-    if (c.status.ok() && c.records > 0) {
-      if (opts_.observer) opts_.observer->on_flush(c.records, c.batches, c.written, c.seconds);
-      notify_listeners(c.durable);
-    }
+    if (flushed) notify_listeners(c.durable);
     if (!c.failure.ok() && opts_.observer) opts_.observer->on_failed(c.failure);
     {
       // Queued bytes are released only once acknowledged, so max_pending_bytes
