@@ -131,11 +131,16 @@ FrameStatus peek_frame(std::span<const uint8_t> buffered, uint32_t max_body, Fra
   return FrameStatus::kComplete;
 }
 
+uint8_t allowed_request_flags(uint8_t opcode) {
+  return opcode == static_cast<uint8_t>(Opcode::kRead) ? kReadFlagsMask : 0;
+}
+
 Status check_request_header(const FrameHeader& h) {
-  if (h.flags != 0) {
-    return Status::InvalidArgument(std::string(opcode_name(h.opcode)) +
-                                   " header: flags must be 0 in protocol v1, got " +
-                                   std::to_string(h.flags));
+  const uint8_t unknown = h.flags & static_cast<uint8_t>(~allowed_request_flags(h.opcode));
+  if (unknown != 0) {
+    return Status::InvalidArgument(std::string(opcode_name(h.opcode)) + " header: flags " +
+                                   std::to_string(h.flags) + " carry bits " +
+                                   std::to_string(unknown) + " this opcode does not define");
   }
   if (h.reserved != 0) {
     return Status::InvalidArgument(std::string(opcode_name(h.opcode)) +
@@ -178,6 +183,7 @@ void encode_append(uint64_t request_id, std::span<const AppendRecord> records,
 
 void encode_read(uint64_t request_id, const ReadRequest& m, std::vector<uint8_t>* out) {
   size_t start = begin_frame(Opcode::kRead, request_id, out);
+  put_u8(out->data() + start + 5, m.flags);  // header flags byte
   ByteWriter w(out);
   w.u64(m.from_lsn);
   w.u32(m.max_records);
@@ -301,8 +307,10 @@ void encode_ack(uint64_t request_id, const Ack& m, std::vector<uint8_t>* out) {
   finish_frame(start, out);
 }
 
-size_t begin_records(uint64_t request_id, std::vector<uint8_t>* out) {
-  return begin_frame(Opcode::kRecords, request_id, out);
+size_t begin_records(uint64_t request_id, std::vector<uint8_t>* out, bool header_only) {
+  const size_t start = begin_frame(Opcode::kRecords, request_id, out);
+  if (header_only) put_u8(out->data() + start + 5, kRecordsHeaderOnly);
+  return start;
 }
 
 void add_record(const ReadRecord& r, std::vector<uint8_t>* out) {
@@ -314,6 +322,15 @@ void add_record(const ReadRecord& r, std::vector<uint8_t>* out) {
   w.u32(r.tenant);
   w.u32(static_cast<uint32_t>(r.payload.size()));
   w.bytes(r.payload.data(), r.payload.size());
+}
+
+void add_record_header(const ReadRecord& r, std::vector<uint8_t>* out) {
+  ByteWriter w(out);
+  w.u64(r.lsn);
+  w.u16(r.type);
+  w.u16(r.flags);
+  w.u32(r.tenant);
+  w.u32(r.payload_len);
 }
 
 void finish_records(size_t frame_start, std::vector<uint8_t>* out) {
@@ -379,7 +396,8 @@ Status decode_ack(std::span<const uint8_t> body, Ack* m) {
   return Status::Ok();
 }
 
-Status decode_records(std::span<const uint8_t> body, std::vector<ReadRecord>* records) {
+Status decode_records(std::span<const uint8_t> body, std::vector<ReadRecord>* records,
+                      bool header_only) {
   records->clear();
   if (body.empty()) return malformed("RECORDS", "no records (a RECORDS frame carries at least one)");
   ByteReader r(body.data(), body.size());
@@ -395,6 +413,11 @@ Status decode_records(std::span<const uint8_t> body, std::vector<ReadRecord>* re
                                       std::to_string(at) + ": header needs " +
                                       std::to_string(kReadRecordHeaderSize) + " bytes, " +
                                       std::to_string(body.size() - at) + " left");
+    }
+    rec.payload_len = len;
+    if (header_only) {
+      records->push_back(rec);  // no payload bytes follow the header
+      continue;
     }
     const uint8_t* payload = nullptr;
     if (!r.bytes(len, &payload)) {

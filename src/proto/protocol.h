@@ -85,11 +85,24 @@ struct Ack {
   uint64_t first_lsn = 0;
   uint32_t count = 0;
 };
+// READ request flags, carried in the READ frame header's `flags` byte
+// (protocol v1 additions: a client that sends 0 gets the v1 behaviour, so old
+// clients need not know them). Other bits, and flags on other opcodes, stay
+// MALFORMED.
+constexpr uint8_t kReadSkipDead = 0x01;    // omit records dead by collection tombstone
+constexpr uint8_t kReadHeaderOnly = 0x02;  // RECORDS entries without payload bytes
+constexpr uint8_t kReadFlagsMask = kReadSkipDead | kReadHeaderOnly;
+// RECORDS reply flag: the frame's entries carry no payload bytes (the reply
+// to a HEADER_ONLY READ). Same bit as the request's, so a frame says itself
+// how to parse it.
+constexpr uint8_t kRecordsHeaderOnly = kReadHeaderOnly;
+
 struct ReadRequest {
   uint64_t from_lsn = 0;
   uint32_t max_records = 0;  // 0 = no limit
   uint32_t max_bytes = 0;    // 0 = daemon default
   uint8_t follow = 0;
+  uint8_t flags = 0;         // header flags: kReadSkipDead | kReadHeaderOnly
 };
 // One record of a RECORDS reply; payload points into the frame body.
 struct ReadRecord {
@@ -98,6 +111,10 @@ struct ReadRecord {
   uint16_t flags = 0;
   uint32_t tenant = 0;
   std::span<const uint8_t> payload;
+  // The stored payload length. decode_records fills it for every entry: equal
+  // to payload.size(), except in a header-only frame where payload is empty.
+  // add_record ignores it (it writes payload.size()); add_record_header writes it.
+  uint32_t payload_len = 0;
 };
 struct StatusReply {
   uint64_t first_lsn = 0;
@@ -115,6 +132,7 @@ struct ErrorReply {
 void encode_hello(uint64_t request_id, const Hello& m, std::vector<uint8_t>* out);
 void encode_append(uint64_t request_id, std::span<const AppendRecord> records,
                    std::vector<uint8_t>* out);
+// Writes m.flags into the frame header (0 for a v1 READ without flags).
 void encode_read(uint64_t request_id, const ReadRequest& m, std::vector<uint8_t>* out);
 void encode_truncate(uint64_t request_id, uint64_t before_lsn, std::vector<uint8_t>* out);
 void encode_status(uint64_t request_id, std::vector<uint8_t>* out);
@@ -124,6 +142,8 @@ Status decode_hello(std::span<const uint8_t> body, Hello* m);
 // Appends views of each record to *records (cleared first). An APPEND with no
 // records, a record running past the body, or non-zero record flags is MALFORMED.
 Status decode_append(std::span<const uint8_t> body, std::vector<AppendRecord>* records);
+// The body only: m->flags is left as is (the caller copies the header's,
+// after check_request_header accepted them).
 Status decode_read(std::span<const uint8_t> body, ReadRequest* m);
 Status decode_truncate(std::span<const uint8_t> body, uint64_t* before_lsn);
 Status decode_empty(std::span<const uint8_t> body);  // STATUS and CANCEL
@@ -132,8 +152,13 @@ Status decode_empty(std::span<const uint8_t> body);  // STATUS and CANCEL
 void encode_hello_ok(uint64_t request_id, const HelloOk& m, std::vector<uint8_t>* out);
 void encode_ack(uint64_t request_id, const Ack& m, std::vector<uint8_t>* out);
 // RECORDS is built incrementally: begin, add records, finish (fills body_len).
-size_t begin_records(uint64_t request_id, std::vector<uint8_t>* out);  // returns frame start
+// header_only sets kRecordsHeaderOnly in the frame header: every entry is
+// then added with add_record_header.
+size_t begin_records(uint64_t request_id, std::vector<uint8_t>* out,
+                     bool header_only = false);  // returns frame start
 void add_record(const ReadRecord& r, std::vector<uint8_t>* out);
+// A header-only entry: the 20-byte header with r.payload_len, no payload bytes.
+void add_record_header(const ReadRecord& r, std::vector<uint8_t>* out);
 void finish_records(size_t frame_start, std::vector<uint8_t>* out);
 void encode_end(uint64_t request_id, uint64_t next_lsn, std::vector<uint8_t>* out);
 void encode_ok(uint64_t request_id, uint64_t first_lsn, std::vector<uint8_t>* out);
@@ -143,7 +168,10 @@ void encode_error(uint64_t request_id, ErrorCode code, std::string_view message,
 
 Status decode_hello_ok(std::span<const uint8_t> body, HelloOk* m);
 Status decode_ack(std::span<const uint8_t> body, Ack* m);
-Status decode_records(std::span<const uint8_t> body, std::vector<ReadRecord>* records);
+// A header-only frame (header flags & kRecordsHeaderOnly) has entries without
+// payload bytes: decode it with header_only = true.
+Status decode_records(std::span<const uint8_t> body, std::vector<ReadRecord>* records,
+                      bool header_only = false);
 Status decode_end(std::span<const uint8_t> body, uint64_t* next_lsn);
 Status decode_ok(std::span<const uint8_t> body, uint64_t* first_lsn);
 Status decode_status_ok(std::span<const uint8_t> body, StatusReply* m);
@@ -165,8 +193,11 @@ bool is_request_opcode(uint8_t opcode);   // 0x01..0x06
 enum class FrameStatus : uint8_t { kIncomplete, kComplete, kTooLarge };
 FrameStatus peek_frame(std::span<const uint8_t> buffered, uint32_t max_body, FrameHeader* h);
 
-// Requests must carry flags == 0 and reserved == 0 in their header (v1 defines
-// no request flags); MALFORMED otherwise. Replies are not checked this way.
+// Requests must carry reserved == 0 and only the flags their opcode defines
+// (READ: kReadFlagsMask; every other opcode: none); MALFORMED otherwise.
+// Replies are not checked this way.
 Status check_request_header(const FrameHeader& h);
+// The header flag bits a request opcode accepts.
+uint8_t allowed_request_flags(uint8_t opcode);
 
 }  // namespace sidewal::proto

@@ -104,6 +104,32 @@ TEST(ProtoHeader, RequestHeaderFlagsAndReservedMustBeZero) {
   EXPECT_FALSE(check_request_header(h).ok());
 }
 
+TEST(ProtoHeader, ReadAcceptsSkipDeadAndHeaderOnlyFlagsAndNothingElse) {
+  FrameHeader h;
+  h.opcode = static_cast<uint8_t>(Opcode::kRead);
+  for (uint8_t flags : {0x00, 0x01, 0x02, 0x03}) {
+    h.flags = flags;
+    EXPECT_TRUE(check_request_header(h).ok()) << int(flags);
+  }
+  for (uint8_t flags : {0x04, 0x05, 0x80, 0xFF}) {
+    h.flags = flags;
+    Status s = check_request_header(h);
+    EXPECT_FALSE(s.ok()) << int(flags);
+    EXPECT_NE(s.message().find("READ header: flags"), std::string::npos) << s.message();
+  }
+  // The READ flags mean nothing on other opcodes.
+  for (Opcode op : {Opcode::kHello, Opcode::kAppend, Opcode::kTruncate, Opcode::kStatus,
+                    Opcode::kCancel}) {
+    h.opcode = static_cast<uint8_t>(op);
+    h.flags = kReadSkipDead;
+    EXPECT_FALSE(check_request_header(h).ok()) << opcode_name(h.opcode);
+    h.flags = kReadHeaderOnly;
+    EXPECT_FALSE(check_request_header(h).ok()) << opcode_name(h.opcode);
+    EXPECT_EQ(allowed_request_flags(h.opcode), 0);
+  }
+  EXPECT_EQ(allowed_request_flags(0x03), 0x03);
+}
+
 TEST(ProtoNames, OpcodesAndErrorCodesHaveNames) {
   EXPECT_STREQ(opcode_name(0x02), "APPEND");
   EXPECT_STREQ(opcode_name(0xFF), "ERROR");
@@ -279,6 +305,85 @@ TEST(ProtoRead, RoundTripsAndRejectsBadBodies) {
   f.body[16] = 0;
   f.body[23] = 1;
   EXPECT_FALSE(decode_read(f.body, &back).ok());
+}
+
+TEST(ProtoRead, FlagsTravelInTheHeaderFlagsByteAndTheBodyIsUnchanged) {
+  ReadRequest m{7, 0, 0, 1};
+  std::vector<uint8_t> plain;
+  encode_read(5, m, &plain);
+  EXPECT_EQ(plain[5], 0);  // a READ without flags is the v1 frame, byte for byte
+  m.flags = kReadSkipDead | kReadHeaderOnly;
+  std::vector<uint8_t> flagged;
+  encode_read(5, m, &flagged);
+  ASSERT_EQ(flagged.size(), plain.size());
+  EXPECT_EQ(flagged[5], 0x03);
+  for (size_t i = 0; i < plain.size(); ++i) {
+    if (i != 5) {
+      EXPECT_EQ(flagged[i], plain[i]) << "byte " << i;
+    }
+  }
+  Frame f = split(flagged);
+  EXPECT_EQ(f.h.flags, 0x03);
+  EXPECT_TRUE(check_request_header(f.h).ok());
+  ReadRequest back;
+  ASSERT_TRUE(decode_read(f.body, &back).ok());
+  EXPECT_EQ(back.from_lsn, 7u);
+  EXPECT_EQ(back.follow, 1);
+}
+
+TEST(ProtoRecords, HeaderOnlyFrameCarriesTrueLengthsAndNoPayloadBytes) {
+  std::vector<uint8_t> wire;
+  const size_t start = begin_records(9, &wire, /*header_only=*/true);
+  add_record_header(ReadRecord{.lsn = 40, .type = 1, .flags = 1, .tenant = 2, .payload = {},
+                               .payload_len = 5000},
+                    &wire);
+  add_record_header(ReadRecord{.lsn = 41, .type = 0x8001, .flags = 0, .tenant = 3,
+                               .payload = {}, .payload_len = 0},
+                    &wire);
+  finish_records(start, &wire);
+  Frame f = split(wire);
+  EXPECT_EQ(f.h.opcode, 0x83);
+  EXPECT_EQ(f.h.flags, kRecordsHeaderOnly);
+  // Exactly two 20-byte headers: payload_len says 5000, no payload follows.
+  ASSERT_EQ(f.body.size(), 2 * kReadRecordHeaderSize);
+  EXPECT_EQ(get_u64(f.body.data()), 40u);
+  EXPECT_EQ(get_u32(f.body.data() + 16), 5000u);
+  EXPECT_EQ(get_u64(f.body.data() + 20), 41u);
+  std::vector<ReadRecord> back;
+  ASSERT_TRUE(decode_records(f.body, &back, /*header_only=*/true).ok());
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].lsn, 40u);
+  EXPECT_EQ(back[0].type, 1);
+  EXPECT_EQ(back[0].flags, 1);
+  EXPECT_EQ(back[0].tenant, 2u);
+  EXPECT_EQ(back[0].payload_len, 5000u);
+  EXPECT_TRUE(back[0].payload.empty());
+  EXPECT_EQ(back[1].type, 0x8001);
+  EXPECT_EQ(back[1].payload_len, 0u);
+  // Read as a full frame, the first header's length runs past the body.
+  EXPECT_FALSE(decode_records(f.body, &back).ok());
+  // A partial header at the end is refused.
+  std::vector<uint8_t> longer = f.body;
+  longer.push_back(0);
+  Status s = decode_records(longer, &back, true);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("header needs 20 bytes"), std::string::npos) << s.message();
+  EXPECT_FALSE(decode_records({}, &back, true).ok());
+}
+
+TEST(ProtoRecords, FullFramesReportPayloadLenAndHaveNoHeaderOnlyFlag) {
+  std::vector<uint8_t> wire;
+  const size_t start = begin_records(3, &wire);
+  std::string a = "abcd";
+  add_record(ReadRecord{1, 1, 0, 0, bytes_of(a)}, &wire);
+  finish_records(start, &wire);
+  Frame f = split(wire);
+  EXPECT_EQ(f.h.flags, 0);
+  std::vector<ReadRecord> back;
+  ASSERT_TRUE(decode_records(f.body, &back).ok());
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].payload_len, 4u);
+  EXPECT_EQ(text_of(back[0].payload), a);
 }
 
 TEST(ProtoRecords, RoundTripsMultipleRecordsBuiltIncrementally) {
