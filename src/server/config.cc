@@ -268,6 +268,10 @@ Status parse_root(const YAML::Node& root, Config* c) {
             [c](const YAML::Node& n, const std::string& k) {
               return get_size(n, k, 4 * kKiB, 1024 * kGiB, &c->max_inflight_bytes_total);
             }},
+           {"inflight_reserve_per_connection",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_size(n, k, 0, 64 * kGiB, &c->inflight_reserve_per_connection);
+            }},
        })},
       {"server", section({
                      {"threads",
@@ -407,6 +411,12 @@ Status finalize_config(Config* c) {
                      std::to_string(c->max_frame_bytes) +
                          " cannot carry one record of wal.max_record_bytes (" +
                          std::to_string(c->wal_max_record_bytes) + " + 12 bytes of header)");
+  }
+  if (c->inflight_reserve_per_connection > c->max_inflight_bytes_per_connection) {
+    return key_error("limits.inflight_reserve_per_connection",
+                     std::to_string(c->inflight_reserve_per_connection) +
+                         " is above limits.max_inflight_bytes_per_connection (" +
+                         std::to_string(c->max_inflight_bytes_per_connection) + ")");
   }
   if (c->max_inflight_bytes_total < c->max_inflight_bytes_per_connection) {
     return key_error("limits.max_inflight_bytes_total",

@@ -38,6 +38,7 @@ struct Config {
   uint32_t max_connections = 4096;                             // accepted and closed above this
   uint64_t max_inflight_bytes_per_connection = 16ull << 20;    // stop reading that socket above it
   uint64_t max_inflight_bytes_total = 256ull << 20;            // stop reading every socket above it
+  uint64_t inflight_reserve_per_connection = 64ull << 10;      // ...except a socket holding less than this
 
   uint32_t threads = 2;                  // Asio worker threads for connections
   double drain_timeout_seconds = 30;     // SIGTERM: longest wait for in-flight commits

@@ -84,7 +84,11 @@ void Connection::maybe_read() {
   if (reading_ || closed_ || peer_eof_ || finishing_) return;
   // Per-connection bound: resumed by progress() when replies drain.
   if (inflight_ >= ctx_->config->max_inflight_bytes_per_connection) return;
-  if (ctx_->over_total()) {
+  // Global bound, with a per-connection reserve it never takes away: a
+  // connection holding less than the reserve keeps reading even while the
+  // total is exhausted, so clients that never read their replies (each far
+  // above the reserve) cannot stall one that does.
+  if (ctx_->over_total() && inflight_ >= ctx_->config->inflight_reserve_per_connection) {
     ctx_->wait_for_total(weak_from_this());
     return;
   }

@@ -161,11 +161,13 @@ bool RawClient::read_exact(uint8_t* p, size_t n, Clock::time_point deadline, boo
     }
     if (pr < 0) {
       if (errno == EINTR) continue;
-      return false;
+      fail(std::string("poll on the daemon's socket: ") + std::strerror(errno));
     }
     ssize_t r = ::recv(fd_, p + got, n - got, 0);
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;  // EOF or reset
+    // Only an orderly end-of-file means "closed"; an error says what it was.
+    if (r < 0) fail(std::string("recv from the daemon: ") + std::strerror(errno));
+    if (r == 0) return false;
     got += static_cast<size_t>(r);
   }
   return true;

@@ -57,6 +57,7 @@ TEST(Config, DocumentedExampleParsesToTheDefaults) {
   EXPECT_EQ(c->max_connections, d.max_connections);
   EXPECT_EQ(c->max_inflight_bytes_per_connection, d.max_inflight_bytes_per_connection);
   EXPECT_EQ(c->max_inflight_bytes_total, d.max_inflight_bytes_total);
+  EXPECT_EQ(c->inflight_reserve_per_connection, d.inflight_reserve_per_connection);
   EXPECT_EQ(c->threads, d.threads);
   EXPECT_EQ(c->drain_timeout_seconds, d.drain_timeout_seconds);
   EXPECT_EQ(c->log_level, d.log_level);
@@ -71,7 +72,7 @@ socket: {path: /s.sock, mode: "0600", allowed_uids: [0, 1000]}
 admin: {listen: "[::1]:0"}
 wal: {segment_bytes: 8MiB, max_record_bytes: 2097152, io_backend: pwrite, sync_mode: odsync, salvage: true}
 limits: {max_frame_bytes: 3 MiB, max_connections: 7, max_inflight_bytes_per_connection: 64KiB,
-         max_inflight_bytes_total: 1GiB}
+         max_inflight_bytes_total: 1GiB, inflight_reserve_per_connection: 8KiB}
 server: {threads: 3}
 shutdown: {drain_timeout_seconds: 2.5}
 log: {level: debug}
@@ -92,6 +93,7 @@ log: {level: debug}
   EXPECT_EQ(c->max_connections, 7u);
   EXPECT_EQ(c->max_inflight_bytes_per_connection, 64u << 10);
   EXPECT_EQ(c->max_inflight_bytes_total, 1ull << 30);
+  EXPECT_EQ(c->inflight_reserve_per_connection, 8u << 10);
   EXPECT_EQ(c->threads, 3u);
   EXPECT_DOUBLE_EQ(c->drain_timeout_seconds, 2.5);
   EXPECT_EQ(c->log_level, "debug");
@@ -133,6 +135,8 @@ TEST(Config, ImpossibleValuesAreRejected) {
   expect_rejected("limits:\n  max_connections: 0\n", "limits.max_connections", "out of range");
   expect_rejected("limits:\n  max_inflight_bytes_per_connection: 1GiB\n  max_inflight_bytes_total: 512MiB\n",
                   "limits.max_inflight_bytes_total", "below");
+  expect_rejected("limits:\n  max_inflight_bytes_per_connection: 64KiB\n  inflight_reserve_per_connection: 1MiB\n",
+                  "limits.inflight_reserve_per_connection", "above");
   expect_rejected("server:\n  threads: 0\n", "server.threads", "out of range");
   expect_rejected("socket:\n  mode: \"0999\"\n", "socket.mode", "octal");
   expect_rejected("socket:\n  mode: \"0440\"\n", "socket.mode", "0600");
