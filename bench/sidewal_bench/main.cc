@@ -4,12 +4,14 @@
 //
 //   sidewal-bench --socket ./var/sidewal.sock --connections 64 --pipeline 16
 //   sidewal-bench --rate 100000 --duration 60 --data-dir ./var/data --json
+//   sidewal-bench --follow-latency 5000 --record-bytes 256   (ACK -> follower delivery)
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 
+#include "follow_latency.h"
 #include "report.h"
 #include "runner.h"
 
@@ -43,9 +45,24 @@ int main(int argc, char** argv) {
   app.add_option("--drain-timeout", o.drain_timeout_s, "seconds to wait for the last ACKs")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--json", json, "print the result as JSON");
+  uint64_t follow_records = 0;
+  app.add_option("--follow-latency", follow_records,
+                 "instead of the append benchmark: append N records one at a time while a "
+                 "follow READ on another connection receives them; print ACK -> delivery "
+                 "latency percentiles (uses --socket and --record-bytes)");
   CLI11_PARSE(app, argc, argv);
 
   ::signal(SIGPIPE, SIG_IGN);
+  if (follow_records > 0) {
+    auto f = sidewal::bench::run_follow_latency(sidewal::bench::FollowLatencyOptions{
+        .socket = o.socket, .records = follow_records, .record_bytes = o.record_bytes});
+    if (!f.ok()) {
+      std::fprintf(stderr, "sidewal-bench: %s\n", f.status().ToString().c_str());
+      return 2;
+    }
+    std::fputs(f.value().c_str(), stdout);
+    return 0;
+  }
   auto r = sidewal::bench::run_bench(o);
   if (!r.ok()) {
     std::fprintf(stderr, "sidewal-bench: %s\n", r.status().ToString().c_str());

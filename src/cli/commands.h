@@ -33,6 +33,8 @@ struct ReadArgs {
   uint64_t max = 0;              // records; 0 = all
   bool follow = false;
   PayloadStyle style = PayloadStyle::kAuto;
+  bool skip_dead = false;    // READ flag SKIP_DEAD
+  bool header_only = false;  // READ flag HEADER_ONLY: print `lsn type tenant len=N`
 };
 int run_read(const Connection& c, const ReadArgs& a);
 int run_tail(const Connection& c, const ReadArgs& a);

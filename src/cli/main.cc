@@ -51,6 +51,15 @@ int main(int argc, char** argv) {
     cmd->add_flag("--raw", raw, "print only payloads, verbatim, one per line");
     cmd->add_flag("--hex", hex, "always print payloads as hex");
   };
+  // The READ flags (docs/protocol.md "READ flags"), for read and tail.
+  auto add_read_flags = [&](CLI::App* cmd) {
+    cmd->add_flag("--skip-dead", read.skip_dead,
+                  "omit records dead by collection tombstone (payloads starting with their "
+                  "collection name; docs/control-records.md)");
+    cmd->add_flag("--header-only", read.header_only,
+                  "no payloads: print `lsn type tenant len=N`")
+        ->excludes(cmd->get_option("--raw"));
+  };
   auto add_from = [&](CLI::App* cmd, const char* help) {
     cmd->add_option_function<uint64_t>("--from", [&](const uint64_t& v) { read.from = v; }, help);
   };
@@ -60,12 +69,14 @@ int main(int argc, char** argv) {
   add_from(read_cmd, "first LSN (default: the first in the log)");
   read_cmd->add_option("--max", read.max, "stop after N records (0 = all)");
   add_output_flags(read_cmd);
+  add_read_flags(read_cmd);
 
   auto* tail_cmd = app.add_subcommand("tail", "like read; with -f, keep printing new records");
   add_from(tail_cmd, "first LSN (default: with -f the next new record, else the first)");
   tail_cmd->add_flag("-f,--follow", read.follow, "keep following the log until interrupted");
   tail_cmd->add_option("--max", read.max, "stop after N records (0 = no limit)");
   add_output_flags(tail_cmd);
+  add_read_flags(tail_cmd);
 
   auto* status_cmd = app.add_subcommand("status", "print the daemon's log status");
 

@@ -112,16 +112,22 @@ int run_read(const Connection& c, const ReadArgs& a) {
   if (!st.ok()) return fail("read", st.status());
   uint64_t from = a.from.value_or(st->first_lsn);
   const uint64_t end = st->durable_lsn;
+  const client::ReadOptions options{.skip_dead = a.skip_dead, .header_only = a.header_only};
   uint64_t printed = 0;
   while (from <= end && (a.max == 0 || printed < a.max)) {
     uint64_t want = a.max == 0 ? 0 : a.max - printed;
     want = std::min<uint64_t>(want, std::numeric_limits<uint32_t>::max());
-    auto r = (*client)->read(from, static_cast<uint32_t>(want));
+    auto r = (*client)->read(from, static_cast<uint32_t>(want), 0, options);
     if (!r.ok()) return fail("read", r.status());
-    if (r->records.empty()) break;
+    // With --skip-dead a READ that found only dead records still moves on.
+    if (r->records.empty() && r->next_lsn <= from) break;
     for (const client::Record& rec : r->records) {
       if (rec.lsn > end || (a.max != 0 && printed >= a.max)) break;
-      print_record(stdout, a.style, rec.lsn, rec.type, rec.tenant, rec.payload);
+      if (a.header_only) {
+        print_header(stdout, rec.lsn, rec.type, rec.tenant, rec.payload_len);
+      } else {
+        print_record(stdout, a.style, rec.lsn, rec.type, rec.tenant, rec.payload);
+      }
       ++printed;
     }
     from = r->next_lsn;
@@ -147,12 +153,16 @@ int run_tail(const Connection& c, const ReadArgs& a) {
   auto r = (*client)->tail(from, [&](std::span<const proto::ReadRecord> recs) {
     for (const proto::ReadRecord& rec : recs) {
       if (a.max != 0 && printed >= a.max) break;
-      print_record(stdout, a.style, rec.lsn, rec.type, rec.tenant, rec.payload);
+      if (a.header_only) {
+        print_header(stdout, rec.lsn, rec.type, rec.tenant, rec.payload_len);
+      } else {
+        print_record(stdout, a.style, rec.lsn, rec.type, rec.tenant, rec.payload);
+      }
       ++printed;
     }
     std::fflush(stdout);  // a pipe reader sees each record as it arrives
     return a.max == 0 || printed < a.max;
-  });
+  }, client::ReadOptions{.skip_dead = a.skip_dead, .header_only = a.header_only});
   if (!r.ok()) return fail("tail", r.status());
   return kExitOk;
 }

@@ -38,4 +38,10 @@ void print_record(std::FILE* out, PayloadStyle style, uint64_t lsn, uint16_t typ
   std::fputc('\n', out);
 }
 
+void print_header(std::FILE* out, uint64_t lsn, uint16_t type, uint32_t tenant,
+                  uint32_t payload_len) {
+  std::fprintf(out, "%llu %u %u len=%u\n", static_cast<unsigned long long>(lsn), type, tenant,
+               payload_len);
+}
+
 }  // namespace sidewal::cli

@@ -283,6 +283,10 @@ Result<uint64_t> Client::read_async(const proto::ReadRequest& request, RecordsCa
 Result<uint64_t> Client::start_read(uint64_t id, const proto::ReadRequest& request,
                                     RecordsCallback on_records, EndCallback on_end) {
   if (request.follow > 1) return Status::InvalidArgument("READ follow must be 0 or 1");
+  if ((request.flags & ~proto::kReadFlagsMask) != 0) {
+    return Status::InvalidArgument("READ flags " + std::to_string(request.flags) +
+                                   ": only SKIP_DEAD (0x01) and HEADER_ONLY (0x02) exist");
+  }
   SW_ASSERT_MSG(static_cast<bool>(on_end), "a READ needs an EndCallback");
   auto conn = live_connection();
   if (!conn.ok()) return conn.status();
@@ -297,10 +301,12 @@ Result<uint64_t> Client::start_read(uint64_t id, const proto::ReadRequest& reque
   return id;
 }
 
-Result<uint64_t> Client::follow(uint64_t from_lsn, RecordsCallback on_records, EndCallback on_end) {
+Result<uint64_t> Client::follow(uint64_t from_lsn, RecordsCallback on_records, EndCallback on_end,
+                               const ReadOptions& options) {
   proto::ReadRequest r;
   r.from_lsn = from_lsn;
   r.follow = 1;
+  r.flags = options.flags();
   return read_async(r, std::move(on_records), std::move(on_end));
 }
 
@@ -351,7 +357,8 @@ Result<uint64_t> Client::truncate(uint64_t before_lsn) {
   return w->wait();
 }
 
-Result<ReadResult> Client::read(uint64_t from_lsn, uint32_t max_records, uint32_t max_bytes) {
+Result<ReadResult> Client::read(uint64_t from_lsn, uint32_t max_records, uint32_t max_bytes,
+                                const ReadOptions& options) {
   if (on_reader_thread()) return blocking_on_reader_thread();
   auto w = std::make_shared<Waiter<ReadResult>>();
   // Filled only on the reader thread, handed over by on_end.
@@ -360,12 +367,14 @@ Result<ReadResult> Client::read(uint64_t from_lsn, uint32_t max_records, uint32_
   r.from_lsn = from_lsn;
   r.max_records = max_records;
   r.max_bytes = max_bytes;
+  r.flags = options.flags();
   auto id = read_async(
       r,
       [acc](std::span<const proto::ReadRecord> recs) {
         for (const proto::ReadRecord& rec : recs) {
           acc->records.push_back(Record{rec.lsn, rec.type, rec.flags, rec.tenant,
-                                        {rec.payload.begin(), rec.payload.end()}});
+                                        {rec.payload.begin(), rec.payload.end()},
+                                        rec.payload_len});
         }
       },
       [w, acc](const Status& s, uint64_t next_lsn) {
@@ -377,7 +386,8 @@ Result<ReadResult> Client::read(uint64_t from_lsn, uint32_t max_records, uint32_
 }
 
 Result<uint64_t> Client::tail(
-    uint64_t from_lsn, const std::function<bool(std::span<const proto::ReadRecord>)>& on_records) {
+    uint64_t from_lsn, const std::function<bool(std::span<const proto::ReadRecord>)>& on_records,
+    const ReadOptions& options) {
   if (on_reader_thread()) return blocking_on_reader_thread();
   auto w = std::make_shared<Waiter<uint64_t>>();
   // Touched only by the reader thread's callbacks until on_end hands the
@@ -394,6 +404,7 @@ Result<uint64_t> Client::tail(
   proto::ReadRequest r;
   r.from_lsn = from_lsn;
   r.follow = 1;
+  r.flags = options.flags();
   auto started = start_read(
       id, r,
       [this, id, state, &on_records](std::span<const proto::ReadRecord> recs) {

@@ -88,8 +88,24 @@ struct Record {
   uint16_t type = 0;
   uint16_t flags = 0;
   uint32_t tenant = 0;
-  std::vector<uint8_t> payload;
+  std::vector<uint8_t> payload;  // empty for a header_only read
+  uint32_t payload_len = 0;      // the stored length (== payload.size() unless header_only)
   bool operator==(const Record&) const = default;
+};
+
+// The READ flags (protocol v1 additions, docs/protocol.md "READ flags"). Both
+// off is a plain v1 READ.
+struct ReadOptions {
+  // The daemon omits application records dead by collection tombstone
+  // (payloads that start with their collection name, docs/control-records.md).
+  // Skipped records still advance next_lsn.
+  bool skip_dead = false;
+  // Records come without payload bytes; payload_len is the stored length.
+  bool header_only = false;
+  uint8_t flags() const {
+    return static_cast<uint8_t>((skip_dead ? proto::kReadSkipDead : 0) |
+                                (header_only ? proto::kReadHeaderOnly : 0));
+  }
 };
 
 struct ReadResult {
@@ -135,15 +151,19 @@ class Client {
   // max_records (0 = no limit), at max_bytes of payload (0 = the daemon's
   // default, 16 MiB) or at the durable end. Read everything by calling again
   // from next_lsn until no records come back.
-  Result<ReadResult> read(uint64_t from_lsn, uint32_t max_records = 0, uint32_t max_bytes = 0);
+  Result<ReadResult> read(uint64_t from_lsn, uint32_t max_records = 0, uint32_t max_bytes = 0,
+                          const ReadOptions& options = {});
   Result<proto::StatusReply> status();
   // Returns the first LSN after truncation.
   Result<uint64_t> truncate(uint64_t before_lsn);
   // Follows the log from `from_lsn`, calling on_records for every RECORDS
   // frame, until on_records returns false (then the READ is cancelled) or the
-  // stream fails. Returns the next LSN to resume from, or the error.
+  // stream fails. Returns the next LSN to resume from, or the error. With
+  // options.header_only each ReadRecord has an empty payload and its stored
+  // length in payload_len.
   Result<uint64_t> tail(uint64_t from_lsn,
-                        const std::function<bool(std::span<const proto::ReadRecord>)>& on_records);
+                        const std::function<bool(std::span<const proto::ReadRecord>)>& on_records,
+                        const ReadOptions& options = {});
 
   // ---- Asynchronous API. On an ok return the callback runs exactly once,
   // later, on the reader thread; on an error return (could not connect, bad
@@ -153,9 +173,12 @@ class Client {
   Status status_async(StatusCallback done);
   Status truncate_async(uint64_t before_lsn, TruncateCallback done);
   // Starts a READ (follow = 1 streams until cancel()); returns its id.
+  // request.flags carries the READ flags (ReadOptions::flags()); unknown bits
+  // are refused here with InvalidArgument.
   Result<uint64_t> read_async(const proto::ReadRequest& request, RecordsCallback on_records,
                               EndCallback on_end);
-  Result<uint64_t> follow(uint64_t from_lsn, RecordsCallback on_records, EndCallback on_end);
+  Result<uint64_t> follow(uint64_t from_lsn, RecordsCallback on_records, EndCallback on_end,
+                          const ReadOptions& options = {});
   // Asks the daemon to end the READ `read_id` (its EndCallback then runs with
   // Ok). A READ that already ended, or was on an earlier connection, is
   // ignored.

@@ -286,7 +286,9 @@ Status Connection::dispatch_locked(const proto::FrameHeader& h, std::span<const 
     e.stream = it->second;
     if (op == proto::Opcode::kRecords) {
       e.kind = Event::kRecords;
-      Status s = proto::decode_records(body, &e.records);
+      // The frame says whether its entries carry payloads (HEADER_ONLY READ).
+      Status s = proto::decode_records(body, &e.records,
+                                       (h.flags & proto::kRecordsHeaderOnly) != 0);
       if (!s.ok()) return protocol_violation(s.message());
     } else {
       e.kind = Event::kEnd;

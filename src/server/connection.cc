@@ -182,8 +182,12 @@ void Connection::dispatch() {
     return complete_error(seq, ErrorCode::kUnknownOpcode,
                           std::string("unknown request opcode ") + buf);
   }
-  if (header_.flags != 0 || header_.reserved != 0) {
-    return complete_error(seq, ErrorCode::kMalformed, "header flags and reserved must be 0");
+  // Only READ defines header flags (SKIP_DEAD, HEADER_ONLY); any other bit is refused.
+  if ((header_.flags & ~proto::allowed_request_flags(header_.opcode)) != 0 ||
+      header_.reserved != 0) {
+    return complete_error(seq, ErrorCode::kMalformed,
+                          "header reserved must be 0 and flags 0 (READ: only 0x01 SKIP_DEAD, "
+                          "0x02 HEADER_ONLY)");
   }
   if (op == proto::Opcode::kCancel) {
     return complete_error(seq, ErrorCode::kMalformed, "CANCEL body must be empty");
@@ -322,6 +326,7 @@ void Connection::handle_read(uint64_t seq) {
   r.request_id = header_.request_id;
   r.next_lsn = req.from_lsn;
   r.follow = req.follow == 1;
+  r.flags = header_.flags;  // dispatch() allowed only the READ flags
   r.records_left = req.max_records == 0 ? std::numeric_limits<uint64_t>::max() : req.max_records;
   if (req.max_bytes != 0) {
     r.bytes_left = req.max_bytes;
@@ -358,11 +363,15 @@ void Connection::pump(uint64_t request_id) {
   wal::ReadLimits limits;
   limits.max_records = r.records_left == std::numeric_limits<uint64_t>::max() ? 0 : r.records_left;
   limits.max_bytes = std::min(r.bytes_left, kRecordsFrameBytes);
+  TombstoneTracker* dead_filter =
+      (r.flags & proto::kReadSkipDead) != 0 ? ctx_->log->tombstones() : nullptr;
   asio::post(*ctx_->blocking, [self = shared_from_this(), wal, from = r.next_lsn, limits,
-                               request_id] {
+                               request_id, dead_filter] {
     std::vector<wal::Record> records;
     uint64_t next = from;
     Status st = wal->read(from, limits, &records, &next);
+    // SKIP_DEAD: dead records are dropped here; `next` still passes them.
+    if (st.ok() && dead_filter != nullptr) st = dead_filter->filter(wal, &records);
     asio::post(self->strand_, [self, request_id, st = std::move(st),
                                records = std::move(records), next]() mutable {
       self->on_read_chunk(request_id, st, std::move(records), next);
@@ -389,11 +398,19 @@ void Connection::on_read_chunk(uint64_t request_id, const Status& st,
   }
   if (!records.empty()) {
     std::vector<uint8_t> frame;
-    const size_t start = proto::begin_records(request_id, &frame);
+    const bool header_only = (r.flags & proto::kReadHeaderOnly) != 0;
+    const size_t start = proto::begin_records(request_id, &frame, header_only);
     for (const wal::Record& rec : records) {
-      proto::add_record(proto::ReadRecord{.lsn = rec.lsn, .type = rec.type, .flags = rec.flags,
-                                          .tenant = rec.tenant, .payload = rec.payload},
-                        &frame);
+      const proto::ReadRecord out{.lsn = rec.lsn, .type = rec.type, .flags = rec.flags,
+                                  .tenant = rec.tenant, .payload = rec.payload,
+                                  .payload_len = static_cast<uint32_t>(rec.payload.size())};
+      if (header_only) {
+        proto::add_record_header(out, &frame);
+      } else {
+        proto::add_record(out, &frame);
+      }
+      // max_records / max_bytes count what was selected: with HEADER_ONLY the
+      // stored payload lengths, so both flags settings return the same records.
       if (r.records_left != std::numeric_limits<uint64_t>::max()) --r.records_left;
       if (r.bytes_left != std::numeric_limits<uint64_t>::max()) {
         r.bytes_left -= std::min<uint64_t>(r.bytes_left, rec.payload.size());

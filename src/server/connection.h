@@ -79,6 +79,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool busy = false;          // a wal->read is running on the blocking pool
     bool cancelled = false;     // CANCEL or drain: send END when not busy
     uint64_t follower_id = 0;   // LogService follower registration, 0 = none
+    uint8_t flags = 0;          // proto::kReadSkipDead | proto::kReadHeaderOnly
   };
 
   void read_header();

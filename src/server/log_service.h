@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "proto/protocol.h"
 #include "server/metrics.h"
+#include "server/read_filter.h"
 #include "wal/wal.h"
 
 namespace sidewal::server {
@@ -45,6 +46,9 @@ class LogService : public wal::WalObserver {
   uint64_t add_follower(std::function<void()> wake);
   void remove_follower(uint64_t id);
 
+  // The tombstone set SKIP_DEAD READs are filtered with (read_filter.h).
+  TombstoneTracker* tombstones() { return &tombstones_; }
+
   // Completes queued appends and closes the log's files.
   Status close();
 
@@ -68,6 +72,7 @@ class LogService : public wal::WalObserver {
   uint64_t next_follower_id_ = 1;       // guarded by followers_mu_
   std::unordered_map<uint64_t, std::function<void()>> followers_;  // guarded by followers_mu_
   uint64_t listener_id_ = 0;            // the one engine listener, 0 = none
+  TombstoneTracker tombstones_;         // thread-safe; built on first use
 };
 
 }  // namespace sidewal::server
