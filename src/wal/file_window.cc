@@ -1,6 +1,7 @@
 #include "wal/file_window.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "wal/format.h"
 
@@ -13,7 +14,36 @@ FileWindow::FileWindow(IoBackend* io, FileHandle file, std::string path, uint64_
       path_(std::move(path)),
       file_size_(file_size),
       alignment_(alignment),
-      window_bytes_(format::round_up(window_bytes, alignment)) {}
+      window_bytes_(format::round_up(window_bytes, alignment)),
+      records_end_(file_size) {}
+
+void FileWindow::add_overlay(uint64_t offset, std::vector<uint8_t> page) {
+  SW_ASSERT(offset % alignment_ == 0 && page.size() <= alignment_ && offset < file_size_);
+  remove_overlay(offset);
+  overlays_.emplace_back(offset, std::move(page));
+  apply_overlays();
+}
+
+void FileWindow::remove_overlay(uint64_t offset) {
+  for (auto it = overlays_.begin(); it != overlays_.end(); ++it) {
+    if (it->first == offset) {
+      overlays_.erase(it);
+      // The buffer may hold the overlay's bytes: read the file again.
+      buf_valid_ = 0;
+      return;
+    }
+  }
+}
+
+void FileWindow::apply_overlays() {
+  for (const auto& [off, bytes] : overlays_) {
+    const uint64_t from = std::max(off, buf_offset_);
+    const uint64_t to = std::min(off + bytes.size(), buf_offset_ + buf_valid_);
+    if (from < to) {
+      std::memcpy(buf_.data() + (from - buf_offset_), bytes.data() + (from - off), to - from);
+    }
+  }
+}
 
 Status FileWindow::get(uint64_t offset, uint64_t len, const uint8_t** out) {
   SW_ASSERT(offset + len <= file_size_);
@@ -34,6 +64,7 @@ Status FileWindow::get(uint64_t offset, uint64_t len, const uint8_t** out) {
   }
   buf_offset_ = start;
   buf_valid_ = got;
+  apply_overlays();
   if (offset + len > buf_offset_ + buf_valid_) {
     return Status::IoError("short read of " + path_ + " at offset " + std::to_string(start) +
                            ": got " + std::to_string(got) + " of " + std::to_string(want) +

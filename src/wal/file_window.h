@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 #include "wal/aligned_buffer.h"
@@ -32,6 +34,16 @@ class FileWindow {
   uint64_t file_size() const { return file_size_; }
   const std::string& path() const { return path_; }
 
+  // End of the record area (docs/format.md "Double-write buffer": the last
+  // pages hold the slots); the whole file until set.
+  uint64_t records_end() const { return records_end_; }
+  void set_records_end(uint64_t end) { records_end_ = end; }
+
+  // Recovery's double-write restore: from now on reads see `bytes` (at most
+  // one page, from a page start) at `offset` instead of the file's bytes.
+  void add_overlay(uint64_t offset, std::vector<uint8_t> bytes);
+  void remove_overlay(uint64_t offset);
+
  private:
   IoBackend* io_;
   FileHandle file_;
@@ -42,6 +54,10 @@ class FileWindow {
   AlignedBuffer buf_;
   uint64_t buf_offset_ = 0;  // file offset of buf_[0]; multiple of alignment_
   uint64_t buf_valid_ = 0;   // bytes of buf_ holding file data
+  uint64_t records_end_;
+  std::vector<std::pair<uint64_t, std::vector<uint8_t>>> overlays_;  // applied after each read
+
+  void apply_overlays();
 };
 
 }  // namespace sidewal::wal

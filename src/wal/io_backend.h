@@ -73,6 +73,17 @@ class IoBackend {
     SIDEWAL_RETURN_IF_ERROR(write(file, offset, buf, len));
     return sync(file);
   }
+  // Two writes of the same file, then one data sync: a flush and its
+  // double-write slot (docs/format.md "Double-write buffer"). The two writes
+  // may reach the media in either order; nothing is durable before the sync
+  // returns. io_uring links the three in one submission. Default: write(),
+  // write(), sync().
+  virtual Status write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,
+                                 uint64_t offset2, const void* buf2, size_t len2) {
+    SIDEWAL_RETURN_IF_ERROR(write(file, offset, buf, len));
+    SIDEWAL_RETURN_IF_ERROR(write(file, offset2, buf2, len2));
+    return sync(file);
+  }
   // Reads up to `len` bytes; *got < len only at end of file.
   virtual Status read(FileHandle file, uint64_t offset, void* buf, size_t len, size_t* got) = 0;
   virtual Status sync(FileHandle file) = 0;  // fdatasync

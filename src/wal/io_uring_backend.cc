@@ -262,6 +262,62 @@ Status UringBackend::write_and_sync(FileHandle file, uint64_t offset, const void
   return sync_locked(info, file);
 }
 
+// A flush and its double-write slot: write, write, fdatasync linked in one
+// submission (one io_uring_enter). Any short or interrupted write breaks the
+// chain (the kernel cancels what follows): the missing bytes are then written
+// and synced separately, never reported as success early.
+Status UringBackend::write2_and_sync(FileHandle file, uint64_t offset, const void* buf,
+                                     size_t len, uint64_t offset2, const void* buf2,
+                                     size_t len2) {
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write2_and_sync", &ref));
+  const posix::FileInfo& info = *ref;
+  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "write2_and_sync"));
+  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset2, buf2, len2, "write2_and_sync"));
+  const uint64_t offs[2] = {offset, offset2};
+  const uint8_t* bufs[2] = {static_cast<const uint8_t*>(buf), static_cast<const uint8_t*>(buf2)};
+  const size_t lens[2] = {len, len2};
+  std::lock_guard<std::mutex> lock(write_ring_.mu);
+  SIDEWAL_RETURN_IF_ERROR(usable(write_ring_));
+  size_t firsts[2];
+  for (int i = 0; i < 2; ++i) {
+    firsts[i] = std::min({lens[i], max_bytes_per_submission_, kMaxSqeBytes});
+    struct io_uring_sqe* w = next_sqe(write_ring_);
+    io_uring_prep_write(w, file, bufs[i], static_cast<unsigned>(firsts[i]), offs[i]);
+    io_uring_sqe_set_flags(w, IOSQE_IO_LINK);
+    io_uring_sqe_set_data64(w, static_cast<uint64_t>(i));
+  }
+  struct io_uring_sqe* s = next_sqe(write_ring_);
+  io_uring_prep_fsync(s, file, IORING_FSYNC_DATASYNC);
+  io_uring_sqe_set_data64(s, 2);
+  int res[3] = {0, 0, 0};
+  if (int err = run(write_ring_, 3, res)) {
+    return Status::FromErrno(err, "io_uring_enter for write+write+fdatasync " +
+                                      at(info, offset, len));
+  }
+  bool complete = res[2] == 0;
+  for (int i = 0; i < 2; ++i) {
+    const int wres = res[i];
+    if (wres < 0 && wres != -EINTR && wres != -EAGAIN && wres != -ECANCELED) {
+      return Status::FromErrno(-wres, "write (io_uring) " + at(info, offs[i], firsts[i]));
+    }
+  }
+  // A flush that ran and failed is final: the dirty pages may be gone.
+  if (res[2] < 0 && res[2] != -ECANCELED) {
+    return Status::FromErrno(-res[2], "fdatasync (io_uring, linked) " + info.path);
+  }
+  for (int i = 0; i < 2; ++i) {
+    size_t done = res[i] > 0 ? static_cast<size_t>(res[i]) : 0;
+    if (done == lens[i]) continue;
+    complete = false;
+    if (info.direct) done -= done % info.alignment;
+    SIDEWAL_RETURN_IF_ERROR(
+        write_locked(info, file, offs[i] + done, bufs[i] + done, lens[i] - done));
+  }
+  if (complete) return Status::Ok();
+  return sync_locked(info, file);
+}
+
 Status UringBackend::sync(FileHandle file) {
   posix::FileRef ref;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "sync", &ref));

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "wal/dwb.h"
+#include "wal/io_posix.h"
 #include "wal/segment_file.h"
 
 namespace sidewal::wal {
@@ -64,6 +66,13 @@ Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
                               [](uint64_t v, const auto& s) { return v < s.first; }) -
              segs.begin() - 1;
   uint64_t expected = segs[i].first;
+  // The double-write slots at the end of every segment are sized by the
+  // directory's O_DIRECT alignment (docs/format.md); a directory that cannot
+  // be probed (read-only, no O_DIRECT) is taken to use the usual 4096.
+  size_t align = posix::kMinDirectAlignment;
+  if (Result<posix::AlignmentProbe> a = posix::probe_direct_alignment(dir); a.ok()) {
+    align = a->alignment;
+  }
   for (; i < segs.size() && expected <= to_lsn; ++i) {
     const std::string& path = segs[i].second;
     const bool last = i + 1 == segs.size();
@@ -85,12 +94,13 @@ Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
     format::Preamble pre;
     SIDEWAL_RETURN_IF_ERROR(format::decode_preamble(m.base, path, &pre));
     uint64_t pos = format::kPreambleBytes;
+    const uint64_t records_end = std::max<uint64_t>(pos, dwb::records_end(m.size, align));
     uint64_t released = 0;
     while (expected < next_first && expected <= to_lsn) {
       format::RecordHeader h;
       std::string why;
       const format::RecordCheck r =
-          format::check_record(m.base + pos, m.size - pos, pre.segment_id, expected, &h, &why);
+          format::check_record(m.base + pos, records_end - std::min(pos, records_end), pre.segment_id, expected, &h, &why);
       if (r == format::RecordCheck::kEnd && last && to_lsn == UINT64_MAX) break;
       if (r != format::RecordCheck::kValid) {
         return Status::Corruption("segment " + path + " offset " + std::to_string(pos) +

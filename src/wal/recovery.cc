@@ -1,6 +1,9 @@
 #include "wal/recovery.h"
 
 #include <algorithm>
+#include <cstring>
+
+#include "wal/aligned_buffer.h"
 
 #include "wal/format.h"
 #include "wal/segment_file.h"
@@ -171,6 +174,19 @@ Status scan_dir(IoBackend* io, const std::string& dir, size_t alignment, bool di
   for (size_t i = scan->keep_segments; i < scan->segments.size(); ++i) {
     report->discarded_records += scan->segments[i].records;
   }
+  if (scan->keep_segments > 0) {
+    const SegmentScan& s = scan->segments[scan->keep_segments - 1];
+    for (const SegmentScan::DwbRestore& d : s.dwb_restores) {
+      ++report->dwb_restores;
+      report->dwb_restored_records += d.records;
+      if (!report->dwb_why.empty()) report->dwb_why += "; ";
+      report->dwb_why += "restored the page at offset " + std::to_string(d.page) + " of " +
+                         base_name(s.path) + " from double-write slot " + std::to_string(d.slot) +
+                         " (sequence " + std::to_string(d.seq) + "): " +
+                         std::to_string(d.records) + " records at or after offset " +
+                         std::to_string(d.from);
+    }
+  }
   return Status::Ok();
 }
 
@@ -191,13 +207,30 @@ Status repair_dir(IoBackend* io, const std::string& dir, size_t alignment, bool 
     SIDEWAL_RETURN_IF_ERROR(io->remove(scan->segments[i - 1].path));
     dir_changed = true;
   }
-  if (scan->keep_segments > 0 && scan->zero_end > scan->cut_offset) {
+  const bool restored =
+      scan->keep_segments > 0 && !scan->segments[scan->keep_segments - 1].dwb_restores.empty();
+  if (scan->keep_segments > 0 && (scan->zero_end > scan->cut_offset || restored)) {
     const SegmentScan& s = scan->segments[scan->keep_segments - 1];
     OpenOptions o;
     o.direct = true;
     Result<FileHandle> f = io->open(s.path, o);
     if (!f.ok()) return f.status();
-    Status st = zero_segment_range(io, *f, s.path, scan->cut_offset, scan->zero_end, alignment);
+    // Pages restored from the double-write slots go back first; the cut
+    // below then reads the restored bytes of its page, and one sync covers both.
+    Status st;
+    if (restored) {
+      AlignedBuffer page(alignment, alignment);
+      for (const SegmentScan::DwbRestore& d : s.dwb_restores) {
+        std::memcpy(page.data(), d.image.data(), alignment);
+        st = io->write(*f, d.page, page.data(), alignment);
+        if (!st.ok()) break;
+      }
+    }
+    if (st.ok() && scan->zero_end > scan->cut_offset) {
+      st = zero_segment_range(io, *f, s.path, scan->cut_offset, scan->zero_end, alignment);
+    } else if (st.ok()) {
+      st = io->sync(*f);
+    }
     Status cst = io->close(*f);
     SIDEWAL_RETURN_IF_ERROR(st);
     SIDEWAL_RETURN_IF_ERROR(cst);

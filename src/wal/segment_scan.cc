@@ -1,8 +1,10 @@
 #include "wal/segment_scan.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/endian.h"
+#include "wal/dwb.h"
 #include "wal/file_window.h"
 #include "wal/wal.h"
 
@@ -16,7 +18,8 @@ constexpr size_t kScanWindowBytes = 1 << 20;
 Status check_record_at(FileWindow& w, uint64_t offset, uint64_t segment_id, uint64_t expected_lsn,
                 format::RecordCheck* result, format::RecordHeader* h, const uint8_t** rec,
                 std::string* why) {
-  uint64_t avail = w.file_size() - offset;
+  // Records live in [preamble, records_end): the double-write slots follow.
+  uint64_t avail = w.records_end() - std::min(offset, w.records_end());
   const uint8_t* p = nullptr;
   uint64_t head = std::min<uint64_t>(avail, format::kHeaderBytes);
   SIDEWAL_RETURN_IF_ERROR(w.get(offset, head, &p));
@@ -37,7 +40,7 @@ namespace {
 // FLUSH_START record with an LSN above out->last_lsn.
 Status scan_tail(FileWindow& w, SegmentScan* out) {
   out->tail_scanned = true;
-  const uint64_t size = w.file_size();
+  const uint64_t size = w.records_end();  // the double-write slots are not records
   const uint64_t id = out->preamble.segment_id;
   uint64_t p = format::round_up(out->stop_offset, format::kRecordAlign);
   while (p + 8 <= size) {
@@ -81,6 +84,52 @@ Status scan_tail(FileWindow& w, SegmentScan* out) {
   return Status::Ok();
 }
 
+// The scan of the last segment stopped at a bad record at `pos`: try the
+// double-write slots, newest first (docs/format.md "Recovery", restore step).
+// A slot is used when its page lies at or after the stop point, agrees with
+// the bytes already validated before `pos` in that page, and makes the
+// record at `pos` valid. Sets *restored and overlays the page on `w`.
+Status try_dwb_restore(FileWindow& w, std::vector<dwb::Slot>* slots, uint64_t pos,
+                       uint64_t segment_id, uint64_t expected, size_t alignment,
+                       SegmentScan* out, bool* restored) {
+  *restored = false;
+  for (auto it = slots->begin(); it != slots->end(); ++it) {
+    const uint64_t target = it->header.target;
+    const uint64_t n = it->header.image_bytes;
+    if (target + n <= pos) continue;  // the copy ends before the stop point
+    if (pos > target) {
+      const uint8_t* disk = nullptr;
+      SIDEWAL_RETURN_IF_ERROR(w.get(target, pos - target, &disk));
+      if (std::memcmp(disk, it->page.data(), pos - target) != 0) continue;
+    }
+    // The copy's bytes [0, n) replace the page's; past n the disk's bytes
+    // stay (records of later flushes, CRC-checked like any other).
+    w.add_overlay(target, std::vector<uint8_t>(it->page.begin(), it->page.begin() + n));
+    format::RecordCheck r;
+    format::RecordHeader h;
+    const uint8_t* rec = nullptr;
+    std::string why;
+    SIDEWAL_RETURN_IF_ERROR(check_record_at(w, pos, segment_id, expected, &r, &h, &rec, &why));
+    if (r != format::RecordCheck::kValid) {
+      w.remove_overlay(target);
+      continue;
+    }
+    SegmentScan::DwbRestore d;
+    d.page = target;
+    d.slot = it->index;
+    d.seq = it->header.seq;
+    d.from = pos;
+    const uint8_t* merged = nullptr;
+    SIDEWAL_RETURN_IF_ERROR(w.get(target, alignment, &merged));
+    d.image.assign(merged, merged + alignment);
+    out->dwb_restores.push_back(std::move(d));
+    slots->erase(it);
+    *restored = true;
+    return Status::Ok();
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, size_t alignment,
@@ -105,16 +154,54 @@ Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, 
   Result<uint64_t> size = io->file_size(fh);
   if (!size.ok()) return size.status();
   out->file_size = *size;
-  if (out->file_size < alignment || out->file_size % alignment != 0) {
+  if (out->file_size < (dwb::kReservedPages + 1) * alignment ||
+      out->file_size % alignment != 0) {
     out->preamble_status = Status::Corruption(
         "segment " + path + ": size " + std::to_string(out->file_size) +
-        " is not a whole number (>= 1) of " + std::to_string(alignment) + "-byte pages");
+        " is not a whole number of " + std::to_string(alignment) + "-byte pages, at least " +
+        std::to_string(dwb::kReservedPages + 1) + " (the last " +
+        std::to_string(dwb::kReservedPages) + " hold the double-write slots)");
     return Status::Ok();
   }
   FileWindow w(io, fh, path, out->file_size, alignment, kScanWindowBytes);
+  w.set_records_end(dwb::records_end(out->file_size, alignment));
+  // The last segment's double-write slots, read when first needed.
+  std::vector<dwb::Slot> slots;
+  bool slots_read = false;
   const uint8_t* pre = nullptr;
   SIDEWAL_RETURN_IF_ERROR(w.get(0, format::kPreambleBytes, &pre));
   out->preamble_status = format::decode_preamble(pre, path, &out->preamble);
+  if (!out->preamble_status.ok() && out->preamble_status.code() == Code::kCorruption &&
+      scan_tail_too) {
+    // A torn rewrite of page 0 by the first flush into this segment: the
+    // slot written when the segment was created holds the preamble.
+    SIDEWAL_RETURN_IF_ERROR(
+        dwb::read_slots(io, fh, path, out->file_size, alignment, /*segment_id=*/0, &slots));
+    slots_read = true;
+    for (auto it = slots.begin(); it != slots.end(); ++it) {
+      if (it->header.target != 0) continue;
+      format::Preamble p;
+      if (!format::decode_preamble(it->page.data(), path, &p).ok() ||
+          p.segment_id != it->header.segment_id) {
+        continue;
+      }
+      w.add_overlay(0, std::vector<uint8_t>(it->page.begin(),
+                                            it->page.begin() + it->header.image_bytes));
+      out->preamble = p;
+      out->preamble_status = Status::Ok();
+      SegmentScan::DwbRestore d;
+      d.page = 0;
+      d.slot = it->index;
+      d.seq = it->header.seq;
+      d.from = 0;
+      const uint8_t* merged = nullptr;
+      SIDEWAL_RETURN_IF_ERROR(w.get(0, alignment, &merged));
+      d.image.assign(merged, merged + alignment);
+      out->dwb_restores.push_back(std::move(d));
+      slots.erase(it);
+      break;
+    }
+  }
   if (!out->preamble_status.ok()) return Status::Ok();
 
   const uint64_t id = out->preamble.segment_id;
@@ -128,6 +215,16 @@ Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, 
     std::string why;
     SIDEWAL_RETURN_IF_ERROR(check_record_at(w, pos, id, expected, &r, &h, &rec, &why));
     if (r == format::RecordCheck::kEnd) break;
+    if (r == format::RecordCheck::kBad && scan_tail_too) {
+      if (!slots_read) {
+        SIDEWAL_RETURN_IF_ERROR(dwb::read_slots(io, fh, path, out->file_size, alignment, id, &slots));
+        slots_read = true;
+      }
+      bool restored = false;
+      SIDEWAL_RETURN_IF_ERROR(
+          try_dwb_restore(w, &slots, pos, id, expected, alignment, out, &restored));
+      if (restored) continue;
+    }
     if (r == format::RecordCheck::kBad) {
       out->stopped_bad = true;
       out->stop_why = why;
@@ -138,9 +235,12 @@ Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, 
       last_indexed = pos;
     }
     if (on_record) on_record(RecordView{h, rec + format::kHeaderBytes, pos});
+    for (SegmentScan::DwbRestore& d : out->dwb_restores) {
+      if (pos >= d.from && pos < d.page + alignment) ++d.records;
+    }
     ++out->records;
     out->last_lsn = h.lsn;
-    pos = std::min<uint64_t>(out->file_size, pos + format::record_bytes(h.payload_len));
+    pos = std::min<uint64_t>(w.records_end(), pos + format::record_bytes(h.payload_len));
     out->valid_end = pos;
     if (h.flags & format::kFlagBatchEnd) {
       out->batch_lsn = h.lsn;

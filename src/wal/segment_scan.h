@@ -56,6 +56,18 @@ struct SegmentScan {
   uint64_t later_offset = 0;
   uint64_t later_lsn = 0;
 
+  // Pages of the last segment restored from its double-write slots (in
+  // memory: recovery writes them back, inspect_dir only reports them).
+  struct DwbRestore {
+    uint64_t page = 0;     // offset of the restored page
+    size_t slot = 0;       // which slot held it
+    uint64_t seq = 0;      // the slot's sequence number
+    uint64_t from = 0;     // the scan's stop point that the restore repaired
+    uint64_t records = 0;  // valid records starting in [from, page end) after the restore
+    std::vector<uint8_t> image;  // the page as restored
+  };
+  std::vector<DwbRestore> dwb_restores;
+
   std::vector<IndexEntry> index;  // every kIndexIntervalBytes, first at (first_lsn, 16)
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/endian.h"
+#include "wal/dwb.h"
 #include "wal/file_window.h"
 #include "wal/segment_file.h"
 
@@ -54,6 +55,8 @@ Status SequentialReader::open_segment(uint64_t lsn) {
   Result<uint64_t> size = io_->file_size(file_);
   if (!size.ok()) return size.status();
   window_ = std::make_unique<FileWindow>(io_, file_, seg_.path, *size, align_, opts_.window_bytes);
+  // Records end where the double-write slots begin (docs/format.md).
+  window_->set_records_end(dwb::records_end(*size, align_));
   if (*size < format::kPreambleBytes) return corruption(0, "file shorter than its preamble");
   if (seg_.id == 0) {
     const uint8_t* pre = nullptr;
@@ -67,7 +70,7 @@ Status SequentialReader::open_segment(uint64_t lsn) {
   expected_ = seg_.start.lsn;
   // Walk headers (no CRC, no payload reads beyond the window) up to `lsn`.
   while (expected_ < lsn) {
-    if (pos_ + format::kHeaderBytes > window_->file_size()) {
+    if (pos_ + format::kHeaderBytes > window_->records_end()) {
       return corruption(pos_, "segment ends before lsn " + std::to_string(lsn));
     }
     const uint8_t* h = nullptr;
@@ -94,7 +97,7 @@ Status SequentialReader::next(RecordRef* rec, bool* got) {
     if (st.code() == Code::kNotFound && last_lsn_ == UINT64_MAX) return Status::Ok();
     SIDEWAL_RETURN_IF_ERROR(st);
   }
-  const uint64_t size = window_->file_size();
+  const uint64_t size = window_->records_end();
   const uint64_t avail = size - std::min(size, pos_);
   if (avail < format::kHeaderBytes) {
     if (seg_.next_first_lsn == UINT64_MAX && last_lsn_ == UINT64_MAX) return Status::Ok();
@@ -164,7 +167,7 @@ Status SequentialReader::load_payload(RecordRef* rec) {
   SIDEWAL_RETURN_IF_ERROR(window_->get(last_offset_, whole, &r));
   format::RecordHeader checked;
   std::string why;
-  if (format::check_record(r, window_->file_size() - last_offset_, seg_.id, rec->header.lsn,
+  if (format::check_record(r, window_->records_end() - last_offset_, seg_.id, rec->header.lsn,
                            &checked, &why) != format::RecordCheck::kValid) {
     return Status::Corruption("segment " + seg_.path + " offset " + std::to_string(last_offset_) +
                               ": loading the payload of lsn " + std::to_string(rec->header.lsn) +

@@ -72,6 +72,12 @@ void SimDisk::tear_write_at(uint64_t k, uint32_t sectors) {
   tear_at_[k] = sectors;
 }
 
+void SimDisk::tear_write_garbage_at(uint64_t k, uint32_t sector) {
+  std::lock_guard<std::mutex> lock(mu_);
+  tear_at_[k] = sector;
+  garbage_at_.insert(k);
+}
+
 void SimDisk::set_fault_hook(FaultHook hook) {
   std::lock_guard<std::mutex> lock(mu_);
   hook_ = std::move(hook);
@@ -119,6 +125,7 @@ SimDisk::Step SimDisk::take_step(StepKind kind, const char* op, const std::strin
   if (auto t = tear_at_.find(s.index); t != tear_at_.end()) {
     s.outcome = kind == StepKind::kWrite ? Step::kTear : Step::kCrash;
     s.tear_sectors = t->second;
+    s.garbage = garbage_at_.count(s.index) != 0;
   } else if (crash_at_ && s.index >= *crash_at_) {
     s.outcome = Step::kCrash;
   } else if (auto f = fail_at_.find(s.index); f != fail_at_.end()) {
@@ -141,6 +148,12 @@ SimDisk::Step SimDisk::take_step(StepKind kind, const char* op, const std::strin
       case Fault::kTear:
         s.outcome = kind == StepKind::kWrite ? Step::kTear : Step::kCrash;
         s.tear_sectors = fault.sectors;
+        s.garbage = fault.garbage;
+        break;
+      case Fault::kTearLater:
+        s.tear_later = kind == StepKind::kWrite;
+        s.tear_sectors = fault.sectors;
+        s.garbage = fault.garbage;
         break;
     }
   }
@@ -187,6 +200,21 @@ void SimDisk::apply_durable(Inode& inode, const Pending& p, size_t bytes) {
   std::memcpy(inode.durable.data() + p.offset, p.data.data(), bytes);
 }
 
+void SimDisk::apply_garbage(Inode& inode, const Pending& p, size_t at) {
+  const size_t n = std::min<size_t>(kSectorBytes, p.data.size() - at);
+  const uint64_t off = p.offset + at;
+  if (inode.durable.size() < off + n) inode.durable.resize(off + n, 0);
+  uint8_t* dst = inode.durable.data() + off;
+  const uint8_t* fresh = p.data.data() + at;
+  std::vector<uint8_t> old(dst, dst + n);
+  for (size_t i = 0; i < n; i += 8) {
+    const uint64_t r = rng_();
+    std::memcpy(dst + i, &r, std::min<size_t>(8, n - i));
+  }
+  // Neither old nor new, whatever the draw: byte 0 differs from both.
+  while (dst[0] == old[0] || dst[0] == fresh[0]) ++dst[0];
+}
+
 std::string SimDisk::parent_of(const std::string& norm) const {
   size_t pos = norm.rfind('/');
   return pos == 0 ? "/" : norm.substr(0, pos);
@@ -201,15 +229,17 @@ Status SimDisk::do_write(Handle& h, uint64_t offset, const uint8_t* buf, size_t 
   const std::string what = std::string(op) + " " + range(h.path, offset, len);
   Step s = take_step(StepKind::kWrite, "write", h.path, offset, len);
   Inode& inode = inodes_[h.inode];
-  Pending p{offset, std::vector<uint8_t>(buf, buf + len), std::nullopt, next_seq_++};
+  Pending p{offset, std::vector<uint8_t>(buf, buf + len), std::nullopt, false, next_seq_++};
+  if (s.tear_later || s.outcome == Step::kTear) {
+    p.forced_sectors = static_cast<uint32_t>(std::min<uint64_t>(s.tear_sectors, sectors_of(len)));
+    p.garbage = s.garbage;
+  }
   Status st;
   switch (s.outcome) {
     case Step::kFail:
       st = Status::FromErrno(s.err, what);
       break;
     case Step::kTear:
-      p.forced_sectors = static_cast<uint32_t>(
-          std::min<uint64_t>(s.tear_sectors, sectors_of(len)));
       [[fallthrough]];
     case Step::kCrash:
       // In flight when power failed: restart() decides how much landed.
@@ -225,7 +255,7 @@ Status SimDisk::do_write(Handle& h, uint64_t offset, const uint8_t* buf, size_t 
         inode.bad_sectors.erase(sec);
       }
       if (h.dsync) {
-        apply_durable(inode, p, len);
+        apply_durable(inode, p, len);  // durable on return: a later tear plan is moot
       } else {
         inode.pending.push_back(std::move(p));
       }
@@ -341,6 +371,21 @@ Status SimDisk::write_and_sync(FileHandle file, uint64_t offset, const void* buf
   return do_sync(*h, "fdatasync");
 }
 
+Status SimDisk::write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,
+                                uint64_t offset2, const void* buf2, size_t len2) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Handle* h = nullptr;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write2_and_sync", &h));
+  if (crashed_) return crash_status("write2_and_sync " + range(h->path, offset, len));
+  SIDEWAL_RETURN_IF_ERROR(check_direct(*h, offset, buf, len, "write2_and_sync"));
+  SIDEWAL_RETURN_IF_ERROR(check_direct(*h, offset2, buf2, len2, "write2_and_sync"));
+  if (!h->writable) return Status::FromErrno(EBADF, "write " + range(h->path, offset, len));
+  SIDEWAL_RETURN_IF_ERROR(do_write(*h, offset, static_cast<const uint8_t*>(buf), len, "write"));
+  SIDEWAL_RETURN_IF_ERROR(
+      do_write(*h, offset2, static_cast<const uint8_t*>(buf2), len2, "write"));
+  return do_sync(*h, "fdatasync");
+}
+
 Status SimDisk::sync(FileHandle file) {
   std::lock_guard<std::mutex> lock(mu_);
   Handle* h = nullptr;
@@ -362,7 +407,7 @@ Status SimDisk::preallocate_zeroed(FileHandle file, uint64_t bytes) {
   if (!h->writable) return Status::FromErrno(EBADF, what);
   Step s = take_step(StepKind::kOther, "preallocate", h->path, 0, bytes);
   Inode& inode = inodes_[h->inode];
-  Pending zeros{0, std::vector<uint8_t>(bytes, 0), std::nullopt, next_seq_++};
+  Pending zeros{0, std::vector<uint8_t>(bytes, 0), std::nullopt, false, next_seq_++};
   Status st;
   switch (s.outcome) {
     case Step::kFail:
@@ -606,8 +651,10 @@ SimDisk::RestartReport SimDisk::restart() {
       ++rep.unsynced_writes;
       const size_t len = p.data.size();
       size_t landed = 0;
+      bool garbage = false;
       if (p.forced_sectors) {
         landed = std::min<size_t>(len, size_t{*p.forced_sectors} * kSectorBytes);
+        garbage = p.garbage && landed < len;
       } else {
         switch (model_) {
           case CrashModel::kProcessCrash:
@@ -636,10 +683,16 @@ SimDisk::RestartReport SimDisk::restart() {
             }
             break;
           }
+          case CrashModel::kTearGarbage:
+            landed = (rng_() % sectors_of(len)) * kSectorBytes;
+            garbage = true;
+            break;
         }
       }
       landed = std::min(landed, len);
-      if (landed == 0) {
+      if (garbage) {
+        ++rep.torn;
+      } else if (landed == 0) {
         ++rep.lost;
       } else if (landed == len) {
         ++rep.applied;
@@ -647,6 +700,7 @@ SimDisk::RestartReport SimDisk::restart() {
         ++rep.torn;
       }
       if (landed > 0) apply_durable(fresh, p, landed);
+      if (garbage) apply_garbage(fresh, p, landed);
     }
     fresh.cache = fresh.durable;
     fresh.bad_sectors = std::move(old.bad_sectors);
@@ -660,6 +714,7 @@ SimDisk::RestartReport SimDisk::restart() {
   steps_ = 0;
   crash_at_.reset();
   tear_at_.clear();
+  garbage_at_.clear();
   fail_at_.clear();
   hook_ = nullptr;
   crashed_ = false;

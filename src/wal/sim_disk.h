@@ -29,7 +29,8 @@
 //   construction or the last restart(): write, sync, preallocate_zeroed,
 //   create_dir, remove, rename, sync_dir, open with create=true. write_and_sync
 //   is two steps (the write, then the sync); if the write step fails, the sync
-//   step is not taken. Reads, list_dir, file_size, close, open without create
+//   step is not taken. write2_and_sync is three (write, write, sync), so a
+//   plan can crash or tear between and during a flush's two writes. Reads, list_dir, file_size, close, open without create
 //   and direct_alignment are not counted. io_count() is the number of steps
 //   taken so far, so a test can run a workload once to count its steps, then
 //   rerun it crashing at each one.
@@ -42,6 +43,12 @@
 //     `sectors` 512-byte sectors (they are on the media after restart, the
 //     rest of the range keeps its old bytes), then the disk crashes. If step k
 //     is not a write it is a plain crash.
+//   - tear_write_garbage_at(k, sector): step k, a write, lands its sectors
+//     before `sector`, sector `sector` itself gets garbage (bytes that are
+//     neither the old nor the new ones, drawn from the seed), the rest keeps
+//     its old bytes; then the disk crashes. "Any 512-byte boundary, or worse":
+//     unlike the sector-atomic tear it can damage bytes whose old and new
+//     values are equal (acknowledged records in a rewritten page).
 //   - set_fault_hook(hook): called at every step (under SimDisk's lock: it
 //     must not call back into the disk) with the step's number, operation and
 //     path; returns what happens there (proceed, crash, fail with an errno, or
@@ -120,6 +127,9 @@ class SimDisk final : public IoBackend {
     // (unsynced writes and namespace changes), except writes dropped by a
     // failed sync.
     kProcessCrash,
+    // Every unsynced write tears at a seeded sector, with garbage there (see
+    // tear_write_garbage_at): the worst a power cut does to in-flight writes.
+    kTearGarbage,
   };
 
   // What restart() did, for assertions and failure messages.
@@ -142,6 +152,8 @@ class SimDisk final : public IoBackend {
   Status preallocate_zeroed(FileHandle file, uint64_t bytes) override;
   Status write(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
   Status write_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
+  Status write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,
+                         uint64_t offset2, const void* buf2, size_t len2) override;
   Status read(FileHandle file, uint64_t offset, void* buf, size_t len, size_t* got) override;
   Status sync(FileHandle file) override;
   Result<uint64_t> file_size(FileHandle file) override;
@@ -161,6 +173,7 @@ class SimDisk final : public IoBackend {
   // ---- fault plans (step numbers count from 0 since the last restart) ----
   void crash_after_io(uint64_t k);
   void tear_write_at(uint64_t k, uint32_t sectors);
+  void tear_write_garbage_at(uint64_t k, uint32_t sector);
   void fail_io(uint64_t k, int err);
 
   // One step as the fault hook sees it.
@@ -175,13 +188,20 @@ class SimDisk final : public IoBackend {
     uint64_t len = 0;     // write: length; preallocate: bytes
   };
   struct Fault {
-    enum Kind : uint8_t { kNone, kCrash, kFail, kTear } kind = kNone;
+    // kTearLater: the write succeeds now, but if it is still unsynced when
+    // power fails, restart() lands it torn at `sectors` (garbage there when
+    // `garbage`) instead of asking the crash model; sectors 0 without garbage
+    // = lost. A non-write step proceeds.
+    enum Kind : uint8_t { kNone, kCrash, kFail, kTear, kTearLater } kind = kNone;
     int err = 0;           // kFail
-    uint32_t sectors = 0;  // kTear (a non-write step crashes instead)
+    uint32_t sectors = 0;  // kTear, kTearLater (a non-write step crashes instead of kTear)
+    bool garbage = false;  // kTear, kTearLater: sector `sectors` gets garbage
     static Fault none() { return {}; }
-    static Fault crash() { return {kCrash, 0, 0}; }
-    static Fault fail(int e) { return {kFail, e, 0}; }
-    static Fault tear(uint32_t s) { return {kTear, 0, s}; }
+    static Fault crash() { return {kCrash, 0, 0, false}; }
+    static Fault fail(int e) { return {kFail, e, 0, false}; }
+    static Fault tear(uint32_t s) { return {kTear, 0, s, false}; }
+    static Fault tear_garbage(uint32_t sector) { return {kTear, 0, sector, true}; }
+    static Fault tear_later(uint32_t s, bool garbage) { return {kTearLater, 0, s, garbage}; }
   };
   using FaultHook = std::function<Fault(const StepInfo&)>;
   // Replaces the hook; an empty function removes it. Cleared by restart().
@@ -213,6 +233,7 @@ class SimDisk final : public IoBackend {
     uint64_t offset = 0;
     std::vector<uint8_t> data;
     std::optional<uint32_t> forced_sectors;  // set by tear_write_at: lands exactly this prefix
+    bool garbage = false;  // with forced_sectors: the next sector gets garbage
     uint64_t seq = 0;  // global write order, across files (kTearLast tears the newest)
   };
   struct Inode {
@@ -239,6 +260,8 @@ class SimDisk final : public IoBackend {
     enum Outcome : uint8_t { kProceed, kFail, kCrash, kTear } outcome = kProceed;
     int err = 0;
     uint32_t tear_sectors = 0;
+    bool garbage = false;
+    bool tear_later = false;  // kProceed, but torn at tear_sectors if unsynced at power loss
   };
 
   // All REQUIRE mu_ held.
@@ -252,6 +275,9 @@ class SimDisk final : public IoBackend {
   Status do_write(Handle& h, uint64_t offset, const uint8_t* buf, size_t len, const char* op);
   Status do_sync(Handle& h, const char* op);
   void apply_durable(Inode& inode, const Pending& p, size_t bytes);
+  // Writes a sector of garbage (neither the pending write's bytes nor the
+  // durable ones) at `at` of p's range. REQUIRES mu_ held (draws from rng_).
+  void apply_garbage(Inode& inode, const Pending& p, size_t at);
   std::string parent_of(const std::string& norm) const;
   bool dir_exists(const Namespace& ns, const std::string& norm) const;
 
@@ -270,6 +296,7 @@ class SimDisk final : public IoBackend {
   uint64_t next_seq_ = 0;                // guarded by mu_; Pending::seq source
   std::optional<uint64_t> crash_at_;     // guarded by mu_
   std::map<uint64_t, uint32_t> tear_at_; // guarded by mu_
+  std::set<uint64_t> garbage_at_;        // guarded by mu_; tear_at_ steps that tear with garbage
   std::map<uint64_t, int> fail_at_;      // guarded by mu_
   FaultHook hook_;                       // guarded by mu_
   bool crashed_ = false;                 // guarded by mu_

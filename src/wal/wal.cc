@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "wal/dwb.h"
 #include "wal/format.h"
 #include "wal/recovery.h"
 #include "wal/wal_impl.h"
@@ -60,14 +61,17 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, RecoveryReport
   Result<size_t> align = io->direct_alignment(options.dir);
   if (!align.ok()) return align.status();
   const uint64_t a = *align;
-  if (options.segment_bytes % a != 0 || options.segment_bytes < 4 * a) {
+  if (options.segment_bytes % a != 0 ||
+      options.segment_bytes < (dwb::kReservedPages + 4) * a) {
     return Status::InvalidArgument("wal: segment_bytes " + std::to_string(options.segment_bytes) +
                                    " must be a multiple of the " + std::to_string(a) +
                                    "-byte I/O alignment of " + options.dir +
-                                   " and at least 4 pages");
+                                   " and at least " + std::to_string(dwb::kReservedPages + 4) +
+                                   " pages (the last " + std::to_string(dwb::kReservedPages) +
+                                   " hold the double-write slots)");
   }
   if (format::kPreambleBytes + format::record_bytes(options.max_record_bytes) >
-      options.segment_bytes) {
+      dwb::records_end(options.segment_bytes, a)) {
     return Status::InvalidArgument("wal: a " + std::to_string(options.max_record_bytes) +
                                    "-byte record does not fit a " +
                                    std::to_string(options.segment_bytes) + "-byte segment");

@@ -72,6 +72,13 @@ struct WalOptions {
   // Open for writing even though recovery found corruption before the tail
   // (the operator accepts losing everything after the first bad record).
   bool salvage = false;
+  // Double-write buffer (docs/format.md "Double-write buffer"): every flush
+  // whose last page is partly filled also writes a copy of that page to a
+  // slot of the segment (same sync), so the next flush may tear the page
+  // while rewriting it without losing an acknowledged record. Off only for
+  // devices whose 4 KiB writes are atomic (docs/operations.md). Recovery
+  // restores from the slots whatever this says.
+  bool dwb = true;
   // Bounds the bytes queued for the flusher; append() blocks above it.
   uint64_t max_pending_bytes = 64ull << 20;
   // The most recent durable records kept in memory (TailWindow), so
@@ -92,6 +99,9 @@ struct RecoveryReport {
   uint64_t discarded_bytes = 0;   // torn or partial tail cut off
   uint64_t discarded_records = 0; // records of an incomplete trailing batch
   std::string discarded_why;      // empty when nothing was cut
+  uint64_t dwb_restores = 0;          // torn pages restored from the double-write slots
+  uint64_t dwb_restored_records = 0;  // records valid in those pages at/after the tear
+  std::string dwb_why;                // which pages, from which slots; empty when none
   bool corruption = false;        // a bad record followed by valid ones
   std::string corruption_at;      // "segment <file> offset <n>: <what>"
   double seconds = 0;

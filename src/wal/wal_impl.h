@@ -100,6 +100,7 @@ class WalImpl final : public Wal {
     uint32_t batches = 0;
     uint64_t durable = 0;
     uint64_t written = 0;
+    uint64_t dwb_bytes = 0;  // written to the double-write slot by this flush
     uint64_t queued_bytes = 0;  // released from pending_bytes_ once delivered
     double seconds = 0;
   };
@@ -112,7 +113,9 @@ class WalImpl final : public Wal {
   void preparer_loop();
   void prepare_next_locked(Staging& flushing, Staging& next);
   Status roll_to(const Staging& s);
-  Status write_pages(const Staging& s);
+  // Writes a flush's pages (and, with the double-write buffer, the copy of its
+  // partly filled last page; *dwb_bytes says how many slot bytes) and syncs.
+  Status write_pages(const Staging& s, uint64_t* dwb_bytes);
   void enter_failed_locked(const Status& why);
   Status caller_error_locked() const;
   void encode_batch_locked(std::span<const RecordIn> records, uint64_t bytes,
@@ -153,6 +156,11 @@ class WalImpl final : public Wal {
 
   // Flusher-only state.
   FileHandle write_fd_ = -1;
+  // Double-write buffer (docs/format.md): the slot the next copy goes to.
+  // The other slot holds the durable copy of the page this flush rewrites,
+  // so it is never the one written. Flusher-only after start().
+  size_t dwb_next_slot_ = 0;
+  AlignedBuffer dwb_slot_;  // encoded slot (header + image), flusher-only
 
   std::mutex complete_mu_;
   std::condition_variable complete_cv_;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "wal/dwb.h"
 #include "wal/format.h"
 #include "wal/segment_file.h"
 #include "wal/wal_impl.h"
@@ -43,8 +44,10 @@ WalImpl::WalImpl(const WalOptions& options, std::shared_ptr<IoBackend> io, size_
       align_(alignment),
       staging_bytes_(staging_capacity(options.max_record_bytes, options.segment_bytes, alignment)),
       max_batch_bytes_(std::min<uint64_t>(staging_bytes_ - 2 * alignment,
-                                          options.segment_bytes - format::kPreambleBytes)) {
+                                          dwb::records_end(options.segment_bytes, alignment) -
+                                              format::kPreambleBytes)) {
   for (Staging& s : bufs_) s.buf.reset(align_, staging_bytes_);
+  dwb_slot_.reset(align_, dwb::kSlotPages * align_);
 }
 
 WalImpl::~WalImpl() { (void)close(); }
@@ -109,6 +112,13 @@ Status WalImpl::start(const DirScan& scan) {
     }
     std::memset(fill.buf.data() + fill.carry, 0, align_ - fill.carry);
   }
+  // The double-write invariant from the first flush on: slot 0 holds the
+  // durable copy of the page the first flush rewrites, slot 1 nothing (no
+  // stale copy from before a crash or a cut survives this).
+  SIDEWAL_RETURN_IF_ERROR(dwb::reset_slots_at_open(io_, write_fd_, active.path, active.size,
+                                                   align_, active.id, opts_.dwb, fill.base,
+                                                   fill.buf.data(), fill.carry,
+                                                   scan.next_lsn - 1, &dwb_next_slot_));
   fill.segment_id = active.id;
   fill.segment_bytes = active.size;
   fill.path = active.path;
@@ -181,7 +191,7 @@ void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
       space_cv_.wait(lk);
       continue;
     }
-    if (f.base + f.used + bytes > f.segment_bytes) {
+    if (f.base + f.used + bytes > dwb::records_end(f.segment_bytes, align_)) {
       // The batch starts the next segment (batches never span segments).
       if (spare_ready_) {
         f.sealed = true;
@@ -316,13 +326,45 @@ Status WalImpl::roll_to(const Staging& s) {
   return cst;
 }
 
-// The one place a flush's pages reach the file. Issue 5's double-write buffer
-// hooks in here: a durable copy of the shared first page before the rewrite.
-Status WalImpl::write_pages(const Staging& s) {
+// The one place a flush's pages reach the file. With the double-write buffer
+// a flush whose last page is partly filled also copies that page (its new
+// image) into slot dwb_next_slot_, under the same sync: the next flush
+// rewrites that page, and while it does so the copy is durable and in the
+// slot that flush does not write (docs/format.md "Double-write buffer").
+Status WalImpl::write_pages(const Staging& s, uint64_t* dwb_bytes) {
+  *dwb_bytes = 0;
   const size_t len = format::round_up(s.used, align_);
-  SW_ASSERT(s.base % align_ == 0 && s.base + len <= s.segment_bytes);
-  if (opts_.sync_mode == SyncMode::kODsync) return io_->write(write_fd_, s.base, s.buf.data(), len);
-  return io_->write_and_sync(write_fd_, s.base, s.buf.data(), len);
+  SW_ASSERT(s.base % align_ == 0 && s.base + len <= dwb::records_end(s.segment_bytes, align_));
+  // A new segment was created with page 0's copy in slot 1.
+  if (s.new_segment) dwb_next_slot_ = 0;
+  const size_t tail = s.used % align_;  // bytes of the partly filled last page; 0: full
+  const bool odsync = opts_.sync_mode == SyncMode::kODsync;
+  if (!opts_.dwb || tail == 0) {
+    // A full last page is never rewritten: nothing to copy.
+    if (odsync) return io_->write(write_fd_, s.base, s.buf.data(), len);
+    return io_->write_and_sync(write_fd_, s.base, s.buf.data(), len);
+  }
+  dwb::SlotHeader h;
+  h.segment_id = s.segment_id;
+  h.target = s.base + len - align_;
+  h.seq = s.last_lsn;
+  h.page_bytes = static_cast<uint32_t>(align_);
+  h.image_bytes = static_cast<uint32_t>(tail);
+  const size_t slot_len =
+      dwb::encode_slot(h, s.buf.data() + (len - align_), align_, dwb_slot_.data());
+  const uint64_t slot_off = dwb::slot_offset(s.segment_bytes, align_, dwb_next_slot_);
+  Status st;
+  if (odsync) {
+    st = io_->write(write_fd_, s.base, s.buf.data(), len);
+    if (st.ok()) st = io_->write(write_fd_, slot_off, dwb_slot_.data(), slot_len);
+  } else {
+    st = io_->write2_and_sync(write_fd_, s.base, s.buf.data(), len, slot_off, dwb_slot_.data(),
+                              slot_len);
+  }
+  if (!st.ok()) return st;
+  dwb_next_slot_ ^= 1;
+  *dwb_bytes = slot_len;
+  return Status::Ok();
 }
 
 void WalImpl::flusher_loop() {
@@ -365,10 +407,11 @@ void WalImpl::flusher_loop() {
     // `fl` now belongs to this thread alone until it becomes the fill buffer again.
     Status st;
     double seconds = 0;
+    uint64_t dwb_bytes = 0;
     if (fl.records > 0) {
       if (fl.new_segment) st = roll_to(fl);
       auto t0 = std::chrono::steady_clock::now();
-      if (st.ok()) st = write_pages(fl);
+      if (st.ok()) st = write_pages(fl, &dwb_bytes);
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       // Followers near the head read these records from memory from now on.
       if (st.ok()) {
@@ -394,6 +437,7 @@ void WalImpl::flusher_loop() {
     c.batches = fl.batches;
     c.durable = fl.last_lsn;
     c.written = format::round_up(fl.used, align_);
+    c.dwb_bytes = dwb_bytes;
     c.seconds = seconds;
     hand_off(std::move(c), &fl.pending);
     // Reset the buffer for its next turn as the fill buffer: zero past `used`.
@@ -430,6 +474,7 @@ void WalImpl::completer_loop() {
     // never lag the ACKs they describe).
     const bool flushed = c.status.ok() && c.records > 0;
     if (flushed && opts_.observer) {
+      if (c.dwb_bytes > 0) opts_.observer->on_dwb_write(c.dwb_bytes);
       opts_.observer->on_flush(c.records, c.batches, c.written, c.seconds);
     }
     for (Pending& p : c.pending) p.done(c.status, c.status.ok() ? p.first_lsn : 0);
@@ -495,6 +540,11 @@ void WalImpl::preparer_loop() {
     const std::string path = join_path(dir_, format::spare_file_name(id));
     lk.unlock();
     Status st = create_spare_segment(io_, path, id, opts_.segment_bytes, align_);
+    if (st.ok() && opts_.dwb) {
+      // Page 0's copy, so the first flush into the segment may tear it.
+      st = dwb::write_spare_slot(io_, path, opts_.segment_bytes, align_, id);
+      if (!st.ok()) (void)io_->remove(path);  // best effort: a spare is never part of the log
+    }
     lk.lock();
     ++spare_attempts_;
     if (st.ok()) {

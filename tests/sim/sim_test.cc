@@ -73,6 +73,7 @@ const char* model_name(SimDisk::CrashModel m) {
     case SimDisk::CrashModel::kDropUnsynced: return "drop-unsynced";
     case SimDisk::CrashModel::kTearLast: return "tear-last";
     case SimDisk::CrashModel::kProcessCrash: return "process-crash";
+    case SimDisk::CrashModel::kTearGarbage: return "tear-garbage";
   }
   return "?";
 }
@@ -116,12 +117,12 @@ Plan make_plan(uint64_t seed) {
   Plan p;
   p.seed = seed;
   p.scenario = static_cast<Scenario>(rng() % kScenarios);
-  p.model = static_cast<SimDisk::CrashModel>(rng() % 4);
+  p.model = static_cast<SimDisk::CrashModel>(rng() % 5);  // kTearGarbage: the DWB's case
   p.pipelined = rng() % 4 == 0 && p.scenario != Scenario::kNoSpace;
   p.batches = 10 + static_cast<uint32_t>(rng() % 50);
   p.max_batch = 1 + static_cast<uint32_t>(rng() % 6);
   p.max_payload = static_cast<uint32_t>(kMinPayload + rng() % 1500);
-  p.segment_bytes = (rng() % 2 == 0) ? 16 * 1024 : 64 * 1024;
+  p.segment_bytes = (rng() % 2 == 0) ? 32 * 1024 : 64 * 1024;  // >= 8 pages (4 hold the DWB slots)
   p.suffix = ".wal";
   switch (p.scenario) {
     case Scenario::kCrash: {

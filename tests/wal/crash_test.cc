@@ -52,7 +52,7 @@ struct Acked {
 WalOptions crash_options(std::shared_ptr<SimDisk> disk) {
   WalOptions o;
   o.dir = "/crash/wal";
-  o.segment_bytes = 16 * 1024;  // several rollovers per run
+  o.segment_bytes = 32 * 1024;  // 16 KiB of records (+ the DWB slots): several rollovers per run
   o.max_record_bytes = 512;
   o.io = std::move(disk);
   return o;
