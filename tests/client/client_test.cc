@@ -101,7 +101,7 @@ TEST_F(ClientTest, BlockingCallsRoundTripThroughTheDaemon) {
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   ASSERT_EQ(all->records.size(), 4u);
   EXPECT_EQ(all->next_lsn, 5u);
-  EXPECT_EQ(all->records[0], (Record{1, 1, 0, 10, {'a', 'l', 'p', 'h', 'a'}}));
+  EXPECT_EQ(all->records[0], (Record{1, 1, 0, 10, {'a', 'l', 'p', 'h', 'a'}, 5}));
   EXPECT_EQ(all->records[1].tenant, 11u);
   EXPECT_TRUE(all->records[2].payload.empty());
   EXPECT_EQ(all->records[3].lsn, 4u);
