@@ -39,6 +39,10 @@ struct FollowLatencyOptions {
   uint64_t records = 5000;
   size_t record_bytes = 256;
   double timeout_s = 60;  // for the whole run
+  // The follower's READ flags (SKIP_DEAD: the daemon checks each record
+  // against its tombstone set; the payloads here name no collection, so
+  // nothing is skipped and the figure is the check's cost).
+  bool skip_dead = false;
 };
 // Runs against a running sidewald; text report on success.
 Result<std::string> run_follow_latency(const FollowLatencyOptions& o);

@@ -83,7 +83,8 @@ Result<std::string> run_follow_latency(const FollowLatencyOptions& o) {
         if (!s.ok() && failure.ok()) failure = s;
         ended = true;
         cv.notify_all();
-      });
+      },
+      client::ReadOptions{.skip_dead = o.skip_dead});
   if (!read_id.ok()) return read_id.status();
 
   const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(
@@ -125,7 +126,8 @@ Result<std::string> run_follow_latency(const FollowLatencyOptions& o) {
   const FollowLatency f = pair_follow_times(ack_ns, delivered_ns);
   const LatencyHistogram& h = f.histogram;
   std::string out = "follow latency (ACK -> delivery), " + std::to_string(h.count()) +
-                    " records of " + std::to_string(o.record_bytes) + " bytes, one in flight\n";
+                    " records of " + std::to_string(o.record_bytes) + " bytes, one in flight" +
+                    (o.skip_dead ? ", follower with SKIP_DEAD" : "") + "\n";
   out += "  p50 " + us(h.value_at_percentile(50)) + "  p90 " + us(h.value_at_percentile(90)) +
          "  p99 " + us(h.value_at_percentile(99)) + "  p99.9 " +
          us(h.value_at_percentile(99.9)) + "  max " + us(h.max()) + "\n";

@@ -50,12 +50,18 @@ int main(int argc, char** argv) {
                  "instead of the append benchmark: append N records one at a time while a "
                  "follow READ on another connection receives them; print ACK -> delivery "
                  "latency percentiles (uses --socket and --record-bytes)");
+  bool follow_skip_dead = false;
+  app.add_flag("--follow-skip-dead", follow_skip_dead,
+               "with --follow-latency: the follower's READ sets SKIP_DEAD");
   CLI11_PARSE(app, argc, argv);
 
   ::signal(SIGPIPE, SIG_IGN);
   if (follow_records > 0) {
     auto f = sidewal::bench::run_follow_latency(sidewal::bench::FollowLatencyOptions{
-        .socket = o.socket, .records = follow_records, .record_bytes = o.record_bytes});
+        .socket = o.socket,
+        .records = follow_records,
+        .record_bytes = o.record_bytes,
+        .skip_dead = follow_skip_dead});
     if (!f.ok()) {
       std::fprintf(stderr, "sidewal-bench: %s\n", f.status().ToString().c_str());
       return 2;
