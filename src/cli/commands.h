@@ -44,7 +44,11 @@ int run_truncate(const Connection& c, uint64_t before);
 // ---- Offline, on a data directory, no daemon (offline.cc).
 // Exit 1 on corruption (a bad record before valid ones); with `strict` also
 // when recovery would cut a torn tail.
-int run_verify(const std::string& data_dir, bool strict);
-int run_dump(const std::string& data_dir, uint64_t from, PayloadStyle style);
+// `keys`: "ID=FILE" specs (--key), the 32-byte key files of encrypted
+// segments. Without a segment's key its CRCs are still checked and its
+// cipher and key id reported; its payloads are not shown.
+int run_verify(const std::string& data_dir, bool strict, const std::vector<std::string>& keys);
+int run_dump(const std::string& data_dir, uint64_t from, PayloadStyle style,
+             const std::vector<std::string>& keys);
 
 }  // namespace sidewal::cli

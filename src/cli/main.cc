@@ -90,6 +90,11 @@ int main(int argc, char** argv) {
       "verify", "check every segment of a data directory (no daemon; read-only); exit 1 on "
                 "corruption");
   verify_cmd->add_option("--data-dir", data_dir, "the log's directory")->required();
+  std::vector<std::string> keys;
+  const char* key_help =
+      "ID=FILE: key id and 32-byte key file of encrypted segments (repeatable); without it, "
+      "CRCs are still checked but payloads are not decrypted";
+  verify_cmd->add_option("--key", keys, key_help);
   bool strict = false;
   verify_cmd->add_flag("--strict", strict,
                        "also fail when recovery would cut a torn tail (expect none after a clean "
@@ -100,6 +105,7 @@ int main(int argc, char** argv) {
       "dump", "print every segment and record of a data directory (no daemon; read-only)");
   dump_cmd->add_option("--data-dir", data_dir, "the log's directory")->required();
   dump_cmd->add_option("--from", dump_from, "print records from this LSN");
+  dump_cmd->add_option("--key", keys, key_help);
   add_output_flags(dump_cmd);
 
   try {
@@ -123,7 +129,7 @@ int main(int argc, char** argv) {
   if (*tail_cmd) return run_tail(conn, read);
   if (*status_cmd) return run_status(conn);
   if (*truncate_cmd) return run_truncate(conn, before);
-  if (*verify_cmd) return run_verify(data_dir, strict);
-  if (*dump_cmd) return run_dump(data_dir, dump_from, read.style);
+  if (*verify_cmd) return run_verify(data_dir, strict, keys);
+  if (*dump_cmd) return run_dump(data_dir, dump_from, read.style, keys);
   return kExitUsage;
 }

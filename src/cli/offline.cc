@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "wal/control_records.h"
 #include "wal/io_backend.h"
+#include "wal/secure_key.h"
 #include "wal/tombstones.h"
 #include "wal/wal.h"
 
@@ -23,13 +24,49 @@ const char* cipher_name(uint8_t cipher) {
 }
 
 void print_segment(std::FILE* out, const wal::SegmentInfo& s) {
-  std::fprintf(out, "segment %s id %llu lsn %llu..%llu records %llu valid_bytes %llu cipher %s %s%s\n",
+  // Encrypted segments say their key id (and fingerprint), so an operator can
+  // tell when no segment needs an old key any more.
+  std::string key;
+  if (s.cipher != 0) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " key_id %u fingerprint %016llx", s.key_id,
+                  static_cast<unsigned long long>(s.key_fingerprint));
+    key = buf;
+    if (!s.key_problem.empty()) key += " key: MISSING (" + s.key_problem + ")";
+  }
+  std::fprintf(out, "segment %s id %llu lsn %llu..%llu records %llu valid_bytes %llu cipher %s%s %s%s\n",
               s.path.c_str(), static_cast<unsigned long long>(s.segment_id),
               static_cast<unsigned long long>(s.first_lsn),
               static_cast<unsigned long long>(s.last_lsn),
               static_cast<unsigned long long>(s.records),
-              static_cast<unsigned long long>(s.valid_bytes), cipher_name(s.cipher),
+              static_cast<unsigned long long>(s.valid_bytes), cipher_name(s.cipher), key.c_str(),
               s.problem.empty() ? "ok" : "problem: ", s.problem.c_str());
+}
+
+// "ID=FILE" specs into a KeyRing (no current key: reading only).
+Result<std::shared_ptr<const wal::KeyRing>> load_keys(const std::vector<std::string>& specs) {
+  if (specs.empty()) return std::shared_ptr<const wal::KeyRing>();
+  auto ring = std::make_shared<wal::KeyRing>();
+  for (const std::string& spec : specs) {
+    const size_t eq = spec.find('=');
+    uint64_t id = 0;
+    bool ok = eq != std::string::npos && eq > 0 && eq + 1 < spec.size() && eq <= 5;
+    for (size_t i = 0; ok && i < eq; ++i) {
+      ok = spec[i] >= '0' && spec[i] <= '9';
+      id = id * 10 + static_cast<uint64_t>(spec[i] - '0');
+    }
+    if (!ok || id == 0 || id > 65535) {
+      return Status::InvalidArgument("--key " + spec + ": expected ID=FILE with ID in 1..65535");
+    }
+    const std::string file = spec.substr(eq + 1);
+    Result<std::unique_ptr<wal::SecureKey>> key = wal::SecureKey::load_file(file);
+    if (!key.ok()) {
+      return Status(key.status().code(),
+                    "--key " + std::to_string(id) + ": " + key.status().message());
+    }
+    SIDEWAL_RETURN_IF_ERROR(ring->add(static_cast<uint16_t>(id), std::move(*key)));
+  }
+  return std::shared_ptr<const wal::KeyRing>(std::move(ring));
 }
 
 void print_report(std::FILE* out, const wal::RecoveryReport& r) {
@@ -53,14 +90,16 @@ void print_report(std::FILE* out, const wal::RecoveryReport& r) {
 // records).
 Status inspect(const std::string& dir, std::FILE* out,
                const std::function<void(const wal::Record&)>& on_record,
-               wal::RecoveryReport* report) {
+               wal::RecoveryReport* report, const std::vector<std::string>& key_specs) {
+  Result<std::shared_ptr<const wal::KeyRing>> keys = load_keys(key_specs);
+  if (!keys.ok()) return keys.status();
   std::string why;
   // A read-only scan gains nothing from io_uring; pwrite always works.
   auto io = wal::make_backend(wal::BackendKind::kPwrite, &why);
   if (io == nullptr) return Status::Unsupported("no I/O backend: " + why);
   return wal::inspect_dir(
       dir, io.get(), [out](const wal::SegmentInfo& seg) { print_segment(out, seg); }, on_record,
-      report);
+      report, *keys);
 }
 
 }  // namespace
@@ -118,10 +157,11 @@ struct Census {
   }
 };
 
-int run_verify(const std::string& data_dir, bool strict) {
+int run_verify(const std::string& data_dir, bool strict, const std::vector<std::string>& keys) {
   wal::RecoveryReport report;
   Census census;
-  Status s = inspect(data_dir, stdout, [&](const wal::Record& r) { census.add(r); }, &report);
+  Status s =
+      inspect(data_dir, stdout, [&](const wal::Record& r) { census.add(r); }, &report, keys);
   if (!s.ok()) {
     std::fprintf(stderr, "sidewal verify %s: %s\n", data_dir.c_str(), s.ToString().c_str());
     return kExitFailed;
@@ -151,7 +191,8 @@ int run_verify(const std::string& data_dir, bool strict) {
   return kExitOk;
 }
 
-int run_dump(const std::string& data_dir, uint64_t from, PayloadStyle style) {
+int run_dump(const std::string& data_dir, uint64_t from, PayloadStyle style,
+             const std::vector<std::string>& keys) {
   wal::RecoveryReport report;
   // With --raw, stdout carries only payloads; the segment lines go to stderr.
   std::FILE* info = style == PayloadStyle::kRaw ? stderr : stdout;
@@ -167,7 +208,7 @@ int run_dump(const std::string& data_dir, uint64_t from, PayloadStyle style) {
         }
         print_record(stdout, style, r.lsn, r.type, r.tenant, r.payload);
       },
-      &report);
+      &report, keys);
   if (!s.ok()) {
     std::fprintf(stderr, "sidewal dump %s: %s\n", data_dir.c_str(), s.ToString().c_str());
     return kExitFailed;

@@ -244,6 +244,52 @@ Status parse_root(const YAML::Node& root, Config* c) {
               return get_bool(n, k, &c->wal_salvage);
             }},
        })},
+      {"encryption",
+       section({
+           {"enabled",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_bool(n, k, &c->encryption_enabled);
+            }},
+           {"current_key_id",
+            [c](const YAML::Node& n, const std::string& k) -> Status {
+              uint64_t v = 0;
+              SIDEWAL_RETURN_IF_ERROR(get_u64(n, k, 1, 65535, &v));
+              c->encryption_current_key_id = static_cast<uint16_t>(v);
+              return Status::Ok();
+            }},
+           {"keys",
+            [c](const YAML::Node& n, const std::string& k) -> Status {
+              if (!n.IsSequence()) return key_error(k, "expected a list of {id, file}, got " + describe(n));
+              c->encryption_keys.clear();
+              for (size_t i = 0; i < n.size(); ++i) {
+                const std::string item = k + "[" + std::to_string(i) + "]";
+                Config::EncryptionKey key;
+                uint64_t id = 0;
+                bool have_id = false;
+                SIDEWAL_RETURN_IF_ERROR(walk_map(
+                    n[i], item,
+                    {{"id",
+                      [&](const YAML::Node& v, const std::string& kk) -> Status {
+                        have_id = true;
+                        return get_u64(v, kk, 1, 65535, &id);
+                      }},
+                     {"file", [&](const YAML::Node& v, const std::string& kk) {
+                        return get_string(v, kk, &key.file);
+                      }}}));
+                if (!have_id) return key_error(item + ".id", "missing");
+                if (key.file.empty()) return key_error(item + ".file", "missing or empty");
+                key.id = static_cast<uint16_t>(id);
+                for (const Config::EncryptionKey& other : c->encryption_keys) {
+                  if (other.id == key.id) {
+                    return key_error(item + ".id", "key id " + std::to_string(id) +
+                                                       " is listed twice");
+                  }
+                }
+                c->encryption_keys.push_back(std::move(key));
+              }
+              return Status::Ok();
+            }},
+       })},
       {"limits",
        section({
            {"max_frame_bytes",
@@ -392,6 +438,27 @@ Status finalize_config(Config* c) {
                                         std::to_string(c->socket_path.size()) +
                                         " bytes; a Unix socket path must be under " +
                                         std::to_string(sizeof(sockaddr_un{}.sun_path)));
+  }
+  if (c->encryption_enabled) {
+    if (c->encryption_keys.empty()) {
+      return key_error("encryption.keys", "encryption is enabled but no key is listed");
+    }
+    bool found = false;
+    for (Config::EncryptionKey& k : c->encryption_keys) {
+      found = found || k.id == c->encryption_current_key_id;
+      k.file = std::filesystem::absolute(k.file, ec).lexically_normal().string();
+      if (ec) return key_error("encryption.keys", "'" + k.file + "' cannot be made absolute");
+    }
+    if (c->encryption_current_key_id == 0) {
+      return key_error("encryption.current_key_id", "must be set when encryption is enabled");
+    }
+    if (!found) {
+      std::string ids;
+      for (const auto& k : c->encryption_keys) ids += (ids.empty() ? "" : ", ") + std::to_string(k.id);
+      return key_error("encryption.current_key_id",
+                       std::to_string(c->encryption_current_key_id) +
+                           " is not among encryption.keys[].id (" + ids + ")");
+    }
   }
   if (c->wal_segment_bytes % 4096 != 0) {
     return key_error("wal.segment_bytes", "must be a multiple of 4096, got " +

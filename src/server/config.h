@@ -34,6 +34,18 @@ struct Config {
   wal::SyncMode wal_sync_mode = wal::SyncMode::kFdatasync;
   bool wal_salvage = false;
 
+  // Encryption at rest (docs/operations.md "Encryption at rest"), the shape the
+  // Helm chart renders: encryption: {enabled, current_key_id, keys: [{id, file}]}.
+  // Key files hold 32 raw bytes; the config only names them. Files are read at
+  // start (not by --check-config: the Secret is mounted only in the pod).
+  struct EncryptionKey {
+    uint16_t id = 0;   // 1..65535, the segment preamble's key id
+    std::string file;  // absolute after finalize_config()
+  };
+  bool encryption_enabled = false;
+  uint16_t encryption_current_key_id = 0;
+  std::vector<EncryptionKey> encryption_keys;
+
   uint32_t max_frame_bytes = 4u << 20;                         // body_len above this: FRAME_TOO_LARGE
   uint32_t max_connections = 4096;                             // accepted and closed above this
   uint64_t max_inflight_bytes_per_connection = 16ull << 20;    // stop reading that socket above it

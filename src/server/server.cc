@@ -8,6 +8,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "server/metrics.h"
 #include "server/server_context.h"
 #include "server/unix_socket.h"
+#include "wal/secure_key.h"
 
 namespace sidewal::server {
 
@@ -41,8 +43,9 @@ const char* state_name(wal::LogState s) {
   return "?";
 }
 
-wal::WalOptions wal_options(const Config& c) {
+wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing> keys) {
   wal::WalOptions o;
+  o.keys = std::move(keys);
   o.dir = c.data_dir;
   o.segment_bytes = c.wal_segment_bytes;
   o.max_record_bytes = c.wal_max_record_bytes;
@@ -57,9 +60,9 @@ wal::WalOptions wal_options(const Config& c) {
 
 class Daemon {
  public:
-  explicit Daemon(const Config& config)
+  Daemon(const Config& config, std::shared_ptr<const wal::KeyRing> keys)
       : config_(config),
-        log_(wal_options(config), &metrics_),
+        log_(wal_options(config, std::move(keys)), &metrics_),
         blocking_(2),
         ctx_(&config_, &log_, &metrics_, &blocking_),
         control_(asio::make_strand(io_)),
@@ -406,8 +409,53 @@ int Daemon::run() {
 
 }  // namespace
 
+static std::string fingerprint_text(uint64_t fp) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fp));
+  return buf;
+}
+
+// Loads the configured encryption keys (every listed one, so older segments
+// stay readable; the current one only when encryption is enabled). Errors
+// name the key id and its file; the key itself is never logged, only its id
+// and fingerprint.
+static Result<std::shared_ptr<const wal::KeyRing>> load_keys(const Config& c) {
+  if (c.encryption_keys.empty()) return std::shared_ptr<const wal::KeyRing>();
+  auto ring = std::make_shared<wal::KeyRing>();
+  for (const Config::EncryptionKey& k : c.encryption_keys) {
+    Result<std::unique_ptr<wal::SecureKey>> key = wal::SecureKey::load_file(k.file);
+    if (!key.ok()) {
+      return Status(key.status().code(), "encryption key id " + std::to_string(k.id) + ": " +
+                                             key.status().message());
+    }
+    if (!(*key)->locked()) {
+      log::warn("encryption key memory could not be locked (RLIMIT_MEMLOCK); it may be swapped",
+                {{"key_id", static_cast<uint64_t>(k.id)}, {"file", k.file}});
+    }
+    log::info("encryption key loaded",
+              {{"key_id", static_cast<uint64_t>(k.id)},
+               {"file", k.file},
+               {"fingerprint", fingerprint_text((*key)->fingerprint())},
+               {"current", c.encryption_enabled && k.id == c.encryption_current_key_id}});
+    SIDEWAL_RETURN_IF_ERROR(ring->add(k.id, std::move(*key)));
+  }
+  if (c.encryption_enabled) SIDEWAL_RETURN_IF_ERROR(ring->set_current(c.encryption_current_key_id));
+  return std::shared_ptr<const wal::KeyRing>(std::move(ring));
+}
+
 int run_server(const Config& config) {
-  Daemon daemon(config);
+  Result<std::shared_ptr<const wal::KeyRing>> keys = load_keys(config);
+  if (!keys.ok()) {
+    log::error("cannot load the encryption keys; nothing was opened or written",
+               {{"error", keys.status().ToString()}});
+    return kExitFailure;
+  }
+  if (*keys != nullptr) {
+    // OpenSSL keeps AES key schedules in its own heap: no core dumps
+    // (docs/encryption.md "Daemon rule").
+    (void)::prctl(PR_SET_DUMPABLE, 0);
+  }
+  Daemon daemon(config, *keys);
   return daemon.run();
 }
 

@@ -15,9 +15,17 @@ void encode_preamble(const Preamble& p, uint8_t* out) {
   put_u8(out + 5, p.cipher);
   put_u16(out + 6, p.key_id);
   put_u64(out + 8, p.segment_id);
+  if (p.cipher == kCipherAes256Gcm) {
+    std::memcpy(out + kPreambleBytes, p.salt.data(), kSaltBytes);
+    put_u64(out + kPreambleBytes + kSaltBytes, p.key_fingerprint);
+  }
 }
 
-Status decode_preamble(const uint8_t* in, const std::string& path, Preamble* out) {
+Status decode_preamble(const uint8_t* in, size_t avail, const std::string& path, Preamble* out) {
+  if (avail < kPreambleBytes) {
+    return Status::Corruption("segment " + path + ": " + std::to_string(avail) +
+                              " bytes, shorter than the 16-byte preamble");
+  }
   uint32_t magic = get_u32(in);
   if (magic != kMagic) {
     char buf[160];
@@ -34,11 +42,24 @@ Status decode_preamble(const uint8_t* in, const std::string& path, Preamble* out
                                std::to_string(out->version) + ", this build reads version " +
                                std::to_string(kVersion));
   }
-  if (out->cipher != kCipherNone) {
+  out->salt = {};
+  out->key_fingerprint = 0;
+  if (out->cipher == kCipherAes256Gcm) {
+    if (out->key_id == 0) {
+      return Status::Corruption("segment " + path +
+                                ": cipher 1 (AES-256-GCM) with key id 0 in the preamble");
+    }
+    if (avail < kCipherPreambleBytes) {
+      return Status::Corruption("segment " + path + ": only " + std::to_string(avail) +
+                                " bytes for the 40-byte preamble of an encrypted segment");
+    }
+    std::memcpy(out->salt.data(), in + kPreambleBytes, kSaltBytes);
+    out->key_fingerprint = get_u64(in + kPreambleBytes + kSaltBytes);
+  } else if (out->cipher != kCipherNone) {
     return Status::Unsupported("segment " + path + ": cipher id " +
                                std::to_string(out->cipher) + " (key id " +
                                std::to_string(out->key_id) +
-                               ") is not supported by this build (only 0 = none)");
+                               ") is not supported by this build (0 = none, 1 = AES-256-GCM)");
   }
   if (out->segment_id == 0) {
     return Status::Corruption("segment " + path + ": segment id 0 in the preamble");

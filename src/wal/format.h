@@ -2,6 +2,7 @@
 // record header, CRC and file names. Pure functions over bytes; no I/O.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -16,7 +17,14 @@ constexpr uint8_t kVersion = 1;
 constexpr uint8_t kCipherNone = 0;
 constexpr uint8_t kCipherAes256Gcm = 1;
 
-constexpr size_t kPreambleBytes = 16;
+constexpr size_t kPreambleBytes = 16;  // every segment: magic, version, cipher, key id, segment id
+// Cipher 1 extends the preamble (docs/format.md "Encrypted segments"): a
+// 16-byte random salt at 16 and the 8-byte key fingerprint at 32; records
+// start at 40 (a multiple of kRecordAlign).
+constexpr size_t kSaltBytes = 16;
+constexpr size_t kCipherPreambleBytes = kPreambleBytes + kSaltBytes + 8;
+constexpr size_t kMaxPreambleBytes = kCipherPreambleBytes;
+constexpr size_t kTagBytes = 16;  // GCM tag after the ciphertext of an encrypted payload
 constexpr size_t kHeaderBytes = 24;
 constexpr size_t kRecordAlign = 8;  // every record starts at a multiple of 8
 constexpr size_t kCrcOffset = 20;   // the CRC covers header bytes [0, kCrcOffset)
@@ -39,14 +47,28 @@ inline constexpr uint64_t record_bytes(uint64_t payload_len) {
 struct Preamble {
   uint8_t version = kVersion;
   uint8_t cipher = kCipherNone;
-  uint16_t key_id = 0;
+  uint16_t key_id = 0;  // 0 for cipher none; the KeyRing id otherwise
   uint64_t segment_id = 0;
+  // Cipher 1 only (zero otherwise).
+  std::array<uint8_t, kSaltBytes> salt{};  // fresh per segment file (RAND_bytes)
+  uint64_t key_fingerprint = 0;             // SecureKey::fingerprint() of the configured key
 };
 
-void encode_preamble(const Preamble& p, uint8_t* out /* kPreambleBytes */);
-// Ok, Corruption (bad magic) or Unsupported (version, cipher); the message
-// names `path`.
-Status decode_preamble(const uint8_t* in, const std::string& path, Preamble* out);
+// Bytes of the preamble of a segment with this cipher; records start there.
+inline constexpr uint64_t preamble_bytes(uint8_t cipher) {
+  return cipher == kCipherAes256Gcm ? kCipherPreambleBytes : kPreambleBytes;
+}
+inline constexpr uint64_t records_offset(const Preamble& p) { return preamble_bytes(p.cipher); }
+
+// Writes preamble_bytes(p.cipher) bytes.
+void encode_preamble(const Preamble& p, uint8_t* out /* preamble_bytes(p.cipher) */);
+// Ok, Corruption (bad magic, key id 0 with a cipher, fewer than
+// preamble_bytes(cipher) bytes available) or Unsupported (version, unknown
+// cipher); the message names `path`. `avail` bytes are readable at `in`.
+Status decode_preamble(const uint8_t* in, size_t avail, const std::string& path, Preamble* out);
+inline Status decode_preamble(const uint8_t* in, const std::string& path, Preamble* out) {
+  return decode_preamble(in, kPreambleBytes, path, out);
+}
 
 struct RecordHeader {
   uint64_t lsn = 0;

@@ -45,7 +45,10 @@ void release(Mapping& m, uint64_t from, uint64_t to, MmapReaderStats* stats) {
 
 Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
                    const std::function<bool(const MmapRecord&)>& on_record,
-                   MmapReaderStats* stats, uint64_t release_bytes) {
+                   MmapReaderStats* stats, uint64_t release_bytes,
+                   std::shared_ptr<SegmentKeys> keys) {
+  RecordCipher cipher;
+  std::vector<uint8_t> plain;
   *stats = MmapReaderStats{};
   std::vector<std::pair<uint64_t, std::string>> segs;
   std::error_code ec;
@@ -92,8 +95,19 @@ Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
     (void)::madvise(m.base, m.size, MADV_SEQUENTIAL);
     ++stats->segments;
     format::Preamble pre;
-    SIDEWAL_RETURN_IF_ERROR(format::decode_preamble(m.base, path, &pre));
-    uint64_t pos = format::kPreambleBytes;
+    SIDEWAL_RETURN_IF_ERROR(format::decode_preamble(
+        m.base, std::min<uint64_t>(m.size, format::kMaxPreambleBytes), path, &pre));
+    std::shared_ptr<const SecureKey> seg_key;
+    if (pre.cipher != format::kCipherNone) {
+      if (keys == nullptr) {
+        return Status::NotFound("segment " + path + " is encrypted with key id " +
+                                std::to_string(pre.key_id) + " and no keys were given");
+      }
+      Result<std::shared_ptr<const SecureKey>> k = keys->segment_key(pre, path);
+      if (!k.ok()) return k.status();
+      seg_key = *k;
+    }
+    uint64_t pos = format::records_offset(pre);
     const uint64_t records_end = std::max<uint64_t>(pos, dwb::records_end(m.size, align));
     uint64_t released = 0;
     while (expected < next_first && expected <= to_lsn) {
@@ -108,9 +122,18 @@ Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
                                   (r == format::RecordCheck::kEnd ? "records end here" : why));
       }
       if (expected >= from_lsn) {
+        const uint8_t* payload = m.base + pos + format::kHeaderBytes;
+        format::RecordHeader out = h;
+        if (seg_key != nullptr) {
+          plain.resize(std::max<size_t>(1, h.payload_len >= kTagBytes ? h.payload_len - kTagBytes : 0));
+          SIDEWAL_RETURN_IF_ERROR(
+              open_record(cipher, *seg_key, pre.segment_id, h, payload, plain.data(), path, pos));
+          out.payload_len -= kTagBytes;
+          payload = plain.data();
+        }
         ++stats->records;
-        stats->payload_bytes += h.payload_len;
-        if (!on_record(MmapRecord{h, m.base + pos + format::kHeaderBytes})) {
+        stats->payload_bytes += out.payload_len;
+        if (!on_record(MmapRecord{out, payload})) {
           release(m, released, m.size, stats);
           return Status::Ok();
         }

@@ -20,6 +20,7 @@
 
 #include "common/status.h"
 #include "wal/format.h"
+#include "wal/segment_keys.h"
 
 namespace sidewal::wal {
 
@@ -32,14 +33,17 @@ struct MmapReaderStats {
 
 struct MmapRecord {
   format::RecordHeader header;
-  const uint8_t* payload = nullptr;  // valid during the callback only
+  const uint8_t* payload = nullptr;  // valid during the callback only (plaintext)
 };
 
 // Calls `on_record` for every record with from_lsn <= lsn <= to_lsn (to_lsn
 // UINT64_MAX: to the end of the last segment's records), in order; stops
 // early when it returns false. kCorruption names segment and offset.
+// Encrypted segments are decrypted with `keys` (a failed tag is kCorruption);
+// MmapRecord then carries the plaintext and its length.
 Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
                    const std::function<bool(const MmapRecord&)>& on_record,
-                   MmapReaderStats* stats, uint64_t release_bytes = 8ull << 20);
+                   MmapReaderStats* stats, uint64_t release_bytes = 8ull << 20,
+                   std::shared_ptr<SegmentKeys> keys = nullptr);
 
 }  // namespace sidewal::wal

@@ -5,9 +5,11 @@
 namespace sidewal::wal {
 
 Result<std::unique_ptr<SequentialReader>> open_dir_reader(IoBackend* io, const std::string& dir,
-                                                          bool headers_only, uint64_t* first_lsn) {
+                                                          bool headers_only, uint64_t* first_lsn,
+                                                          std::shared_ptr<SegmentKeys> keys) {
   SequentialReaderOptions o;
   o.headers_only = headers_only;
+  o.keys = std::move(keys);
   size_t align = 4096;
   Result<size_t> a = io->direct_alignment(dir);
   if (a.ok()) {
@@ -24,10 +26,11 @@ Result<std::unique_ptr<SequentialReader>> open_dir_reader(IoBackend* io, const s
 }
 
 Result<ReplayState> extract_tombstones(IoBackend* io, const std::string& dir,
-                                       const ReplayRange& range, ReaderStats* stats) {
+                                       const ReplayRange& range, ReaderStats* stats,
+                                       std::shared_ptr<SegmentKeys> keys) {
   uint64_t first = 0;
   Result<std::unique_ptr<SequentialReader>> reader =
-      open_dir_reader(io, dir, /*headers_only=*/true, &first);
+      open_dir_reader(io, dir, /*headers_only=*/true, &first, std::move(keys));
   if (!reader.ok()) return reader.status();
   ReplayState state;
   if (first == 0) return state;  // no segment: nothing to replay

@@ -26,14 +26,17 @@ struct ReplayRange {
 // `stats` (may be null) says what the pass read: how many records had their
 // payload loaded (control records, and small records whose CRC was checked
 // for free in the read buffer) and how many were skipped.
+// `keys` decrypts encrypted segments (their control payloads are needed).
 Result<ReplayState> extract_tombstones(IoBackend* io, const std::string& dir,
-                                       const ReplayRange& range, ReaderStats* stats = nullptr);
+                                       const ReplayRange& range, ReaderStats* stats = nullptr,
+                                       std::shared_ptr<SegmentKeys> keys = nullptr);
 
 // The reader set-up extract_tombstones uses, for other one-pass tools:
 // O_DIRECT at the directory's alignment, or buffered 4 KiB reads where the
 // filesystem refuses O_DIRECT (tmpfs). *first_lsn is the log's first LSN
 // (0 for a log without segments).
 Result<std::unique_ptr<SequentialReader>> open_dir_reader(IoBackend* io, const std::string& dir,
-                                                          bool headers_only, uint64_t* first_lsn);
+                                                          bool headers_only, uint64_t* first_lsn,
+                                                          std::shared_ptr<SegmentKeys> keys = nullptr);
 
 }  // namespace sidewal::wal

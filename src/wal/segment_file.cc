@@ -15,6 +15,13 @@ std::string join_path(const std::string& dir, const std::string& name) {
 
 Status create_spare_segment(IoBackend* io, const std::string& path, uint64_t segment_id,
                             uint64_t bytes, size_t alignment) {
+  format::Preamble p;
+  p.segment_id = segment_id;
+  return create_spare_segment(io, path, p, bytes, alignment);
+}
+
+Status create_spare_segment(IoBackend* io, const std::string& path,
+                            const format::Preamble& preamble, uint64_t bytes, size_t alignment) {
   SW_ASSERT(bytes % alignment == 0 && bytes >= alignment);
   OpenOptions o;
   o.create = true;
@@ -25,9 +32,7 @@ Status create_spare_segment(IoBackend* io, const std::string& path, uint64_t seg
   Status st = io->preallocate_zeroed(*f, bytes);
   if (st.ok()) {
     AlignedBuffer page(alignment, alignment);
-    format::Preamble p;
-    p.segment_id = segment_id;
-    format::encode_preamble(p, page.data());
+    format::encode_preamble(preamble, page.data());
     st = io->write_and_sync(*f, 0, page.data(), alignment);
   }
   Status cst = io->close(*f);

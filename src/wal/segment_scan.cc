@@ -169,8 +169,9 @@ Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, 
   std::vector<dwb::Slot> slots;
   bool slots_read = false;
   const uint8_t* pre = nullptr;
-  SIDEWAL_RETURN_IF_ERROR(w.get(0, format::kPreambleBytes, &pre));
-  out->preamble_status = format::decode_preamble(pre, path, &out->preamble);
+  SIDEWAL_RETURN_IF_ERROR(w.get(0, format::kMaxPreambleBytes, &pre));
+  out->preamble_status =
+      format::decode_preamble(pre, format::kMaxPreambleBytes, path, &out->preamble);
   if (!out->preamble_status.ok() && out->preamble_status.code() == Code::kCorruption &&
       scan_tail_too) {
     // A torn rewrite of page 0 by the first flush into this segment: the
@@ -205,7 +206,9 @@ Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, 
   if (!out->preamble_status.ok()) return Status::Ok();
 
   const uint64_t id = out->preamble.segment_id;
-  uint64_t pos = format::kPreambleBytes;
+  // Records start after the preamble (40 bytes for an encrypted segment).
+  uint64_t pos = format::records_offset(out->preamble);
+  out->valid_end = out->batch_end = out->stop_offset = pos;
   uint64_t expected = first_lsn;
   uint64_t last_indexed = 0;
   for (;;) {

@@ -21,7 +21,8 @@ struct IndexEntry {
 };
 
 // A valid record as the scan sees it; `payload` points into the scan's buffer
-// and is valid only during the callback.
+// and is valid only during the callback. For an encrypted segment it is the
+// on-disk ciphertext || tag (the scan never needs the key).
 struct RecordView {
   format::RecordHeader header;
   const uint8_t* payload = nullptr;
@@ -68,7 +69,7 @@ struct SegmentScan {
   };
   std::vector<DwbRestore> dwb_restores;
 
-  std::vector<IndexEntry> index;  // every kIndexIntervalBytes, first at (first_lsn, 16)
+  std::vector<IndexEntry> index;  // every kIndexIntervalBytes, first at (first_lsn, records_offset)
 };
 
 class FileWindow;

@@ -17,6 +17,7 @@ SequentialReader::~SequentialReader() { close_segment(); }
 
 void SequentialReader::close_segment() {
   window_.reset();
+  seg_key_.reset();
   if (file_ >= 0) (void)io_->close(file_);
   file_ = -1;
 }
@@ -38,7 +39,12 @@ Status SequentialReader::seek(uint64_t from_lsn, uint64_t last_lsn) {
 // `lsn`. Leaves expected_ == lsn and pos_ at that record.
 Status SequentialReader::open_segment(uint64_t lsn) {
   close_segment();
-  SIDEWAL_RETURN_IF_ERROR(locate_(lsn, &seg_));
+  locate_failed_ = false;
+  Status located = locate_(lsn, &seg_);
+  if (!located.ok()) {
+    locate_failed_ = true;
+    return located;
+  }
   OpenOptions o;
   o.writable = false;
   o.direct = opts_.direct;
@@ -58,14 +64,28 @@ Status SequentialReader::open_segment(uint64_t lsn) {
   // Records end where the double-write slots begin (docs/format.md).
   window_->set_records_end(dwb::records_end(*size, align_));
   if (*size < format::kPreambleBytes) return corruption(0, "file shorter than its preamble");
-  if (seg_.id == 0) {
+  if (!seg_.have_preamble) {
     const uint8_t* pre = nullptr;
-    SIDEWAL_RETURN_IF_ERROR(window_->get(0, format::kPreambleBytes, &pre));
-    format::Preamble p;
-    SIDEWAL_RETURN_IF_ERROR(format::decode_preamble(pre, seg_.path, &p));
-    seg_.id = p.segment_id;
+    const uint64_t n = std::min<uint64_t>(*size, format::kMaxPreambleBytes);
+    SIDEWAL_RETURN_IF_ERROR(window_->get(0, n, &pre));
+    SIDEWAL_RETURN_IF_ERROR(format::decode_preamble(pre, n, seg_.path, &seg_.preamble));
+    seg_.have_preamble = true;
+    seg_.id = seg_.preamble.segment_id;
   }
-  if (seg_.start.lsn == 0) seg_.start = IndexEntry{seg_.first_lsn, format::kPreambleBytes};
+  if (seg_.preamble.cipher != format::kCipherNone) {
+    if (opts_.keys == nullptr) {
+      return Status::NotFound("segment " + seg_.path + " is encrypted with key id " +
+                              std::to_string(seg_.preamble.key_id) +
+                              " and this reader was given no keys");
+    }
+    Result<std::shared_ptr<const SecureKey>> k = opts_.keys->segment_key(seg_.preamble, seg_.path);
+    if (!k.ok()) return k.status();
+    seg_key_ = *k;
+    if (cipher_ == nullptr) cipher_ = std::make_unique<RecordCipher>();
+  }
+  if (seg_.start.lsn == 0) {
+    seg_.start = IndexEntry{seg_.first_lsn, format::records_offset(seg_.preamble)};
+  }
   pos_ = seg_.start.offset;
   expected_ = seg_.start.lsn;
   // Walk headers (no CRC, no payload reads beyond the window) up to `lsn`.
@@ -94,7 +114,9 @@ Status SequentialReader::next(RecordRef* rec, bool* got) {
   if (file_ < 0 || expected_ >= seg_.next_first_lsn) {
     Status st = open_segment(expected_);
     // An offline reader past the last record of the log: the end.
-    if (st.code() == Code::kNotFound && last_lsn_ == UINT64_MAX) return Status::Ok();
+    if (locate_failed_ && st.code() == Code::kNotFound && last_lsn_ == UINT64_MAX) {
+      return Status::Ok();
+    }
     SIDEWAL_RETURN_IF_ERROR(st);
   }
   const uint64_t size = window_->records_end();
@@ -130,9 +152,14 @@ Status SequentialReader::next(RecordRef* rec, bool* got) {
         format::RecordCheck::kValid) {
       return corruption(pos_, why);
     }
-    rec->payload = r + format::kHeaderBytes;
     rec->crc_checked = true;
     ++stats_.crc_checked;
+    if (seg_key_ == nullptr) {
+      rec->payload = r + format::kHeaderBytes;
+    } else if (!opts_.headers_only) {
+      SIDEWAL_RETURN_IF_ERROR(decrypt(r, pos_));
+      rec->payload = plain_.data();
+    }
   } else {
     // Headers only, record beyond the buffer: check what the header alone
     // can tell; the CRC waits for load_payload().
@@ -145,13 +172,18 @@ Status SequentialReader::next(RecordRef* rec, bool* got) {
     }
     ++stats_.payloads_skipped;
   }
+  if (seg_key_ != nullptr && h.payload_len < kTagBytes) {
+    return corruption(pos_, "payload_len " + std::to_string(h.payload_len) +
+                                " is shorter than the 16-byte tag of an encrypted record");
+  }
   rec->header = h;
+  if (seg_key_ != nullptr) rec->header.payload_len -= kTagBytes;  // plaintext length
   rec->offset = pos_;
   rec->segment = &seg_.path;
   last_offset_ = pos_;
   last_len_ = h.payload_len;
   ++stats_.records;
-  stats_.payload_bytes += h.payload_len;
+  stats_.payload_bytes += rec->header.payload_len;
   pos_ += format::record_bytes(h.payload_len);
   ++expected_;
   *got = true;
@@ -173,10 +205,23 @@ Status SequentialReader::load_payload(RecordRef* rec) {
                               ": loading the payload of lsn " + std::to_string(rec->header.lsn) +
                               ": " + why);
   }
-  rec->payload = r + format::kHeaderBytes;
+  if (seg_key_ != nullptr) {
+    SIDEWAL_RETURN_IF_ERROR(decrypt(r, last_offset_));
+    rec->payload = plain_.data();
+  } else {
+    rec->payload = r + format::kHeaderBytes;
+  }
   rec->crc_checked = true;
   ++stats_.crc_checked;
   return Status::Ok();
+}
+
+Status SequentialReader::decrypt(const uint8_t* rec, uint64_t offset) {
+  const format::RecordHeader h = format::decode_header(rec);
+  // One byte at least, so data() is never null for an empty payload.
+  plain_.resize(std::max<size_t>(1, h.payload_len >= kTagBytes ? h.payload_len - kTagBytes : 0));
+  return open_record(*cipher_, *seg_key_, seg_.id, h, rec + format::kHeaderBytes, plain_.data(),
+                     seg_.path, offset);
 }
 
 Status SequentialReader::read(const ReadLimits& limits, std::vector<Record>* out) {

@@ -17,7 +17,8 @@
 //     that runs past the buffer is skipped without reading the rest of it,
 //     and view().crc_checked is false. load_payload() reads it and checks the
 //     CRC on request. What "lazy" saves: the payload copy into a Record, its
-//     allocation, decryption (for encrypted segments, once supported), and
+//     allocation, decryption (an encrypted record is decrypted only by
+//     load_payload(); next() reports its plaintext length), and
 //     for large records the reads of payload bytes nobody asked for. What it
 //     does not save: the pages holding headers are read whole (O_DIRECT reads
 //     whole pages), so for small records it reads the same bytes as full mode.
@@ -33,6 +34,8 @@
 #include "common/status.h"
 #include "wal/format.h"
 #include "wal/io_backend.h"
+#include "wal/record_cipher.h"
+#include "wal/segment_keys.h"
 #include "wal/segment_scan.h"
 #include "wal/wal.h"
 
@@ -47,6 +50,10 @@ struct SegmentRef {
   uint64_t first_lsn = 0;                 // from the name
   uint64_t next_first_lsn = UINT64_MAX;   // first LSN of the next segment; MAX for the last
   IndexEntry start;                       // closest known (lsn, offset) at or below the asked LSN
+  // The segment's preamble when the locator knows it (the open log's table);
+  // otherwise the reader reads it from the file.
+  bool have_preamble = false;
+  format::Preamble preamble;
 };
 
 // Fills *ref for the segment holding `lsn`. kTruncated below the log's first
@@ -57,11 +64,17 @@ struct SequentialReaderOptions {
   bool direct = true;            // O_DIRECT (no page-cache pollution); false for tmpfs
   size_t window_bytes = 1 << 20; // usual read size; grown for a larger record
   bool headers_only = false;
+  // Keys for encrypted segments (null: an encrypted segment is an error
+  // naming its key id). Payloads of encrypted records come back decrypted;
+  // a tag that fails is kCorruption naming segment, offset and LSN.
+  std::shared_ptr<SegmentKeys> keys;
 };
 
 // A record as next() returns it; valid until the next call to next() or
 // load_payload().
 struct RecordRef {
+  // As on disk, except that payload_len is the plaintext length for an
+  // encrypted record (on disk it is 16 more: the tag).
   format::RecordHeader header;
   const uint8_t* payload = nullptr;  // null in headers-only mode when not loaded
   bool crc_checked = false;          // always true in full mode
@@ -111,6 +124,8 @@ class SequentialReader {
 
  private:
   Status open_segment(uint64_t lsn);
+  // Decrypts the record at `rec` (header + on-disk payload) into plain_.
+  Status decrypt(const uint8_t* rec, uint64_t offset);
   void close_segment();
   Status corruption(uint64_t offset, const std::string& what) const;
 
@@ -128,7 +143,13 @@ class SequentialReader {
   uint64_t pos_ = 0;        // offset of the next record in the segment
   // The record next() returned last (for load_payload()).
   uint64_t last_offset_ = 0;
-  uint32_t last_len_ = 0;
+  uint32_t last_len_ = 0;  // on-disk payload_len
+  bool locate_failed_ = false;  // the last open_segment() failed in locate_
+  // Encrypted open segment: its key (null for plaintext), the cipher, and
+  // the last decrypted payload.
+  std::shared_ptr<const SecureKey> seg_key_;
+  std::unique_ptr<RecordCipher> cipher_;
+  std::vector<uint8_t> plain_;
   ReaderStats stats_;
 };
 

@@ -6,12 +6,25 @@
 
 namespace sidewal::wal {
 
+TailWindow::Prepared::Prepared() = default;
+TailWindow::Prepared::~Prepared() = default;
+TailWindow::Prepared::Prepared(Prepared&&) noexcept = default;
+TailWindow::Prepared& TailWindow::Prepared::operator=(Prepared&&) noexcept = default;
+
 void TailWindow::add_flush(uint64_t first_lsn, uint64_t last_lsn,
                            std::span<const uint8_t> records) {
-  if (capacity_ == 0 || last_lsn < first_lsn) return;
-  Chunk c;
-  c.first_lsn = first_lsn;
-  c.offsets.reserve(last_lsn - first_lsn + 1);
+  publish(prepare(first_lsn, last_lsn, records));
+}
+
+TailWindow::Prepared TailWindow::prepare(uint64_t first_lsn, uint64_t last_lsn,
+                                         std::span<const uint8_t> records,
+                                         uint32_t tag_bytes) const {
+  Prepared out;
+  if (capacity_ == 0 || last_lsn < first_lsn) return out;
+  auto c = std::make_unique<Chunk>();
+  c->first_lsn = first_lsn;
+  c->tag_bytes = tag_bytes;
+  c->offsets.reserve(last_lsn - first_lsn + 1);
   // Index the records (and find their end) before copying, so the copy is
   // exactly their bytes.
   uint64_t pos = 0;
@@ -19,21 +32,32 @@ void TailWindow::add_flush(uint64_t first_lsn, uint64_t last_lsn,
     SW_ASSERT(pos + format::kHeaderBytes <= records.size());
     const format::RecordHeader h = format::decode_header(records.data() + pos);
     SW_ASSERT_MSG(h.lsn == lsn, "tail window: flush bytes out of LSN order");
-    c.offsets.push_back(static_cast<uint32_t>(pos));
+    SW_ASSERT(h.payload_len >= tag_bytes);
+    c->offsets.push_back(static_cast<uint32_t>(pos));
     pos += format::record_bytes(h.payload_len);
   }
   pos = std::min<uint64_t>(pos, records.size());
-  if (pos + c.offsets.size() * sizeof(uint32_t) > capacity_) {
+  if (pos + c->offsets.size() * sizeof(uint32_t) > capacity_) {
     // A flush larger than the whole window: nothing older can stay either
     // (the window must stay contiguous up to the head), so it empties.
-    std::lock_guard<std::mutex> g(mu_);
+    out.too_big_ = true;
+    return out;
+  }
+  c->bytes.assign(records.begin(), records.begin() + static_cast<ptrdiff_t>(pos));
+  out.chunk_ = std::move(c);
+  return out;
+}
+
+void TailWindow::publish(Prepared&& p) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (p.too_big_) {
     chunks_.clear();
     bytes_ = 0;
     return;
   }
-  c.bytes.assign(records.begin(), records.begin() + static_cast<ptrdiff_t>(pos));
-  std::lock_guard<std::mutex> g(mu_);
-  if (!chunks_.empty() && chunks_.back().last_lsn() + 1 != first_lsn) {
+  if (p.chunk_ == nullptr) return;
+  Chunk& c = *p.chunk_;
+  if (!chunks_.empty() && chunks_.back().last_lsn() + 1 != c.first_lsn) {
     chunks_.clear();
     bytes_ = 0;
   }
@@ -65,9 +89,10 @@ bool TailWindow::read(uint64_t from_lsn, uint64_t up_to, const ReadLimits& limit
     for (; lsn <= c.last_lsn() && lsn <= up_to; ++lsn) {
       const uint8_t* rec = c.bytes.data() + c.offsets[lsn - c.first_lsn];
       const format::RecordHeader h = format::decode_header(rec);
+      const uint32_t len = h.payload_len - c.tag_bytes;  // plaintext length
       if (!out->empty() &&
           ((limits.max_records && out->size() >= limits.max_records) ||
-           (limits.max_bytes && bytes + h.payload_len > limits.max_bytes))) {
+           (limits.max_bytes && bytes + len > limits.max_bytes))) {
         *next_lsn = lsn;
         return true;
       }
@@ -77,8 +102,8 @@ bool TailWindow::read(uint64_t from_lsn, uint64_t up_to, const ReadLimits& limit
       r.flags = h.flags;
       r.tenant = h.tenant;
       const uint8_t* p = rec + format::kHeaderBytes;
-      r.payload.assign(p, p + h.payload_len);
-      bytes += h.payload_len;
+      r.payload.assign(p, p + len);
+      bytes += len;
     }
     if (lsn > up_to) break;
   }

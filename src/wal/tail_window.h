@@ -9,13 +9,20 @@
 // when a new flush takes it over `capacity_bytes`, the oldest flushes go.
 // Reads below the window's first LSN fall back to the O_DIRECT reader.
 //
-// Threads: add_flush() from the flusher; read() from any reader thread. One
+// Encrypted segments: the window holds the flush's records as they were
+// before sealing (plaintext payload, then the 16 tag bytes zeroed; the header
+// with the on-disk payload_len), built by prepare() before the flusher seals
+// and published after the write+sync; read() returns plaintext payloads.
+// Memory is not "at rest"; the disk never sees these bytes.
+//
+// Threads: add_flush()/publish() from the flusher; read() from any reader thread. One
 // mutex; read() copies the records out under it (a follower's read is at most
 // ReadLimits' worth of payload).
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <vector>
@@ -36,9 +43,31 @@ struct TailWindowStats {
 };
 
 class TailWindow {
+  struct Chunk;
+
  public:
   // capacity 0 disables the window (every read() misses).
   explicit TailWindow(uint64_t capacity_bytes) : capacity_(capacity_bytes) {}
+
+  // One flush's records copied and indexed, not yet visible (prepare() then
+  // publish(), for a flusher that must copy before it seals).
+  class Prepared {
+   public:
+    Prepared();
+    ~Prepared();
+    Prepared(Prepared&&) noexcept;
+    Prepared& operator=(Prepared&&) noexcept;
+
+   private:
+    friend class TailWindow;
+    std::unique_ptr<Chunk> chunk_;  // null: nothing to add
+    bool too_big_ = false;          // larger than the whole window: empties it
+  };
+  // `tag_bytes`: 16 when the records' payload_len counts a tag that read()
+  // must not return (encrypted segments), else 0.
+  Prepared prepare(uint64_t first_lsn, uint64_t last_lsn, std::span<const uint8_t> records,
+                   uint32_t tag_bytes = 0) const;
+  void publish(Prepared&& p);
 
   // `records` holds encoded records with LSNs first_lsn..last_lsn, back to
   // back from the first header (docs/format.md layout). LSNs must continue
@@ -60,6 +89,7 @@ class TailWindow {
   // One flush's records. offsets[i] is where record first_lsn + i starts.
   struct Chunk {
     uint64_t first_lsn = 0;
+    uint32_t tag_bytes = 0;  // subtracted from each header's payload_len by read()
     std::vector<uint8_t> bytes;
     std::vector<uint32_t> offsets;
     uint64_t last_lsn() const { return first_lsn + offsets.size() - 1; }

@@ -9,6 +9,7 @@
 #include "wal/dwb.h"
 #include "wal/format.h"
 #include "wal/recovery.h"
+#include "wal/segment_keys.h"
 #include "wal/wal_impl.h"
 
 namespace sidewal::wal {
@@ -70,7 +71,15 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, RecoveryReport
                                    " pages (the last " + std::to_string(dwb::kReservedPages) +
                                    " hold the double-write slots)");
   }
-  if (format::kPreambleBytes + format::record_bytes(options.max_record_bytes) >
+  const bool encrypt = options.keys != nullptr && options.keys->has_current();
+  if (encrypt && options.max_record_bytes > kHardMaxRecordBytes - kTagBytes) {
+    return Status::InvalidArgument("wal: max_record_bytes " +
+                                   std::to_string(options.max_record_bytes) +
+                                   " leaves no room for the 16-byte GCM tag under the " +
+                                   std::to_string(kHardMaxRecordBytes) + "-byte ceiling");
+  }
+  const uint64_t tag = encrypt ? kTagBytes : 0;
+  if (format::kMaxPreambleBytes + format::record_bytes(options.max_record_bytes + tag) >
       dwb::records_end(options.segment_bytes, a)) {
     return Status::InvalidArgument("wal: a " + std::to_string(options.max_record_bytes) +
                                    "-byte record does not fit a " +
@@ -79,6 +88,15 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, RecoveryReport
 
   DirScan scan;
   SIDEWAL_RETURN_IF_ERROR(scan_dir(io.get(), options.dir, a, /*direct=*/true, {}, {}, &scan, report));
+  // Every encrypted segment's key must be configured, with the bytes it was
+  // written with, before repair writes anything (a wrong key is refused with
+  // the files untouched).
+  {
+    SegmentKeys keys(options.keys);
+    for (const SegmentScan& s : scan.segments) {
+      if (s.preamble_status.ok()) SIDEWAL_RETURN_IF_ERROR(keys.check(s.preamble, s.path));
+    }
+  }
   Status st = repair_dir(io.get(), options.dir, a, options.salvage, &scan);
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   SIDEWAL_RETURN_IF_ERROR(st);
@@ -117,7 +135,8 @@ Result<uint64_t> Wal::append_sync(std::span<const RecordIn> records) {
 
 Status inspect_dir(const std::string& dir, IoBackend* io,
                    const std::function<void(const SegmentInfo&)>& on_segment,
-                   const std::function<void(const Record&)>& on_record, RecoveryReport* report) {
+                   const std::function<void(const Record&)>& on_record, RecoveryReport* report,
+                   std::shared_ptr<const KeyRing> keys) {
   RecoveryReport scratch;
   if (report == nullptr) report = &scratch;
   *report = RecoveryReport{};
@@ -138,8 +157,33 @@ Status inspect_dir(const std::string& dir, IoBackend* io,
 
   // Records are handed out one complete batch at a time: what recovery keeps.
   std::vector<Record> batch;
+  // Decryption state of the segment being scanned (its records come before
+  // its on_segment call).
+  SegmentKeys seg_keys(std::move(keys));
+  RecordCipher cipher;
+  std::string key_path;  // segment whose key state is below
+  std::shared_ptr<const SecureKey> seg_key;
+  std::string key_problem;
+  std::string auth_problem;  // first record of the segment whose tag failed
+  std::string first_auth_problem;  // of the whole log
+  auto key_for = [&](const SegmentScan& s) {
+    if (key_path == s.path) return;
+    key_path = s.path;
+    seg_key.reset();
+    key_problem.clear();
+    auth_problem.clear();
+    if (s.preamble.cipher == format::kCipherNone) return;
+    Result<std::shared_ptr<const SecureKey>> k = seg_keys.segment_key(s.preamble, s.path);
+    if (k.ok()) {
+      seg_key = *k;
+    } else {
+      key_problem = k.status().ToString() + "; payloads not decrypted (give the key)";
+    }
+  };
   auto seg_cb = [&](const SegmentScan& s) {
     batch.clear();
+    if (s.preamble_status.ok()) key_for(s);
+    if (!auth_problem.empty() && first_auth_problem.empty()) first_auth_problem = auth_problem;
     if (!on_segment) return;
     SegmentInfo info;
     info.path = s.path;
@@ -149,33 +193,59 @@ Status inspect_dir(const std::string& dir, IoBackend* io,
     info.records = s.records;
     info.valid_bytes = s.valid_end;
     info.cipher = s.preamble.cipher;
+    info.key_id = s.preamble.key_id;
+    info.key_fingerprint = s.preamble.key_fingerprint;
+    info.key_problem = key_problem;
     if (!s.preamble_status.ok()) {
       info.problem = s.preamble_status.message();
     } else if (s.stopped_bad) {
       info.problem = "offset " + std::to_string(s.stop_offset) + ": " + s.stop_why;
+    } else if (!auth_problem.empty()) {
+      info.problem = auth_problem;
     } else if (s.batch_lsn != s.last_lsn) {
       info.problem = "records after lsn " + std::to_string(s.batch_lsn) +
                      " do not end a batch (incomplete trailing batch)";
     }
     on_segment(info);
   };
-  std::function<void(const SegmentScan&, const RecordView&)> rec_cb;
-  if (on_record) {
-    rec_cb = [&](const SegmentScan&, const RecordView& v) {
-      Record& r = batch.emplace_back();
+  std::function<void(const SegmentScan&, const RecordView&)> rec_cb =
+      [&](const SegmentScan& s, const RecordView& v) {
+      key_for(s);
+      if (s.preamble.cipher != format::kCipherNone && seg_key == nullptr) return;  // no key
+      if (!on_record && s.preamble.cipher == format::kCipherNone) return;
+      if (!auth_problem.empty()) return;  // nothing after a failed tag is handed out
+      Record r;
       r.lsn = v.header.lsn;
       r.type = v.header.type;
       r.flags = v.header.flags;
       r.tenant = v.header.tenant;
-      r.payload.assign(v.payload, v.payload + v.header.payload_len);
+      if (s.preamble.cipher == format::kCipherNone) {
+        r.payload.assign(v.payload, v.payload + v.header.payload_len);
+      } else {
+        r.payload.resize(v.header.payload_len >= kTagBytes ? v.header.payload_len - kTagBytes : 0);
+        Status st = open_record(cipher, *seg_key, s.preamble.segment_id, v.header, v.payload,
+                                r.payload.data(), s.path, v.offset);
+        if (!st.ok()) {
+          auth_problem = st.message();
+          batch.clear();
+          return;
+        }
+      }
+      if (!on_record) return;
+      batch.push_back(std::move(r));
       if (v.header.flags & format::kFlagBatchEnd) {
         for (const Record& b : batch) on_record(b);
         batch.clear();
       }
     };
-  }
   DirScan scan;
   Status st = scan_dir(io, dir, align, direct, seg_cb, rec_cb, &scan, report);
+  if (st.ok() && !first_auth_problem.empty() && !report->corruption) {
+    // The CRC holds but the tag does not: altered on purpose, or a bug.
+    // Recovery cannot see it (it never decrypts); verify must.
+    report->corruption = true;
+    report->corruption_at = first_auth_problem;
+  }
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;
 }

@@ -19,6 +19,8 @@
 
 namespace sidewal::wal {
 
+class KeyRing;  // wal/secure_key.h
+
 // Record types 0x0000-0x7FFF belong to the application; 0x8000-0xFFFF are the
 // log's own control records.
 constexpr uint16_t kFirstControlType = 0x8000;
@@ -84,6 +86,14 @@ struct WalOptions {
   // The most recent durable records kept in memory (TailWindow), so
   // followers near the head never read the disk; 0 disables it.
   uint64_t tail_window_bytes = 16ull << 20;
+  // Encryption at rest (docs/encryption.md): the keys by id. With a current
+  // key, every segment this open creates is AES-256-GCM under it (appends go
+  // into a new segment after every open); segments of other key ids stay
+  // readable while their key is listed. Null or no current key: new segments
+  // are plaintext; encrypted segments still need their keys. Open refuses a
+  // log whose encrypted segments name a key id that is missing or configured
+  // with other bytes (fingerprint), before anything is written.
+  std::shared_ptr<const KeyRing> keys;
   // Tests inject a SimDisk here; when set, `backend` is ignored.
   std::shared_ptr<IoBackend> io;
   WalObserver* observer = nullptr;  // not owned; may be null
@@ -184,14 +194,22 @@ struct SegmentInfo {
   uint64_t records = 0;
   uint64_t valid_bytes = 0; // end offset of the last valid record
   uint8_t cipher = 0;       // 0 none, 1 AES-256-GCM
+  uint16_t key_id = 0;      // key id of an encrypted segment (0 for none)
+  uint64_t key_fingerprint = 0;
+  // Encrypted segment whose key was not given or does not match: its records'
+  // CRCs were checked but their payloads not decrypted (and not handed out).
+  std::string key_problem;
   std::string problem;      // empty when the segment is clean
 };
 // Scans `dir` like recovery does, calling on_segment once per segment (in
 // order, after its records) and on_record for every valid record. Either
 // callback may be empty. The report says what recovery would keep and cut.
+// Records of encrypted segments are decrypted with `keys` (a record whose
+// tag fails is corruption and is not handed out); without their key they are
+// CRC-checked only, not handed out, and SegmentInfo::key_problem says so.
 Status inspect_dir(const std::string& dir, IoBackend* io,
                    const std::function<void(const SegmentInfo&)>& on_segment,
                    const std::function<void(const Record&)>& on_record,
-                   RecoveryReport* report);
+                   RecoveryReport* report, std::shared_ptr<const KeyRing> keys = nullptr);
 
 }  // namespace sidewal::wal

@@ -26,7 +26,9 @@
 #include <vector>
 
 #include "wal/aligned_buffer.h"
+#include "wal/record_cipher.h"
 #include "wal/recovery.h"
+#include "wal/segment_keys.h"
 #include "wal/tail_window.h"
 #include "wal/wal.h"
 
@@ -74,6 +76,9 @@ class WalImpl final : public Wal {
     std::string spare_path;  // set when new_segment
     bool new_segment = false;  // rename spare_path -> path (+ dir fsync) before the write
     bool sealed = false;       // the next batch starts a new segment
+    // Key of an encrypted target segment (null: plaintext). Its records are
+    // staged in plaintext and sealed by the flusher (seal_flush).
+    std::shared_ptr<const SecureKey> seg_key;
     uint64_t first_lsn = 0;
     uint64_t last_lsn = 0;
     uint32_t records = 0;
@@ -87,6 +92,7 @@ class WalImpl final : public Wal {
     uint64_t id = 0;
     std::string path;
     uint64_t size = 0;
+    format::Preamble preamble;  // cipher, key id, salt: what a reader needs to decrypt
     bool on_disk = false;  // renamed into place and the directory synced
     std::vector<IndexEntry> index;
   };
@@ -116,6 +122,10 @@ class WalImpl final : public Wal {
   // Writes a flush's pages (and, with the double-write buffer, the copy of its
   // partly filled last page; *dwb_bytes says how many slot bytes) and syncs.
   Status write_pages(const Staging& s, uint64_t* dwb_bytes);
+  // A new segment's preamble (fresh salt under the current key when
+  // encrypting) and its record key (null for plaintext).
+  Status new_segment_preamble(uint64_t id, format::Preamble* p,
+                              std::shared_ptr<const SecureKey>* key);
   void enter_failed_locked(const Status& why);
   Status caller_error_locked() const;
   void encode_batch_locked(std::span<const RecordIn> records, uint64_t bytes,
@@ -127,6 +137,11 @@ class WalImpl final : public Wal {
   IoBackend* const io_;
   const std::string dir_;
   const size_t align_;
+  // Keys for encrypted segments (shared with readers); encrypt_: new
+  // segments are AES-256-GCM, each record takes kTagBytes more on disk.
+  const std::shared_ptr<SegmentKeys> keys_;
+  const bool encrypt_;
+  const uint64_t tag_bytes_;
   const size_t staging_bytes_;     // capacity of each staging buffer
   const uint64_t max_batch_bytes_;  // largest encoded batch append() accepts
 
@@ -150,6 +165,8 @@ class WalImpl final : public Wal {
   bool spare_wanted_ = false;
   uint64_t spare_id_ = 0;
   std::string spare_path_;
+  format::Preamble spare_preamble_;
+  std::shared_ptr<const SecureKey> spare_key_;
   Status spare_status_;         // result of the last pre-creation attempt
   uint64_t spare_attempts_ = 0;  // finished pre-creation attempts
   uint64_t next_segment_id_ = 1;
@@ -161,6 +178,7 @@ class WalImpl final : public Wal {
   // so it is never the one written. Flusher-only after start().
   size_t dwb_next_slot_ = 0;
   AlignedBuffer dwb_slot_;  // encoded slot (header + image), flusher-only
+  RecordCipher seal_cipher_;  // seals encrypted flushes (one per thread)
 
   std::mutex complete_mu_;
   std::condition_variable complete_cv_;

@@ -37,7 +37,9 @@ Status WalImpl::read(uint64_t from_lsn, const ReadLimits& limits, std::vector<Re
     ref->id = it->id;
     ref->first_lsn = it->first_lsn;
     if (it + 1 != segs_.end()) ref->next_first_lsn = (it + 1)->first_lsn;
-    ref->start = IndexEntry{it->first_lsn, format::kPreambleBytes};
+    ref->have_preamble = true;
+    ref->preamble = it->preamble;
+    ref->start = IndexEntry{it->first_lsn, format::records_offset(it->preamble)};
     auto ie = std::upper_bound(it->index.begin(), it->index.end(), lsn,
                                [](uint64_t v, const IndexEntry& e) { return v < e.lsn; });
     if (ie != it->index.begin()) ref->start = *(ie - 1);
@@ -63,6 +65,7 @@ Status WalImpl::read(uint64_t from_lsn, const ReadLimits& limits, std::vector<Re
   if (tail_.read(from_lsn, durable, limits, out, next_lsn)) return Status::Ok();
   SequentialReaderOptions o;
   o.window_bytes = kReadWindowBytes;
+  o.keys = keys_;
   SequentialReader reader(io_, align_, locate, o);
   SIDEWAL_RETURN_IF_ERROR(reader.seek(from_lsn, durable));
   SIDEWAL_RETURN_IF_ERROR(reader.read(limits, out));

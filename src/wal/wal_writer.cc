@@ -15,7 +15,7 @@ namespace {
 // A staging buffer holds the largest batch plus the carried page and the
 // rounding of its last page. A batch never exceeds a segment, so small
 // segments (tests) get small buffers.
-size_t staging_capacity(uint32_t max_record_bytes, uint64_t segment_bytes, size_t align) {
+size_t staging_capacity(uint64_t max_record_bytes, uint64_t segment_bytes, size_t align) {
   uint64_t batch = std::max<uint64_t>(4u << 20, 2 * format::record_bytes(max_record_bytes));
   batch = std::min<uint64_t>(batch, segment_bytes);
   return format::round_up(batch + 2 * align, align);
@@ -42,19 +42,41 @@ WalImpl::WalImpl(const WalOptions& options, std::shared_ptr<IoBackend> io, size_
       io_(io_owner_.get()),
       dir_(options.dir),
       align_(alignment),
-      staging_bytes_(staging_capacity(options.max_record_bytes, options.segment_bytes, alignment)),
-      max_batch_bytes_(std::min<uint64_t>(staging_bytes_ - 2 * alignment,
-                                          dwb::records_end(options.segment_bytes, alignment) -
-                                              format::kPreambleBytes)) {
+      keys_(std::make_shared<SegmentKeys>(options.keys)),
+      encrypt_(keys_->encrypts()),
+      tag_bytes_(encrypt_ ? kTagBytes : 0),
+      staging_bytes_(staging_capacity(uint64_t{options.max_record_bytes} + tag_bytes_,
+                                      options.segment_bytes, alignment)),
+      max_batch_bytes_(std::min<uint64_t>(
+          staging_bytes_ - 2 * alignment,
+          dwb::records_end(options.segment_bytes, alignment) -
+              format::preamble_bytes(encrypt_ ? format::kCipherAes256Gcm : format::kCipherNone))) {
   for (Staging& s : bufs_) s.buf.reset(align_, staging_bytes_);
   dwb_slot_.reset(align_, dwb::kSlotPages * align_);
 }
 
 WalImpl::~WalImpl() { (void)close(); }
 
+Status WalImpl::new_segment_preamble(uint64_t id, format::Preamble* p,
+                                     std::shared_ptr<const SecureKey>* key) {
+  key->reset();
+  if (!encrypt_) {
+    *p = format::Preamble{};
+    p->segment_id = id;
+    return Status::Ok();
+  }
+  SIDEWAL_RETURN_IF_ERROR(keys_->new_preamble(id, p));
+  Result<std::shared_ptr<const SecureKey>> k =
+      keys_->segment_key(*p, join_path(dir_, format::spare_file_name(id)));
+  if (!k.ok()) return k.status();
+  *key = std::move(*k);
+  return Status::Ok();
+}
+
 Status WalImpl::start(const DirScan& scan) {
   uint64_t next_id = scan.max_segment_id + 1;
-  uint64_t pos = format::kPreambleBytes;
+  uint64_t pos = 0;
+  std::shared_ptr<const SecureKey> active_key;
   {
     std::lock_guard<std::mutex> t(table_mu_);
     for (size_t i = 0; i < scan.keep_segments; ++i) {
@@ -64,6 +86,7 @@ Status WalImpl::start(const DirScan& scan) {
       seg.id = s.preamble.segment_id;
       seg.path = s.path;
       seg.size = s.file_size;
+      seg.preamble = s.preamble;
       seg.on_disk = true;
       for (const IndexEntry& e : s.index) {
         if (e.lsn < scan.next_lsn) seg.index.push_back(e);
@@ -71,11 +94,26 @@ Status WalImpl::start(const DirScan& scan) {
       segs_.push_back(std::move(seg));
     }
   }
-  if (scan.keep_segments == 0) {
-    // A fresh log (or salvage dropped every segment): its first segment is
-    // born like every other one, as a spare renamed into place.
+  // Appends go into a new segment when the log is fresh, and after every
+  // open of a log that encrypts or whose last segment is encrypted: a
+  // segment takes records from one process lifetime only, so no
+  // (segment key, nonce) pair is ever used twice (docs/encryption.md rule 2).
+  // An empty last segment is replaced (same name, new salt), never reused:
+  // recovery may have cut records that were sealed in it.
+  bool start_new = scan.keep_segments == 0;
+  bool replace_last = false;
+  if (!start_new) {
+    const SegmentScan& last = scan.segments[scan.keep_segments - 1];
+    start_new = encrypt_ || last.preamble.cipher != format::kCipherNone;
+    replace_last = start_new && scan.cut_offset == format::records_offset(last.preamble);
+    pos = scan.cut_offset;
+  }
+  if (start_new) {
+    // Born like every other segment, as a spare renamed into place.
+    format::Preamble p;
+    SIDEWAL_RETURN_IF_ERROR(new_segment_preamble(next_id, &p, &active_key));
     std::string spare = join_path(dir_, format::spare_file_name(next_id));
-    SIDEWAL_RETURN_IF_ERROR(create_spare_segment(io_, spare, next_id, opts_.segment_bytes, align_));
+    SIDEWAL_RETURN_IF_ERROR(create_spare_segment(io_, spare, p, opts_.segment_bytes, align_));
     std::string path = join_path(dir_, format::segment_file_name(scan.next_lsn));
     SIDEWAL_RETURN_IF_ERROR(io_->rename(spare, path));
     SIDEWAL_RETURN_IF_ERROR(io_->sync_dir(dir_));
@@ -84,11 +122,16 @@ Status WalImpl::start(const DirScan& scan) {
     seg.id = next_id++;
     seg.path = path;
     seg.size = opts_.segment_bytes;
+    seg.preamble = p;
     seg.on_disk = true;
+    pos = format::records_offset(p);
     std::lock_guard<std::mutex> t(table_mu_);
-    segs_.push_back(std::move(seg));
-  } else {
-    pos = scan.cut_offset;
+    if (replace_last) {
+      SW_ASSERT(segs_.back().path == path);
+      segs_.back() = std::move(seg);
+    } else {
+      segs_.push_back(std::move(seg));
+    }
   }
 
   const Segment& active = segs_.back();
@@ -122,6 +165,7 @@ Status WalImpl::start(const DirScan& scan) {
   fill.segment_id = active.id;
   fill.segment_bytes = active.size;
   fill.path = active.path;
+  fill.seg_key = active_key;
   index_empty_ = active.index.empty();
   last_index_offset_ = active.index.empty() ? 0 : active.index.back().offset;
 
@@ -160,7 +204,7 @@ void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
            0);
       return;
     }
-    bytes += format::record_bytes(r.payload.size());
+    bytes += format::record_bytes(r.payload.size() + tag_bytes_);
   }
   if (bytes > max_batch_bytes_) {
     done(Status::InvalidArgument("batch of " + std::to_string(records.size()) + " records is " +
@@ -241,8 +285,15 @@ void WalImpl::encode_batch_locked(std::span<const RecordIn> records, uint64_t by
       last_index_offset_ = offset;
       index_empty_ = false;
     }
-    f.used += format::encode_record(f.segment_id, lsn, r.type, flags, r.tenant, r.payload,
-                                    f.buf.data() + f.used);
+    if (f.seg_key != nullptr) {
+      // Plaintext plus room for the tag; the flusher seals it (flags are
+      // final here: FLUSH_START and BATCH_END are known at encoding).
+      f.used += encode_record_for_sealing(lsn, r.type, flags, r.tenant, r.payload,
+                                          f.buf.data() + f.used);
+    } else {
+      f.used += format::encode_record(f.segment_id, lsn, r.type, flags, r.tenant, r.payload,
+                                      f.buf.data() + f.used);
+    }
   }
   if (f.records == 0) f.first_lsn = first;
   f.last_lsn = lsn - 1;
@@ -263,11 +314,12 @@ void WalImpl::prepare_next_locked(Staging& fl, Staging& nx) {
   nx.last_lsn = 0;
   if (fl.sealed) {
     SW_ASSERT(spare_ready_);
-    format::Preamble p;
-    p.segment_id = spare_id_;
+    const format::Preamble& p = spare_preamble_;
+    SW_ASSERT(p.segment_id == spare_id_);
     nx.base = 0;
     format::encode_preamble(p, nx.buf.data());
-    nx.carry = format::kPreambleBytes;
+    nx.carry = format::records_offset(p);
+    nx.seg_key = spare_key_;
     nx.used = nx.carry;
     nx.segment_id = spare_id_;
     nx.segment_bytes = opts_.segment_bytes;
@@ -282,6 +334,7 @@ void WalImpl::prepare_next_locked(Staging& fl, Staging& nx) {
     seg.id = spare_id_;
     seg.path = nx.path;
     seg.size = opts_.segment_bytes;
+    seg.preamble = p;
     {
       std::lock_guard<std::mutex> t(table_mu_);
       segs_.push_back(std::move(seg));
@@ -298,6 +351,7 @@ void WalImpl::prepare_next_locked(Staging& fl, Staging& nx) {
   nx.segment_id = fl.segment_id;
   nx.segment_bytes = fl.segment_bytes;
   nx.path = fl.path;
+  nx.seg_key = fl.seg_key;
   nx.spare_path.clear();
   nx.new_segment = false;
 }
@@ -400,6 +454,13 @@ void WalImpl::flusher_loop() {
 
     Staging& nx = bufs_[1 - fill_];
     prepare_next_locked(fl, nx);
+    // An encrypted flush is sealed below, after nx copied its last page as
+    // the carry: that copy is redone from the sealed bytes (appenders write
+    // nx only at and after its carry, and nx is flushed after fl).
+    const bool recarry = fl.seg_key != nullptr && !fl.sealed && nx.carry > 0;
+    const size_t recarry_from = recarry ? nx.base - fl.base : 0;
+    const size_t recarry_len = recarry ? nx.carry : 0;
+    uint8_t* const recarry_to = nx.buf.data();
     fill_ = 1 - fill_;
     space_cv_.notify_all();
     lk.unlock();
@@ -408,13 +469,25 @@ void WalImpl::flusher_loop() {
     Status st;
     double seconds = 0;
     uint64_t dwb_bytes = 0;
-    if (fl.records > 0) {
+    TailWindow::Prepared tail_chunk;
+    if (fl.records > 0 && fl.seg_key != nullptr) {
+      // The tail window keeps the plaintext; the disk gets only ciphertext.
+      tail_chunk = tail_.prepare(
+          fl.first_lsn, fl.last_lsn,
+          std::span<const uint8_t>(fl.buf.data() + fl.carry, fl.used - fl.carry), kTagBytes);
+      st = seal_records(seal_cipher_, *fl.seg_key, fl.segment_id, fl.buf.data() + fl.carry,
+                        fl.used - fl.carry);
+      if (recarry) std::memcpy(recarry_to, fl.buf.data() + recarry_from, recarry_len);
+    }
+    if (fl.records > 0 && st.ok()) {
       if (fl.new_segment) st = roll_to(fl);
       auto t0 = std::chrono::steady_clock::now();
       if (st.ok()) st = write_pages(fl, &dwb_bytes);
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       // Followers near the head read these records from memory from now on.
-      if (st.ok()) {
+      if (st.ok() && fl.seg_key != nullptr) {
+        tail_.publish(std::move(tail_chunk));
+      } else if (st.ok()) {
         tail_.add_flush(fl.first_lsn, fl.last_lsn,
                         std::span<const uint8_t>(fl.buf.data() + fl.carry, fl.used - fl.carry));
       }
@@ -539,7 +612,12 @@ void WalImpl::preparer_loop() {
     const uint64_t id = next_segment_id_++;
     const std::string path = join_path(dir_, format::spare_file_name(id));
     lk.unlock();
-    Status st = create_spare_segment(io_, path, id, opts_.segment_bytes, align_);
+    // A fresh salt (and segment key) for every segment file: rule 1 of
+    // docs/encryption.md.
+    format::Preamble p;
+    std::shared_ptr<const SecureKey> key;
+    Status st = new_segment_preamble(id, &p, &key);
+    if (st.ok()) st = create_spare_segment(io_, path, p, opts_.segment_bytes, align_);
     if (st.ok() && opts_.dwb) {
       // Page 0's copy, so the first flush into the segment may tear it.
       st = dwb::write_spare_slot(io_, path, opts_.segment_bytes, align_, id);
@@ -551,6 +629,8 @@ void WalImpl::preparer_loop() {
       spare_ready_ = true;
       spare_id_ = id;
       spare_path_ = path;
+      spare_preamble_ = p;
+      spare_key_ = std::move(key);
       spare_status_ = Status::Ok();
     } else if (st.code() == Code::kNoSpace) {
       spare_status_ = st;  // not a data write: appends get NoSpace, no fail-stop

@@ -38,7 +38,7 @@ int fuzz_record(const uint8_t* data, size_t size) {
   }
   if (disk.size() >= format::kPreambleBytes) {
     format::Preamble p;
-    (void)format::decode_preamble(disk.data(), "fuzz", &p);
+    (void)format::decode_preamble(disk.data(), disk.size(), "fuzz", &p);
   }
   return 0;
 }

@@ -51,8 +51,35 @@ TEST(WalFormat, PreambleMismatchNamesTheFile) {
   EXPECT_EQ(st.code(), Code::kUnsupported);
   EXPECT_NE(st.message().find("/data/f.wal"), std::string::npos);
   encode_preamble(p, b);
-  b[5] = kCipherAes256Gcm;
+  b[5] = 7;  // unknown cipher
   EXPECT_EQ(decode_preamble(b, "/data/f.wal", &q).code(), Code::kUnsupported);
+  // Cipher 1 needs its 40-byte preamble; 16 bytes are not enough.
+  b[5] = kCipherAes256Gcm;
+  b[6] = 1;
+  EXPECT_EQ(decode_preamble(b, "/data/f.wal", &q).code(), Code::kCorruption);
+}
+
+TEST(WalFormat, EncryptedPreambleCarriesSaltAndFingerprint) {
+  Preamble p;
+  p.segment_id = 9;
+  p.cipher = kCipherAes256Gcm;
+  p.key_id = 0x0203;
+  for (size_t i = 0; i < kSaltBytes; ++i) p.salt[i] = static_cast<uint8_t>(0xA0 + i);
+  p.key_fingerprint = 0x1122334455667788ull;
+  uint8_t b[kMaxPreambleBytes];
+  encode_preamble(p, b);
+  EXPECT_EQ(records_offset(p), 40u);
+  EXPECT_EQ(b[5], 1);
+  EXPECT_EQ(b[6], 0x03);  // key id LE at 6..7
+  EXPECT_EQ(b[16], 0xA0);  // salt at 16
+  EXPECT_EQ(b[32], 0x88);  // fingerprint LE at 32
+  Preamble q;
+  ASSERT_TRUE(decode_preamble(b, sizeof b, "/x/f.wal", &q).ok());
+  EXPECT_EQ(q.key_id, p.key_id);
+  EXPECT_EQ(q.salt, p.salt);
+  EXPECT_EQ(q.key_fingerprint, p.key_fingerprint);
+  b[6] = b[7] = 0;  // key id 0 with a cipher
+  EXPECT_EQ(decode_preamble(b, sizeof b, "/x/f.wal", &q).code(), Code::kCorruption);
 }
 
 TEST(WalFormat, RecordRoundTrip) {
