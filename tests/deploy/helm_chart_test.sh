@@ -192,7 +192,9 @@ EOF
     sidewald=${2:?build bin dir}/sidewald
     [[ -x $sidewald ]] || { echo "FAIL: $sidewald not built"; exit 1; }
     documented_config_values "$tmp/documented-values.yaml"
-    for variant in default statefulset statefulset-ha servicemonitor documented; do
+    # encryption included: sidewald accepts encryption: {enabled, current_key_id,
+    # keys: [{id, file}]} (--check-config does not read the key files).
+    for variant in default statefulset statefulset-ha encryption servicemonitor documented; do
       args=()
       case $variant in
         default) ;;
