@@ -5,7 +5,7 @@
 // from this binary; the exact commands are written there.
 //
 //   wal_bench [--dir DIR] [--threads 1,4,16,64] [--seconds 5] [--record-bytes 100]
-//             [--sync fdatasync|odsync|both] [--backend auto|pwrite|uring]
+//             [--sync fdatasync|odsync|both] [--backend auto|pwrite|uring] [--dwb on|off]
 //
 // DIR must be on the disk being measured (not tmpfs); it is created and each
 // run's log is deleted afterwards.
@@ -40,13 +40,14 @@ struct Args {
   size_t record_bytes = 100;
   std::vector<SyncMode> modes = {SyncMode::kFdatasync};
   BackendKind backend = BackendKind::kAuto;
+  bool dwb = true;  // --dwb on|off: the double-write buffer
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "wal_bench: %s\nusage: wal_bench [--dir DIR] [--threads 1,4,16,64] [--seconds S]\n"
                "                 [--record-bytes N] [--sync fdatasync|odsync|both]\n"
-               "                 [--backend auto|pwrite|uring]\n",
+               "                 [--backend auto|pwrite|uring] [--dwb on|off]\n",
                why);
   std::exit(2);
 }
@@ -77,6 +78,10 @@ Args parse(int argc, char** argv) {
       else if (v == "odsync") a.modes = {SyncMode::kODsync};
       else if (v == "both") a.modes = {SyncMode::kFdatasync, SyncMode::kODsync};
       else usage("--sync must be fdatasync, odsync or both");
+    } else if (k == "--dwb") {
+      if (v == "on") a.dwb = true;
+      else if (v == "off") a.dwb = false;
+      else usage("--dwb must be on or off");
     } else if (k == "--backend") {
       if (v == "auto") a.backend = BackendKind::kAuto;
       else if (v == "pwrite") a.backend = BackendKind::kPwrite;
@@ -120,6 +125,7 @@ int run(const Args& a, int threads, SyncMode mode) {
   o.dir = dir;
   o.sync_mode = mode;
   o.backend = a.backend;
+  o.dwb = a.dwb;
   o.observer = &counter;
   RecoveryReport rep;
   auto opened = Wal::open(o, &rep);

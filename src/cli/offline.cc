@@ -83,6 +83,14 @@ void print_report(std::FILE* out, const wal::RecoveryReport& r) {
                 static_cast<unsigned long long>(r.discarded_bytes),
                 static_cast<unsigned long long>(r.discarded_records), r.discarded_why.c_str());
   }
+  if (r.dwb_restores != 0) {
+    // A torn page whose acknowledged records the double-write slots hold:
+    // recovery writes it back, nothing is lost.
+    std::fprintf(out, "recovery would restore %llu pages (%llu records) from the double-write "
+                 "slots: %s\n",
+                 static_cast<unsigned long long>(r.dwb_restores),
+                 static_cast<unsigned long long>(r.dwb_restored_records), r.dwb_why.c_str());
+  }
   if (r.corruption) std::fprintf(out, "CORRUPTION at %s\n", r.corruption_at.c_str());
 }
 

@@ -243,6 +243,15 @@ Status parse_root(const YAML::Node& root, Config* c) {
             [c](const YAML::Node& n, const std::string& k) {
               return get_bool(n, k, &c->wal_salvage);
             }},
+           {"dwb",
+            [c](const YAML::Node& n, const std::string& k) -> Status {
+              // YAML 1.2 reads on/off as strings; true/false are accepted too.
+              const std::string s = n.IsScalar() ? n.Scalar() : std::string();
+              if (s == "on" || s == "true") c->wal_dwb = true;
+              else if (s == "off" || s == "false") c->wal_dwb = false;
+              else return key_error(k, "expected on or off, got " + describe(n));
+              return Status::Ok();
+            }},
        })},
       {"encryption",
        section({

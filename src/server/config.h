@@ -33,6 +33,7 @@ struct Config {
   wal::BackendKind wal_io_backend = wal::BackendKind::kAuto;
   wal::SyncMode wal_sync_mode = wal::SyncMode::kFdatasync;
   bool wal_salvage = false;
+  bool wal_dwb = true;  // wal.dwb: on | off (double-write buffer)
 
   // Encryption at rest (docs/operations.md "Encryption at rest"), the shape the
   // Helm chart renders: encryption: {enabled, current_key_id, keys: [{id, file}]}.

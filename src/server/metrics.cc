@@ -153,6 +153,8 @@ void Metrics::flushed(uint32_t records, double sync_seconds) {
 
 void Metrics::recovered(const wal::RecoveryReport& report) {
   recovery_seconds_->Set(report.seconds);
+  // Torn pages recovery restored from the double-write buffer at this start.
+  dwb_restores_->Increment(static_cast<double>(report.dwb_restores));
   backend_info_->Add({{"backend", report.backend.empty() ? "unknown" : report.backend}}).Set(1);
 }
 

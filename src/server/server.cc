@@ -52,6 +52,7 @@ wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing>
   o.backend = c.wal_io_backend;
   o.sync_mode = c.wal_sync_mode;
   o.salvage = c.wal_salvage;
+  o.dwb = c.wal_dwb;
   // The connections' global bound keeps the engine's queue below its own
   // bound, so append() (called on an Asio thread) practically never blocks.
   o.max_pending_bytes = std::max<uint64_t>(o.max_pending_bytes, c.max_inflight_bytes_total + (4u << 20));
@@ -221,6 +222,9 @@ void Daemon::on_recovered(const Status& st, const wal::RecoveryReport& r) {
              {"discarded_bytes", r.discarded_bytes},
              {"discarded_records", r.discarded_records},
              {"discarded_why", r.discarded_why},
+             {"dwb_restores", r.dwb_restores},
+             {"dwb_restored_records", r.dwb_restored_records},
+             {"dwb_why", r.dwb_why},
              {"corruption", r.corruption},
              {"corruption_at", r.corruption_at},
              {"backend", r.backend}});
@@ -346,6 +350,7 @@ int Daemon::run() {
              {"io_backend", backend_kind_name(config_.wal_io_backend)},
              {"sync_mode", sync_mode_name(config_.wal_sync_mode)},
              {"salvage", config_.wal_salvage},
+             {"dwb", config_.wal_dwb},
              {"max_frame_bytes", config_.max_frame_bytes},
              {"max_connections", config_.max_connections},
              {"threads", config_.threads}});

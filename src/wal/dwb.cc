@@ -133,21 +133,17 @@ Status reset_slots_at_open(IoBackend* io, FileHandle file, const std::string& pa
   return io->write_and_sync(file, end, buf.data(), buf.size());
 }
 
-Status write_spare_slot(IoBackend* io, const std::string& path, uint64_t file_size, size_t align,
-                        uint64_t segment_id) {
+Status write_spare_slot(IoBackend* io, const std::string& path, const format::Preamble& preamble,
+                        uint64_t file_size, size_t align) {
   OpenOptions o;
   o.direct = true;
   Result<FileHandle> f = io->open(path, o);
   if (!f.ok()) return f.status();
   AlignedBuffer page(align, align);
   AlignedBuffer slot(align, kSlotPages * align);
-  size_t got = 0;
-  Status st = io->read(*f, 0, page.data(), align, &got);
-  if (st.ok() && got != align) {
-    st = Status::IoError("short read of page 0 of " + path + " while writing its double-write "
-                         "slot");
-  }
-  if (st.ok()) {
+  format::encode_preamble(preamble, page.data());  // page 0 as create_spare_segment wrote it
+  Status st;
+  {
     // The image stops after the last non-zero byte (the preamble).
     size_t n = align;
     while (n > 0 && page.data()[n - 1] == 0) --n;
@@ -155,7 +151,7 @@ Status write_spare_slot(IoBackend* io, const std::string& path, uint64_t file_si
     // the copy, and the preamble's trailing zero bytes must come from here.
     n = std::max<size_t>(format::round_up(n, format::kRecordAlign), kPreambleCopyBytes);
     SlotHeader h;
-    h.segment_id = segment_id;
+    h.segment_id = preamble.segment_id;
     h.target = 0;
     h.seq = 0;
     h.page_bytes = static_cast<uint32_t>(align);

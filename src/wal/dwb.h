@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "wal/format.h"
 #include "wal/io_backend.h"
 
 namespace sidewal::wal::dwb {
@@ -96,10 +97,12 @@ Status reset_slots_at_open(IoBackend* io, FileHandle file, const std::string& pa
                            uint64_t target, const uint8_t* page, size_t carry, uint64_t seq,
                            size_t* next_slot);
 
-// Preparer side: copies page 0 (preamble + zeros) of a freshly created spare
-// into slot 1 with sequence 0 and syncs, so the first flush into the segment
-// (which writes slot 0) may tear page 0 without losing the preamble.
-Status write_spare_slot(IoBackend* io, const std::string& path, uint64_t file_size, size_t align,
-                        uint64_t segment_id);
+// Preparer side: writes a copy of page 0 of a freshly created spare (its
+// `preamble`, then zeros) into slot 1 with sequence 0 and syncs, so the first
+// flush into the segment (which writes slot 0) may tear page 0 without losing
+// the preamble. Builds the page from `preamble` (no read: followers at the
+// head must not see the disk touched).
+Status write_spare_slot(IoBackend* io, const std::string& path, const format::Preamble& preamble,
+                        uint64_t file_size, size_t align);
 
 }  // namespace sidewal::wal::dwb

@@ -620,7 +620,7 @@ void WalImpl::preparer_loop() {
     if (st.ok()) st = create_spare_segment(io_, path, p, opts_.segment_bytes, align_);
     if (st.ok() && opts_.dwb) {
       // Page 0's copy, so the first flush into the segment may tear it.
-      st = dwb::write_spare_slot(io_, path, opts_.segment_bytes, align_, id);
+      st = dwb::write_spare_slot(io_, path, p, opts_.segment_bytes, align_);
       if (!st.ok()) (void)io_->remove(path);  // best effort: a spare is never part of the log
     }
     lk.lock();

@@ -101,6 +101,20 @@ log: {level: debug}
   EXPECT_TRUE(finalize_config(&f).ok());
 }
 
+TEST(Config, DwbIsOnByDefaultAndTakesOnOrOff) {
+  auto d = parse("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->wal_dwb);
+  auto off = parse("wal:\n  dwb: off\n");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_FALSE(off->wal_dwb);
+  auto on = parse("wal:\n  dwb: on\n");
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->wal_dwb);
+  expect_rejected("wal:\n  dwb: maybe\n", "wal.dwb", "expected on or off");
+  expect_rejected("wal:\n  dwb: [on]\n", "wal.dwb", "expected on or off");
+}
+
 TEST(Config, UnknownKeysAreRejectedWithTheirDottedName) {
   expect_rejected("datadir: /x\n", "datadir", "unknown key");
   expect_rejected("wal:\n  segment_byte: 1MiB\n", "wal.segment_byte", "unknown key");
