@@ -182,7 +182,7 @@ Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, 
     for (auto it = slots.begin(); it != slots.end(); ++it) {
       if (it->header.target != 0) continue;
       format::Preamble p;
-      if (!format::decode_preamble(it->page.data(), path, &p).ok() ||
+      if (!format::decode_preamble(it->page.data(), format::kMaxPreambleBytes, path, &p).ok() ||
           p.segment_id != it->header.segment_id) {
         continue;
       }
