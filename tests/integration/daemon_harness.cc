@@ -165,9 +165,10 @@ bool RawClient::read_exact(uint8_t* p, size_t n, Clock::time_point deadline, boo
     }
     ssize_t r = ::recv(fd_, p + got, n - got, 0);
     if (r < 0 && errno == EINTR) continue;
-    // Only an orderly end-of-file means "closed"; an error says what it was.
-    if (r < 0) fail(std::string("recv from the daemon: ") + std::strerror(errno));
-    if (r == 0) return false;
+    // End-of-file, or a reset because the daemon died (kill -9 with bytes
+    // unread), means "closed"; any other error says what it was.
+    if (r < 0 && errno != ECONNRESET) fail(std::string("recv from the daemon: ") + std::strerror(errno));
+    if (r <= 0) return false;
     got += static_cast<size_t>(r);
   }
   return true;
