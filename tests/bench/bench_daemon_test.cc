@@ -128,7 +128,12 @@ TEST(SidewalBench, ClosedLoopMeasuresAndVerifiesAgainstALiveDaemon) {
   const double appends = json_number(r.out, "appends").value_or(0);
   EXPECT_GT(appends, 0) << r.out;
   EXPECT_EQ(records, 2 * appends) << r.out;  // --batch 2
-  EXPECT_EQ(json_number(r.out, "checked"), 300) << r.out;
+  // The sample is min(300, records ACKed); a slow disk (CI) may ACK fewer
+  // than 300 in the one-second window plus warm-up.
+  const double checked = json_number(r.out, "checked").value_or(-1);
+  EXPECT_GT(checked, 0) << r.out;
+  EXPECT_LE(checked, 300) << r.out;
+  if (records >= 300) EXPECT_EQ(checked, 300) << r.out;
   EXPECT_EQ(json_number(r.out, "mismatches"), 0) << r.out;
   // The daemon groups concurrent APPENDs: at least one record per flush.
   const auto per_flush = json_number(r.out, "records_per_flush");
