@@ -219,9 +219,7 @@ Status Client::append_async(std::span<const RecordIn> records, AppendCallback do
   p.id = next_id_.fetch_add(1);
   p.expect = proto::Opcode::kAck;
   p.count = static_cast<uint32_t>(records.size());
-  p.complete = [done = std::move(done)](const Pending& r) {
-    done(r.status, r.status.ok() ? r.ack.first_lsn : 0, r.count);
-  };
+  p.on_append = std::move(done);
   uint64_t id = p.id;
   if (!(*conn)->submit(std::move(p), [&](auto* out) { proto::encode_append(id, records, out); })) {
     // Broke between live_connection() and submit(): nothing was queued.

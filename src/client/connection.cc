@@ -277,11 +277,15 @@ void Connection::reader_loop() {
 Status Connection::dispatch_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
                                    std::vector<Event>* events) {
   const auto op = static_cast<proto::Opcode>(h.opcode);
-  const std::string where = std::string(proto::opcode_name(h.opcode)) + " for request_id " +
-                            std::to_string(h.request_id);
+  // Built only for an error message: formatting it for every reply cost
+  // heap allocations per record.
+  auto where = [&h] {
+    return std::string(proto::opcode_name(h.opcode)) + " for request_id " +
+           std::to_string(h.request_id);
+  };
   if (op == proto::Opcode::kRecords || op == proto::Opcode::kEnd) {
     auto it = reads_.find(h.request_id);
-    if (it == reads_.end()) return protocol_violation(where + ": no READ with that id");
+    if (it == reads_.end()) return protocol_violation(where() + ": no READ with that id");
     Event e;
     e.stream = it->second;
     if (op == proto::Opcode::kRecords) {
@@ -333,8 +337,10 @@ Status Connection::dispatch_locked(const proto::FrameHeader& h, std::span<const 
 Status Connection::complete_one_shot_locked(const proto::FrameHeader& h,
                                             std::span<const uint8_t> body,
                                             const proto::ErrorReply* error) {
-  const std::string where = std::string(proto::opcode_name(h.opcode)) + " for request_id " +
-                            std::to_string(h.request_id);
+  auto where = [&h] {
+    return std::string(proto::opcode_name(h.opcode)) + " for request_id " +
+           std::to_string(h.request_id);
+  };
   // Replies come in request order, so the match is almost always the front.
   Pending* p = nullptr;
   for (Pending& q : inflight_) {
@@ -343,14 +349,14 @@ Status Connection::complete_one_shot_locked(const proto::FrameHeader& h,
       break;
     }
   }
-  if (p == nullptr) return protocol_violation(where + ": no request waiting for it");
+  if (p == nullptr) return protocol_violation(where() + ": no request waiting for it");
   if (error != nullptr) {
     p->status = status_for_daemon_error(error->code, error->message);
     p->done = true;
     return Status::Ok();
   }
   if (h.opcode != static_cast<uint8_t>(p->expect)) {
-    return protocol_violation(where + ": expected " +
+    return protocol_violation(where() + ": expected " +
                               proto::opcode_name(static_cast<uint8_t>(p->expect)));
   }
   Status s;
@@ -358,7 +364,7 @@ Status Connection::complete_one_shot_locked(const proto::FrameHeader& h,
     case proto::Opcode::kAck:
       s = proto::decode_ack(body, &p->ack);
       if (s.ok() && (p->ack.count != p->count || p->ack.first_lsn == 0)) {
-        return protocol_violation(where + ": ACK of " + std::to_string(p->ack.count) +
+        return protocol_violation(where() + ": ACK of " + std::to_string(p->ack.count) +
                                   " records at LSN " + std::to_string(p->ack.first_lsn) +
                                   " for an APPEND of " + std::to_string(p->count));
       }
@@ -386,7 +392,14 @@ void Connection::drain_ready_locked(std::vector<Event>* events) {
 void Connection::run(std::vector<Event>* events) {
   for (Event& e : *events) {
     switch (e.kind) {
-      case Event::kOneShot: e.pending.complete(e.pending); break;
+      case Event::kOneShot:
+        if (e.pending.on_append) {
+          const Pending& r = e.pending;
+          r.on_append(r.status, r.status.ok() ? r.ack.first_lsn : 0, r.count);
+        } else {
+          e.pending.complete(e.pending);
+        }
+        break;
       case Event::kRecords:
         if (e.stream->on_records) e.stream->on_records(e.records);
         break;
@@ -411,7 +424,11 @@ void Connection::fail_everything() {
   // earlier one) keeps its real outcome; the rest get the reason we broke.
   for (Pending& p : inflight) {
     if (!p.done) p.status = why;
-    p.complete(p);
+    if (p.on_append) {
+      p.on_append(p.status, p.status.ok() ? p.ack.first_lsn : 0, p.count);
+    } else {
+      p.complete(p);
+    }
   }
   for (auto& [id, stream] : reads) stream->on_end(why, 0);
 }

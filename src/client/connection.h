@@ -51,6 +51,9 @@ struct Pending {
   proto::HelloOk hello;
   proto::StatusReply status_reply;
   uint64_t first_lsn = 0;  // OK (TRUNCATE)
+  // APPEND: the caller's callback, run directly (wrapping it in `complete`
+  // cost an allocation per APPEND). Other requests use `complete`.
+  AppendCallback on_append;
   std::function<void(const Pending&)> complete;
 };
 

@@ -1,10 +1,10 @@
 #include "server/connection.h"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 #include "server/log.h"
@@ -27,6 +27,13 @@ constexpr uint64_t kDefaultReadMaxBytes = 16u << 20;
 constexpr uint64_t kReadWindowBytes = 1u << 20;
 // Frames gathered into one async_write.
 constexpr size_t kMaxGather = 64;
+// The read buffer: at pipeline depth 16, 100-byte APPENDs take ~2 KiB, so
+// one read takes a whole window; 64 KiB records take one frame per read.
+// Allocated uninitialised, so an idle connection touches only what it reads.
+constexpr size_t kReadBufferBytes = 64u << 10;
+// Written frames up to this size are kept for reuse (ACKs are 32 bytes).
+constexpr size_t kSpareFrameBytes = 4u << 10;
+constexpr size_t kMaxSpareFrames = 64;
 
 }  // namespace
 
@@ -39,6 +46,16 @@ Connection::~Connection() {
   // Whatever this connection still held (frames of a closed peer, replies
   // never written) goes back to the global budget.
   if (inflight_ > 0) ctx_->release(inflight_);
+  if (sink_ != nullptr) {
+    bool last;
+    {
+      std::lock_guard lock(sink_->mu);
+      sink_->owner_gone = true;
+      last = sink_->outstanding == 0;
+    }
+    // Otherwise the engine's last callback deletes it.
+    if (last) delete sink_;
+  }
 }
 
 void Connection::acquire(uint64_t n) {
@@ -96,28 +113,35 @@ void Connection::maybe_read() {
 }
 
 void Connection::read_header() {
-  reading_ = true;
-  asio::async_read(socket_, asio::buffer(header_buf_),
-                   [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                     self->on_header(ec);
-                   });
-}
-
-void Connection::on_header(const boost::system::error_code& ec) {
-  reading_ = false;
-  if (closed_) return;
-  if (ec) {
-    // EOF between frames is the normal end; pending ACKs still go out if the
-    // peer only shut down its sending side.
-    peer_eof_ = true;
-    progress();
+  if (taking_) {
+    // Re-entered from dispatch() (a reply completed, progress() ran): the
+    // loop below takes the next frame.
+    more_ = true;
     return;
   }
-  if (finishing_) return;  // draining: frames that arrive now are not served
-  header_ = proto::decode_header(header_buf_);
+  taking_ = true;
+  for (;;) {
+    if (!take_frame()) {
+      read_some();
+      break;
+    }
+    // One frame served: maybe_read() re-checks the state and the limits and
+    // calls back (setting more_) when another frame may be taken.
+    more_ = false;
+    maybe_read();
+    if (!more_) break;
+  }
+  taking_ = false;
+}
+
+bool Connection::take_frame() {
+  const size_t avail = rend_ - rbegin_;
+  if (avail < proto::kHeaderSize) return false;
+  header_ = proto::decode_header(rbuf_.get() + rbegin_);
   if (header_.body_len > ctx_->config->max_frame_bytes) {
     // The body is not read, so the stream cannot be resynchronised: answer
     // (after the replies to earlier requests) and close.
+    rbegin_ = rend_ = 0;
     frame_bytes_ = proto::kHeaderSize;
     acquire(frame_bytes_);
     const uint64_t seq = open_slot();
@@ -126,39 +150,75 @@ void Connection::on_header(const boost::system::error_code& ec) {
                        " exceeds limits.max_frame_bytes " +
                        std::to_string(ctx_->config->max_frame_bytes));
     stop_reading_and_finish();
-    return;
+    return true;
   }
-  frame_bytes_ = proto::kHeaderSize + header_.body_len;
+  const size_t frame = proto::kHeaderSize + size_t{header_.body_len};
+  if (avail < frame) {
+    // Make room for the whole frame: move it to the front, and grow the
+    // buffer for a frame bigger than it (at most limits.max_frame_bytes + 16).
+    if (frame > rcap_) {
+      auto bigger = std::make_unique_for_overwrite<uint8_t[]>(frame);
+      std::memcpy(bigger.get(), rbuf_.get() + rbegin_, avail);
+      rbuf_ = std::move(bigger);
+      rcap_ = frame;
+      rbegin_ = 0;
+      rend_ = avail;
+    }
+    return false;
+  }
+  frame_bytes_ = frame;
   acquire(frame_bytes_);
-  body_.resize(header_.body_len);
-  if (header_.body_len == 0) {
-    on_body({});
-    return;
-  }
-  reading_ = true;
-  asio::async_read(socket_, asio::buffer(body_),
-                   [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                     self->on_body(ec);
-                   });
+  body_ = std::span<const uint8_t>(rbuf_.get() + rbegin_ + proto::kHeaderSize, header_.body_len);
+  rbegin_ += frame;
+  received_at_ = Clock::now();
+  dispatch();
+  body_ = {};
+  return true;
 }
 
-void Connection::on_body(const boost::system::error_code& ec) {
+void Connection::read_some() {
+  if (rbegin_ == rend_) {
+    rbegin_ = rend_ = 0;
+    // A buffer grown for one big frame goes back to the usual size.
+    if (rcap_ != kReadBufferBytes) {
+      rbuf_ = std::make_unique_for_overwrite<uint8_t[]>(kReadBufferBytes);
+      rcap_ = kReadBufferBytes;
+    }
+  } else if (rbegin_ > 0) {
+    std::memmove(rbuf_.get(), rbuf_.get() + rbegin_, rend_ - rbegin_);
+    rend_ -= rbegin_;
+    rbegin_ = 0;
+  }
+  SW_ASSERT(rend_ < rcap_);
+  reading_ = true;
+  socket_.async_read_some(
+      asio::buffer(rbuf_.get() + rend_, rcap_ - rend_),
+      [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+        self->on_read_some(ec, n);
+      });
+}
+
+void Connection::on_read_some(const boost::system::error_code& ec, size_t n) {
   reading_ = false;
   if (closed_) return;
-  if (ec || finishing_) {
-    // A truncated frame (the peer closed mid-body) or a frame that arrived
-    // while draining: it is never served.
-    release(frame_bytes_);
-    if (ec) {
+  if (ec) {
+    // EOF between frames is the normal end; pending ACKs still go out if the
+    // peer only shut down its sending side. A partial frame is never served.
+    if (rend_ > rbegin_) {
       log::debug("connection: peer closed in the middle of a frame",
-                 {{"conn", id_}, {"body_len", header_.body_len}});
-      peer_eof_ = true;
+                 {{"conn", id_}, {"buffered_bytes", rend_ - rbegin_}});
     }
+    rbegin_ = rend_ = 0;
+    peer_eof_ = true;
     progress();
     return;
   }
-  received_at_ = Clock::now();
-  dispatch();
+  rend_ += n;
+  if (finishing_) {
+    // Draining: frames that arrive now are not served.
+    progress();
+    return;
+  }
   maybe_read();
 }
 
@@ -273,19 +333,70 @@ void Connection::handle_append(uint64_t seq) {
   // order; calling it here, on the strand, in frame order gives this
   // connection increasing LSNs in request order. The slot queue orders the
   // replies whatever the completion order.
-  ctx_->log->wal()->append(scratch_records_,
-                           [self = shared_from_this(), seq](const Status& st, uint64_t lsn) {
-                             // Flusher thread: only hand over to the strand.
-                             asio::post(self->strand_, [self, seq, st, lsn] {
-                               self->on_append_done(seq, st, lsn);
-                             });
-                           });
+  if (sink_ == nullptr) {
+    sink_ = new AppendSink;
+    sink_->owner = weak_from_this();
+  }
+  {
+    std::lock_guard lock(sink_->mu);
+    ++sink_->outstanding;
+  }
+  if (appends_unanswered_++ == 0 && !closed_) keepalive_ = shared_from_this();
+  ctx_->log->wal()->append(scratch_records_, [sink = sink_, seq](const Status& st, uint64_t lsn) {
+    // Completion thread (or this strand, for an immediate failure): only
+    // hand over to the strand.
+    sink->completed(seq, st, lsn);
+  });
+}
+
+void Connection::AppendSink::completed(uint64_t seq, const Status& st, uint64_t first_lsn) {
+  std::shared_ptr<Connection> conn;
+  bool last = false;
+  {
+    std::lock_guard lock(mu);
+    SW_ASSERT(outstanding > 0);
+    --outstanding;
+    if (owner_gone) {
+      last = outstanding == 0;
+    } else {
+      done.push_back(AppendDone{.seq = seq, .first_lsn = first_lsn, .status = st});
+      // Only the first result of a batch posts: drain_appends() takes them all.
+      if (done.size() == 1) conn = owner.lock();
+    }
+  }
+  if (last) {
+    delete this;
+    return;
+  }
+  if (conn) {
+    Strand ex = conn->strand_;
+    asio::post(ex, [conn = std::move(conn)] { conn->drain_appends(); });
+  }
+}
+
+void Connection::drain_appends() {
+  SW_ASSERT(done_batch_.empty());
+  {
+    std::lock_guard lock(sink_->mu);
+    done_batch_.swap(sink_->done);
+  }
+  // Replies are queued for the whole batch first, then written together.
+  answering_appends_ = true;
+  for (const AppendDone& d : done_batch_) on_append_done(d.seq, d.status, d.first_lsn);
+  answering_appends_ = false;
+  SW_ASSERT(appends_unanswered_ >= done_batch_.size());
+  appends_unanswered_ -= done_batch_.size();
+  done_batch_.clear();
+  // The posted handler that runs this holds a reference too, so letting go
+  // here does not destroy the connection under our feet.
+  if (appends_unanswered_ == 0) keepalive_.reset();
+  flush_slots();
 }
 
 void Connection::on_append_done(uint64_t seq, const Status& st, uint64_t first_lsn) {
   Slot& s = slot(seq);
   SW_ASSERT(!s.done);
-  std::vector<uint8_t> reply;
+  std::vector<uint8_t> reply = take_frame_buffer();
   if (st.ok()) {
     const double seconds = std::chrono::duration<double>(Clock::now() - s.received).count();
     ctx_->metrics->appended(s.records, s.payload_bytes, seconds);
@@ -510,7 +621,7 @@ void Connection::complete(uint64_t seq, std::vector<uint8_t> reply) {
   Slot& s = slot(seq);
   s.reply = std::move(reply);
   s.done = true;
-  flush_slots();
+  if (!answering_appends_) flush_slots();
 }
 
 void Connection::complete_error(uint64_t seq, ErrorCode code, std::string_view message) {
@@ -542,6 +653,7 @@ void Connection::flush_slots() {
     release(frame_bytes);
   }
   flushing_ = false;
+  if (writing_frames_ == 0 && !out_.empty() && !closed_) write_queued();
   progress();
 }
 
@@ -569,22 +681,31 @@ std::vector<uint8_t> Connection::error_frame(uint64_t request_id, ErrorCode code
   return frame;
 }
 
+std::vector<uint8_t> Connection::take_frame_buffer() {
+  if (spare_frames_.empty()) return {};
+  std::vector<uint8_t> frame = std::move(spare_frames_.back());
+  spare_frames_.pop_back();
+  frame.clear();
+  return frame;
+}
+
 void Connection::enqueue(std::vector<uint8_t> frame) {
   if (closed_) return;
   acquire(frame.size());
   out_bytes_ += frame.size();
   out_.push_back(std::move(frame));
-  if (writing_frames_ == 0) write_queued();
+  // flush_slots() writes what it queued in one go when its loop ends.
+  if (writing_frames_ == 0 && !flushing_) write_queued();
 }
 
 void Connection::write_queued() {
   SW_ASSERT(writing_frames_ == 0 && !out_.empty());
-  std::vector<asio::const_buffer> bufs;
   const size_t n = std::min(out_.size(), kMaxGather);
-  bufs.reserve(n);
-  for (size_t i = 0; i < n; ++i) bufs.push_back(asio::buffer(out_[i]));
+  write_bufs_.clear();
+  for (size_t i = 0; i < n; ++i) write_bufs_.push_back(asio::buffer(out_[i]));
   writing_frames_ = n;
-  asio::async_write(socket_, bufs,
+  // A span, not the vector: the write operation copies its buffer sequence.
+  asio::async_write(socket_, std::span<const asio::const_buffer>(write_bufs_),
                     [self = shared_from_this(), n](const boost::system::error_code& ec, size_t) {
                       self->on_written(ec, n);
                     });
@@ -597,6 +718,9 @@ void Connection::on_written(const boost::system::error_code& ec, size_t frames) 
     const uint64_t n = out_.front().size();
     out_bytes_ -= n;
     release(n);
+    if (out_.front().capacity() <= kSpareFrameBytes && spare_frames_.size() < kMaxSpareFrames) {
+      spare_frames_.push_back(std::move(out_.front()));
+    }
     out_.pop_front();
   }
   if (ec || closed_) {
@@ -645,6 +769,9 @@ void Connection::progress() {
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
+  // Dropped when close() returns; every caller runs in a handler holding
+  // its own reference.
+  std::shared_ptr<Connection> keepalive = std::move(keepalive_);
   boost::system::error_code ignored;
   socket_.shutdown(Socket::shutdown_both, ignored);
   socket_.close(ignored);
