@@ -21,6 +21,12 @@ void encode_preamble(const Preamble& p, uint8_t* out) {
   }
 }
 
+// The 16-byte preamble carries no checksum of its own, so a damaged version
+// or cipher byte cannot be told from a newer writer's segment: say both.
+constexpr const char* kPreambleDamageHint =
+    "; if this build wrote the log, the preamble is damaged (it has no checksum): treat it as "
+    "corruption";
+
 Status decode_preamble(const uint8_t* in, size_t avail, const std::string& path, Preamble* out) {
   if (avail < kPreambleBytes) {
     return Status::Corruption("segment " + path + ": " + std::to_string(avail) +
@@ -40,7 +46,7 @@ Status decode_preamble(const uint8_t* in, size_t avail, const std::string& path,
   if (out->version != kVersion) {
     return Status::Unsupported("segment " + path + ": format version " +
                                std::to_string(out->version) + ", this build reads version " +
-                               std::to_string(kVersion));
+                               std::to_string(kVersion) + kPreambleDamageHint);
   }
   out->salt = {};
   out->key_fingerprint = 0;
@@ -59,7 +65,8 @@ Status decode_preamble(const uint8_t* in, size_t avail, const std::string& path,
     return Status::Unsupported("segment " + path + ": cipher id " +
                                std::to_string(out->cipher) + " (key id " +
                                std::to_string(out->key_id) +
-                               ") is not supported by this build (0 = none, 1 = AES-256-GCM)");
+                               ") is not supported by this build (0 = none, 1 = AES-256-GCM)" +
+                               kPreambleDamageHint);
   }
   if (out->segment_id == 0) {
     return Status::Corruption("segment " + path + ": segment id 0 in the preamble");

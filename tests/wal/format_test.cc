@@ -50,9 +50,13 @@ TEST(WalFormat, PreambleMismatchNamesTheFile) {
   st = decode_preamble(b, "/data/f.wal", &q);
   EXPECT_EQ(st.code(), Code::kUnsupported);
   EXPECT_NE(st.message().find("/data/f.wal"), std::string::npos);
+  // No checksum guards the preamble: the message names damage as a cause too.
+  EXPECT_NE(st.message().find("damaged"), std::string::npos) << st.message();
   encode_preamble(p, b);
   b[5] = 7;  // unknown cipher
-  EXPECT_EQ(decode_preamble(b, "/data/f.wal", &q).code(), Code::kUnsupported);
+  st = decode_preamble(b, "/data/f.wal", &q);
+  EXPECT_EQ(st.code(), Code::kUnsupported);
+  EXPECT_NE(st.message().find("damaged"), std::string::npos) << st.message();
   // Cipher 1 needs its 40-byte preamble; 16 bytes are not enough.
   b[5] = kCipherAes256Gcm;
   b[6] = 1;
