@@ -34,6 +34,11 @@ int main(int argc, char** argv) {
                  "open-loop target in APPENDs/s over all connections (latency from the scheduled "
                  "send time); 0 = closed-loop")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--send-tick-us", o.send_tick_us,
+                 "open-loop: the sender wakes at most once per tick and sends every request due, "
+                 "one send() per connection (never early: the tick counts in the latency); 0 = "
+                 "wake for every request")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--admin", o.admin,
                  "sidewald's admin host:port; /metrics gives records per flush (empty: skip)")
       ->capture_default_str();

@@ -39,7 +39,9 @@ std::string format_text(const BenchResult& r) {
   const auto& h = r.latency;
   std::string s;
   s += fmt::format("mode          {}  ({} connections x {} in flight, {} record(s) of {} B per APPEND)\n",
-                   o.rate > 0 ? fmt::format("open-loop at {:.0f} appends/s", o.rate) : "closed-loop",
+                   o.rate > 0 ? fmt::format("open-loop at {:.0f} appends/s, send tick {:g} us", o.rate,
+                                            o.send_tick_us)
+                              : "closed-loop",
                    o.connections, o.pipeline, o.batch, o.record_bytes);
   s += fmt::format("window        {:.1f} s after {:.1f} s warm-up\n", r.window_s, o.warmup_s);
   s += fmt::format("throughput    {:.0f} appends/s, {:.0f} records/s, {:.2f} MB/s\n", r.appends_per_s,
@@ -79,7 +81,8 @@ std::string format_json(const BenchResult& r) {
   s += fmt::format("  \"mode\": \"{}\",\n", o.rate > 0 ? "open" : "closed");
   s += fmt::format("  \"connections\": {}, \"pipeline\": {}, \"batch\": {}, \"record_bytes\": {},\n",
                    o.connections, o.pipeline, o.batch, o.record_bytes);
-  s += fmt::format("  \"target_rate\": {}, \"warmup_s\": {}, \"window_s\": {},\n", o.rate, o.warmup_s, r.window_s);
+  s += fmt::format("  \"target_rate\": {}, \"send_tick_us\": {}, \"warmup_s\": {}, \"window_s\": {},\n",
+                   o.rate, o.send_tick_us, o.warmup_s, r.window_s);
   s += fmt::format("  \"appends\": {}, \"records\": {},\n", r.appends, r.records);
   s += fmt::format("  \"appends_per_s\": {:.1f}, \"records_per_s\": {:.1f}, \"mb_per_s\": {:.3f},\n",
                    r.appends_per_s, r.records_per_s, r.mb_per_s);

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -87,6 +88,9 @@ class Run {
   const bool open_loop_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::unique_ptr<OpenLoopSchedule> schedule_;
+  // Scheduler thread only: the open SendBatch of each connection in a tick.
+  std::unique_ptr<std::optional<client::Client::SendBatch>[]> send_batches_;
+  const uint64_t tick_ns_ = static_cast<uint64_t>(o_.send_tick_us * 1000);
   uint64_t window_start_ = 0, window_end_ = 0;
   std::atomic<bool> stop_{false};  // closed-loop: window over, send no more
 
@@ -208,14 +212,28 @@ void Run::scheduler_loop() {
       break;
     }
     const uint64_t due = schedule_->due_count(now);
-    if (due - sent_through >= n) {
-      for (auto& c : conns_) pump(*c, now);
-    } else {
-      for (uint64_t i = sent_through; i < due; ++i) pump(*conns_[i % n], now);
+    {
+      // Everything due goes out in one send() per connection.
+      std::optional<client::Client::SendBatch>* const batches = send_batches_.get();
+      if (due - sent_through >= n) {
+        for (auto& c : conns_) {
+          batches[c->id].emplace(*c->client);
+          pump(*c, now);
+        }
+      } else {
+        for (uint64_t i = sent_through; i < due; ++i) {
+          Conn& c = *conns_[i % n];
+          if (!batches[c.id]) batches[c.id].emplace(*c.client);
+          pump(c, now);
+        }
+      }
+      for (uint64_t i = 0; i < n; ++i) batches[i].reset();
     }
     sent_through = due;
-    // The fixed clock of the open loop: wait for the next request's time.
-    const uint64_t next = schedule_->send_time(due);
+    // The fixed clock of the open loop: wait for the next request's time,
+    // and at least one tick (requests falling due meanwhile wait for it,
+    // and their latency counts from their own scheduled time).
+    const uint64_t next = std::max(schedule_->send_time(due), now + tick_ns_);
     const timespec ts{static_cast<time_t>(next / 1'000'000'000),
                       static_cast<long>(next % 1'000'000'000)};
     ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
@@ -326,6 +344,7 @@ Result<BenchResult> Run::execute() {
   if (open_loop_) {
     schedule_ = std::make_unique<OpenLoopSchedule>(start, o_.rate, o_.connections);
     for (auto& c : conns_) c->k_limit = schedule_->due_count(c->id, window_end_ - 1);
+    send_batches_ = std::make_unique<std::optional<client::Client::SendBatch>[]>(conns_.size());
     scheduler = std::thread([this] { scheduler_loop(); });
   } else {
     for (auto& c : conns_) pump(*c, now_ns());

@@ -22,6 +22,11 @@ struct BenchOptions {
   double duration_s = 10;        // measured window
   double warmup_s = 2;           // before the window; not measured
   double rate = 0;               // open-loop appends/s over all connections; 0 = closed-loop
+  // Open-loop: the scheduler wakes at most once per tick and sends every
+  // request due by then, one send() per connection (a request is never sent
+  // before its time, so a tick adds at most its length to the measured
+  // latency). 0: wake for every request.
+  double send_tick_us = 20;
   std::string admin;             // host:port of /metrics; empty = do not scrape
   std::string data_dir;          // the daemon's data dir for log residency; empty = skip
   uint32_t verify_sample = 1000; // ACKed records read back and compared at the end

@@ -200,6 +200,19 @@ size_t Client::in_flight() const {
 
 // ---- Asynchronous API.
 
+Client::SendBatch::SendBatch(Client& client) {
+  // Holds the connection the next submissions will use; if it breaks and a
+  // reconnect replaces it, those go out unbatched on the new one.
+  auto conn = client.live_connection();
+  if (!conn.ok()) return;  // the submissions will report the failure
+  conn_ = std::move(*conn);
+  conn_->hold_sends();
+}
+
+Client::SendBatch::~SendBatch() {
+  if (conn_ != nullptr) conn_->release_sends();
+}
+
 Status Client::append_async(std::span<const RecordIn> records, AppendCallback done) {
   if (records.empty()) return Status::InvalidArgument("APPEND needs at least one record");
   size_t body = 0;

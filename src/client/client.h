@@ -184,6 +184,24 @@ class Client {
   // ignored.
   Status cancel(uint64_t read_id);
 
+  // Sends as one: while a SendBatch lives, the requests this thread submits
+  // on the client's current connection are queued (up to 256 KiB) and sent
+  // in one send() when the batch ends, instead of one send() each. Nothing
+  // else changes: each request still gets its own reply and callback. A
+  // database that appends several records at once uses it to save system
+  // calls on both sides of the socket. Do not wait for a reply inside a batch
+  // (the request may not be sent yet).
+  class SendBatch {
+   public:
+    explicit SendBatch(Client& client);
+    ~SendBatch();
+    SendBatch(const SendBatch&) = delete;
+    SendBatch& operator=(const SendBatch&) = delete;
+
+   private:
+    std::shared_ptr<Connection> conn_;  // null when there was no connection
+  };
+
   // One-shot requests and READs in flight on the current connection.
   size_t in_flight() const;
   // Fails every request in flight with Closed, closes the socket and joins

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -140,10 +141,26 @@ void Connection::cancel(uint64_t read_id) {
 void Connection::maybe_flush(std::unique_lock<std::mutex>& lk) {
   if (writing_) return;  // the current writer (or the parked reader) sends what we queued
   const bool reader = is_reader_thread();
-  // Deferred to the end of the callback batch, unless the queue is already
-  // large enough that waiting gains nothing.
-  if (reader && in_callbacks_ && out_.size() < kDeferredFlushBytes) return;
+  // Deferred to the end of the callback batch (reader) or to the last
+  // release_sends() (others), unless the queue is already large enough that
+  // waiting gains nothing. The bound also keeps a holder from ever waiting
+  // in wait_for_room() for bytes that only its own release would send.
+  const bool deferred = reader ? in_callbacks_ : send_holds_ > 0;
+  const size_t limit = std::min(kDeferredFlushBytes, options_.max_queued_bytes / 2);
+  if (deferred && out_.size() < limit) return;
   flush(lk, reader);
+}
+
+void Connection::hold_sends() {
+  std::unique_lock lk(mu_);
+  ++send_holds_;
+}
+
+void Connection::release_sends() {
+  std::unique_lock lk(mu_);
+  SW_ASSERT(send_holds_ > 0);
+  if (--send_holds_ > 0 || out_.empty() || broken_) return;
+  maybe_flush(lk);
 }
 
 void Connection::flush(std::unique_lock<std::mutex>& lk, bool from_reader) {

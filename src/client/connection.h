@@ -85,6 +85,11 @@ class Connection {
                    const std::function<void(std::vector<uint8_t>*)>& encode);
   // Sends CANCEL for `read_id` if that READ is still open here.
   void cancel(uint64_t read_id);
+  // While at least one hold is taken, submissions from threads other than the
+  // reader are queued, not sent (up to kDeferredFlushBytes); the release of
+  // the last hold sends them together in one send(). See Client::SendBatch.
+  void hold_sends();
+  void release_sends();
 
   bool broken() const;
   // Breaks the connection with `why`; everything in flight completes with it.
@@ -132,6 +137,7 @@ class Connection {
   bool broken_ = false;              // guarded by mu_
   Status why_broken_;                // guarded by mu_
   bool writing_ = false;             // a submitter is sending; guarded by mu_
+  int send_holds_ = 0;               // hold_sends() not yet released; guarded by mu_
   // The reader thread is running callbacks: its own submissions are queued
   // and sent in one batch after the last callback. Touched only by the
   // reader thread.
