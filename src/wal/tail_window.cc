@@ -18,12 +18,25 @@ void TailWindow::add_flush(uint64_t first_lsn, uint64_t last_lsn,
 
 TailWindow::Prepared TailWindow::prepare(uint64_t first_lsn, uint64_t last_lsn,
                                          std::span<const uint8_t> records,
-                                         uint32_t tag_bytes) const {
+                                         uint32_t tag_bytes) {
   Prepared out;
   if (capacity_ == 0 || last_lsn < first_lsn) return out;
   auto c = std::make_unique<Chunk>();
+  {
+    // The largest spare: its capacity most likely fits this flush.
+    std::lock_guard<std::mutex> g(mu_);
+    if (!spare_.empty()) {
+      auto best = std::max_element(spare_.begin(), spare_.end(), [](const Chunk& a, const Chunk& b) {
+        return a.bytes.capacity() < b.bytes.capacity();
+      });
+      *c = std::move(*best);
+      spare_.erase(best);
+    }
+  }
   c->first_lsn = first_lsn;
   c->tag_bytes = tag_bytes;
+  c->bytes.clear();
+  c->offsets.clear();
   c->offsets.reserve(last_lsn - first_lsn + 1);
   // Index the records (and find their end) before copying, so the copy is
   // exactly their bytes.
@@ -65,6 +78,7 @@ void TailWindow::publish(Prepared&& p) {
   chunks_.push_back(std::move(c));
   while (bytes_ > capacity_) {
     bytes_ -= chunks_.front().footprint();
+    if (spare_.size() < kMaxSpareChunks) spare_.push_back(std::move(chunks_.front()));
     chunks_.pop_front();
   }
 }

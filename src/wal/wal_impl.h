@@ -62,8 +62,10 @@ class WalImpl final : public Wal {
   // One of the two staging buffers. Its bytes are the segment bytes
   // [base, base + used); [0, carry) is the durable prefix of the page at
   // `base` (rewritten unchanged), [carry, used) the queued records. Bytes of
-  // buf at and after `used` are zero. Guarded by mu_ while it is the fill
-  // buffer; owned by the flusher while it is being flushed.
+  // buf at and after `used` are stale (left from earlier turns): the flusher
+  // zeroes [used, round_up(used)) before the write, and records encode their
+  // own padding. Guarded by mu_ while it is the fill buffer; owned by the
+  // flusher while it is being flushed.
   struct Staging {
     AlignedBuffer buf;
     uint64_t base = 0;  // multiple of align_

@@ -466,6 +466,9 @@ void WalImpl::flusher_loop() {
     lk.unlock();
 
     // `fl` now belongs to this thread alone until it becomes the fill buffer again.
+    // Its bytes past `used` are stale from earlier turns; the rest of the last
+    // page goes to disk (and into the double-write slot) as zeros.
+    std::memset(fl.buf.data() + fl.used, 0, format::round_up(fl.used, align_) - fl.used);
     Status st;
     double seconds = 0;
     uint64_t dwb_bytes = 0;
@@ -513,8 +516,9 @@ void WalImpl::flusher_loop() {
     c.dwb_bytes = dwb_bytes;
     c.seconds = seconds;
     hand_off(std::move(c), &fl.pending);
-    // Reset the buffer for its next turn as the fill buffer: zero past `used`.
-    std::memset(fl.buf.data(), 0, format::round_up(fl.used, align_));
+    // Reset the buffer for its next turn as the fill buffer. Its bytes are not
+    // cleared (a flush of large records is megabytes): each turn zeroes its
+    // own last page's tail above, and every record encodes its own padding.
     fl.used = fl.carry = 0;
     fl.records = fl.batches = 0;
     fl.sealed = fl.new_segment = false;
