@@ -57,8 +57,9 @@ class UringBackend final : public IoBackend {
   // interrupted write breaks the link (the kernel cancels the fsync): the rest
   // is then written and synced separately, never reported as success early.
   Status write_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
-  // The double-write flush: both writes and the fdatasync linked in one
-  // submission (IOSQE_IO_LINK); a broken chain is finished as above.
+  // The double-write flush: both writes side by side and a draining
+  // (IOSQE_IO_DRAIN) fdatasync in one submission; a short or interrupted
+  // write is finished and synced again as above.
   Status write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,
                          uint64_t offset2, const void* buf2, size_t len2) override;
   Status read(FileHandle file, uint64_t offset, void* buf, size_t len, size_t* got) override;
