@@ -46,6 +46,9 @@ struct OpenOptions {
   bool dsync = false;      // O_DSYNC: each write is durable on return
 };
 
+// How preallocate_zeroed makes a file read as zeros (see there).
+enum class ZeroFill { kWrite, kReserve };
+
 class IoBackend {
  public:
   virtual ~IoBackend() = default;
@@ -62,9 +65,13 @@ class IoBackend {
   virtual Result<FileHandle> open(const std::string& path, const OpenOptions& options) = 0;
   virtual Status close(FileHandle file) = 0;
 
-  // Writes zeros over [0, bytes) and makes them durable, so later overwrites
-  // need no metadata journalling on fdatasync (allocated, written extents).
-  virtual Status preallocate_zeroed(FileHandle file, uint64_t bytes) = 0;
+  // Makes [0, bytes) read as zeros, allocated, and durable. kWrite writes the
+  // zeros, so later overwrites need no metadata journalling on fdatasync
+  // (written extents); kReserve only allocates (fallocate: unwritten extents
+  // read as zeros, and the fdatasync after the first write into one also
+  // commits its conversion), which costs no device writes now. Filesystems
+  // without fallocate get zeros written either way.
+  virtual Status preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill fill) = 0;
 
   virtual Status write(FileHandle file, uint64_t offset, const void* buf, size_t len) = 0;
   // One write followed by a data sync of the same file; io_uring links the two

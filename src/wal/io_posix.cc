@@ -260,8 +260,8 @@ Result<uint64_t> file_size(const FileInfo& info, int fd) {
   return static_cast<uint64_t>(st.st_size);
 }
 
-Status preallocate_zeroed(const FileInfo& info, int fd, uint64_t bytes, const WriteFn& write,
-                          const SyncFn& sync) {
+Status preallocate_zeroed(const FileInfo& info, int fd, uint64_t bytes, ZeroFill fill,
+                          const WriteFn& write, const SyncFn& sync) {
   if (info.direct && bytes % info.alignment != 0) {
     return Status::InvalidArgument("preallocate " + info.path + ": " + std::to_string(bytes) +
                                    " bytes is not a multiple of the O_DIRECT alignment " +
@@ -275,6 +275,8 @@ Status preallocate_zeroed(const FileInfo& info, int fd, uint64_t bytes, const Wr
       return Status::FromErrno(err, "fallocate " + info.path + " " + std::to_string(bytes) +
                                         " bytes");
     }
+  } else if (fill == ZeroFill::kReserve) {
+    return sync();  // the allocation and the size, durable
   }
   AlignedBuffer zeros(std::max(info.alignment, kMinDirectAlignment), kZeroChunk);
   for (uint64_t off = 0; off < bytes; off += kZeroChunk) {

@@ -89,12 +89,13 @@ Result<uint64_t> file_size(const FileInfo& info, int fd);
 // Writes zeros over [0, bytes) in 1 MiB aligned chunks through `write` and
 // makes them durable through `sync`. fallocate first (for contiguous extents
 // and an early ENOSPC), then real zero writes, because fallocate alone leaves
-// unwritten extents whose first overwrite makes fdatasync journal metadata.
+// unwritten extents whose first overwrite makes fdatasync journal metadata
+// (ZeroFill::kReserve stops after a successful fallocate).
 // For a direct file, `bytes` must be a multiple of its alignment.
 using WriteFn = std::function<Status(uint64_t offset, const void* buf, size_t len)>;
 using SyncFn = std::function<Status()>;
-Status preallocate_zeroed(const FileInfo& info, int fd, uint64_t bytes, const WriteFn& write,
-                          const SyncFn& sync);
+Status preallocate_zeroed(const FileInfo& info, int fd, uint64_t bytes, ZeroFill fill,
+                          const WriteFn& write, const SyncFn& sync);
 
 // Namespace operations (see IoBackend).
 Status sync_dir(const std::string& dir);

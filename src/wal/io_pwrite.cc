@@ -27,12 +27,12 @@ Result<FileHandle> PwriteBackend::open(const std::string& path, const OpenOption
 
 Status PwriteBackend::close(FileHandle file) { return posix::close_file(files_, file); }
 
-Status PwriteBackend::preallocate_zeroed(FileHandle file, uint64_t bytes) {
+Status PwriteBackend::preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill fill) {
   posix::FileRef ref;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "preallocate", &ref));
   const posix::FileInfo& info = *ref;
   return posix::preallocate_zeroed(
-      info, file, bytes,
+      info, file, bytes, fill,
       [&](uint64_t off, const void* buf, size_t len) {
         return posix::pwrite_all(info, file, off, buf, len, max_bytes_per_syscall_);
       },

@@ -331,12 +331,12 @@ Status UringBackend::sync(FileHandle file) {
   return sync_locked(info, file);
 }
 
-Status UringBackend::preallocate_zeroed(FileHandle file, uint64_t bytes) {
+Status UringBackend::preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill fill) {
   posix::FileRef ref;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "preallocate", &ref));
   const posix::FileInfo& info = *ref;
   return posix::preallocate_zeroed(
-      info, file, bytes,
+      info, file, bytes, fill,
       [&](uint64_t off, const void* buf, size_t len) { return write(file, off, buf, len); },
       [&] { return sync(file); });
 }

@@ -51,7 +51,7 @@ class UringBackend final : public IoBackend {
   Result<size_t> direct_alignment(const std::string& dir) override;
   Result<FileHandle> open(const std::string& path, const OpenOptions& options) override;
   Status close(FileHandle file) override;
-  Status preallocate_zeroed(FileHandle file, uint64_t bytes) override;
+  Status preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill fill) override;
   Status write(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
   // Write linked to a DATASYNC fsync in one submission. A short or
   // interrupted write breaks the link (the kernel cancels the fsync): the rest

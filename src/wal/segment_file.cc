@@ -21,7 +21,8 @@ Status create_spare_segment(IoBackend* io, const std::string& path, uint64_t seg
 }
 
 Status create_spare_segment(IoBackend* io, const std::string& path,
-                            const format::Preamble& preamble, uint64_t bytes, size_t alignment) {
+                            const format::Preamble& preamble, uint64_t bytes, size_t alignment,
+                            ZeroFill fill) {
   SW_ASSERT(bytes % alignment == 0 && bytes >= alignment);
   OpenOptions o;
   o.create = true;
@@ -29,7 +30,7 @@ Status create_spare_segment(IoBackend* io, const std::string& path,
   o.direct = true;
   Result<FileHandle> f = io->open(path, o);
   if (!f.ok()) return f.status();
-  Status st = io->preallocate_zeroed(*f, bytes);
+  Status st = io->preallocate_zeroed(*f, bytes, fill);
   if (st.ok()) {
     AlignedBuffer page(alignment, alignment);
     format::encode_preamble(preamble, page.data());

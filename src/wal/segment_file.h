@@ -17,9 +17,11 @@ namespace sidewal::wal {
 // partial file is removed (best effort) and the original error returned.
 Status create_spare_segment(IoBackend* io, const std::string& path, uint64_t segment_id,
                             uint64_t bytes, size_t alignment);
-// The same with a given preamble (an encrypted segment's carries its salt).
+// The same with a given preamble (an encrypted segment's carries its salt),
+// and how the zeros are made (IoBackend::preallocate_zeroed).
 Status create_spare_segment(IoBackend* io, const std::string& path,
-                            const format::Preamble& preamble, uint64_t bytes, size_t alignment);
+                            const format::Preamble& preamble, uint64_t bytes, size_t alignment,
+                            ZeroFill fill = ZeroFill::kWrite);
 
 // Overwrites [from, to) of an open segment with zeros, keeping the bytes of
 // the first page below `from`, then syncs. Recovery uses it to cut a torn

@@ -394,7 +394,9 @@ Status SimDisk::sync(FileHandle file) {
   return do_sync(*h, "fdatasync");
 }
 
-Status SimDisk::preallocate_zeroed(FileHandle file, uint64_t bytes) {
+Status SimDisk::preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill /*fill*/) {
+  // Both fills read as zeros and are durable after the call; the simulation
+  // has no extents, so they are the same here.
   std::lock_guard<std::mutex> lock(mu_);
   Handle* h = nullptr;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "preallocate", &h));

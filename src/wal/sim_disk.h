@@ -149,7 +149,7 @@ class SimDisk final : public IoBackend {
   Result<size_t> direct_alignment(const std::string& dir) override;
   Result<FileHandle> open(const std::string& path, const OpenOptions& options) override;
   Status close(FileHandle file) override;
-  Status preallocate_zeroed(FileHandle file, uint64_t bytes) override;
+  Status preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill fill) override;
   Status write(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
   Status write_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
   Status write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,

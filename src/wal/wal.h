@@ -65,6 +65,10 @@ class WalObserver {
   virtual void on_failed(const Status& /*why*/) {}
 };
 
+// Preallocation::kAuto reserves (no zero writes) the next segment when the
+// flushes since the previous one averaged at least this many bytes.
+constexpr uint64_t kReserveFlushBytes = 256u << 10;
+
 struct WalOptions {
   std::string dir;
   uint64_t segment_bytes = kDefaultSegmentBytes;       // rollover size
@@ -81,6 +85,14 @@ struct WalOptions {
   // devices whose 4 KiB writes are atomic (docs/operations.md). Recovery
   // restores from the slots whatever this says.
   bool dwb = true;
+  // How a new segment's zeros are made before it is used (IoBackend::
+  // preallocate_zeroed). kAuto: the preparer writes them (kWrite) unless the
+  // flushes since the previous segment averaged kReserveFlushBytes or more,
+  // then it only reserves the blocks (kReserve): a large flush pays one
+  // extent-conversion journal commit in its fdatasync, far less than writing
+  // every byte of the segment twice (docs/format.md "Directory").
+  enum class Preallocation { kAuto, kWrite, kReserve };
+  Preallocation preallocation = Preallocation::kAuto;
   // Bounds the bytes queued for the flusher; append() blocks above it.
   uint64_t max_pending_bytes = 64ull << 20;
   // The most recent durable records kept in memory (TailWindow), so

@@ -120,6 +120,9 @@ class WalImpl final : public Wal {
   void hand_off(Completion&& c, std::vector<Pending>* refill);
   void preparer_loop();
   void prepare_next_locked(Staging& flushing, Staging& next);
+  // How the preparer fills the next spare (WalOptions::preallocation); starts
+  // a new history window.
+  ZeroFill zero_fill_for_spare_locked();
   Status roll_to(const Staging& s);
   // Writes a flush's pages (and, with the double-write buffer, the copy of its
   // partly filled last page; *dwb_bytes says how many slot bytes) and syncs.
@@ -172,6 +175,13 @@ class WalImpl final : public Wal {
   Status spare_status_;         // result of the last pre-creation attempt
   uint64_t spare_attempts_ = 0;  // finished pre-creation attempts
   uint64_t next_segment_id_ = 1;
+  // Flush history for WalOptions::Preallocation::kAuto (guarded by mu_):
+  // record bytes and flushes so far, and their values when the preparer last
+  // chose how to fill a spare.
+  uint64_t flushed_bytes_ = 0;
+  uint64_t flush_count_ = 0;
+  uint64_t flushed_bytes_at_spare_ = 0;
+  uint64_t flush_count_at_spare_ = 0;
 
   // Flusher-only state.
   FileHandle write_fd_ = -1;

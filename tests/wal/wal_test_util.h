@@ -103,8 +103,8 @@ class ForwardingBackend : public IoBackend {
     return inner_->open(path, o);
   }
   Status close(FileHandle f) override { return inner_->close(f); }
-  Status preallocate_zeroed(FileHandle f, uint64_t b) override {
-    return inner_->preallocate_zeroed(f, b);
+  Status preallocate_zeroed(FileHandle f, uint64_t b, ZeroFill fill) override {
+    return inner_->preallocate_zeroed(f, b, fill);
   }
   Status write(FileHandle f, uint64_t off, const void* buf, size_t len) override {
     return inner_->write(f, off, buf, len);

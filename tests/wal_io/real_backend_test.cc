@@ -201,7 +201,7 @@ TEST_P(RealBackendTest, PreallocateZeroedLeavesZerosAndTheSize) {
   std::memset(junk.data(), 0x5A, 4096);
   ASSERT_TRUE(io_->write(f, 1u << 20, junk.data(), 4096).ok());
   const uint64_t bytes = (3u << 20) + 8192;  // not a whole number of 1 MiB chunks
-  ASSERT_TRUE(io_->preallocate_zeroed(f, bytes).ok());
+  ASSERT_TRUE(io_->preallocate_zeroed(f, bytes, ZeroFill::kWrite).ok());
   auto size = io_->file_size(f);
   ASSERT_TRUE(size.ok());
   EXPECT_EQ(*size, bytes);
@@ -215,7 +215,7 @@ TEST_P(RealBackendTest, PreallocateZeroedLeavesZerosAndTheSize) {
   struct stat st;
   ASSERT_EQ(::stat(dir_.file("pre").c_str(), &st), 0);
   EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, bytes);
-  Status bad = io_->preallocate_zeroed(f, 1000);
+  Status bad = io_->preallocate_zeroed(f, 1000, ZeroFill::kWrite);
   EXPECT_EQ(bad.code(), Code::kInvalidArgument) << bad.ToString();
   ASSERT_TRUE(io_->close(f).ok());
 }

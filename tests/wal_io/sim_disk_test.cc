@@ -216,7 +216,7 @@ TEST(SimDisk, CountedRunCanBeReplayedCrashingAtEachStep) {
     auto f = disk.open("/w/a", create_opts());
     if (!f.ok()) return;
     ++*ok_steps;
-    if (!step(disk.preallocate_zeroed(*f, 4 * kPage))) return;
+    if (!step(disk.preallocate_zeroed(*f, 4 * kPage, ZeroFill::kWrite))) return;
     if (!step(disk.sync_dir("/w"))) return;
     // write_and_sync is two steps; a crash in its sync half fails the call.
     Status ws = disk.write_and_sync(*f, 0, b.data(), b.size());
@@ -419,7 +419,7 @@ TEST(SimDisk, DirectFilesEnforceAlignmentLikeTheKernel) {
   EXPECT_NE(addr.message().find("/d/seg"), std::string::npos);
   size_t got = 0;
   EXPECT_EQ(disk.read(f, 10, b.data(), kPage, &got).code(), Code::kInvalidArgument);
-  EXPECT_EQ(disk.preallocate_zeroed(f, 1000).code(), Code::kInvalidArgument);
+  EXPECT_EQ(disk.preallocate_zeroed(f, 1000, ZeroFill::kWrite).code(), Code::kInvalidArgument);
   const uint64_t before = disk.io_count();
   disk.set_alignment(8192);
   EXPECT_EQ(disk.direct_alignment("/d").value(), 8192u);
@@ -449,7 +449,7 @@ TEST(SimDisk, DsyncWritesAreDurableOnReturn) {
 TEST(SimDisk, PreallocateZeroedIsDurableAndOverwritesOldBytes) {
   SimDisk disk(1, Model::kDropUnsynced);
   FileHandle f = durable_file(disk, "seg", 0xEE, 2);
-  ASSERT_TRUE(disk.preallocate_zeroed(f, 4 * kPage).ok());
+  ASSERT_TRUE(disk.preallocate_zeroed(f, 4 * kPage, ZeroFill::kWrite).ok());
   auto size = disk.file_size(f);
   ASSERT_TRUE(size.ok());
   EXPECT_EQ(*size, 4 * kPage);
@@ -550,7 +550,7 @@ TEST(SimDisk, FaultHookTargetsStepsByOperationAndPath) {
     if (s.op == "write" && s.path == "/d/a" && s.offset == kPage) return SimDisk::Fault::tear(2);
     return SimDisk::Fault::none();
   });
-  EXPECT_EQ(disk.preallocate_zeroed(b, 2 * kPage).code(), Code::kNoSpace);
+  EXPECT_EQ(disk.preallocate_zeroed(b, 2 * kPage, ZeroFill::kWrite).code(), Code::kNoSpace);
   Page p(0xBB);
   EXPECT_TRUE(disk.write(b, 0, p.data(), kPage).ok());
   EXPECT_TRUE(disk.rename("/d/b", "/d/c").ok());
