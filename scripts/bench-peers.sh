@@ -13,9 +13,12 @@
 #   --sync-clients N  clients of the one-at-a-time runs (PostgreSQL, RocksDB,
 #                     sidewal pipeline 1; default 16)
 #   --rate N          open-loop target for sidewal, appends/s (default 100000)
+#   --low-rate N      a second open-loop run at this rate, for the latency of a
+#                     lightly loaded log (default 10000)
 #   --open-connections N, --open-pipeline N
-#                     sidewal's open-loop clients (default 8 x 128: fewer client
-#                     threads leave more of a small machine to the daemon)
+#                     sidewal's open-loop clients (default 2 x 512: every client
+#                     connection is a reader thread in sidewal-bench, and on a
+#                     2-vCPU machine the fewer the better for the daemon)
 #   --only LIST       comma list of: device,redis,postgres,rocksdb,sidewal
 #   --bin-dir DIR     where sidewald and sidewal-bench are (default build/bin;
 #                     built with scripts/build.sh release when missing)
@@ -40,8 +43,9 @@ connections=64
 pipeline=16
 sync_clients=16
 rate=100000
-open_connections=8
-open_pipeline=128
+low_rate=10000
+open_connections=2
+open_pipeline=512
 only="device,redis,postgres,rocksdb,sidewal"
 bin_dir=$root/build/bin
 bench_dir=$root/var/bench
@@ -55,6 +59,7 @@ while (($#)); do
     --pipeline) pipeline=$2; shift 2 ;;
     --sync-clients) sync_clients=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
+    --low-rate) low_rate=$2; shift 2 ;;
     --open-connections) open_connections=$2; shift 2 ;;
     --open-pipeline) open_pipeline=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
@@ -195,6 +200,23 @@ import json; j=json.load(open('$run_dir/fio-seqsync.json'))['jobs'][0]
 s=j['sync']['lat_ns']['percentile']
 print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.000000']/1e6))")
   add_row "fio seq 1MiB O_DIRECT+fdatasync QD1 (MB/s; sync lat)" "$mbs" "MB/s" "$p50" "$p99" "$delta"
+
+  # The durable bandwidth ceiling: the QD16 line above, plus one fdatasync
+  # after every 16 writes (16 MiB in flight, as sidewal's 64 KiB line keeps).
+  # The QD16 line without syncs measures how fast the device's volatile
+  # cache accepts writes; a log that acknowledges only durable data is
+  # bounded by this one.
+  log "fio: sequential 1 MiB O_DIRECT, io_uring QD16, fdatasync every 16 writes"
+  cache_start
+  fio --name=seqdurable --filename="$run_dir/fio-seq.dat" --size=4G --bs=1M --rw=write \
+      --direct=1 --iodepth=16 --ioengine=io_uring --fdatasync=16 --overwrite=1 \
+      --runtime="$duration" --time_based --output-format=json > "$run_dir/fio-seqdurable.json"
+  delta=$(cache_delta_mib)
+  read -r mbs p50 p99 < <(py "
+import json; j=json.load(open('$run_dir/fio-seqdurable.json'))['jobs'][0]
+s=j['sync']['lat_ns']['percentile']
+print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.000000']/1e6))")
+  add_row "fio seq 1MiB O_DIRECT io_uring QD16 + fdatasync/16 (MB/s; sync lat)" "$mbs" "MB/s" "$p50" "$p99" "$delta"
   rm -f "$run_dir/fio-seq.dat"
 fi
 
@@ -333,8 +355,11 @@ print('%.0f %.1f %.3f %.3f %s %d %d' % (r['records_per_s'], r['mb_per_s'], l['p5
       --connections "$sync_clients" --pipeline 1 --batch 1 --rate 0
   sidewal_run "sidewal open-loop ${rate}/s, ${open_connections} conns x ${open_pipeline}" "$record_bytes" -- \
       --connections "$open_connections" --pipeline "$open_pipeline" --batch 1 --rate "$rate"
-  sidewal_run "sidewal closed-loop 64 KiB records, 8 conns x 8 (MB/s)" 65536 -- \
-      --connections 8 --pipeline 8 --batch 1 --rate 0
+  sidewal_run "sidewal open-loop ${low_rate}/s, ${open_connections} conns x ${open_pipeline}" "$record_bytes" -- \
+      --connections "$open_connections" --pipeline "$open_pipeline" --batch 1 --rate "$low_rate"
+  # 16 x 16 records of 64 KiB: 16 MiB in flight, as fio's QD16 x 1 MiB.
+  sidewal_run "sidewal closed-loop 64 KiB records, 16 conns x 16 (MB/s)" 65536 -- \
+      --connections 16 --pipeline 16 --batch 1 --rate 0
 fi
 
 log "done; $(busy)"
@@ -366,3 +391,4 @@ ratio "closed-loop ${connections}x${pipeline} vs RocksDB ${sync_clients} threads
 ratio "closed-loop ${sync_clients}x1 vs RocksDB ${sync_clients} threads" "sidewal closed-loop, ${sync_clients} conns" "RocksDB"
 ratio "64 KiB records MB/s vs fio sequential O_DIRECT QD16 MB/s" "sidewal closed-loop 64 KiB" "fio seq 1MiB O_DIRECT io_uring"
 ratio "64 KiB records MB/s vs fio 1 MiB write+fdatasync QD1 MB/s" "sidewal closed-loop 64 KiB" "fio seq 1MiB O_DIRECT+fdatasync"
+ratio "64 KiB records MB/s vs fio QD16 + fdatasync/16 MB/s (durable ceiling)" "sidewal closed-loop 64 KiB" "fio seq 1MiB O_DIRECT io_uring QD16 + fdatasync"

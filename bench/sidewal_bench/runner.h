@@ -26,7 +26,7 @@ struct BenchOptions {
   // request due by then, one send() per connection (a request is never sent
   // before its time, so a tick adds at most its length to the measured
   // latency). 0: wake for every request.
-  double send_tick_us = 20;
+  double send_tick_us = 100;
   std::string admin;             // host:port of /metrics; empty = do not scrape
   std::string data_dir;          // the daemon's data dir for log residency; empty = skip
   uint32_t verify_sample = 1000; // ACKed records read back and compared at the end
