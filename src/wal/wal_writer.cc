@@ -502,9 +502,11 @@ void WalImpl::flusher_loop() {
     Completion c;
     lk.lock();
     if (st.ok()) {
-      if (fl.records > 0) durable_lsn_.store(fl.last_lsn, std::memory_order_release);
-      flushed_bytes_ += fl.used - fl.carry;
-      ++flush_count_;
+      if (fl.records > 0) {
+        durable_lsn_.store(fl.last_lsn, std::memory_order_release);
+        flushed_bytes_ += fl.used - fl.carry;
+        ++flush_count_;
+      }
     } else {
       enter_failed_locked(st);
       if (!failed_notified_) c.failure = st;
