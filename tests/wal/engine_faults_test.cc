@@ -22,6 +22,7 @@ namespace sidewal::wal {
 namespace {
 
 using testing::append_one;
+using testing::must_open;
 using testing::make_payload;
 using testing::read_all;
 using testing::wait_until;
@@ -35,13 +36,6 @@ WalOptions sim_options(std::shared_ptr<IoBackend> io) {
   o.max_record_bytes = 2048;
   o.io = std::move(io);
   return o;
-}
-
-std::unique_ptr<Wal> must_open(const WalOptions& o, RecoveryReport* report = nullptr) {
-  auto r = Wal::open(o, report);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  if (!r.ok()) return nullptr;
-  return std::move(r).value();
 }
 
 // Opens a log and waits until its next segment is pre-created, so the I/O

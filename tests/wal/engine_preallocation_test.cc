@@ -16,6 +16,7 @@ namespace sidewal::wal {
 namespace {
 
 using testing::append_one;
+using testing::must_open;
 using testing::make_payload;
 using testing::read_all;
 using testing::wait_until;
@@ -40,13 +41,6 @@ class FillRecorder : public testing::ForwardingBackend {
   std::mutex mu_;
   std::vector<ZeroFill> fills_;
 };
-
-std::unique_ptr<Wal> must_open(const WalOptions& o) {
-  auto r = Wal::open(o, nullptr);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  if (!r.ok()) return nullptr;
-  return std::move(r).value();
-}
 
 TEST(WalPreallocation, AutoReservesAfterLargeFlushesAndWritesZerosAfterSmallOnes) {
   auto disk = std::make_shared<SimDisk>(5, SimDisk::CrashModel::kDropUnsynced);

@@ -21,6 +21,7 @@ namespace sidewal::wal {
 namespace {
 
 using testing::append_one;
+using testing::must_open;
 using testing::make_payload;
 using testing::read_all;
 using testing::ScratchDir;
@@ -32,13 +33,6 @@ WalOptions small_options(const std::string& dir) {
   o.max_record_bytes = 4096;
   o.backend = BackendKind::kPwrite;
   return o;
-}
-
-std::unique_ptr<Wal> must_open(const WalOptions& o, RecoveryReport* report = nullptr) {
-  auto r = Wal::open(o, report);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  if (!r.ok()) return nullptr;
-  return std::move(r).value();
 }
 
 // Overwrites bytes of a closed segment file (buffered I/O; the engine is not running).

@@ -55,6 +55,14 @@ inline std::vector<uint8_t> make_payload(uint64_t tag, size_t n) {
   return v;
 }
 
+// Opens the log, failing the test (and returning null) when it cannot.
+inline std::unique_ptr<Wal> must_open(const WalOptions& o, RecoveryReport* report = nullptr) {
+  auto r = Wal::open(o, report);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok()) return nullptr;
+  return std::move(r).value();
+}
+
 inline Result<uint64_t> append_one(Wal& wal, const std::vector<uint8_t>& payload,
                                    uint16_t type = 1, uint32_t tenant = 7) {
   RecordIn r;
