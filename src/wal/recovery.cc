@@ -6,10 +6,13 @@
 #include "wal/aligned_buffer.h"
 
 #include "wal/format.h"
+#include "wal/recovery_cases.h"
 #include "wal/segment_file.h"
 
 namespace sidewal::wal {
 namespace {
+
+namespace rc = recovery_cases;
 
 std::string base_name(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -24,7 +27,15 @@ void mark_corrupt(DirScan* scan, size_t seg, uint64_t offset, std::string what) 
                        std::to_string(offset) + ": " + std::move(what);
 }
 
-// Fills keep/cut/next for a log without corruption, or for salvage.
+rc::Corruption corruption_of(const DirScan& scan) {
+  if (!scan.corrupt) return rc::Corruption::kNone;
+  return scan.corrupt_offset == 0 ? rc::Corruption::kAtSegmentStart
+                                  : rc::Corruption::kInsideSegment;
+}
+
+// Fills keep/cut/next: what the log holds after repair, with salvage applied
+// when the scan found corruption (the repair table with salvage on; repair_dir
+// looks the case up again with the real setting and may refuse instead).
 void decide(DirScan* scan, RecoveryReport* report) {
   auto& segs = scan->segments;
   if (segs.empty()) {
@@ -32,21 +43,28 @@ void decide(DirScan* scan, RecoveryReport* report) {
     scan->next_lsn = 1;
     return;
   }
-  size_t last;
-  if (!scan->corrupt) {
-    last = segs.size() - 1;
-  } else if (scan->corrupt_offset == 0 || !segs[scan->corrupt_segment].preamble_status.ok()) {
-    // The corrupt segment itself goes; the one before it (complete) ends the log.
-    last = scan->corrupt_segment;
-    if (last == 0) {
-      scan->keep_segments = 0;
-      scan->next_lsn = segs[0].first_lsn;
-      report->discarded_why = "salvage: every segment from " + segs[0].path + " dropped";
-      return;
-    }
-    --last;
-  } else {
-    last = scan->corrupt_segment;
+  size_t last = 0;
+  const rc::RepairCase& c = rc::repair_case({corruption_of(*scan), rc::YesNo::kYes});
+  switch (c.action) {
+    case rc::RepairAction::kOpen:
+      last = segs.size() - 1;
+      break;
+    case rc::RepairAction::kDropSegment:
+      // The corrupt segment itself goes; the one before it (complete) ends the log.
+      last = scan->corrupt_segment;
+      if (last == 0) {
+        scan->keep_segments = 0;
+        scan->next_lsn = segs[0].first_lsn;
+        report->discarded_why = "salvage: every segment from " + segs[0].path + " dropped";
+        return;
+      }
+      --last;
+      break;
+    case rc::RepairAction::kCutSegment:
+      last = scan->corrupt_segment;
+      break;
+    case rc::RepairAction::kRefuse:
+      SW_ASSERT_MSG(false, "the plan is made with salvage on");
   }
   const SegmentScan& s = segs[last];
   scan->keep_segments = last + 1;
@@ -57,6 +75,64 @@ void decide(DirScan* scan, RecoveryReport* report) {
   uint64_t end = std::max(s.valid_end, s.nonzero_end);
   if (scan->corrupt) end = s.file_size;
   scan->zero_end = std::max(end, s.batch_end);
+  if (!scan->corrupt) {
+    // The last segment's case said whether there is anything to cut.
+    SW_ASSERT(scan->end_case != nullptr);
+    SW_ASSERT((scan->end_case->action == rc::SegmentAction::kEndKeep) ==
+              (scan->zero_end == scan->cut_offset));
+  }
+}
+
+// What the segment table needs to know about segment `i` once it is scanned.
+rc::SegmentInputs classify(const DirScan& scan, size_t i, const std::vector<uint64_t>& first_lsns) {
+  const SegmentScan& s = scan.segments[i];
+  const bool last = i + 1 == first_lsns.size();
+  rc::SegmentInputs in;
+  if (s.preamble_status.ok()) {
+    in.preamble = rc::Preamble::kValid;
+  } else {
+    in.preamble = s.preamble_status.code() == Code::kCorruption ? rc::Preamble::kDamaged
+                                                                : rc::Preamble::kUnsupported;
+  }
+  in.id_increases = rc::yes_no(
+      i == 0 || s.preamble.segment_id > scan.segments[i - 1].preamble.segment_id);
+  in.last = rc::yes_no(last);
+  in.stop = s.stopped_bad ? rc::Stop::kDamaged : rc::Stop::kEnd;
+  in.meets_next = rc::yes_no(!last && s.last_lsn + 1 == first_lsns[i + 1]);
+  in.ends_batch = rc::yes_no(s.batch_lsn == s.last_lsn);
+  in.later_flush = rc::yes_no(s.later_flush_start);
+  in.nonzero_tail = rc::yes_no(s.nonzero_end > s.valid_end);
+  return in;
+}
+
+// The corruption message of a segment case that marks corruption.
+std::string corrupt_why(rc::SegmentCaseId id, const DirScan& scan, size_t i,
+                        const std::string& next_name, uint64_t next_first) {
+  const SegmentScan& s = scan.segments[i];
+  switch (id) {
+    case rc::SegmentCaseId::kPreambleDamaged:
+      return s.preamble_status.message();
+    case rc::SegmentCaseId::kIdOrder:
+      return "segment id " + std::to_string(s.preamble.segment_id) +
+             " does not increase over the previous segment's " +
+             std::to_string(scan.segments[i - 1].preamble.segment_id);
+    case rc::SegmentCaseId::kDamagedBeforeNext:
+      return s.stop_why + " (not the last segment: " + next_name + " follows)";
+    case rc::SegmentCaseId::kLsnGap:
+      return "records end at lsn " + std::to_string(s.last_lsn) + " but the next segment " +
+             next_name + " starts at lsn " + std::to_string(next_first);
+    case rc::SegmentCaseId::kOpenBatchBeforeNext:
+      return "last record lsn " + std::to_string(s.last_lsn) + " does not end a batch, yet " +
+             next_name + " follows";
+    case rc::SegmentCaseId::kDurableRecordsMissing:
+      return (s.stopped_bad ? s.stop_why : std::string("records end (zero header)")) +
+             ", yet a valid record lsn " + std::to_string(s.later_lsn) + " at offset " +
+             std::to_string(s.later_offset) + " starts a later flush: durable records are missing";
+    default:
+      break;
+  }
+  SW_ASSERT_MSG(false, "not a corruption case");
+  return {};
 }
 
 }  // namespace
@@ -85,6 +161,8 @@ Status scan_dir(IoBackend* io, const std::string& dir, size_t alignment, bool di
     scan->segments[i].path = join_path(dir, wal_files[i].second);
     scan->segments[i].first_lsn = wal_files[i].first;
   }
+  std::vector<uint64_t> first_lsns;
+  for (const auto& f : wal_files) first_lsns.push_back(f.first);
   for (size_t i = 0; i < wal_files.size(); ++i) {
     SegmentScan& s = scan->segments[i];
     const bool is_last = i + 1 == wal_files.size();
@@ -95,46 +173,33 @@ Status scan_dir(IoBackend* io, const std::string& dir, size_t alignment, bool di
                                          &s));
     report->bytes_on_disk += s.file_size;
     if (on_segment) on_segment(s);
-    if (!s.preamble_status.ok()) {
-      if (s.preamble_status.code() != Code::kCorruption) return s.preamble_status;
-      mark_corrupt(scan, i, 0, s.preamble_status.message());
-      break;
-    }
-    if (i > 0 && s.preamble.segment_id <= scan->segments[i - 1].preamble.segment_id) {
-      mark_corrupt(scan, i, 0,
-                   "segment id " + std::to_string(s.preamble.segment_id) +
-                       " does not increase over the previous segment's " +
-                       std::to_string(scan->segments[i - 1].preamble.segment_id));
-      break;
-    }
-    scan->max_segment_id = std::max(scan->max_segment_id, s.preamble.segment_id);
-    if (!is_last) {
-      const uint64_t next_first = wal_files[i + 1].first;
-      const std::string next_name = wal_files[i + 1].second;
-      if (s.stopped_bad) {
-        mark_corrupt(scan, i, s.stop_offset,
-                     s.stop_why + " (not the last segment: " + next_name + " follows)");
+    // The segment table decides (recovery_cases.h).
+    const rc::SegmentInputs in = classify(*scan, i, first_lsns);
+    const rc::SegmentCase& c = rc::segment_case(in);
+    const std::string next_name = is_last ? std::string() : wal_files[i + 1].second;
+    const uint64_t next_first = is_last ? 0 : wal_files[i + 1].first;
+    bool stop = true;
+    switch (c.action) {
+      case rc::SegmentAction::kFailUnsupported:
+        return s.preamble_status;
+      case rc::SegmentAction::kCorruptAtStart:
+        mark_corrupt(scan, i, 0, corrupt_why(c.id, *scan, i, next_name, next_first));
         break;
-      }
-      if (s.last_lsn + 1 != next_first) {
-        mark_corrupt(scan, i, s.stop_offset,
-                     "records end at lsn " + std::to_string(s.last_lsn) + " but the next segment " +
-                         next_name + " starts at lsn " + std::to_string(next_first));
+      case rc::SegmentAction::kCorruptAtStop:
+        mark_corrupt(scan, i, s.stop_offset, corrupt_why(c.id, *scan, i, next_name, next_first));
         break;
-      }
-      if (s.batch_lsn != s.last_lsn) {
-        mark_corrupt(scan, i, s.valid_end,
-                     "last record lsn " + std::to_string(s.last_lsn) +
-                         " does not end a batch, yet " + next_name + " follows");
+      case rc::SegmentAction::kNextSegment:
+        stop = false;
         break;
-      }
-    } else if (s.later_flush_start) {
-      mark_corrupt(scan, i, s.stop_offset,
-                   (s.stopped_bad ? s.stop_why : std::string("records end (zero header)")) +
-                       ", yet a valid record lsn " + std::to_string(s.later_lsn) + " at offset " +
-                       std::to_string(s.later_offset) +
-                       " starts a later flush: durable records are missing");
+      case rc::SegmentAction::kEndCut:
+      case rc::SegmentAction::kEndKeep:
+        scan->end_case = &c;
+        break;
     }
+    if (in.preamble == rc::Preamble::kValid && in.id_increases == rc::YesNo::kYes) {
+      scan->max_segment_id = std::max(scan->max_segment_id, s.preamble.segment_id);
+    }
+    if (stop) break;
   }
 
   report->segments = scan->segments.size();
@@ -161,11 +226,12 @@ Status scan_dir(IoBackend* io, const std::string& dir, size_t alignment, bool di
                         std::to_string(s.batch_lsn) + ": ";
       if (scan->corrupt) {
         why += "salvage after corruption";
-      } else if (s.stopped_bad) {
+      } else if (scan->end_case->id == rc::SegmentCaseId::kTornTail) {
         why += "torn tail (" + s.stop_why + ")";
-      } else if (s.records > s.batch_records) {
+      } else if (scan->end_case->id == rc::SegmentCaseId::kIncompleteBatch) {
         why += "incomplete trailing batch";
       } else {
+        SW_ASSERT(scan->end_case->id == rc::SegmentCaseId::kNonZeroTail);
         why += "torn tail (non-zero bytes after the last record)";
       }
       report->discarded_why = why;
@@ -192,7 +258,8 @@ Status scan_dir(IoBackend* io, const std::string& dir, size_t alignment, bool di
 
 Status repair_dir(IoBackend* io, const std::string& dir, size_t alignment, bool salvage,
                   DirScan* scan) {
-  if (scan->corrupt && !salvage) {
+  if (rc::repair_case({corruption_of(*scan), rc::yes_no(salvage)}).action ==
+      rc::RepairAction::kRefuse) {
     return Status::Corruption(scan->corrupt_what +
                               "; refusing to open (set salvage to cut the log there)");
   }

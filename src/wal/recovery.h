@@ -1,7 +1,8 @@
 // Recovery, split in two: scan_dir() reads the whole directory and decides
 // what the log is (read-only; inspect_dir uses it as is), repair_dir() makes
 // the directory match that decision before the writer opens it.
-// docs/format.md "Recovery" is the specification.
+// docs/format.md "Recovery" is the specification; recovery_cases.h holds
+// its decisions as tables that this code looks up.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 
 #include "common/status.h"
 #include "wal/io_backend.h"
+#include "wal/recovery_cases.h"
 #include "wal/segment_scan.h"
 #include "wal/wal.h"
 
@@ -25,6 +27,9 @@ struct DirScan {
   size_t corrupt_segment = 0;  // index into segments
   uint64_t corrupt_offset = 0;
   std::string corrupt_what;
+  // The segment table's case for the segment that ends the log (kEndCut or
+  // kEndKeep); null when the scan stopped at corruption or found no segment.
+  const recovery_cases::SegmentCase* end_case = nullptr;
 
   // What the log holds after repair (salvage applied when corrupt).
   size_t keep_segments = 0;   // segments [0, keep_segments) stay

@@ -6,10 +6,13 @@
 #include "common/endian.h"
 #include "wal/dwb.h"
 #include "wal/file_window.h"
+#include "wal/recovery_cases.h"
 #include "wal/wal.h"
 
 namespace sidewal::wal {
 namespace {
+
+namespace rc = recovery_cases;
 
 constexpr size_t kScanWindowBytes = 1 << 20;
 
@@ -84,50 +87,96 @@ Status scan_tail(FileWindow& w, SegmentScan* out) {
   return Status::Ok();
 }
 
-// The scan of the last segment stopped at a bad record at `pos`: try the
-// double-write slots, newest first (docs/format.md "Recovery", restore step).
-// A slot is used when its page lies at or after the stop point, agrees with
-// the bytes already validated before `pos` in that page, and makes the
-// record at `pos` valid. Sets *restored and overlays the page on `w`.
-Status try_dwb_restore(FileWindow& w, std::vector<dwb::Slot>* slots, uint64_t pos,
-                       uint64_t segment_id, uint64_t expected, size_t alignment,
-                       SegmentScan* out, bool* restored) {
-  *restored = false;
-  for (auto it = slots->begin(); it != slots->end(); ++it) {
-    const uint64_t target = it->header.target;
-    const uint64_t n = it->header.image_bytes;
+// The records of the last segment hold damaged bytes at `pos`: which
+// double-write slot, newest first, repairs them (docs/format.md "Recovery",
+// restore step)? A slot qualifies when its page lies at or after `pos`,
+// agrees with the bytes already validated before `pos` in that page, and
+// makes the record at `pos` valid. On success *which is its index in
+// `slots` and its image stays overlaid on `w`; otherwise *which is npos.
+Status find_record_repair(FileWindow& w, const std::vector<dwb::Slot>& slots, uint64_t pos,
+                          uint64_t segment_id, uint64_t expected, size_t* which) {
+  *which = std::string::npos;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const dwb::Slot& s = slots[i];
+    const uint64_t target = s.header.target;
+    const uint64_t n = s.header.image_bytes;
     if (target + n <= pos) continue;  // the copy ends before the stop point
     if (pos > target) {
       const uint8_t* disk = nullptr;
       SIDEWAL_RETURN_IF_ERROR(w.get(target, pos - target, &disk));
-      if (std::memcmp(disk, it->page.data(), pos - target) != 0) continue;
+      if (std::memcmp(disk, s.page.data(), pos - target) != 0) continue;
     }
     // The copy's bytes [0, n) replace the page's; past n the disk's bytes
     // stay (records of later flushes, CRC-checked like any other).
-    w.add_overlay(target, std::vector<uint8_t>(it->page.begin(), it->page.begin() + n));
+    w.add_overlay(target, std::vector<uint8_t>(s.page.begin(), s.page.begin() + n));
     format::RecordCheck r;
     format::RecordHeader h;
     const uint8_t* rec = nullptr;
     std::string why;
     SIDEWAL_RETURN_IF_ERROR(check_record_at(w, pos, segment_id, expected, &r, &h, &rec, &why));
-    if (r != format::RecordCheck::kValid) {
-      w.remove_overlay(target);
-      continue;
+    if (r == format::RecordCheck::kValid) {
+      *which = i;
+      return Status::Ok();
     }
-    SegmentScan::DwbRestore d;
-    d.page = target;
-    d.slot = it->index;
-    d.seq = it->header.seq;
-    d.from = pos;
-    const uint8_t* merged = nullptr;
-    SIDEWAL_RETURN_IF_ERROR(w.get(target, alignment, &merged));
-    d.image.assign(merged, merged + alignment);
-    out->dwb_restores.push_back(std::move(d));
-    slots->erase(it);
-    *restored = true;
-    return Status::Ok();
+    w.remove_overlay(target);
   }
   return Status::Ok();
+}
+
+// A torn rewrite of page 0 by the first flush into the last segment: the
+// slot written when the segment was created holds the preamble. *which is
+// the first slot (newest first) targeting page 0 whose image decodes to a
+// preamble with the slot's segment id, npos when none.
+void find_preamble_repair(const std::vector<dwb::Slot>& slots, const std::string& path,
+                          size_t* which, format::Preamble* preamble) {
+  *which = std::string::npos;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const dwb::Slot& s = slots[i];
+    if (s.header.target != 0) continue;
+    format::Preamble p;
+    if (!format::decode_preamble(s.page.data(), format::kMaxPreambleBytes, path, &p).ok() ||
+        p.segment_id != s.header.segment_id) {
+      continue;
+    }
+    *which = i;
+    *preamble = p;
+    return;
+  }
+}
+
+// Records the restore of the page slot `slots[which]` targets (already
+// overlaid on `w`), repairing the stop point `from`, and retires the slot.
+Status commit_restore(FileWindow& w, std::vector<dwb::Slot>* slots, size_t which, uint64_t from,
+                      size_t alignment, SegmentScan* out) {
+  const dwb::Slot& s = (*slots)[which];
+  SegmentScan::DwbRestore d;
+  d.page = s.header.target;
+  d.slot = s.index;
+  d.seq = s.header.seq;
+  d.from = from;
+  const uint8_t* merged = nullptr;
+  SIDEWAL_RETURN_IF_ERROR(w.get(d.page, alignment, &merged));
+  d.image.assign(merged, merged + alignment);
+  out->dwb_restores.push_back(std::move(d));
+  slots->erase(slots->begin() + static_cast<std::ptrdiff_t>(which));
+  return Status::Ok();
+}
+
+rc::Found preamble_found(const Status& st) {
+  if (st.ok()) return rc::Found::kValid;
+  return st.code() == Code::kCorruption ? rc::Found::kDamaged : rc::Found::kUnsupported;
+}
+
+rc::Found record_found(format::RecordCheck r) {
+  switch (r) {
+    case format::RecordCheck::kValid:
+      return rc::Found::kValid;
+    case format::RecordCheck::kEnd:
+      return rc::Found::kEnd;
+    case format::RecordCheck::kBad:
+      break;
+  }
+  return rc::Found::kDamaged;
 }
 
 }  // namespace
@@ -154,6 +203,7 @@ Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, 
   Result<uint64_t> size = io->file_size(fh);
   if (!size.ok()) return size.status();
   out->file_size = *size;
+  const rc::YesNo last = rc::yes_no(scan_tail_too);
   if (out->file_size < (dwb::kReservedPages + 1) * alignment ||
       out->file_size % alignment != 0) {
     out->preamble_status = Status::Corruption(
@@ -161,49 +211,52 @@ Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, 
         " is not a whole number of " + std::to_string(alignment) + "-byte pages, at least " +
         std::to_string(dwb::kReservedPages + 1) + " (the last " +
         std::to_string(dwb::kReservedPages) + " hold the double-write slots)");
+    // Damaged page 0 and no slots (a file this small has none): stop.
+    SW_ASSERT(rc::step_case({rc::Found::kDamaged, last, rc::Slot::kNone}).action ==
+              rc::StepAction::kStopDamaged);
     return Status::Ok();
   }
   FileWindow w(io, fh, path, out->file_size, alignment, kScanWindowBytes);
   w.set_records_end(dwb::records_end(out->file_size, alignment));
-  // The last segment's double-write slots, read when first needed.
+  // The last segment's double-write slots, read when the step table first
+  // asks for them.
   std::vector<dwb::Slot> slots;
   bool slots_read = false;
+
+  // Page 0: the step table decides (recovery_cases.h).
   const uint8_t* pre = nullptr;
   SIDEWAL_RETURN_IF_ERROR(w.get(0, format::kMaxPreambleBytes, &pre));
   out->preamble_status =
       format::decode_preamble(pre, format::kMaxPreambleBytes, path, &out->preamble);
-  if (!out->preamble_status.ok() && out->preamble_status.code() == Code::kCorruption &&
-      scan_tail_too) {
-    // A torn rewrite of page 0 by the first flush into this segment: the
-    // slot written when the segment was created holds the preamble.
-    SIDEWAL_RETURN_IF_ERROR(
-        dwb::read_slots(io, fh, path, out->file_size, alignment, /*segment_id=*/0, &slots));
-    slots_read = true;
-    for (auto it = slots.begin(); it != slots.end(); ++it) {
-      if (it->header.target != 0) continue;
-      format::Preamble p;
-      if (!format::decode_preamble(it->page.data(), format::kMaxPreambleBytes, path, &p).ok() ||
-          p.segment_id != it->header.segment_id) {
-        continue;
+  {
+    rc::StepInputs in{preamble_found(out->preamble_status), last, rc::Slot::kNone};
+    size_t which = std::string::npos;
+    format::Preamble restored;
+    if (rc::step_depends_on_slot(in)) {
+      SIDEWAL_RETURN_IF_ERROR(
+          dwb::read_slots(io, fh, path, out->file_size, alignment, /*segment_id=*/0, &slots));
+      slots_read = true;
+      find_preamble_repair(slots, path, &which, &restored);
+      if (which != std::string::npos) in.slot = rc::Slot::kRepairs;
+    }
+    switch (rc::step_case(in).action) {
+      case rc::StepAction::kAccept:
+        break;
+      case rc::StepAction::kRestorePage: {
+        const dwb::Slot& s = slots[which];
+        w.add_overlay(0, std::vector<uint8_t>(s.page.begin(), s.page.begin() + s.header.image_bytes));
+        out->preamble = restored;
+        out->preamble_status = Status::Ok();  // looked at again: the slot's preamble is valid
+        SIDEWAL_RETURN_IF_ERROR(commit_restore(w, &slots, which, 0, alignment, out));
+        break;
       }
-      w.add_overlay(0, std::vector<uint8_t>(it->page.begin(),
-                                            it->page.begin() + it->header.image_bytes));
-      out->preamble = p;
-      out->preamble_status = Status::Ok();
-      SegmentScan::DwbRestore d;
-      d.page = 0;
-      d.slot = it->index;
-      d.seq = it->header.seq;
-      d.from = 0;
-      const uint8_t* merged = nullptr;
-      SIDEWAL_RETURN_IF_ERROR(w.get(0, alignment, &merged));
-      d.image.assign(merged, merged + alignment);
-      out->dwb_restores.push_back(std::move(d));
-      slots.erase(it);
-      break;
+      case rc::StepAction::kStopUnsupported:
+      case rc::StepAction::kStopDamaged:
+        return Status::Ok();  // preamble_status says why; the segment table judges it
+      case rc::StepAction::kStopAtEnd:
+        SW_ASSERT_MSG(false, "page 0 is never classified as the end of the records");
     }
   }
-  if (!out->preamble_status.ok()) return Status::Ok();
 
   const uint64_t id = out->preamble.segment_id;
   // Records start after the preamble (40 bytes for an encrypted segment).
@@ -217,22 +270,32 @@ Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, 
     const uint8_t* rec = nullptr;
     std::string why;
     SIDEWAL_RETURN_IF_ERROR(check_record_at(w, pos, id, expected, &r, &h, &rec, &why));
-    if (r == format::RecordCheck::kEnd) break;
-    if (r == format::RecordCheck::kBad && scan_tail_too) {
+    // Each record position: the step table decides (recovery_cases.h).
+    rc::StepInputs in{record_found(r), last, rc::Slot::kNone};
+    size_t which = std::string::npos;
+    if (rc::step_depends_on_slot(in)) {
       if (!slots_read) {
         SIDEWAL_RETURN_IF_ERROR(dwb::read_slots(io, fh, path, out->file_size, alignment, id, &slots));
         slots_read = true;
       }
-      bool restored = false;
-      SIDEWAL_RETURN_IF_ERROR(
-          try_dwb_restore(w, &slots, pos, id, expected, alignment, out, &restored));
-      if (restored) continue;
+      SIDEWAL_RETURN_IF_ERROR(find_record_repair(w, slots, pos, id, expected, &which));
+      if (which != std::string::npos) in.slot = rc::Slot::kRepairs;
     }
-    if (r == format::RecordCheck::kBad) {
+    const rc::StepAction action = rc::step_case(in).action;
+    if (which != std::string::npos && action != rc::StepAction::kRestorePage) {
+      w.remove_overlay(slots[which].header.target);
+    }
+    if (action == rc::StepAction::kStopAtEnd) break;
+    if (action == rc::StepAction::kRestorePage) {
+      SIDEWAL_RETURN_IF_ERROR(commit_restore(w, &slots, which, pos, alignment, out));
+      continue;  // look at the same position again, through the restored page
+    }
+    if (action == rc::StepAction::kStopDamaged) {
       out->stopped_bad = true;
       out->stop_why = why;
       break;
     }
+    SW_ASSERT(action == rc::StepAction::kAccept);
     if (out->index.empty() || pos - last_indexed >= format::kIndexIntervalBytes) {
       out->index.push_back({h.lsn, pos});
       last_indexed = pos;
