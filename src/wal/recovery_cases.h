@@ -46,7 +46,8 @@ constexpr bool matches(const std::array<Pattern, N>& pattern, const std::array<u
 // ---- step: what the scanner does with the bytes at a position ------------
 
 // What the bytes at the position are: page 0 holds the preamble (valid,
-// damaged - bad magic, bad size, short - or unsupported version/cipher), a
+// damaged - Corruption from the size check or decode_preamble - or
+// unsupported - an unknown version or cipher), a
 // record position holds a valid record, the end (zero header, or fewer than
 // 24 bytes before records_end) or a damaged record (format::RecordCheck).
 enum class Found : uint8_t { kValid, kEnd, kDamaged, kUnsupported };
