@@ -1,12 +1,20 @@
 // `verify` and `dump`: read a data directory directly, without a daemon,
 // through wal::inspect_dir (read-only: never writes, truncates or creates).
+//
+// Both hold a shared lock on the directory (wal/dir_lock.h) while they read,
+// so no daemon can start and repair the log under them. When a live daemon
+// holds it exclusively they say so on stderr and read anyway: reading is
+// safe, but the log is live (the last flush may be half-seen, a segment may
+// roll over or be truncated mid-scan).
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "cli/commands.h"
 #include "wal/control_records.h"
+#include "wal/dir_lock.h"
 #include "wal/io_backend.h"
 #include "wal/secure_key.h"
 #include "wal/tombstones.h"
@@ -94,13 +102,35 @@ void print_report(std::FILE* out, const wal::RecoveryReport& r) {
   if (r.corruption) std::fprintf(out, "CORRUPTION at %s\n", r.corruption_at.c_str());
 }
 
-// Runs inspect_dir; prints segment lines to `out` (and, with `on_record`,
-// records).
-Status inspect(const std::string& dir, std::FILE* out,
+// The shared lock for the scan, or null when the scan runs without one; the
+// reasons it cannot be had go to stderr (none for a directory without a
+// LOCK file: no writer ever opened it, or it does not exist, which the scan
+// reports itself).
+std::unique_ptr<wal::DirLock> lock_shared(const char* cmd, const std::string& dir) {
+  wal::LockHolder holder;
+  Result<std::unique_ptr<wal::DirLock>> lock =
+      wal::DirLock::acquire(dir, wal::DirLock::Mode::kShared, &holder);
+  if (lock.ok()) return std::move(lock).value();
+  if (lock.status().code() == Code::kBusy) {
+    std::fprintf(stderr,
+                 "sidewal %s: a live sidewald (%s) holds %s; reading a live log read-only "
+                 "(results may end mid-flush)\n",
+                 cmd, wal::describe_holder(holder).c_str(), dir.c_str());
+  } else if (lock.status().code() != Code::kNotFound) {
+    std::fprintf(stderr, "sidewal %s: reading %s without the shared lock: %s\n", cmd,
+                 dir.c_str(), lock.status().ToString().c_str());
+  }
+  return nullptr;
+}
+
+// Runs inspect_dir under the shared lock; prints segment lines to `out` (and,
+// with `on_record`, records).
+Status inspect(const char* cmd, const std::string& dir, std::FILE* out,
                const std::function<void(const wal::Record&)>& on_record,
                wal::RecoveryReport* report, const std::vector<std::string>& key_specs) {
   Result<std::shared_ptr<const wal::KeyRing>> keys = load_keys(key_specs);
   if (!keys.ok()) return keys.status();
+  const std::unique_ptr<wal::DirLock> lock = lock_shared(cmd, dir);
   std::string why;
   // A read-only scan gains nothing from io_uring; pwrite always works.
   auto io = wal::make_backend(wal::BackendKind::kPwrite, &why);
@@ -169,7 +199,8 @@ int run_verify(const std::string& data_dir, bool strict, const std::vector<std::
   wal::RecoveryReport report;
   Census census;
   Status s =
-      inspect(data_dir, stdout, [&](const wal::Record& r) { census.add(r); }, &report, keys);
+      inspect("verify", data_dir, stdout, [&](const wal::Record& r) { census.add(r); }, &report,
+              keys);
   if (!s.ok()) {
     std::fprintf(stderr, "sidewal verify %s: %s\n", data_dir.c_str(), s.ToString().c_str());
     return kExitFailed;
@@ -205,7 +236,7 @@ int run_dump(const std::string& data_dir, uint64_t from, PayloadStyle style,
   // With --raw, stdout carries only payloads; the segment lines go to stderr.
   std::FILE* info = style == PayloadStyle::kRaw ? stderr : stdout;
   Status s = inspect(
-      data_dir, info,
+      "dump", data_dir, info,
       [&](const wal::Record& r) {
         if (r.lsn < from) return;
         if (style != PayloadStyle::kRaw && wal::is_control_type(r.type)) {

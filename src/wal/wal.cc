@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "wal/dir_lock.h"
 #include "wal/dwb.h"
 #include "wal/format.h"
 #include "wal/recovery.h"
@@ -42,6 +43,20 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, RecoveryReport
   *report = RecoveryReport{};
   const auto t0 = std::chrono::steady_clock::now();
   SIDEWAL_RETURN_IF_ERROR(validate(options));
+
+  // One writer per directory, settled before anything in it is read.
+  std::shared_ptr<const DirLock> lock = options.dir_lock;
+  if (lock != nullptr) {
+    if (lock->mode() != DirLock::Mode::kExclusive || !lock->covers(options.dir)) {
+      return Status::InvalidArgument("wal: options.dir_lock is not an exclusive lock on " +
+                                     options.dir + " (it locks " + lock->dir() + ")");
+    }
+  } else if (options.io == nullptr) {
+    Result<std::unique_ptr<DirLock>> taken =
+        DirLock::acquire(options.dir, DirLock::Mode::kExclusive);
+    if (!taken.ok()) return taken.status();
+    lock = std::move(taken).value();
+  }
 
   std::shared_ptr<IoBackend> io = options.io;
   if (!io) {
@@ -101,7 +116,11 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, RecoveryReport
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   SIDEWAL_RETURN_IF_ERROR(st);
 
-  auto wal = std::make_unique<WalImpl>(options, io, a);
+  // The log holds the lock through hold_dir_lock() only, so close() lets go.
+  WalOptions impl_options = options;
+  impl_options.dir_lock.reset();
+  auto wal = std::make_unique<WalImpl>(impl_options, io, a);
+  wal->hold_dir_lock(std::move(lock));
   SIDEWAL_RETURN_IF_ERROR(wal->start(scan));
   // What the log holds now (a fresh log got its first segment; salvage may
   // have dropped some).

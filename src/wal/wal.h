@@ -20,6 +20,7 @@
 namespace sidewal::wal {
 
 class KeyRing;  // wal/secure_key.h
+class DirLock;  // wal/dir_lock.h
 
 // Record types 0x0000-0x7FFF belong to the application; 0x8000-0xFFFF are the
 // log's own control records.
@@ -52,6 +53,17 @@ struct Record {
   uint32_t tenant = 0;
   std::vector<uint8_t> payload;
   bool operator==(const Record&) const = default;
+};
+
+// A durable record as read_headers() returns it: the header, and the stored
+// (plaintext) payload length instead of the payload.
+struct RecordHeaderInfo {
+  uint64_t lsn = 0;
+  uint16_t type = 0;
+  uint16_t flags = 0;
+  uint32_t tenant = 0;
+  uint32_t payload_len = 0;
+  bool operator==(const RecordHeaderInfo&) const = default;
 };
 
 // Called by the flusher after every flush: the daemon turns these into
@@ -108,6 +120,15 @@ struct WalOptions {
   std::shared_ptr<const KeyRing> keys;
   // Tests inject a SimDisk here; when set, `backend` is ignored.
   std::shared_ptr<IoBackend> io;
+  // One writer per directory (wal/dir_lock.h, docs/format.md "Directory"):
+  // the open log holds an exclusive DirLock on `dir` until close(). Set: a
+  // lock the caller already holds (exclusive, on this directory; the daemon
+  // takes it before it binds its socket), kept by the log until close().
+  // Unset: Wal::open takes it itself, before it reads anything in `dir`,
+  // when it builds the backend (`io` unset: the real file system). With an
+  // injected `io` and no lock, none is taken: the engine cannot tell whether
+  // that backend's paths are real files (SimDisk's are not).
+  std::shared_ptr<const DirLock> dir_lock;
   WalObserver* observer = nullptr;  // not owned; may be null
 };
 
@@ -159,7 +180,9 @@ class Wal {
   virtual ~Wal() = default;
 
   // Recovers `options.dir` (creating it if missing) and opens it for writing.
-  // Fills *report even on error when recovery got that far.
+  // Fills *report even on error when recovery got that far. Another writer
+  // holding the directory (WalOptions::dir_lock) gives kBusy naming the
+  // directory and the holder's pid, before anything in it is read.
   static Result<std::unique_ptr<Wal>> open(const WalOptions& options, RecoveryReport* report);
 
   // Queues `records` as one atomic batch; `done` runs once all are durable.
@@ -174,6 +197,15 @@ class Wal {
   // last one returned. from_lsn below first_lsn is kTruncated.
   virtual Status read(uint64_t from_lsn, const ReadLimits& limits, std::vector<Record>* out,
                       uint64_t* next_lsn) = 0;
+
+  // read() without the payloads: the same records and *next_lsn (max_bytes
+  // counts the stored payload lengths), through the headers-only reader. A
+  // record that is not already in the read buffer is stepped over from its
+  // header without reading its payload (nor checking its CRC: its LSN and
+  // flags still are), so a header scan of large records reads little more
+  // than their headers.
+  virtual Status read_headers(uint64_t from_lsn, const ReadLimits& limits,
+                              std::vector<RecordHeaderInfo>* out, uint64_t* next_lsn) = 0;
 
   // Deletes whole segments that hold only records below `lsn`; returns the new
   // first LSN. The directory is fsynced before this returns.
@@ -192,12 +224,14 @@ class Wal {
   virtual uint64_t add_durable_listener(std::function<void(uint64_t durable_lsn)> listener) = 0;
   virtual void remove_durable_listener(uint64_t id) = 0;
 
-  // Finishes every queued append (completing its callback), then closes files.
+  // Finishes every queued append (completing its callback), then closes files
+  // and lets go of the directory lock (another open may follow at once).
   virtual Status close() = 0;
 };
 
 // ---- Offline inspection (the CLI's `verify` and `dump`): read-only, never
-// modifies, truncates or creates a file, and needs no running daemon.
+// modifies, truncates or creates a file, and needs no running daemon. It
+// takes no lock itself; the CLI holds a shared DirLock around it.
 struct SegmentInfo {
   std::string path;
   uint64_t segment_id = 0;

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "wal/aligned_buffer.h"
+#include "wal/dir_lock.h"
 #include "wal/record_cipher.h"
 #include "wal/recovery.h"
 #include "wal/segment_keys.h"
@@ -41,10 +42,15 @@ class WalImpl final : public Wal {
 
   // Takes over the repaired directory and starts the threads.
   Status start(const DirScan& scan);
+  // Keeps the directory's exclusive lock (null: none) until close(); called
+  // by Wal::open before start().
+  void hold_dir_lock(std::shared_ptr<const DirLock> lock) { dir_lock_ = std::move(lock); }
 
   void append(std::span<const RecordIn> records, AppendCallback done) override;
   Status read(uint64_t from_lsn, const ReadLimits& limits, std::vector<Record>* out,
               uint64_t* next_lsn) override;
+  Status read_headers(uint64_t from_lsn, const ReadLimits& limits,
+                      std::vector<RecordHeaderInfo>* out, uint64_t* next_lsn) override;
   Result<uint64_t> truncate_before(uint64_t lsn) override;
   WalStatus status() const override;
   uint64_t durable_lsn() const override { return durable_lsn_.load(std::memory_order_acquire); }
@@ -54,6 +60,10 @@ class WalImpl final : public Wal {
   Status close() override;
 
  private:
+  // read() and read_headers(): exactly one of `records` and `headers` is set.
+  Status read_records(uint64_t from_lsn, const ReadLimits& limits, std::vector<Record>* records,
+                      std::vector<RecordHeaderInfo>* headers, uint64_t* next_lsn);
+
   struct Pending {
     AppendCallback done;
     uint64_t first_lsn = 0;
@@ -219,6 +229,9 @@ class WalImpl final : public Wal {
 
   std::mutex close_mu_;  // serializes close()
   bool closed_ = false;  // guarded by close_mu_
+  // One writer per directory (wal/dir_lock.h); released by close() once the
+  // files are closed. Guarded by close_mu_ after start().
+  std::shared_ptr<const DirLock> dir_lock_;
   std::thread flusher_;
   std::thread completer_;
   std::thread preparer_;

@@ -699,6 +699,7 @@ Status WalImpl::close() {
     st = io_->close(write_fd_);
     write_fd_ = -1;
   }
+  dir_lock_.reset();  // nothing of ours writes any more: the next writer may open
   std::lock_guard<std::mutex> lk(mu_);
   if (!failed_.ok()) return caller_error_locked();
   return st;
