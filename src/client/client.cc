@@ -134,9 +134,33 @@ Result<std::shared_ptr<Connection>> Client::live_connection() {
     ++attempts;
     Result<int> fd = connect_unix(options_.socket_path);
     if (fd.ok()) {
-      auto conn = std::make_shared<Connection>(fd.value(), options_, this);
+      auto conn = std::make_shared<Connection>(fd.value(), options_, this, &next_id_);
       conn->start();
-      if (!options_.name.empty()) {
+      if (options_.discover_limits) {
+        // The limits HELLO is answered before the connection is used, so
+        // the first APPEND is already checked against the daemon's limits.
+        {
+          std::lock_guard lk(state_mu_);
+          if (closed_) {
+            conn->shutdown(Status::Closed("sidewal client is closed"));
+            retired_.push_back(conn);
+            return Status::Closed("sidewal client is closed");
+          }
+          connecting_ = conn;  // close() breaks it, which ends the wait
+        }
+        if (conn->ask_limits(options_.name)) conn->wait_limits(deadline);
+        Status broke = conn->broken_status();
+        if (!broke.ok()) {
+          // Refused (an unsolicited ERROR such as UNAUTHORIZED) or hung up
+          // before the HELLO was answered: report why, do not retry.
+          std::lock_guard lk(state_mu_);
+          connecting_.reset();
+          retired_.push_back(conn);
+          return broke;
+        }
+        std::lock_guard lk(state_mu_);
+        connecting_.reset();
+      } else if (!options_.name.empty()) {
         // Pipelined: the reply only confirms the version; an error reply
         // (UNSUPPORTED_VERSION) is left for the daemon to enforce on the
         // requests that follow.
@@ -183,6 +207,9 @@ void Client::close() {
     std::lock_guard lk(state_mu_);
     closed_ = true;
     close_cv_.notify_all();
+    // A connect waiting for its HELLO reply: breaking it ends the wait, and
+    // that connect retires it (and close() below or the destructor joins it).
+    if (connecting_) connecting_->shutdown(Status::Closed("sidewal client closed"));
     if (conn_) conns.push_back(std::move(conn_));
     for (auto& c : retired_) conns.push_back(std::move(c));
     retired_.clear();
@@ -191,6 +218,16 @@ void Client::close() {
     c->shutdown(Status::Closed("sidewal client closed"));
     c->join();
   }
+}
+
+Result<ServerLimits> Client::server_limits() {
+  auto conn = live_connection();
+  if (!conn.ok()) return conn.status();
+  if (options_.discover_limits && (*conn)->ask_limits_again(options_.name) &&
+      !on_reader_thread()) {
+    (*conn)->wait_limits(std::chrono::steady_clock::now() + options_.connect_timeout);
+  }
+  return (*conn)->limits();
 }
 
 size_t Client::in_flight() const {
@@ -213,21 +250,63 @@ Client::SendBatch::~SendBatch() {
   if (conn_ != nullptr) conn_->release_sends();
 }
 
+namespace {
+
+// The daemon's RECORD_TOO_LARGE, decided here: same Status code and
+// daemon_error_code(), and the message says nothing was sent.
+Status refused_locally(const std::string& why) {
+  return status_for_daemon_error(proto::ErrorCode::kRecordTooLarge,
+                                 "refused by the client before sending: " + why);
+}
+
+// Checks an APPEND against the limits in force (see ServerLimits).
+Status check_append(std::span<const RecordIn> records, const ServerLimits& lim) {
+  uint64_t body = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const size_t n = records[i].payload.size();
+    if (lim.max_record_bytes != 0 && n > lim.max_record_bytes) {
+      return refused_locally("record " + std::to_string(i) + " payload is " + std::to_string(n) +
+                             " bytes; the daemon's max_record_bytes is " +
+                             std::to_string(lim.max_record_bytes));
+    }
+    body += proto::kAppendRecordHeaderSize + n;
+  }
+  if (lim.max_batch_bytes != 0) {
+    const uint64_t encoded = proto::encoded_batch_bytes(records, lim.record_extra_bytes);
+    if (encoded > lim.max_batch_bytes) {
+      return refused_locally("the batch of " + std::to_string(records.size()) + " records is " +
+                             std::to_string(encoded) +
+                             " bytes encoded (docs/protocol.md \"Limits\"); the daemon's "
+                             "max_batch_bytes is " +
+                             std::to_string(lim.max_batch_bytes) + ": split it");
+    }
+  }
+  if (body > lim.max_frame_body) {
+    const bool advertised = lim.source == ServerLimits::Source::kAdvertised;
+    return Status::InvalidArgument(
+        "APPEND of " + std::to_string(records.size()) + " records is a " + std::to_string(body) +
+        "-byte frame body, above " +
+        (advertised ? "the daemon's limits.max_frame_bytes " : "max_request_body ") +
+        std::to_string(lim.max_frame_body));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status Client::append_async(std::span<const RecordIn> records, AppendCallback done) {
   if (records.empty()) return Status::InvalidArgument("APPEND needs at least one record");
-  size_t body = 0;
   for (const RecordIn& r : records) {
     if (r.flags != 0) return Status::InvalidArgument("APPEND record flags must be 0");
-    body += proto::kAppendRecordHeaderSize + r.payload.size();
-  }
-  if (body > options_.max_request_body) {
-    return Status::InvalidArgument("APPEND of " + std::to_string(records.size()) +
-                                   " records is a " + std::to_string(body) +
-                                   "-byte frame body, above max_request_body " +
-                                   std::to_string(options_.max_request_body));
   }
   auto conn = live_connection();
   if (!conn.ok()) return conn.status();
+  bool retry = false;
+  const ServerLimits limits = (*conn)->limits(&retry);
+  // Limits still unknown because the daemon was recovering: ask again
+  // (pipelined; this APPEND goes out checked against ClientOptions only).
+  if (retry && options_.discover_limits) (void)(*conn)->ask_limits_again(options_.name);
+  SIDEWAL_RETURN_IF_ERROR(check_append(records, limits));
   Pending p;
   p.id = next_id_.fetch_add(1);
   p.expect = proto::Opcode::kAck;

@@ -35,6 +35,17 @@
 // "daemon error <NAME> (<code>): ", and whose Code is mapped by
 // status_for_daemon_error(). daemon_error_code() recovers the protocol
 // ErrorCode from such a Status.
+//
+// Limits (docs/protocol.md "Limits"): every new connection starts with a
+// HELLO asking for the daemon's limits (HELLO flag LIMITS) and waits for the
+// reply (within connect_timeout) before it is used. From then on an APPEND
+// the daemon would refuse for its size is refused here, before anything is
+// sent, with the Status the daemon's RECORD_TOO_LARGE would give (the message
+// says the client refused it); replies above the advertised largest reply
+// are a protocol violation. server_limits() shows what is enforced. A daemon
+// that predates the limits block (it answers the flag with MALFORMED) is
+// asked again without it: its max_record_bytes is enforced, and the frame
+// and reply limits stay ClientOptions::max_request_body / max_reply_body.
 #pragma once
 
 #include <atomic>
@@ -66,10 +77,19 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_max{250};
   // Largest request body this client sends; an APPEND above it fails locally
   // with InvalidArgument instead of making the daemon close the connection.
-  // Match the daemon's limits.max_frame_bytes.
+  // Used until the daemon advertises its limits.max_frame_bytes (HELLO_OK),
+  // which then replaces it; the default is the daemon's default.
   uint32_t max_request_body = proto::kDefaultMaxFrameBody;
-  // Largest reply body accepted; a bigger one is a protocol violation.
+  // Largest reply body accepted; a bigger one is a protocol violation. Used
+  // until the daemon advertises its largest reply (HELLO_OK max_reply_body),
+  // which then replaces it. Older daemons send RECORDS frames of any size
+  // up to this.
   uint32_t max_reply_body = 64u << 20;
+  // Start every connection with a HELLO asking for the daemon's limits and
+  // wait for its reply (see "Limits" above). Off: no such HELLO (one is sent,
+  // pipelined and not waited for, only when `name` is set), and only
+  // max_request_body / max_reply_body are enforced.
+  bool discover_limits = true;
   // Initial size of the reply buffer (it grows for a bigger frame).
   size_t read_buffer_bytes = 256u << 10;
   // Bytes of encoded requests waiting for the socket beyond which async
@@ -81,6 +101,23 @@ struct ClientOptions {
 // An application record to append: views into the caller's memory, copied
 // into the send buffer before the call returns. flags must be 0.
 using RecordIn = proto::AppendRecord;
+
+// The limits the client enforces on its current connection.
+struct ServerLimits {
+  enum class Source : uint8_t {
+    kAdvertised,   // HELLO_OK carried the daemon's limits block
+    kOlderDaemon,  // HELLO_OK without it (a daemon that predates it): max_record_bytes
+                   // from it, max_frame_body / max_reply_body from ClientOptions
+    kUnknown,      // no HELLO_OK (discover_limits off, the daemon still recovering,
+                   // or no reply in time): only ClientOptions' limits
+  };
+  Source source = Source::kUnknown;
+  uint32_t max_frame_body = 0;      // largest APPEND body_len
+  uint32_t max_record_bytes = 0;    // largest payload; 0: not checked here
+  uint64_t max_batch_bytes = 0;     // largest proto::encoded_batch_bytes(); 0: not checked here
+  uint32_t record_extra_bytes = 0;  // the formula's per-record term (16 when encrypting)
+  uint32_t max_reply_body = 0;      // largest reply body_len accepted
+};
 
 // A record read back, owning its payload.
 struct Record {
@@ -202,6 +239,11 @@ class Client {
     std::shared_ptr<Connection> conn_;  // null when there was no connection
   };
 
+  // The limits enforced on the current connection (connecting if there is
+  // none). When an earlier HELLO found the daemon still recovering, asks
+  // again first (waiting up to connect_timeout, except on a reader thread).
+  Result<ServerLimits> server_limits();
+
   // One-shot requests and READs in flight on the current connection.
   size_t in_flight() const;
   // Fails every request in flight with Closed, closes the socket and joins
@@ -220,9 +262,12 @@ class Client {
   const ClientOptions options_;
   // Serialises reconnects. REQUIRES for conn_ writes: connect_mu_ and state_mu_.
   std::mutex connect_mu_;
-  mutable std::mutex state_mu_;  // guards conn_, retired_, closed_
+  mutable std::mutex state_mu_;  // guards conn_, connecting_, retired_, closed_
   std::condition_variable close_cv_;  // wakes a reconnect backoff wait on close()
   std::shared_ptr<Connection> conn_;
+  // A new connection waiting for its HELLO reply (not yet conn_), so close()
+  // can cut that wait short.
+  std::shared_ptr<Connection> connecting_;
   // Broken connections whose reader threads are joined on the next reconnect
   // or at close (a reader thread cannot join itself).
   std::vector<std::shared_ptr<Connection>> retired_;

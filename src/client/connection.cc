@@ -54,8 +54,10 @@ Result<int> connect_unix(const std::string& path) {
   return fd;
 }
 
-Connection::Connection(int fd, const ClientOptions& options, const void* owner)
-    : fd_(fd), options_(options), owner_(owner) {}
+Connection::Connection(int fd, const ClientOptions& options, const void* owner,
+                       std::atomic<uint64_t>* ids)
+    : fd_(fd), options_(options), owner_(owner), ids_(ids != nullptr ? ids : &own_ids_),
+      max_reply_body_(options.max_reply_body) {}
 
 Connection::~Connection() {
   SW_ASSERT_MSG(!reader_.joinable(), "Connection destroyed with its reader thread running");
@@ -73,6 +75,100 @@ bool Connection::is_reader_thread() const { return tls_connection == this; }
 bool Connection::broken() const {
   std::lock_guard lk(mu_);
   return broken_;
+}
+
+Status Connection::broken_status() const {
+  std::lock_guard lk(mu_);
+  return broken_ ? why_broken_ : Status::Ok();
+}
+
+// ---- Limits.
+
+void Connection::queue_limits_hello_locked(const std::string& name) {
+  Pending p;
+  p.id = ids_->fetch_add(1);
+  p.expect = proto::Opcode::kHelloOk;
+  p.limits_ask = refuses_hello_flag_ ? LimitsAsk::kPlain : LimitsAsk::kFlagged;
+  p.complete = [](const Pending&) {};
+  proto::Hello hello;
+  hello.name = name;
+  hello.flags = refuses_hello_flag_ ? 0 : proto::kHelloLimits;
+  proto::encode_hello(p.id, hello, &out_);
+  inflight_.push_back(std::move(p));
+  limits_state_ = LimitsState::kAsking;
+}
+
+bool Connection::ask_limits(const std::string& name) {
+  std::unique_lock lk(mu_);
+  wait_for_room(lk);
+  if (broken_) return false;
+  hello_name_ = name;
+  queue_limits_hello_locked(name);
+  maybe_flush(lk);
+  return true;
+}
+
+bool Connection::ask_limits_again(const std::string& name) {
+  {
+    std::lock_guard lk(mu_);
+    if (limits_state_ != LimitsState::kRetry) return false;
+  }
+  return ask_limits(name);
+}
+
+void Connection::wait_limits(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lk(mu_);
+  limits_cv_.wait_until(lk, deadline,
+                        [&] { return broken_ || limits_state_ != LimitsState::kAsking; });
+}
+
+ServerLimits Connection::limits(bool* retry) const {
+  std::lock_guard lk(mu_);
+  if (retry != nullptr) *retry = limits_state_ == LimitsState::kRetry;
+  if (limits_state_ == LimitsState::kKnown) return limits_;
+  ServerLimits l;
+  l.source = ServerLimits::Source::kUnknown;
+  l.max_frame_body = options_.max_request_body;
+  l.max_reply_body = options_.max_reply_body;
+  return l;
+}
+
+void Connection::on_limits_reply_locked(const Pending& p) {
+  SW_ASSERT(p.done && p.limits_ask != LimitsAsk::kNone);
+  if (p.status.ok()) {
+    const proto::HelloOk& h = p.hello;
+    ServerLimits l;
+    l.max_record_bytes = h.max_record_bytes;
+    if (h.has_limits) {
+      l.source = ServerLimits::Source::kAdvertised;
+      l.max_frame_body = h.max_frame_body;
+      l.max_batch_bytes = h.max_batch_bytes;
+      l.record_extra_bytes = h.record_extra_bytes;
+      l.max_reply_body = h.max_reply_body;
+    } else {
+      // An older daemon: its HELLO_OK names max_record_bytes only.
+      l.source = ServerLimits::Source::kOlderDaemon;
+      l.max_frame_body = options_.max_request_body;
+      l.max_reply_body = options_.max_reply_body;
+    }
+    limits_ = l;
+    limits_state_ = LimitsState::kKnown;
+    // Applies from the next frame the reader takes (this runs on it).
+    max_reply_body_ = l.max_reply_body;
+  } else if (p.limits_ask == LimitsAsk::kFlagged &&
+             daemon_error_code(p.status) == proto::ErrorCode::kMalformed) {
+    // A daemon that predates kHelloLimits refuses the flag (and nothing
+    // else: the connection stays usable). Ask without it; the reader thread
+    // sends this after the current batch of replies.
+    refuses_hello_flag_ = true;
+    queue_limits_hello_locked(hello_name_);
+    return;
+  } else {
+    // NOT_READY (recovering) or another refusal: unknown for now; the
+    // client asks again later (Client::append_async, server_limits).
+    limits_state_ = LimitsState::kRetry;
+  }
+  limits_cv_.notify_all();
 }
 
 size_t Connection::in_flight() const {
@@ -99,6 +195,7 @@ void Connection::fail_locked(Status why) {
   // and a writer blocked in send().
   ::shutdown(fd_, SHUT_RDWR);
   room_cv_.notify_all();
+  limits_cv_.notify_all();
 }
 
 void Connection::wait_for_room(std::unique_lock<std::mutex>& lk) {
@@ -250,7 +347,7 @@ void Connection::reader_loop() {
       for (;;) {
         proto::FrameHeader h;
         auto st = proto::peek_frame(std::span(buf.data() + begin, end - begin),
-                                    options_.max_reply_body, &h);
+                                    max_reply_body_, &h);
         if (st == proto::FrameStatus::kIncomplete) {
           // A frame bigger than the buffer: grow so the next recv can finish it.
           size_t need = end - begin >= proto::kHeaderSize ? proto::kHeaderSize + h.body_len : 0;
@@ -258,9 +355,13 @@ void Connection::reader_loop() {
           break;
         }
         if (st == proto::FrameStatus::kTooLarge) {
-          fail_locked(protocol_violation("reply body of " + std::to_string(h.body_len) +
-                                         " bytes exceeds the client's limit of " +
-                                         std::to_string(options_.max_reply_body)));
+          fail_locked(protocol_violation(
+              "reply body of " + std::to_string(h.body_len) + " bytes exceeds the limit of " +
+              std::to_string(max_reply_body_) +
+              (limits_state_ == LimitsState::kKnown &&
+                       limits_.source == ServerLimits::Source::kAdvertised
+                   ? " the daemon advertised (HELLO_OK max_reply_body)"
+                   : " (ClientOptions::max_reply_body)")));
           stop = true;
           break;
         }
@@ -370,6 +471,7 @@ Status Connection::complete_one_shot_locked(const proto::FrameHeader& h,
   if (error != nullptr) {
     p->status = status_for_daemon_error(error->code, error->message);
     p->done = true;
+    if (p->limits_ask != LimitsAsk::kNone) on_limits_reply_locked(*p);
     return Status::Ok();
   }
   if (h.opcode != static_cast<uint8_t>(p->expect)) {
@@ -393,6 +495,7 @@ Status Connection::complete_one_shot_locked(const proto::FrameHeader& h,
   }
   if (!s.ok()) return protocol_violation(s.message());
   p->done = true;
+  if (p->limits_ask != LimitsAsk::kNone) on_limits_reply_locked(*p);
   return Status::Ok();
 }
 

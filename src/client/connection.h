@@ -20,8 +20,16 @@
 // Breaking: any failure (EOF, socket error, protocol violation, shutdown())
 // marks the connection broken and shuts the socket down; the reader thread
 // then completes everything in flight (Closed) and exits. Nothing is resent.
+//
+// Limits: ask_limits() sends a HELLO with kHelloLimits; its reply, decoded on
+// the reader thread, sets the limits (and the reply-frame limit the reader
+// applies from the next frame on). A MALFORMED reply (a daemon that predates
+// the flag) is answered at once with a plain HELLO; an error such as
+// NOT_READY leaves them unknown until ask_limits_again().
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -40,11 +48,15 @@
 
 namespace sidewal::client {
 
+// Which limits HELLO a Pending is (kNone for every other request).
+enum class LimitsAsk : uint8_t { kNone, kFlagged, kPlain };
+
 // A one-shot request (HELLO, APPEND, STATUS, TRUNCATE) waiting for its reply.
 struct Pending {
   uint64_t id = 0;
   proto::Opcode expect = proto::Opcode::kAck;  // the success reply's opcode
   uint32_t count = 0;                          // APPEND: records sent; the ACK must agree
+  LimitsAsk limits_ask = LimitsAsk::kNone;     // HELLO sent by ask_limits()
   bool done = false;                           // reply arrived; waits for earlier ones
   Status status;
   proto::Ack ack;
@@ -70,8 +82,11 @@ Result<int> connect_unix(const std::string& path);
 class Connection {
  public:
   // Takes ownership of `fd`. `owner` identifies the Client, for
-  // Client::on_reader_thread().
-  Connection(int fd, const ClientOptions& options, const void* owner);
+  // Client::on_reader_thread(); `ids` is its request id counter (the
+  // connection sends a HELLO of its own after a MALFORMED limits HELLO);
+  // null: the connection numbers those itself (tests without a Client).
+  Connection(int fd, const ClientOptions& options, const void* owner,
+             std::atomic<uint64_t>* ids = nullptr);
   ~Connection();  // REQUIRES: join() called (or the reader never started)
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -91,7 +106,22 @@ class Connection {
   void hold_sends();
   void release_sends();
 
+  // Sends HELLO (with kHelloLimits, or without once the daemon refused the
+  // flag) named `name`, to learn the daemon's limits. False when broken.
+  bool ask_limits(const std::string& name);
+  // Asks again (ask_limits) when the last answer was an error such as
+  // NOT_READY; true when it did.
+  bool ask_limits_again(const std::string& name);
+  // Waits until the limits HELLO is answered, the connection broke, or
+  // `deadline`.
+  void wait_limits(std::chrono::steady_clock::time_point deadline);
+  // The limits in force; *retry (when given) is set when the last limits
+  // HELLO got an error such as NOT_READY (see ask_limits_again).
+  ServerLimits limits(bool* retry = nullptr) const;
+
   bool broken() const;
+  // Why the connection broke (ok while it is not broken).
+  Status broken_status() const;
   // Breaks the connection with `why`; everything in flight completes with it.
   void shutdown(const Status& why);
   void join();
@@ -124,13 +154,23 @@ class Connection {
   Status complete_one_shot_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
                                   const proto::ErrorReply* error);
   void drain_ready_locked(std::vector<Event>* events);
+  // REQUIRES: mu_ held, p.done. Updates the limits from a limits HELLO's outcome.
+  void on_limits_reply_locked(const Pending& p);
+  // REQUIRES: mu_ held. Queues a limits HELLO (flagged unless the daemon
+  // refused the flag) in out_ and inflight_; the caller sends it.
+  void queue_limits_hello_locked(const std::string& name);
   void run(std::vector<Event>* events);
   void fail_everything();
 
   const int fd_;
   const ClientOptions& options_;  // owned by the Client, which outlives us
   const void* owner_;
+  std::atomic<uint64_t> own_ids_{1};
+  std::atomic<uint64_t>* const ids_;  // the Client's request ids, or &own_ids_
   std::thread reader_;
+  // Reply bodies above this are a protocol violation: options_.max_reply_body
+  // until the daemon advertises its own. Touched only by the reader thread.
+  uint32_t max_reply_body_;
 
   mutable std::mutex mu_;
   std::condition_variable room_cv_;  // out_ drained below max_queued_bytes, or broken
@@ -149,6 +189,13 @@ class Connection {
   std::vector<uint8_t> sending_;     // owned by the current writer
   size_t sent_off_ = 0;              // bytes of sending_ already sent; owned by the writer
   std::deque<Pending> inflight_;     // one-shot requests in send order; guarded by mu_
+  // The daemon's limits, learned from HELLO_OK; guarded by mu_.
+  enum class LimitsState : uint8_t { kNotAsked, kAsking, kKnown, kRetry };
+  LimitsState limits_state_ = LimitsState::kNotAsked;
+  ServerLimits limits_;
+  bool refuses_hello_flag_ = false;  // the daemon answered kHelloLimits with MALFORMED
+  std::string hello_name_;           // for the plain HELLO after a refusal
+  std::condition_variable limits_cv_;  // limits_state_ left kAsking, or broken
   std::unordered_map<uint64_t, std::shared_ptr<ReadStream>> reads_;  // guarded by mu_
 };
 

@@ -1,6 +1,7 @@
 // Protocol v1 codec. docs/protocol.md is the normative layout; every decoder
-// checks the body length exactly (no trailing bytes, no short reads) and that
-// reserved fields are zero, so a peer that drifts from the spec is caught at
+// checks the body length exactly (no trailing bytes, no short reads; the one
+// exception is HELLO_OK's limits block, which later versions may extend) and
+// that reserved fields are zero, so a peer that drifts from the spec is caught at
 // the first frame rather than misread.
 #include "proto/protocol.h"
 
@@ -13,6 +14,7 @@ namespace {
 
 constexpr size_t kHelloFixed = 8;      // u16 version, u16 reserved, u32 name_len
 constexpr size_t kHelloOkSize = 24;    // u16, u16, u32, u64, u64
+constexpr size_t kHelloOkLimitsSize = 48;  // + u32 frame, u32 reply, u64 batch, u32 extra, u32 reserved
 constexpr size_t kAckSize = 16;        // u64 first_lsn, u32 count, u32 reserved
 constexpr size_t kReadSize = 24;       // u64, u32, u32, u8, 7 reserved
 constexpr size_t kLsnSize = 8;         // TRUNCATE, END, OK
@@ -132,7 +134,9 @@ FrameStatus peek_frame(std::span<const uint8_t> buffered, uint32_t max_body, Fra
 }
 
 uint8_t allowed_request_flags(uint8_t opcode) {
-  return opcode == static_cast<uint8_t>(Opcode::kRead) ? kReadFlagsMask : 0;
+  if (opcode == static_cast<uint8_t>(Opcode::kRead)) return kReadFlagsMask;
+  if (opcode == static_cast<uint8_t>(Opcode::kHello)) return kHelloLimits;
+  return 0;
 }
 
 Status check_request_header(const FrameHeader& h) {
@@ -154,6 +158,7 @@ Status check_request_header(const FrameHeader& h) {
 
 void encode_hello(uint64_t request_id, const Hello& m, std::vector<uint8_t>* out) {
   size_t start = begin_frame(Opcode::kHello, request_id, out);
+  put_u8(out->data() + start + 5, m.flags);  // header flags byte
   ByteWriter w(out);
   w.u16(m.version);
   w.u16(0);
@@ -295,6 +300,13 @@ void encode_hello_ok(uint64_t request_id, const HelloOk& m, std::vector<uint8_t>
   w.u32(m.max_record_bytes);
   w.u64(m.first_lsn);
   w.u64(m.durable_lsn);
+  if (m.has_limits) {
+    w.u32(m.max_frame_body);
+    w.u32(m.max_reply_body);
+    w.u64(m.max_batch_bytes);
+    w.u32(m.record_extra_bytes);
+    w.u32(0);
+  }
   finish_frame(start, out);
 }
 
@@ -340,6 +352,47 @@ void finish_records(size_t frame_start, std::vector<uint8_t>* out) {
   finish_frame(frame_start, out);
 }
 
+size_t encode_records_frames(uint64_t request_id, std::span<const ReadRecord> records,
+                             bool header_only, uint32_t max_body, std::vector<uint8_t>* out) {
+  size_t frames = 0;
+  size_t start = 0;
+  uint64_t body = 0;  // of the frame being filled; 0 = no frame open
+  for (const ReadRecord& r : records) {
+    const uint64_t entry =
+        records_entry_bytes(header_only ? r.payload_len : r.payload.size(), header_only);
+    if (body > 0 && body + entry > max_body) {
+      finish_records(start, out);
+      body = 0;
+    }
+    if (body == 0) {
+      start = begin_records(request_id, out, header_only);
+      ++frames;
+    }
+    if (header_only) {
+      add_record_header(r, out);
+    } else {
+      add_record(r, out);
+    }
+    body += entry;
+  }
+  if (body > 0) finish_records(start, out);
+  return frames;
+}
+
+uint64_t encoded_batch_bytes(std::span<const uint32_t> payload_lens, uint32_t record_extra_bytes) {
+  uint64_t total = 0;
+  for (uint32_t n : payload_lens) total += encoded_record_bytes(n, record_extra_bytes);
+  return total;
+}
+
+uint64_t encoded_batch_bytes(std::span<const AppendRecord> records, uint32_t record_extra_bytes) {
+  uint64_t total = 0;
+  for (const AppendRecord& r : records) {
+    total += encoded_record_bytes(r.payload.size(), record_extra_bytes);
+  }
+  return total;
+}
+
 void encode_end(uint64_t request_id, uint64_t next_lsn, std::vector<uint8_t>* out) {
   size_t start = begin_frame(Opcode::kEnd, request_id, out);
   ByteWriter(out).u64(next_lsn);
@@ -377,13 +430,36 @@ void encode_error(uint64_t request_id, ErrorCode code, std::string_view message,
 }
 
 Status decode_hello_ok(std::span<const uint8_t> body, HelloOk* m) {
-  if (body.size() != kHelloOkSize) return wrong_size("HELLO_OK", kHelloOkSize, body.size());
+  // 24 bytes: the original reply (no limits block). 48 or more: the limits
+  // block; bytes after it are fields of a later version, ignored here.
+  if (body.size() != kHelloOkSize && body.size() < kHelloOkLimitsSize) {
+    return malformed("HELLO_OK", "expected " + std::to_string(kHelloOkSize) +
+                                     " bytes, or at least " + std::to_string(kHelloOkLimitsSize) +
+                                     " with the limits block, got " + std::to_string(body.size()));
+  }
   const uint8_t* p = body.data();
   m->version = get_u16(p);
   if (get_u16(p + 2) != 0) return malformed("HELLO_OK", "reserved u16 at offset 2 must be 0");
   m->max_record_bytes = get_u32(p + 4);
   m->first_lsn = get_u64(p + 8);
   m->durable_lsn = get_u64(p + 16);
+  m->has_limits = body.size() >= kHelloOkLimitsSize;
+  if (!m->has_limits) {
+    m->max_frame_body = m->max_reply_body = m->record_extra_bytes = 0;
+    m->max_batch_bytes = 0;
+    return Status::Ok();
+  }
+  m->max_frame_body = get_u32(p + 24);
+  m->max_reply_body = get_u32(p + 28);
+  m->max_batch_bytes = get_u64(p + 32);
+  m->record_extra_bytes = get_u32(p + 40);
+  // p + 44: reserved, sent as 0 and not checked (a later version may use it).
+  if (m->max_frame_body == 0 || m->max_reply_body == 0 || m->max_batch_bytes == 0) {
+    return malformed("HELLO_OK", "limits block with a zero limit (max_frame_body " +
+                                     std::to_string(m->max_frame_body) + ", max_reply_body " +
+                                     std::to_string(m->max_reply_body) + ", max_batch_bytes " +
+                                     std::to_string(m->max_batch_bytes) + ")");
+  }
   return Status::Ok();
 }
 

@@ -64,15 +64,30 @@ FrameHeader decode_header(const uint8_t in[kHeaderSize]);
 // message says what was wrong; an encode_* appends a whole frame (header and
 // body) to `out`.
 
+// HELLO request flag (protocol v1 addition, header flags byte): the client
+// asks for the limits block in HELLO_OK. A daemon that predates it refuses
+// the flag with MALFORMED (the connection stays usable); a client that does
+// not set it gets the original 24-byte HELLO_OK, so old clients need not know it.
+constexpr uint8_t kHelloLimits = 0x01;
+
 struct Hello {
   uint16_t version = kVersion;
   std::string name;
+  uint8_t flags = 0;  // header flags: kHelloLimits
 };
 struct HelloOk {
   uint16_t version = kVersion;
   uint32_t max_record_bytes = 0;
   uint64_t first_lsn = 0;
   uint64_t durable_lsn = 0;
+  // The limits block (docs/protocol.md "HELLO_OK"), sent only in reply to a
+  // HELLO with kHelloLimits. decode_hello_ok sets has_limits when the body
+  // carries it; encode_hello_ok appends it when has_limits is set.
+  bool has_limits = false;
+  uint32_t max_frame_body = 0;      // limits.max_frame_bytes: largest request body_len
+  uint32_t max_reply_body = 0;      // largest reply body_len the daemon sends
+  uint64_t max_batch_bytes = 0;     // largest APPEND, measured by encoded_batch_bytes()
+  uint32_t record_extra_bytes = 0;  // per-record term of encoded_batch_bytes(): 0, or 16 when encrypting
 };
 // One record of an APPEND; payload points into the frame body it came from.
 struct AppendRecord {
@@ -129,6 +144,7 @@ struct ErrorReply {
 };
 
 // Requests.
+// Writes m.flags into the frame header (0 for the original HELLO).
 void encode_hello(uint64_t request_id, const Hello& m, std::vector<uint8_t>* out);
 void encode_append(uint64_t request_id, std::span<const AppendRecord> records,
                    std::vector<uint8_t>* out);
@@ -138,6 +154,7 @@ void encode_truncate(uint64_t request_id, uint64_t before_lsn, std::vector<uint8
 void encode_status(uint64_t request_id, std::vector<uint8_t>* out);
 void encode_cancel(uint64_t request_id, std::vector<uint8_t>* out);
 
+// The body only: m->flags is left as is (the caller copies the header's).
 Status decode_hello(std::span<const uint8_t> body, Hello* m);
 // Appends views of each record to *records (cleared first). An APPEND with no
 // records, a record running past the body, or non-zero record flags is MALFORMED.
@@ -166,6 +183,9 @@ void encode_status_ok(uint64_t request_id, const StatusReply& m, std::vector<uin
 void encode_error(uint64_t request_id, ErrorCode code, std::string_view message,
                   std::vector<uint8_t>* out);
 
+// Accepts the original 24-byte body (has_limits = false) and a body with the
+// limits block (48 bytes; bytes after the block are ignored, for fields a
+// later version may append). Any other length is MALFORMED.
 Status decode_hello_ok(std::span<const uint8_t> body, HelloOk* m);
 Status decode_ack(std::span<const uint8_t> body, Ack* m);
 // A header-only frame (header flags & kRecordsHeaderOnly) has entries without
@@ -177,10 +197,66 @@ Status decode_ok(std::span<const uint8_t> body, uint64_t* first_lsn);
 Status decode_status_ok(std::span<const uint8_t> body, StatusReply* m);
 Status decode_error(std::span<const uint8_t> body, ErrorReply* m);
 
-// ---- Framing helpers (additions shared by the daemon and the client).
+// ---- Limits (docs/protocol.md "Limits"), shared by the daemon and the client.
 
-// Default limit on body_len; the daemon's limits.max_frame_bytes configures it.
-constexpr uint32_t kDefaultMaxFrameBody = (4u << 20) + 16;
+// The default limit on a request's body_len: the default of the daemon's
+// limits.max_frame_bytes (src/server/config.h uses this constant) and of the
+// client's ClientOptions::max_request_body. The default largest record (1 MiB
+// + 12 bytes of APPEND record header) fits well inside it.
+constexpr uint32_t kDefaultMaxFrameBody = 4u << 20;
+// The default of the daemon's wal.max_record_bytes (payload bytes of one record).
+constexpr uint32_t kDefaultMaxRecordBytes = 1u << 20;
+// The largest batch (APPEND) a daemon with the default configuration accepts,
+// in encoded_batch_bytes(). In general the engine's limit is max(4 MiB,
+// 2 x the largest encoded record), rounded up to the I/O alignment and no
+// more than a segment holds: HELLO_OK advertises the exact value.
+constexpr uint64_t kDefaultMaxBatchBytes = 4u << 20;
+
+// The on-disk size the daemon measures a batch by (docs/format.md records):
+// a 24-byte record header, the payload plus `record_extra_bytes` (the 16-byte
+// tag of an encrypted record, HELLO_OK record_extra_bytes), rounded up to a
+// multiple of 8.
+constexpr uint64_t kStoredRecordHeaderSize = 24;
+constexpr uint64_t kStoredRecordAlign = 8;
+constexpr uint64_t encoded_record_bytes(uint64_t payload_len, uint32_t record_extra_bytes = 0) {
+  return (kStoredRecordHeaderSize + payload_len + record_extra_bytes + kStoredRecordAlign - 1) /
+         kStoredRecordAlign * kStoredRecordAlign;
+}
+// Sum of encoded_record_bytes over the batch: an APPEND is RECORD_TOO_LARGE
+// when this is above the daemon's max_batch_bytes.
+uint64_t encoded_batch_bytes(std::span<const uint32_t> payload_lens,
+                             uint32_t record_extra_bytes = 0);
+uint64_t encoded_batch_bytes(std::span<const AppendRecord> records,
+                             uint32_t record_extra_bytes = 0);
+
+// RECORDS frames: the daemon packs entries (kReadRecordHeaderSize + payload
+// bytes each; the header alone in a HEADER_ONLY frame) until the next one
+// would take the body above this; a frame whose single entry is bigger holds
+// only that entry.
+constexpr uint32_t kRecordsFrameBudget = 1u << 20;
+// The largest reply body a daemon whose records are at most max_record_bytes
+// sends: a RECORDS frame (the budget, or one maximal record with its entry
+// header); every other reply is far smaller (ERROR messages are cut to
+// kMaxErrorMessageBytes).
+constexpr uint32_t max_reply_body(uint32_t max_record_bytes) {
+  const uint64_t one = uint64_t{kReadRecordHeaderSize} + max_record_bytes;
+  return one > kRecordsFrameBudget ? static_cast<uint32_t>(one) : kRecordsFrameBudget;
+}
+constexpr uint32_t kMaxErrorMessageBytes = 4096;
+
+// Bytes one record's entry takes in a RECORDS body.
+constexpr uint64_t records_entry_bytes(uint64_t payload_len, bool header_only) {
+  return kReadRecordHeaderSize + (header_only ? 0 : payload_len);
+}
+// Packs `records` into whole RECORDS frames (appended to *out, back to back)
+// of at most `max_body` body bytes each, in order; a record whose entry alone
+// is above max_body gets a frame of its own. With header_only every entry is
+// written by add_record_header (payload_len as given) and the frames carry
+// kRecordsHeaderOnly. Returns the number of frames (0 for no records).
+size_t encode_records_frames(uint64_t request_id, std::span<const ReadRecord> records,
+                             bool header_only, uint32_t max_body, std::vector<uint8_t>* out);
+
+// ---- Framing helpers (additions shared by the daemon and the client).
 
 const char* opcode_name(uint8_t opcode);  // "APPEND", ..., "UNKNOWN"
 bool is_request_opcode(uint8_t opcode);   // 0x01..0x06
@@ -194,7 +270,8 @@ enum class FrameStatus : uint8_t { kIncomplete, kComplete, kTooLarge };
 FrameStatus peek_frame(std::span<const uint8_t> buffered, uint32_t max_body, FrameHeader* h);
 
 // Requests must carry reserved == 0 and only the flags their opcode defines
-// (READ: kReadFlagsMask; every other opcode: none); MALFORMED otherwise.
+// (READ: kReadFlagsMask; HELLO: kHelloLimits; every other opcode: none);
+// MALFORMED otherwise.
 // Replies are not checked this way.
 Status check_request_header(const FrameHeader& h);
 // The header flag bits a request opcode accepts.

@@ -16,6 +16,13 @@
 namespace sidewal::server {
 namespace {
 
+// One source of truth for the defaults a client can rely on without asking
+// (docs/protocol.md "Limits"): the protocol's constants are the daemon's.
+static_assert(proto::kDefaultMaxRecordBytes == wal::kDefaultMaxRecordBytes);
+static_assert(proto::kDefaultMaxFrameBody >= proto::kDefaultMaxRecordBytes +
+                                                 proto::kAppendRecordHeaderSize,
+              "the default frame must carry the default largest record");
+
 constexpr uint64_t kKiB = 1024;
 constexpr uint64_t kMiB = kKiB * 1024;
 constexpr uint64_t kGiB = kMiB * 1024;
@@ -480,13 +487,16 @@ Status finalize_config(Config* c) {
                          " is smaller than 4 x wal.max_record_bytes (" +
                          std::to_string(c->wal_max_record_bytes) + ")");
   }
-  // The largest allowed record must fit in one APPEND frame.
-  const uint64_t need = uint64_t{c->wal_max_record_bytes} + 12;
+  // The largest allowed record must fit in one APPEND frame (its body is the
+  // 12-byte APPEND record header and the payload). The engine's batch limit
+  // always holds two such records, so the frame is the only cross-key bound.
+  const uint64_t need = uint64_t{c->wal_max_record_bytes} + proto::kAppendRecordHeaderSize;
   if (c->max_frame_bytes < need) {
     return key_error("limits.max_frame_bytes",
                      std::to_string(c->max_frame_bytes) +
                          " cannot carry one record of wal.max_record_bytes (" +
-                         std::to_string(c->wal_max_record_bytes) + " + 12 bytes of header)");
+                         std::to_string(c->wal_max_record_bytes) + " + " +
+                         std::to_string(proto::kAppendRecordHeaderSize) + " bytes of header)");
   }
   if (c->inflight_reserve_per_connection > c->max_inflight_bytes_per_connection) {
     return key_error("limits.inflight_reserve_per_connection",

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "proto/protocol.h"
 #include "wal/wal.h"
 
 namespace sidewal::server {
@@ -47,7 +48,9 @@ struct Config {
   uint16_t encryption_current_key_id = 0;
   std::vector<EncryptionKey> encryption_keys;
 
-  uint32_t max_frame_bytes = 4u << 20;                         // body_len above this: FRAME_TOO_LARGE
+  // body_len above this: FRAME_TOO_LARGE. The default is the protocol's (the
+  // client library's default max_request_body is the same constant).
+  uint32_t max_frame_bytes = proto::kDefaultMaxFrameBody;
   uint32_t max_connections = 4096;                             // accepted and closed above this
   uint64_t max_inflight_bytes_per_connection = 16ull << 20;    // stop reading that socket above it
   uint64_t max_inflight_bytes_total = 256ull << 20;            // stop reading every socket above it

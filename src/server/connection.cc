@@ -9,6 +9,7 @@
 
 #include "server/log.h"
 #include "wal/control_records.h"
+#include "wal/format.h"
 
 namespace sidewal::server {
 
@@ -17,9 +18,20 @@ using proto::ErrorCode;
 
 namespace {
 
-// Payload bytes per RECORDS frame (one record may exceed it: a frame always
-// carries at least one record).
-constexpr uint64_t kRecordsFrameBytes = 1u << 20;
+// RECORDS frames are packed by proto::encode_records_frames to at most
+// proto::kRecordsFrameBudget body bytes, entry headers included (one record
+// may exceed it alone: a frame always carries at least one record), so the
+// largest reply is proto::max_reply_body(wal.max_record_bytes), which HELLO_OK
+// advertises. One engine read (a "chunk") is bounded to about two frames:
+// kRecordsFrameBudget of payload and kMaxChunkRecords entries.
+constexpr uint64_t kMaxChunkRecords = proto::kRecordsFrameBudget / proto::kReadRecordHeaderSize;
+// The batch formula clients compute (proto::encoded_batch_bytes) is the
+// engine's (wal::format::record_bytes, plus the tag of an encrypted record).
+static_assert(proto::kStoredRecordHeaderSize == wal::format::kHeaderBytes);
+static_assert(proto::kStoredRecordAlign == wal::format::kRecordAlign);
+static_assert(proto::encoded_record_bytes(0) == wal::format::record_bytes(0));
+static_assert(proto::encoded_record_bytes(13, wal::format::kTagBytes) ==
+              wal::format::record_bytes(13 + wal::format::kTagBytes));
 // A non-follow READ with max_bytes = 0 returns at most this many payload bytes.
 constexpr uint64_t kDefaultReadMaxBytes = 16u << 20;
 // A READ produces its next RECORDS frame only while less than this is queued
@@ -279,11 +291,23 @@ void Connection::handle_hello(uint64_t seq) {
                               std::to_string(proto::kVersion) + ")");
   }
   log::debug("connection: hello", {{"conn", id_}, {"client", hello.name}});
-  const wal::WalStatus s = ctx_->log->wal()->status();
+  wal::Wal* wal = ctx_->log->wal();
+  const wal::WalStatus s = wal->status();
   proto::HelloOk ok;
   ok.max_record_bytes = ctx_->config->wal_max_record_bytes;
   ok.first_lsn = s.first_lsn;
   ok.durable_lsn = s.durable_lsn;
+  // The limits block only for a client that asked (kHelloLimits): the
+  // original 24-byte reply is all an older client can decode.
+  if ((header_.flags & proto::kHelloLimits) != 0) {
+    ok.has_limits = true;
+    ok.max_frame_body = ctx_->config->max_frame_bytes;
+    ok.max_reply_body = proto::max_reply_body(ctx_->config->wal_max_record_bytes);
+    ok.max_batch_bytes = wal->max_batch_bytes();
+    // New segments are encrypted (each record carries a 16-byte tag) exactly
+    // when encryption is enabled: the engine then measures batches with it.
+    ok.record_extra_bytes = ctx_->config->encryption_enabled ? wal::format::kTagBytes : 0;
+  }
   std::vector<uint8_t> frame;
   proto::encode_hello_ok(header_.request_id, ok, &frame);
   complete(seq, std::move(frame));
@@ -471,27 +495,39 @@ void Connection::pump(uint64_t request_id) {
   }
   r.busy = true;
   ++blocking_ops_;
-  wal::ReadLimits limits;
-  limits.max_records = r.records_left == std::numeric_limits<uint64_t>::max() ? 0 : r.records_left;
-  limits.max_bytes = std::min(r.bytes_left, kRecordsFrameBytes);
   TombstoneTracker* dead_filter =
       (r.flags & proto::kReadSkipDead) != 0 ? ctx_->log->tombstones() : nullptr;
+  // HEADER_ONLY reads headers only (Wal::read_headers: no payload bytes from
+  // the disk), unless SKIP_DEAD needs each payload's collection name.
+  const bool headers_only = (r.flags & proto::kReadHeaderOnly) != 0 && dead_filter == nullptr;
+  wal::ReadLimits limits;
+  limits.max_records = std::min(r.records_left, kMaxChunkRecords);
+  if (headers_only) {
+    // No payload is read, so only the READ's own max_bytes (counting the
+    // stored lengths) bounds the chunk; frames hold 20-byte entries.
+    limits.max_bytes = r.bytes_left == std::numeric_limits<uint64_t>::max() ? 0 : r.bytes_left;
+  } else {
+    limits.max_bytes = std::min<uint64_t>(r.bytes_left, proto::kRecordsFrameBudget);
+  }
   asio::post(*ctx_->blocking, [self = shared_from_this(), wal, from = r.next_lsn, limits,
-                               request_id, dead_filter] {
+                               request_id, dead_filter, headers_only] {
     std::vector<wal::Record> records;
+    std::vector<wal::RecordHeaderInfo> headers;
     uint64_t next = from;
-    Status st = wal->read(from, limits, &records, &next);
+    Status st = headers_only ? wal->read_headers(from, limits, &headers, &next)
+                             : wal->read(from, limits, &records, &next);
     // SKIP_DEAD: dead records are dropped here; `next` still passes them.
     if (st.ok() && dead_filter != nullptr) st = dead_filter->filter(wal, &records);
-    asio::post(self->strand_, [self, request_id, st = std::move(st),
-                               records = std::move(records), next]() mutable {
-      self->on_read_chunk(request_id, st, std::move(records), next);
+    asio::post(self->strand_, [self, request_id, st = std::move(st), records = std::move(records),
+                               headers = std::move(headers), next]() mutable {
+      self->on_read_chunk(request_id, st, std::move(records), std::move(headers), next);
     });
   });
 }
 
 void Connection::on_read_chunk(uint64_t request_id, const Status& st,
-                               std::vector<wal::Record> records, uint64_t next_lsn) {
+                               std::vector<wal::Record> records,
+                               std::vector<wal::RecordHeaderInfo> headers, uint64_t next_lsn) {
   --blocking_ops_;
   auto it = reads_.find(request_id);
   SW_ASSERT(it != reads_.end());
@@ -507,28 +543,35 @@ void Connection::on_read_chunk(uint64_t request_id, const Status& st,
     finish_read(r, false);
     return;
   }
-  if (!records.empty()) {
-    std::vector<uint8_t> frame;
+  if (!records.empty() || !headers.empty()) {
     const bool header_only = (r.flags & proto::kReadHeaderOnly) != 0;
-    const size_t start = proto::begin_records(request_id, &frame, header_only);
+    std::vector<proto::ReadRecord> entries;
+    entries.reserve(records.size() + headers.size());
     for (const wal::Record& rec : records) {
-      const proto::ReadRecord out{.lsn = rec.lsn, .type = rec.type, .flags = rec.flags,
-                                  .tenant = rec.tenant, .payload = rec.payload,
-                                  .payload_len = static_cast<uint32_t>(rec.payload.size())};
-      if (header_only) {
-        proto::add_record_header(out, &frame);
-      } else {
-        proto::add_record(out, &frame);
-      }
+      entries.push_back(proto::ReadRecord{
+          .lsn = rec.lsn, .type = rec.type, .flags = rec.flags, .tenant = rec.tenant,
+          .payload = rec.payload, .payload_len = static_cast<uint32_t>(rec.payload.size())});
+    }
+    for (const wal::RecordHeaderInfo& h : headers) {
+      entries.push_back(proto::ReadRecord{.lsn = h.lsn, .type = h.type, .flags = h.flags,
+                                          .tenant = h.tenant, .payload = {},
+                                          .payload_len = h.payload_len});
+    }
+    for (const proto::ReadRecord& e : entries) {
       // max_records / max_bytes count what was selected: with HEADER_ONLY the
       // stored payload lengths, so both flags settings return the same records.
       if (r.records_left != std::numeric_limits<uint64_t>::max()) --r.records_left;
       if (r.bytes_left != std::numeric_limits<uint64_t>::max()) {
-        r.bytes_left -= std::min<uint64_t>(r.bytes_left, rec.payload.size());
+        r.bytes_left -= std::min<uint64_t>(r.bytes_left, e.payload_len);
       }
     }
-    proto::finish_records(start, &frame);
-    enqueue(std::move(frame));
+    // Every frame within the budget, entry headers included (a log of empty
+    // records gives frames of kRecordsFrameBudget / 20 entries, not one huge
+    // frame). The chunk's frames go out back to back as one write buffer.
+    std::vector<uint8_t> frames;
+    proto::encode_records_frames(request_id, entries, header_only, proto::kRecordsFrameBudget,
+                                 &frames);
+    enqueue(std::move(frames));
     SW_ASSERT(next_lsn > r.next_lsn);
   }
   r.next_lsn = std::max(r.next_lsn, next_lsn);
@@ -676,6 +719,13 @@ std::vector<uint8_t> Connection::error_frame(uint64_t request_id, ErrorCode code
                                          {"request_id", request_id},
                                          {"code", proto::error_code_name(code)},
                                          {"message", message}});
+  // Messages are for humans; the cut keeps every reply within the advertised
+  // max_reply_body. Cut at a UTF-8 character boundary.
+  if (message.size() > proto::kMaxErrorMessageBytes) {
+    size_t cut = proto::kMaxErrorMessageBytes;
+    while (cut > 0 && (static_cast<uint8_t>(message[cut]) & 0xC0) == 0x80) --cut;
+    message = message.substr(0, cut);
+  }
   std::vector<uint8_t> frame;
   proto::encode_error(request_id, code, message, &frame);
   return frame;

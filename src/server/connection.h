@@ -126,8 +126,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void pump(uint64_t request_id);
   void finish_read(ReadStream& r, bool send_end);
+  // Exactly one of `records` (full reads) and `headers` (HEADER_ONLY reads
+  // through Wal::read_headers) is used.
   void on_read_chunk(uint64_t request_id, const Status& st, std::vector<wal::Record> records,
-                     uint64_t next_lsn);
+                     std::vector<wal::RecordHeaderInfo> headers, uint64_t next_lsn);
 
   proto::ErrorCode error_for(const Status& st) const;
   std::vector<uint8_t> error_frame(uint64_t request_id, proto::ErrorCode code,

@@ -45,7 +45,7 @@ void FileWindow::apply_overlays() {
   }
 }
 
-Status FileWindow::get(uint64_t offset, uint64_t len, const uint8_t** out) {
+Status FileWindow::get(uint64_t offset, uint64_t len, const uint8_t** out, uint64_t read_bytes) {
   SW_ASSERT(offset + len <= file_size_);
   if (offset >= buf_offset_ && offset + len <= buf_offset_ + buf_valid_) {
     *out = buf_.data() + (offset - buf_offset_);
@@ -53,7 +53,7 @@ Status FileWindow::get(uint64_t offset, uint64_t len, const uint8_t** out) {
   }
   uint64_t start = format::round_down(offset, alignment_);
   uint64_t need = format::round_up(offset + len, alignment_) - start;
-  uint64_t want = std::max<uint64_t>(need, window_bytes_);
+  uint64_t want = std::max<uint64_t>(need, read_bytes == 0 ? window_bytes_ : read_bytes);
   want = std::min<uint64_t>(want, format::round_up(file_size_, alignment_) - start);
   if (buf_.size() < want) buf_.reset(alignment_, want);
   size_t got = 0;

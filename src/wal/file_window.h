@@ -22,8 +22,10 @@ class FileWindow {
              size_t alignment, size_t window_bytes);
 
   // Makes [offset, offset + len) readable and points *out at it. `len` must not
-  // run past the end of the file.
-  Status get(uint64_t offset, uint64_t len, const uint8_t** out);
+  // run past the end of the file. When it has to read, it reads `read_bytes`
+  // (0: the usual window), and always at least the pages [offset, offset + len)
+  // touches.
+  Status get(uint64_t offset, uint64_t len, const uint8_t** out, uint64_t read_bytes = 0);
 
   // True when [offset, offset + len) is already in the buffer (get() would
   // not read). The headers-only reader checks a CRC only then.

@@ -126,7 +126,10 @@ Status SequentialReader::next(RecordRef* rec, bool* got) {
     return corruption(pos_, "segment full before lsn " + std::to_string(expected_));
   }
   const uint8_t* p = nullptr;
-  SIDEWAL_RETURN_IF_ERROR(window_->get(pos_, format::kHeaderBytes, &p));
+  // After a large record stepped over, a window read here would mostly fetch
+  // the next large payload nobody asked for: read the header's page only.
+  const uint64_t read_bytes = opts_.headers_only && skipped_large_ ? align_ : 0;
+  SIDEWAL_RETURN_IF_ERROR(window_->get(pos_, format::kHeaderBytes, &p, read_bytes));
   const format::RecordHeader h = format::decode_header(p);
   bool zero = true;
   for (size_t i = 0; i < format::kHeaderBytes; ++i) zero = zero && p[i] == 0;
@@ -141,6 +144,7 @@ Status SequentialReader::next(RecordRef* rec, bool* got) {
                                 " runs past the end of the segment or the 16 MiB ceiling");
   }
   const bool load = !opts_.headers_only || window_->holds(pos_, whole);
+  skipped_large_ = !load && format::record_bytes(h.payload_len) >= opts_.window_bytes;
   rec->payload = nullptr;
   rec->crc_checked = false;
   if (load) {
@@ -248,6 +252,33 @@ Status SequentialReader::read(const ReadLimits& limits, std::vector<Record>* out
     o.flags = r.header.flags;
     o.tenant = r.header.tenant;
     o.payload.assign(r.payload, r.payload + r.header.payload_len);
+    bytes += r.header.payload_len;
+  }
+  return Status::Ok();
+}
+
+Status SequentialReader::read_headers(const ReadLimits& limits,
+                                      std::vector<RecordHeaderInfo>* out) {
+  SW_ASSERT_MSG(opts_.headers_only, "read_headers() needs a headers-only reader");
+  out->clear();
+  uint64_t bytes = 0;
+  for (;;) {
+    if (!out->empty() && limits.max_records && out->size() >= limits.max_records) break;
+    RecordRef r;
+    bool got = false;
+    SIDEWAL_RETURN_IF_ERROR(next(&r, &got));
+    if (!got) break;
+    if (!out->empty() && limits.max_bytes && bytes + r.header.payload_len > limits.max_bytes) {
+      // Step back, as read() does.
+      expected_ = r.header.lsn;
+      pos_ = r.offset;
+      --stats_.records;
+      stats_.payload_bytes -= r.header.payload_len;
+      break;
+    }
+    out->push_back(RecordHeaderInfo{.lsn = r.header.lsn, .type = r.header.type,
+                                    .flags = r.header.flags, .tenant = r.header.tenant,
+                                    .payload_len = r.header.payload_len});
     bytes += r.header.payload_len;
   }
   return Status::Ok();

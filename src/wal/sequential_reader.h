@@ -19,9 +19,11 @@
 //     CRC on request. What "lazy" saves: the payload copy into a Record, its
 //     allocation, decryption (an encrypted record is decrypted only by
 //     load_payload(); next() reports its plaintext length), and
-//     for large records the reads of payload bytes nobody asked for. What it
-//     does not save: the pages holding headers are read whole (O_DIRECT reads
-//     whole pages), so for small records it reads the same bytes as full mode.
+//     for large records the reads of payload bytes nobody asked for: after
+//     stepping over a record at least a window long, the next header is read
+//     with a one-page read instead of a whole window. What it does not save:
+//     the pages holding headers are read whole (O_DIRECT reads whole pages),
+//     so for small records it reads the same bytes as full mode.
 #pragma once
 
 #include <cstdint>
@@ -118,6 +120,8 @@ class SequentialReader {
   // at least one record, then stop before max_records or before the record
   // that would take the payload above max_bytes.
   Status read(const ReadLimits& limits, std::vector<Record>* out);
+  // Headers-only mode: read() without loading any payload (Wal::read_headers).
+  Status read_headers(const ReadLimits& limits, std::vector<RecordHeaderInfo>* out);
 
   uint64_t next_lsn() const { return expected_; }
   const ReaderStats& stats() const { return stats_; }
@@ -144,6 +148,9 @@ class SequentialReader {
   // The record next() returned last (for load_payload()).
   uint64_t last_offset_ = 0;
   uint32_t last_len_ = 0;  // on-disk payload_len
+  // Headers only: the last record was stepped over unread and was at least a
+  // window long, so the next header is fetched with a one-page read.
+  bool skipped_large_ = false;
   bool locate_failed_ = false;  // the last open_segment() failed in locate_
   // Encrypted open segment: its key (null for plaintext), the cipher, and
   // the last decrypted payload.

@@ -1,6 +1,6 @@
-// The read side of WalImpl: read() (a SequentialReader over the segment
-// table and its sparse index, O_DIRECT aligned buffers), truncate_before(),
-// status().
+// The read side of WalImpl: read() and read_headers() (a SequentialReader,
+// full or headers-only, over the segment table and its sparse index, O_DIRECT
+// aligned buffers), truncate_before(), status().
 #include <algorithm>
 
 #include "wal/format.h"
@@ -16,7 +16,20 @@ constexpr size_t kReadWindowBytes = 256 * 1024;
 
 Status WalImpl::read(uint64_t from_lsn, const ReadLimits& limits, std::vector<Record>* out,
                      uint64_t* next_lsn) {
-  out->clear();
+  return read_records(from_lsn, limits, out, nullptr, next_lsn);
+}
+
+Status WalImpl::read_headers(uint64_t from_lsn, const ReadLimits& limits,
+                             std::vector<RecordHeaderInfo>* out, uint64_t* next_lsn) {
+  return read_records(from_lsn, limits, nullptr, out, next_lsn);
+}
+
+Status WalImpl::read_records(uint64_t from_lsn, const ReadLimits& limits,
+                             std::vector<Record>* records, std::vector<RecordHeaderInfo>* headers,
+                             uint64_t* next_lsn) {
+  SW_ASSERT((records == nullptr) != (headers == nullptr));
+  if (records != nullptr) records->clear();
+  if (headers != nullptr) headers->clear();
   *next_lsn = from_lsn;
   if (from_lsn == 0) return Status::InvalidArgument("read from lsn 0: LSNs start at 1");
   const uint64_t durable = durable_lsn();
@@ -62,13 +75,31 @@ Status WalImpl::read(uint64_t from_lsn, const ReadLimits& limits, std::vector<Re
   }
   // Near the head: from memory, no disk read. The truncation check above
   // comes first (the window may still hold records of a deleted segment).
-  if (tail_.read(from_lsn, durable, limits, out, next_lsn)) return Status::Ok();
+  if (records != nullptr && tail_.read(from_lsn, durable, limits, records, next_lsn)) {
+    return Status::Ok();
+  }
+  if (headers != nullptr) {
+    std::vector<Record> in_memory;
+    if (tail_.read(from_lsn, durable, limits, &in_memory, next_lsn)) {
+      for (const Record& r : in_memory) {
+        headers->push_back(RecordHeaderInfo{.lsn = r.lsn, .type = r.type, .flags = r.flags,
+                                            .tenant = r.tenant,
+                                            .payload_len = static_cast<uint32_t>(r.payload.size())});
+      }
+      return Status::Ok();
+    }
+  }
   SequentialReaderOptions o;
   o.window_bytes = kReadWindowBytes;
   o.keys = keys_;
+  o.headers_only = headers != nullptr;
   SequentialReader reader(io_, align_, locate, o);
   SIDEWAL_RETURN_IF_ERROR(reader.seek(from_lsn, durable));
-  SIDEWAL_RETURN_IF_ERROR(reader.read(limits, out));
+  if (records != nullptr) {
+    SIDEWAL_RETURN_IF_ERROR(reader.read(limits, records));
+  } else {
+    SIDEWAL_RETURN_IF_ERROR(reader.read_headers(limits, headers));
+  }
   *next_lsn = reader.next_lsn();
   return Status::Ok();
 }

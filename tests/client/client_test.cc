@@ -329,7 +329,8 @@ TEST_F(ClientTest, BrokenConnectionFailsPendingWithClosedAndNextCallReconnects) 
   EXPECT_EQ(*lsn, 1u);
   EXPECT_EQ(daemon.accepted(), 2);
   // Five swallowed + one answered: nothing was resent.
-  EXPECT_EQ(daemon.requests_seen(), 6u);
+  EXPECT_EQ(daemon.requests_seen(proto::Opcode::kAppend), 6u);
+  EXPECT_EQ(daemon.requests_seen(proto::Opcode::kHello), 2u);  // one per connection
   EXPECT_EQ(daemon.log().size(), 1u);
 }
 
@@ -481,7 +482,7 @@ TEST_F(ClientTest, FollowEndsWithClosedWhenTheDaemonGoesAway) {
     cv.notify_all();
   });
   ASSERT_TRUE(id.ok());
-  ASSERT_TRUE(daemon->wait_until([&] { return daemon->requests_seen() >= 1; }));
+  ASSERT_TRUE(daemon->wait_until([&] { return daemon->requests_seen(proto::Opcode::kRead) >= 1; }));
   daemon->stop();
   std::unique_lock lk(mu);
   ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return end.has_value(); }));
@@ -520,7 +521,18 @@ TEST_F(ClientTest, ErrorForAnUnknownRequestIsAConnectionRefusal) {
     c.hang_up();
     return true;
   });
-  auto c = Client::connect(options());
+  // connect() waits for its limits HELLO, so the refusal is its answer.
+  auto refused = Client::connect(options());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kClosed);
+  EXPECT_NE(refused.status().message().find("UNAUTHORIZED (9): uid 1234 not allowed"),
+            std::string::npos)
+      << refused.status().message();
+  // Without discovery the connection is taken at once and the first request
+  // meets the refusal.
+  ClientOptions o = options();
+  o.discover_limits = false;
+  auto c = Client::connect(o);
   ASSERT_TRUE(c.ok());
   auto st = (*c)->status();
   ASSERT_FALSE(st.ok());
@@ -563,7 +575,8 @@ TEST_F(ClientTest, LocalChecksRejectBadAppendsWithoutSendingThem) {
   RecordIn flagged{1, 3, 0, {}};
   EXPECT_EQ((*c)->append_async(std::span(&flagged, 1), never).code(), Code::kInvalidArgument);
   ASSERT_TRUE((*c)->status().ok());
-  EXPECT_EQ(daemon.requests_seen(), 1u);
+  EXPECT_EQ(daemon.requests_seen(proto::Opcode::kAppend), 0u);
+  EXPECT_EQ(daemon.requests_seen(proto::Opcode::kStatus), 1u);
 }
 
 TEST_F(ClientTest, BlockingCallFromACallbackReturnsBusyInsteadOfDeadlocking) {
@@ -619,7 +632,7 @@ TEST_F(ClientTest, CloseFailsInFlightRequestsWithClosed) {
                                                                uint32_t) { done.add(s, lsn, i); })
                     .ok());
   }
-  ASSERT_TRUE(daemon.wait_until([&] { return daemon.requests_seen() >= 3; }));
+  ASSERT_TRUE(daemon.wait_until([&] { return daemon.requests_seen(proto::Opcode::kAppend) >= 3; }));
   (*c)->close();
   ASSERT_EQ(done.statuses.size(), 3u);  // close() returns after the completions ran
   for (const Status& s : done.statuses) EXPECT_EQ(s.code(), Code::kClosed);
@@ -631,8 +644,10 @@ TEST_F(ClientTest, QueuedBytesAboveTheLimitBlockTheSubmitterUntilTheSocketDrains
   // The daemon does not read while it holds `gate`; with a small queue limit
   // async submitters must wait instead of buffering without bound.
   std::mutex gate;
-  FakeDaemon daemon(path_, [&](FakeDaemon::Conn&, const proto::FrameHeader&,
+  FakeDaemon daemon(path_, [&](FakeDaemon::Conn&, const proto::FrameHeader& h,
                                std::span<const uint8_t>) {
+    // The limits HELLO of connect() is answered at once.
+    if (h.opcode == static_cast<uint8_t>(proto::Opcode::kHello)) return false;
     std::lock_guard lk(gate);
     return false;
   });
@@ -654,7 +669,7 @@ TEST_F(ClientTest, QueuedBytesAboveTheLimitBlockTheSubmitterUntilTheSocketDrains
                       .ok());
     }
   });
-  ASSERT_TRUE(daemon.wait_until([&] { return daemon.requests_seen() >= 1; }));
+  ASSERT_TRUE(daemon.wait_until([&] { return daemon.requests_seen(proto::Opcode::kAppend) >= 1; }));
   held.unlock();
   submitter.join();
   ASSERT_TRUE(done.wait_until(kN));
@@ -702,18 +717,34 @@ TEST_F(ClientTest, CallbacksNeverBlockTheReaderWhenTheDaemonStopsReading) {
   ASSERT_TRUE(id.ok());
   std::string big(64 << 10, 'z');
   constexpr int kN = 64;
-  ASSERT_TRUE((*c)->status_async([&](const Status&, const proto::StatusReply&) {
-                    RecordIn r{1, 0, 1, bytes_of(big)};
-                    for (int i = 0; i < kN; ++i) {
-                      Status s = (*c)->append_async(
-                          std::span(&r, 1),
-                          [&acked, i](const Status& st, uint64_t lsn, uint32_t) {
-                            acked.add(st, lsn, i);
-                          });
-                      EXPECT_TRUE(s.ok()) << s.ToString();
-                    }
-                    submitted.add(Status::Ok(), 0, 0);
-                  }).ok());
+  // STATUS is submitted from a thread of its own: when its reply (and so the
+  // callback's APPENDs) arrives while that thread is still the connection's
+  // writer, the thread goes on to send those APPENDs and waits with them for
+  // the daemon, as any non-reader submitter may. Only the reader thread must
+  // never wait, and this test holds the gate on the main thread.
+  std::thread status_thread([&] {
+    EXPECT_TRUE((*c)->status_async([&](const Status&, const proto::StatusReply&) {
+                      RecordIn r{1, 0, 1, bytes_of(big)};
+                      for (int i = 0; i < kN; ++i) {
+                        Status s = (*c)->append_async(
+                            std::span(&r, 1),
+                            [&acked, i](const Status& st, uint64_t lsn, uint32_t) {
+                              acked.add(st, lsn, i);
+                            });
+                        EXPECT_TRUE(s.ok()) << s.ToString();
+                      }
+                      submitted.add(Status::Ok(), 0, 0);
+                    }).ok());
+  });
+  // However the test ends: open the gate, then wait for that thread.
+  struct OpenAndJoin {
+    std::unique_lock<std::mutex>& gate;
+    std::thread& thread;
+    ~OpenAndJoin() {
+      if (gate.owns_lock()) gate.unlock();
+      if (thread.joinable()) thread.join();
+    }
+  } open_and_join{held, status_thread};
   ASSERT_TRUE(submitted.wait_until(1)) << "a callback blocked in send";
 
   std::string small = "from-the-other-connection";
@@ -724,6 +755,7 @@ TEST_F(ClientTest, CallbacksNeverBlockTheReaderWhenTheDaemonStopsReading) {
   EXPECT_TRUE(acked.statuses.empty());
 
   held.unlock();
+  status_thread.join();  // its send (if it had become the writer) completes now
   ASSERT_TRUE(acked.wait_until(kN));
   for (int i = 0; i < kN; ++i) {
     EXPECT_TRUE(acked.statuses[i].ok());
@@ -732,6 +764,175 @@ TEST_F(ClientTest, CallbacksNeverBlockTheReaderWhenTheDaemonStopsReading) {
   ASSERT_TRUE((*c)->cancel(*id).ok());
   ASSERT_TRUE(ended.wait_until(1));
   EXPECT_TRUE(ended.statuses[0].ok());
+}
+
+}  // namespace
+}  // namespace sidewal::client
+
+// ---- Limits (docs/protocol.md "Limits").
+namespace sidewal::client {
+namespace {
+
+// Payloads whose encoded sizes are exact: round_up(24 + n, 8) == 24 + n when
+// n is a multiple of 8.
+std::vector<std::string> payloads_of(std::initializer_list<size_t> sizes) {
+  std::vector<std::string> v;
+  for (size_t n : sizes) v.emplace_back(n, 'p');
+  return v;
+}
+std::vector<RecordIn> records_of(const std::vector<std::string>& payloads) {
+  std::vector<RecordIn> v;
+  for (const std::string& p : payloads) v.push_back(RecordIn{1, 0, 0, bytes_of(p)});
+  return v;
+}
+
+TEST_F(ClientTest, ConnectAsksForTheLimitsAndEnforcesTheAdvertisedOnesLocally) {
+  FakeDaemon daemon(path_);
+  proto::HelloOk block;
+  block.max_frame_body = 64 << 10;
+  block.max_reply_body = 4096;
+  block.max_batch_bytes = 1000;
+  block.record_extra_bytes = 0;
+  daemon.set_hello({.max_record_bytes = 500, .refuse_limits_flag = false, .limits = block});
+  ClientOptions o = options();
+  o.max_request_body = 100;  // replaced by the advertised 64 KiB
+  auto c = Client::connect(o);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(daemon.hello_flags(), std::vector<uint8_t>{proto::kHelloLimits});
+
+  auto lim = (*c)->server_limits();
+  ASSERT_TRUE(lim.ok());
+  EXPECT_EQ(lim->source, ServerLimits::Source::kAdvertised);
+  EXPECT_EQ(lim->max_frame_body, 64u << 10);
+  EXPECT_EQ(lim->max_record_bytes, 500u);
+  EXPECT_EQ(lim->max_batch_bytes, 1000u);
+  EXPECT_EQ(lim->max_reply_body, 4096u);
+
+  auto never = [](const Status&, uint64_t, uint32_t) { ADD_FAILURE() << "callback ran"; };
+  // A record above max_record_bytes: refused before sending, as RECORD_TOO_LARGE.
+  auto big = payloads_of({501});
+  Status s = (*c)->append_async(records_of(big), never);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_EQ(daemon_error_code(s), proto::ErrorCode::kRecordTooLarge);
+  EXPECT_NE(s.message().find("refused by the client before sending"), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("max_record_bytes is 500"), std::string::npos) << s.message();
+  // A batch exactly at max_batch_bytes (5 x (24 + 176) = 1000) goes out; one
+  // encoded byte more (the last payload 177: rounds to 208) does not.
+  auto at_limit = payloads_of({176, 176, 176, 176, 176});
+  ASSERT_EQ(proto::encoded_batch_bytes(records_of(at_limit)), 1000u);
+  auto ok = (*c)->append(records_of(at_limit));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();  // body 940 > 100: the option was replaced
+  auto over = payloads_of({176, 176, 176, 176, 177});
+  s = (*c)->append_async(records_of(over), never);
+  EXPECT_EQ(daemon_error_code(s), proto::ErrorCode::kRecordTooLarge) << s.ToString();
+  EXPECT_NE(s.message().find("1008 bytes encoded"), std::string::npos) << s.message();
+  ASSERT_TRUE((*c)->status().ok());
+  EXPECT_EQ(daemon.requests_seen(proto::Opcode::kAppend), 1u);  // only the accepted one
+
+  // Replies above the advertised max_reply_body are a protocol violation:
+  // the fake packs every record into one RECORDS frame, here 5 x (20 + 176)
+  // + 7 x (20 + 500) = 4620 bytes.
+  auto largest = payloads_of({500});
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE((*c)->append(records_of(largest)).ok());
+  auto read = (*c)->read(1);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), Code::kClosed);
+  EXPECT_NE(read.status().message().find("exceeds the limit of 4096 the daemon advertised"),
+            std::string::npos)
+      << read.status().message();
+}
+
+TEST_F(ClientTest, AnOlderDaemonRefusingTheLimitsFlagIsAskedPlainlyAndDefaultsApply) {
+  // A daemon that predates the LIMITS flag answers it with MALFORMED: the
+  // client asks again without it and learns max_record_bytes only.
+  FakeDaemon daemon(path_);
+  daemon.set_hello({.max_record_bytes = 1000, .refuse_limits_flag = true, .limits = {}});
+  ClientOptions o = options();
+  o.name = "orders-db";
+  auto c = Client::connect(o);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(daemon.hello_flags(), (std::vector<uint8_t>{proto::kHelloLimits, 0}));
+  EXPECT_EQ(daemon.hello_names(), (std::vector<std::string>{"orders-db", "orders-db"}));
+  auto lim = (*c)->server_limits();
+  ASSERT_TRUE(lim.ok());
+  EXPECT_EQ(lim->source, ServerLimits::Source::kOlderDaemon);
+  EXPECT_EQ(lim->max_record_bytes, 1000u);
+  EXPECT_EQ(lim->max_frame_body, proto::kDefaultMaxFrameBody);  // the defaults
+  EXPECT_EQ(lim->max_reply_body, ClientOptions{}.max_reply_body);
+  EXPECT_EQ(lim->max_batch_bytes, 0u);  // unknown: left to the daemon
+
+  auto never = [](const Status&, uint64_t, uint32_t) { ADD_FAILURE() << "callback ran"; };
+  auto big = payloads_of({1001});
+  Status s = (*c)->append_async(records_of(big), never);
+  EXPECT_EQ(daemon_error_code(s), proto::ErrorCode::kRecordTooLarge) << s.ToString();
+  // Many records at the limit: no local batch check against an older daemon.
+  auto many = payloads_of({1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000});
+  ASSERT_TRUE((*c)->append(records_of(many)).ok());
+  EXPECT_EQ(daemon.requests_seen(proto::Opcode::kAppend), 1u);
+}
+
+TEST_F(ClientTest, AHelloOkWithoutTheBlockIsAcceptedAsAnOlderDaemons) {
+  // The fake's default: a 24-byte HELLO_OK even to a flagged HELLO.
+  FakeDaemon daemon(path_);
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(daemon.hello_flags(), std::vector<uint8_t>{proto::kHelloLimits});
+  auto lim = (*c)->server_limits();
+  ASSERT_TRUE(lim.ok());
+  EXPECT_EQ(lim->source, ServerLimits::Source::kOlderDaemon);
+  EXPECT_EQ(lim->max_record_bytes, 1u << 20);
+  EXPECT_EQ(lim->max_frame_body, proto::kDefaultMaxFrameBody);
+}
+
+TEST_F(ClientTest, LimitsUnknownWhileRecoveringAreAskedForAgainLater) {
+  // The first HELLO gets NOT_READY (the daemon is recovering): the connection
+  // is usable, only ClientOptions' limits apply, and the next server_limits()
+  // (or APPEND) asks again.
+  std::atomic<int> hellos{0};
+  FakeDaemon daemon(path_, [&](FakeDaemon::Conn& c, const proto::FrameHeader& h,
+                               std::span<const uint8_t>) {
+    if (h.opcode != static_cast<uint8_t>(proto::Opcode::kHello) || hellos.fetch_add(1) > 0) {
+      return false;
+    }
+    std::vector<uint8_t> out;
+    proto::encode_error(h.request_id, proto::ErrorCode::kNotReady, "recovery in progress", &out);
+    c.send(out);
+    return true;
+  });
+  proto::HelloOk block;
+  block.max_frame_body = 1 << 20;
+  block.max_reply_body = 1 << 20;
+  block.max_batch_bytes = 4 << 20;
+  daemon.set_hello({.max_record_bytes = 64, .refuse_limits_flag = false, .limits = block});
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(hellos.load(), 1);
+  auto lim = (*c)->server_limits();  // asks again and waits
+  ASSERT_TRUE(lim.ok());
+  EXPECT_EQ(hellos.load(), 2);
+  EXPECT_EQ(lim->source, ServerLimits::Source::kAdvertised);
+  EXPECT_EQ(lim->max_record_bytes, 64u);
+  auto big = payloads_of({65});
+  Status s = (*c)->append_async(records_of(big), [](const Status&, uint64_t, uint32_t) {});
+  EXPECT_EQ(daemon_error_code(s), proto::ErrorCode::kRecordTooLarge) << s.ToString();
+}
+
+TEST_F(ClientTest, WithoutDiscoveryNoLimitsHelloIsSent) {
+  FakeDaemon daemon(path_);
+  ClientOptions o = options();
+  o.discover_limits = false;
+  auto c = Client::connect(o);
+  ASSERT_TRUE(c.ok());
+  auto lim = (*c)->server_limits();
+  ASSERT_TRUE(lim.ok());
+  EXPECT_EQ(lim->source, ServerLimits::Source::kUnknown);
+  EXPECT_EQ(lim->max_frame_body, proto::kDefaultMaxFrameBody);
+  EXPECT_EQ(lim->max_record_bytes, 0u);
+  std::string p(2 << 20, 'x');  // above the daemon's 1 MiB, not checked here
+  RecordIn r{1, 0, 0, bytes_of(p)};
+  ASSERT_TRUE((*c)->append(std::span(&r, 1)).ok());  // the fake enforces nothing
+  EXPECT_EQ(daemon.requests_seen(proto::Opcode::kHello), 0u);
 }
 
 }  // namespace

@@ -2,13 +2,17 @@
 // socket in a temp dir, so the client can be tested without the engine.
 // It keeps an in-memory log (LSNs from 1), answers every request like the
 // daemon would, and lets a test take over any frame (`intercept`) to script
-// delays, reorderings, errors, violations and disconnects.
+// delays, reorderings, errors, violations and disconnects. HELLO is answered
+// as set_hello() says: by default the original 24-byte HELLO_OK whatever the
+// flags (no limits block), or like a daemon that predates the LIMITS flag
+// (MALFORMED), or with an advertised limits block. It enforces no limit.
 #pragma once
 
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -18,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,6 +59,16 @@ class FakeDaemon {
     }
     // Closes the connection from the daemon's side (the client sees EOF).
     void hang_up() { ::shutdown(fd, SHUT_RDWR); }
+  };
+
+  // How HELLO is answered (see the file comment).
+  struct HelloBehaviour {
+    uint32_t max_record_bytes = 1u << 20;
+    // A daemon that predates kHelloLimits: the flag is MALFORMED.
+    bool refuse_limits_flag = false;
+    // Set: the limits block sent to a HELLO with kHelloLimits (its
+    // has_limits and limit fields are used; the rest is filled in).
+    std::optional<proto::HelloOk> limits;
   };
 
   // Returns true when it handled the frame itself.
@@ -119,7 +134,17 @@ class FakeDaemon {
         if (!proto::decode_hello(body, &m).ok()) return error(c, h, proto::ErrorCode::kMalformed);
         std::lock_guard lk(mu_);
         hello_names_.push_back(m.name);
-        proto::HelloOk ok{1, 1u << 20, first_lsn(), log_.empty() ? 0 : log_.back().lsn};
+        hello_flags_.push_back(h.flags);
+        if (h.flags != 0 && (hello_.refuse_limits_flag || h.flags != proto::kHelloLimits)) {
+          return error_locked(c, h, proto::ErrorCode::kMalformed, "header flags must be 0");
+        }
+        proto::HelloOk ok;
+        if (hello_.limits && h.flags == proto::kHelloLimits) ok = *hello_.limits;
+        ok.version = 1;
+        ok.max_record_bytes = hello_.max_record_bytes;
+        ok.first_lsn = first_lsn();
+        ok.durable_lsn = log_.empty() ? 0 : log_.back().lsn;
+        ok.has_limits = hello_.limits && h.flags == proto::kHelloLimits;
         proto::encode_hello_ok(h.request_id, ok, &out);
         break;
       }
@@ -198,6 +223,17 @@ class FakeDaemon {
     std::lock_guard lk(mu_);
     return hello_names_;
   }
+  // The header flags of every HELLO received, in order.
+  std::vector<uint8_t> hello_flags() {
+    std::lock_guard lk(mu_);
+    return hello_flags_;
+  }
+  void set_hello(HelloBehaviour b) {
+    std::lock_guard lk(mu_);
+    hello_ = std::move(b);
+  }
+  // Requests of `op` received (HELLOs sent on connect are not the test's).
+  uint64_t requests_seen(proto::Opcode op) const { return per_opcode_[static_cast<uint8_t>(op)].load(); }
 
  private:
   struct Follower {
@@ -274,6 +310,7 @@ class FakeDaemon {
         {
           std::lock_guard lk(mu_);
           ++requests_;
+          ++per_opcode_[h.opcode];
           cv_.notify_all();
         }
         if (!(intercept_ && intercept_(c, h, body))) handle(c, h, body);
@@ -297,6 +334,7 @@ class FakeDaemon {
   std::atomic<bool> stopped_{false};
   std::atomic<int> accepted_{0};
   std::atomic<uint64_t> requests_{0};
+  std::array<std::atomic<uint64_t>, 256> per_opcode_{};
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -306,6 +344,8 @@ class FakeDaemon {
   uint64_t truncated_below_ = 0;
   std::map<uint64_t, Follower> followers_;
   std::vector<std::string> hello_names_;
+  std::vector<uint8_t> hello_flags_;
+  HelloBehaviour hello_;
 };
 
 }  // namespace sidewal::client::testing

@@ -178,6 +178,47 @@ TEST(ReadFlags, HeaderOnlyCarriesTrueLengthsAndNoPayloadBytes) {
   EXPECT_EQ(full.next_lsn, h.next_lsn);
 }
 
+// After a restart the records are read from the disk (the tail window is
+// empty): HEADER_ONLY then goes through the engine's headers-only reader,
+// which steps over payloads it does not need. Same records, lengths and
+// next_lsn as the full READ, for records on both sides of its read window.
+TEST(ReadFlags, HeaderOnlyFromTheDiskMatchesAFullReadForLargeRecords) {
+  TempDir dir;
+  Daemon d(dir.path());
+  d.start_ready();
+  const std::vector<size_t> sizes = {300u << 10, 10, 1u << 20, 0, 600u << 10, 5000, 1u << 20, 7};
+  {
+    RawClient c(d.socket_path());
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      TestRecord r{.type = static_cast<uint16_t>(i + 1), .tenant = 6,
+                   .payload = make_payload(4, i, sizes[i])};
+      ASSERT_EQ(expect_ack(c.append({r})).first_lsn, i + 1);
+    }
+  }
+  d.signal(SIGTERM);
+  ASSERT_EQ(d.wait_exit(), 0);
+  d.start_ready();
+  RawClient c(d.socket_path());
+  for (uint64_t from : {1u, 2u, 3u, 6u}) {
+    for (uint32_t max_records : {0u, 2u}) {
+      SCOPED_TRACE("from " + std::to_string(from) + " max_records " + std::to_string(max_records));
+      ReadReply h = read_with(c, from, proto::kReadHeaderOnly, max_records);
+      ReadReply full = read_with(c, from, 0, max_records);
+      EXPECT_EQ(lsns(h.records), lsns(full.records));
+      EXPECT_EQ(h.next_lsn, full.next_lsn);
+      EXPECT_EQ(h.body_bytes, h.records.size() * proto::kReadRecordHeaderSize);
+      for (size_t i = 0; i < h.records.size(); ++i) {
+        const uint64_t lsn = h.records[i].lsn;
+        EXPECT_EQ(h.payload_lens[i], sizes[lsn - 1]) << "lsn " << lsn;
+        EXPECT_EQ(h.records[i].type, lsn);
+        EXPECT_EQ(h.records[i].tenant, 6u);
+        EXPECT_TRUE(h.records[i].payload.empty());
+        EXPECT_EQ(full.records[i].payload, make_payload(4, lsn - 1, sizes[lsn - 1]));
+      }
+    }
+  }
+}
+
 TEST(ReadFlags, BothFlagsCombine) {
   TempDir dir;
   Daemon d(dir.path());

@@ -117,9 +117,9 @@ TEST(ProtoHeader, ReadAcceptsSkipDeadAndHeaderOnlyFlagsAndNothingElse) {
     EXPECT_FALSE(s.ok()) << int(flags);
     EXPECT_NE(s.message().find("READ header: flags"), std::string::npos) << s.message();
   }
-  // The READ flags mean nothing on other opcodes.
-  for (Opcode op : {Opcode::kHello, Opcode::kAppend, Opcode::kTruncate, Opcode::kStatus,
-                    Opcode::kCancel}) {
+  // The READ flags mean nothing on other opcodes (HELLO's own 0x01 is
+  // kHelloLimits, see ProtoHello below).
+  for (Opcode op : {Opcode::kAppend, Opcode::kTruncate, Opcode::kStatus, Opcode::kCancel}) {
     h.opcode = static_cast<uint8_t>(op);
     h.flags = kReadSkipDead;
     EXPECT_FALSE(check_request_header(h).ok()) << opcode_name(h.opcode);
@@ -161,6 +161,29 @@ TEST(ProtoHello, RoundTripsAndRejectsBadBodies) {
   EXPECT_FALSE(decode_hello(std::span(f.body).first(7), &back).ok());
 }
 
+TEST(ProtoHello, LimitsFlagTravelsInTheHeaderAndIsTheOnlyHelloFlag) {
+  std::vector<uint8_t> wire;
+  Hello m;
+  m.name = "db";
+  m.flags = kHelloLimits;
+  encode_hello(8, m, &wire);
+  Frame f = split(wire);
+  EXPECT_EQ(f.h.flags, 0x01);
+  EXPECT_EQ(f.body.size(), 8u + 2);  // the body is the original HELLO's
+  EXPECT_TRUE(check_request_header(f.h).ok());
+  EXPECT_EQ(allowed_request_flags(static_cast<uint8_t>(Opcode::kHello)), kHelloLimits);
+  for (uint8_t flags : {0x02, 0x03, 0x80}) {
+    f.h.flags = flags;
+    Status s = check_request_header(f.h);
+    EXPECT_FALSE(s.ok()) << int(flags);
+    EXPECT_NE(s.message().find("HELLO header: flags"), std::string::npos) << s.message();
+  }
+  // Without the flag: the original HELLO, byte for byte.
+  wire.clear();
+  encode_hello(8, Hello{.version = kVersion, .name = "db"}, &wire);
+  EXPECT_EQ(split(wire).h.flags, 0);
+}
+
 TEST(ProtoHello, EmptyNameIsValid) {
   std::vector<uint8_t> wire;
   encode_hello(1, Hello{}, &wire);
@@ -189,6 +212,172 @@ TEST(ProtoHelloOk, RoundTripsAndRejectsBadBodies) {
   EXPECT_EQ(back.durable_lsn, m.durable_lsn);
   expect_rejects_short_and_long(f.body, "HELLO_OK",
                                 [&](auto b) { return decode_hello_ok(b, &back); });
+}
+
+TEST(ProtoHelloOk, LimitsBlockRoundTripsAtItsDocumentedOffsets) {
+  std::vector<uint8_t> wire;
+  HelloOk m;
+  m.max_record_bytes = 1 << 20;
+  m.first_lsn = 5;
+  m.durable_lsn = 77;
+  m.has_limits = true;
+  m.max_frame_body = 4u << 20;
+  m.max_reply_body = max_reply_body(1u << 20);
+  m.max_batch_bytes = 0x0102030405ull;
+  m.record_extra_bytes = 16;
+  encode_hello_ok(3, m, &wire);
+  Frame f = split(wire);
+  ASSERT_EQ(f.body.size(), 48u);
+  // The original 24 bytes are unchanged; the block follows (docs/protocol.md).
+  EXPECT_EQ(get_u32(f.body.data() + 4), 1u << 20);
+  EXPECT_EQ(get_u64(f.body.data() + 16), 77u);
+  EXPECT_EQ(get_u32(f.body.data() + 24), 4u << 20);
+  EXPECT_EQ(get_u32(f.body.data() + 28), (1u << 20) + 20);
+  EXPECT_EQ(get_u64(f.body.data() + 32), 0x0102030405ull);
+  EXPECT_EQ(get_u32(f.body.data() + 40), 16u);
+  EXPECT_EQ(get_u32(f.body.data() + 44), 0u);
+  HelloOk back;
+  ASSERT_TRUE(decode_hello_ok(f.body, &back).ok());
+  EXPECT_TRUE(back.has_limits);
+  EXPECT_EQ(back.max_record_bytes, 1u << 20);
+  EXPECT_EQ(back.first_lsn, 5u);
+  EXPECT_EQ(back.durable_lsn, 77u);
+  EXPECT_EQ(back.max_frame_body, 4u << 20);
+  EXPECT_EQ(back.max_reply_body, (1u << 20) + 20);
+  EXPECT_EQ(back.max_batch_bytes, 0x0102030405ull);
+  EXPECT_EQ(back.record_extra_bytes, 16u);
+
+  // Fields a later version appends after the block are ignored.
+  std::vector<uint8_t> later = f.body;
+  later.insert(later.end(), {1, 2, 3, 4, 5, 6, 7, 8});
+  HelloOk back2;
+  ASSERT_TRUE(decode_hello_ok(later, &back2).ok());
+  EXPECT_EQ(back2.max_batch_bytes, back.max_batch_bytes);
+  // Between the original reply and a whole block: malformed.
+  for (size_t n : {25u, 30u, 47u}) {
+    Status s = decode_hello_ok(std::span(f.body).first(n), &back2);
+    EXPECT_FALSE(s.ok()) << n;
+    EXPECT_NE(s.message().find("HELLO_OK"), std::string::npos) << s.message();
+  }
+  // A block with a zero limit is malformed.
+  std::vector<uint8_t> zero = f.body;
+  put_u32(zero.data() + 28, 0);
+  EXPECT_FALSE(decode_hello_ok(zero, &back2).ok());
+}
+
+TEST(ProtoHelloOk, TheOriginalReplyIsAcceptedWithoutLimitsAndEncodedByDefault) {
+  // What a daemon that predates the block sends (and what a new one sends to
+  // a HELLO without kHelloLimits): 24 bytes, has_limits false.
+  std::vector<uint8_t> wire;
+  HelloOk m;
+  m.max_record_bytes = 123456;
+  m.first_lsn = 9;
+  m.durable_lsn = 10;
+  encode_hello_ok(4, m, &wire);
+  Frame f = split(wire);
+  ASSERT_EQ(f.body.size(), 24u);
+  HelloOk back;
+  back.has_limits = true;  // stale values are cleared
+  back.max_batch_bytes = 99;
+  ASSERT_TRUE(decode_hello_ok(f.body, &back).ok());
+  EXPECT_FALSE(back.has_limits);
+  EXPECT_EQ(back.max_record_bytes, 123456u);
+  EXPECT_EQ(back.max_batch_bytes, 0u);
+  EXPECT_EQ(back.max_frame_body, 0u);
+}
+
+TEST(ProtoLimits, DefaultsAgreeAndTheBatchFormulaIsTheDocumentedOne) {
+  // One source of truth: the frame default carries the default largest record.
+  EXPECT_EQ(kDefaultMaxFrameBody, 4u << 20);
+  EXPECT_GE(kDefaultMaxFrameBody, kDefaultMaxRecordBytes + kAppendRecordHeaderSize);
+  // round_up(24 + payload_len + extra, 8)
+  EXPECT_EQ(encoded_record_bytes(0), 24u);
+  EXPECT_EQ(encoded_record_bytes(1), 32u);
+  EXPECT_EQ(encoded_record_bytes(8), 32u);
+  EXPECT_EQ(encoded_record_bytes(9), 40u);
+  EXPECT_EQ(encoded_record_bytes(0, 16), 40u);
+  EXPECT_EQ(encoded_record_bytes(1, 16), 48u);
+  const uint32_t lens[] = {0, 1, 100, 1u << 20};
+  EXPECT_EQ(encoded_batch_bytes(lens), 24u + 32 + 128 + (24 + (1u << 20)));
+  EXPECT_EQ(encoded_batch_bytes(lens, 16), 40u + 48 + 144 + (40 + (1u << 20)));
+  std::string a(100, 'a');
+  AppendRecord recs[] = {{1, 0, 0, {}}, {1, 0, 0, bytes_of(a)}};
+  EXPECT_EQ(encoded_batch_bytes(recs), 24u + 128);
+  // The largest reply: the frame budget, or one maximal record with its header.
+  EXPECT_EQ(max_reply_body(1000), kRecordsFrameBudget);
+  EXPECT_EQ(max_reply_body(kRecordsFrameBudget), kRecordsFrameBudget + 20);
+  EXPECT_EQ(max_reply_body(16u << 20), (16u << 20) + 20);
+  EXPECT_LT(kMaxErrorMessageBytes + 8, kRecordsFrameBudget);
+}
+
+// Splits a buffer of back-to-back frames.
+std::vector<Frame> split_all(const std::vector<uint8_t>& wire) {
+  std::vector<Frame> frames;
+  std::span<const uint8_t> rest(wire);
+  FrameHeader h;
+  while (peek_frame(rest, UINT32_MAX, &h) == FrameStatus::kComplete) {
+    const size_t n = kHeaderSize + h.body_len;
+    frames.push_back(split(std::vector<uint8_t>(rest.begin(), rest.begin() + n)));
+    rest = rest.subspan(n);
+  }
+  EXPECT_TRUE(rest.empty());
+  return frames;
+}
+
+TEST(ProtoRecords, FramesOfEmptyRecordsStayWithinTheBudgetEntryHeadersIncluded) {
+  // 200,000 empty records (4 MB of entry headers, no payload at all) must not
+  // become one frame: each frame is at most the budget.
+  std::vector<ReadRecord> recs(200000);
+  for (size_t i = 0; i < recs.size(); ++i) recs[i].lsn = i + 1;
+  for (bool header_only : {false, true}) {
+    std::vector<uint8_t> wire;
+    const size_t n = encode_records_frames(5, recs, header_only, kRecordsFrameBudget, &wire);
+    std::vector<Frame> frames = split_all(wire);
+    ASSERT_EQ(frames.size(), n);
+    const size_t per_frame = kRecordsFrameBudget / kReadRecordHeaderSize;
+    EXPECT_EQ(n, (recs.size() + per_frame - 1) / per_frame);
+    uint64_t next = 1;
+    for (const Frame& f : frames) {
+      EXPECT_LE(f.body.size(), kRecordsFrameBudget);
+      EXPECT_EQ(f.h.opcode, 0x83);
+      EXPECT_EQ(f.h.request_id, 5u);
+      EXPECT_EQ(f.h.flags, header_only ? kRecordsHeaderOnly : 0);
+      std::vector<ReadRecord> back;
+      ASSERT_TRUE(decode_records(f.body, &back, header_only).ok());
+      for (const ReadRecord& r : back) EXPECT_EQ(r.lsn, next++);
+    }
+    EXPECT_EQ(next, recs.size() + 1);
+  }
+}
+
+TEST(ProtoRecords, FramePackingCountsPayloadsAndGivesAnOversizedRecordItsOwnFrame) {
+  std::string small(100, 's'), big(3000, 'b');
+  std::vector<ReadRecord> recs = {
+      {1, 1, 0, 0, bytes_of(small), 100}, {2, 1, 0, 0, bytes_of(small), 100},
+      {3, 1, 0, 0, bytes_of(big), 3000},  {4, 1, 0, 0, bytes_of(small), 100}};
+  std::vector<uint8_t> wire;
+  // Budget 260: two 120-byte entries fit (240), the third would not.
+  EXPECT_EQ(encode_records_frames(1, recs, false, 260, &wire), 3u);
+  std::vector<Frame> frames = split_all(wire);
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_EQ(frames[0].body.size(), 240u);
+  EXPECT_EQ(frames[1].body.size(), 3020u);  // alone, above the budget
+  EXPECT_EQ(frames[2].body.size(), 120u);
+  // Header-only: 20 bytes per entry whatever the stored length.
+  wire.clear();
+  EXPECT_EQ(encode_records_frames(1, recs, true, 40, &wire), 2u);
+  frames = split_all(wire);
+  ASSERT_EQ(frames.size(), 2u);
+  std::vector<ReadRecord> back;
+  ASSERT_TRUE(decode_records(frames[0].body, &back, true).ok());
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[1].payload_len, 100u);
+  ASSERT_TRUE(decode_records(frames[1].body, &back, true).ok());
+  EXPECT_EQ(back[0].payload_len, 3000u);
+  // No records, no frames.
+  wire.clear();
+  EXPECT_EQ(encode_records_frames(1, {}, false, 260, &wire), 0u);
+  EXPECT_TRUE(wire.empty());
 }
 
 TEST(ProtoAppend, RoundTripsSeveralRecordsIncludingEmptyPayload) {
