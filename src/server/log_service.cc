@@ -60,7 +60,6 @@ void LogService::note_failure(const Status& why) {
     if (failure_.ok()) failure_ = why;
   }
   if (!failed_.exchange(true, std::memory_order_acq_rel)) {
-    metrics_->set_ready(false);
     log::error("log failed: appends now get an error; reads still work; restart to recover",
                {{"error", why.ToString()}});
   }

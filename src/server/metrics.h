@@ -1,8 +1,10 @@
 // Metrics: the prometheus-cpp registry behind /metrics, with the exact names
-// operators and the dashboard depend on (docs/operations.md lists them).
-// Counters and histograms are updated on the hot path (thread-safe, lock-free
-// in prometheus-cpp); the log's gauges and the page-cache numbers are sampled
-// at scrape time so they cost nothing between scrapes.
+// operators, the dashboard and the alert rules depend on (docs/operations.md
+// lists them). Counters and histograms are updated on the hot path
+// (thread-safe, lock-free in prometheus-cpp); the state, the log's gauges,
+// the volume's capacity and the page-cache numbers are sampled at scrape time
+// so they cost nothing between scrapes and cannot drift from what the daemon
+// reports on /readyz.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -12,6 +14,7 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,9 +24,24 @@
 
 namespace sidewal::server {
 
+// What the daemon is doing, as /readyz's "state" and sidewal_state{state}
+// report it. Exactly one holds at a time:
+//   kRecovering  the log is being opened (requests get NOT_READY)
+//   kReady       the log accepts appends
+//   kFailed      the log is fail-stopped; only a restart clears it
+//   kDraining    SIGTERM/SIGINT arrived (or recovery failed): the daemon is
+//                finishing in-flight work before it exits
+// kFailed wins over kDraining: a fail-stopped daemon that is being stopped
+// (the kubelet restarting it after /healthz 500) still says failed.
+enum class DaemonState : uint8_t { kRecovering, kReady, kFailed, kDraining };
+const char* daemon_state_name(DaemonState s);
+
 class Metrics {
  public:
-  Metrics();
+  // `data_dir`: the directory whose file system sidewal_volume_*_bytes
+  // describe (one statvfs per scrape). `segment_bytes`: wal.segment_bytes,
+  // exported so alerts can compare free space with what a new segment needs.
+  Metrics(std::string data_dir, uint64_t segment_bytes);
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
@@ -34,24 +52,29 @@ class Metrics {
   void connection_opened() { connections_->Increment(); }
   void connection_closed() { connections_->Decrement(); }
 
-  // From the log's observer (flusher thread).
-  void flushed(uint32_t records, double sync_seconds);
+  // From the log's observer (completion thread): one flush of `records`
+  // records whose writes and sync took `flush_seconds` (WalObserver::on_flush).
+  void flushed(uint32_t records, double flush_seconds);
   void dwb_written(uint64_t bytes) { dwb_bytes_->Increment(static_cast<double>(bytes)); }
 
   // After recovery.
   void recovered(const wal::RecoveryReport& report);
-  void set_ready(bool ready) { ready_->Set(ready ? 1 : 0); }
 
-  // Updates the scrape-time gauges from `status` (null while recovering),
-  // then renders the whole registry in the Prometheus text format.
-  std::string scrape(const wal::WalStatus* status);
+  // Sets sidewal_state and sidewal_ready from `state`, samples the
+  // scrape-time gauges from `status` (null while recovering) and from the
+  // data directory's file system, then renders the whole registry in the
+  // Prometheus text format.
+  std::string scrape(DaemonState state, const wal::WalStatus* status);
 
  private:
+  void sample_volume();  // REQUIRES: scrape_mu_ held
+
+  const std::string data_dir_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Counter* append_records_;
   prometheus::Counter* append_bytes_;
   prometheus::Histogram* commit_latency_;
-  prometheus::Histogram* fsync_duration_;
+  prometheus::Histogram* flush_duration_;
   prometheus::Histogram* group_commit_records_;
   prometheus::Counter* dwb_bytes_;
   prometheus::Counter* dwb_restores_;
@@ -61,7 +84,16 @@ class Metrics {
   prometheus::Gauge* first_lsn_;
   prometheus::Gauge* segments_;
   prometheus::Gauge* disk_bytes_;
+  prometheus::Gauge* segment_size_bytes_;
+  // The volume's series exist only while statvfs of data_dir_ succeeds (not
+  // before the directory exists): an absent series never looks like a full
+  // volume. Guarded by scrape_mu_.
+  prometheus::Family<prometheus::Gauge>* volume_size_family_;
+  prometheus::Family<prometheus::Gauge>* volume_available_family_;
+  prometheus::Gauge* volume_size_bytes_ = nullptr;
+  prometheus::Gauge* volume_available_bytes_ = nullptr;
   prometheus::Gauge* ready_;
+  std::array<prometheus::Gauge*, 4> state_{};  // sidewal_state, indexed by DaemonState
   prometheus::Gauge* recovery_seconds_;
   prometheus::Gauge* connections_;
   prometheus::Family<prometheus::Counter>* errors_family_;

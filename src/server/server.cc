@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <future>
 #include <thread>
 #include <unordered_map>
@@ -25,6 +26,7 @@
 #include "server/metrics.h"
 #include "server/server_context.h"
 #include "server/unix_socket.h"
+#include "wal/dir_lock.h"
 #include "wal/secure_key.h"
 
 namespace sidewal::server {
@@ -43,9 +45,11 @@ const char* state_name(wal::LogState s) {
   return "?";
 }
 
-wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing> keys) {
+wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing> keys,
+                            std::shared_ptr<const wal::DirLock> dir_lock) {
   wal::WalOptions o;
   o.keys = std::move(keys);
+  o.dir_lock = std::move(dir_lock);
   o.dir = c.data_dir;
   o.segment_bytes = c.wal_segment_bytes;
   o.max_record_bytes = c.wal_max_record_bytes;
@@ -61,9 +65,11 @@ wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing>
 
 class Daemon {
  public:
-  Daemon(const Config& config, std::shared_ptr<const wal::KeyRing> keys)
+  Daemon(const Config& config, std::shared_ptr<const wal::KeyRing> keys,
+         std::shared_ptr<const wal::DirLock> dir_lock)
       : config_(config),
-        log_(wal_options(config, std::move(keys)), &metrics_),
+        metrics_(config_.data_dir, config_.wal_segment_bytes),
+        log_(wal_options(config, std::move(keys), std::move(dir_lock)), &metrics_),
         blocking_(2),
         ctx_(&config_, &log_, &metrics_, &blocking_),
         control_(asio::make_strand(io_)),
@@ -85,6 +91,7 @@ class Daemon {
   void maybe_finish();
   AdminResponse admin(const std::string& path);
   wal::LogState current_state();
+  DaemonState daemon_state();
 
   const Config config_;
   Metrics metrics_;
@@ -232,7 +239,6 @@ void Daemon::on_recovered(const Status& st, const wal::RecoveryReport& r) {
     maybe_finish();
     return;
   }
-  metrics_.set_ready(true);
   log::info("ready", {{"socket", config_.socket_path}});
 }
 
@@ -241,7 +247,6 @@ void Daemon::begin_shutdown(int code, const std::string& why) {
   shutting_down_ = true;
   exit_code_ = code;
   ctx_.draining.store(true);
-  metrics_.set_ready(false);
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   accept_retry_timer_.cancel();
@@ -297,22 +302,33 @@ wal::LogState Daemon::current_state() {
   return log_.state();
 }
 
+// The one place /readyz and sidewal_state{state} get their answer from, so
+// the two never disagree. The log's state (recovering until Wal::open
+// returned, failed from the engine's fail-stop) comes from current_state();
+// draining from SIGTERM/SIGINT or a failed recovery (begin_shutdown).
+DaemonState Daemon::daemon_state() {
+  const wal::LogState state = current_state();
+  if (state == wal::LogState::kFailed) return DaemonState::kFailed;
+  if (ctx_.draining.load()) return DaemonState::kDraining;
+  return state == wal::LogState::kReady ? DaemonState::kReady : DaemonState::kRecovering;
+}
+
 AdminResponse Daemon::admin(const std::string& path) {
   AdminResponse r;
   if (path == "/metrics") {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    const DaemonState state = daemon_state();
     if (wal::Wal* wal = log_.wal()) {
       const wal::WalStatus s = wal->status();
-      r.body = metrics_.scrape(&s);
+      r.body = metrics_.scrape(state, &s);
     } else {
-      r.body = metrics_.scrape(nullptr);
+      r.body = metrics_.scrape(state, nullptr);
     }
     return r;
   }
-  const wal::LogState state = current_state();
-  const bool draining = ctx_.draining.load();
   r.content_type = "application/json";
   if (path == "/healthz") {
+    const wal::LogState state = current_state();
     // Liveness: a fail-stopped log cannot heal in place, but a restart runs
     // recovery, which decides what survived; so failed is 500 and the
     // kubelet restarts the container. Recovering is alive (200).
@@ -326,10 +342,11 @@ AdminResponse Daemon::admin(const std::string& path) {
     return r;
   }
   if (path == "/readyz") {
-    const bool ready = state == wal::LogState::kReady && !draining;
+    const DaemonState ds = daemon_state();
+    const bool ready = ds == DaemonState::kReady;
     r.status = ready ? 200 : 503;
     r.body = std::string("{\"ready\":") + (ready ? "true" : "false") + ",\"state\":\"" +
-             (draining ? "draining" : state_name(state)) + "\"}\n";
+             daemon_state_name(ds) + "\"}\n";
     return r;
   }
   r.status = 404;
@@ -449,6 +466,26 @@ static Result<std::shared_ptr<const wal::KeyRing>> load_keys(const Config& c) {
 }
 
 int run_server(const Config& config) {
+  // One writer per data directory (docs/operations.md): locked before the log
+  // is read and before the socket and the admin port are bound, so a second
+  // daemon on the same directory never answers anything; held until exit.
+  wal::LockHolder holder;
+  Result<std::unique_ptr<wal::DirLock>> dir_lock =
+      wal::DirLock::acquire(config.data_dir, wal::DirLock::Mode::kExclusive, &holder);
+  if (!dir_lock.ok()) {
+    const bool busy = dir_lock.status().code() == Code::kBusy;
+    std::fprintf(stderr, "sidewald: %s\n", dir_lock.status().message().c_str());
+    log::error(busy ? "data directory is locked by another process; not starting"
+                    : "cannot lock the data directory; not starting",
+               {{"error", dir_lock.status().ToString()},
+                {"data_dir", config.data_dir},
+                {"holder_pid", holder.pid},
+                {"holder_host", holder.host}});
+    return busy ? kExitDataDirLocked : kExitFailure;
+  }
+  log::info("data directory locked",
+            {{"data_dir", config.data_dir}, {"lock_file", (*dir_lock)->path()},
+             {"pid", static_cast<int64_t>(::getpid())}});
   Result<std::shared_ptr<const wal::KeyRing>> keys = load_keys(config);
   if (!keys.ok()) {
     log::error("cannot load the encryption keys; nothing was opened or written",
@@ -460,7 +497,7 @@ int run_server(const Config& config) {
     // (docs/encryption.md "Daemon rule").
     (void)::prctl(PR_SET_DUMPABLE, 0);
   }
-  Daemon daemon(config, *keys);
+  Daemon daemon(config, *keys, std::move(dir_lock).value());
   return daemon.run();
 }
 

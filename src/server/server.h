@@ -1,7 +1,9 @@
 // Server: sidewald's process. It owns the threads, the Unix socket, the admin
 // HTTP port and the log, and runs the lifecycle:
 //
-//   start: claim the socket path, listen on it and on the admin port, then
+//   start: lock the data directory (one writer per log; a second daemon on it
+//          exits kExitDataDirLocked before binding anything), claim the
+//          socket path, listen on it and on the admin port, then
 //          recover the log on a background thread (requests get NOT_READY and
 //          /readyz 503 meanwhile; STATUS answers with state 0).
 //   ready: serve; /readyz 200 while the log accepts writes.
@@ -18,6 +20,7 @@ namespace sidewal::server {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;      // could not start or recovery failed
 constexpr int kExitConfigError = 2;  // bad config file or flags
+constexpr int kExitDataDirLocked = 3;  // another process holds data_dir (its pid on stderr)
 
 // Runs the daemon until a signal stops it; returns the process exit code.
 int run_server(const Config& config);

@@ -8,13 +8,15 @@
   with Grafana's variables substituted, into a temporary rules file of one
   recording rule each, and `promtool check rules` must accept it.
 - The dashboard has the panels an on-call person needs (throughput, commit
-  latency p50/p99/p99.9 from the histogram, fsync, records per flush, DWB,
-  page cache against the log's resident pages, durable LSN, errors by code,
-  readiness) and the namespace and pod variables.
+  latency p50/p99/p99.9 and the share of commits over 1 ms from the
+  histogram, flush duration, records per flush, DWB, page cache against the
+  log's resident pages, durable LSN, errors by code, readiness, the daemon's
+  state, the volume's free space) and the namespace and pod variables.
 - With --metrics (a live daemon's /metrics): every sidewal_* name in the
   dashboard and the alert rules is a metric the daemon exports (histograms'
-  _bucket/_sum/_count included), and every label the queries group sidewal
-  metrics by exists on them.
+  _bucket/_sum/_count included), every label a sidewal_* selector filters on
+  and every label the queries group sidewal metrics by exists on them, and
+  every le="..." a query selects is a bucket boundary the daemon exports.
 - --queries-out writes the substituted panel queries, one JSON object a line
   ({"title", "expr"}), for the end-to-end Prometheus test.
 Standard library plus PyYAML; promtool must be on PATH.
@@ -111,8 +113,9 @@ def promtool_parses(queries):
 
 
 def parse_scrape(text):
-    """Metric families {name: type} and the label names seen per family."""
-    types, labels = {}, {}
+    """Metric families {name: type}, the label names seen per family, and the
+    le values of each histogram's buckets."""
+    types, labels, bounds = {}, {}, {}
     for line in text.splitlines():
         m = re.match(r"# TYPE (\S+) (\S+)", line)
         if m:
@@ -126,9 +129,11 @@ def parse_scrape(text):
             name = m.group(1)
             family = next((name[: -len(s)] for s in ("_bucket", "_sum", "_count")
                            if name.endswith(s) and types.get(name[: -len(s)]) in ("histogram", "summary")), name)
-            for lm in re.finditer(r'(\w+)="', m.group(3) or ""):
+            for lm in re.finditer(r'(\w+)="([^"]*)"', m.group(3) or ""):
                 labels.setdefault(family, set()).add(lm.group(1))
-    return types, labels
+                if lm.group(1) == "le" and name.endswith("_bucket"):
+                    bounds.setdefault(family, set()).add(lm.group(2))
+    return types, labels, bounds
 
 
 def family_of(name, types):
@@ -142,7 +147,7 @@ def family_of(name, types):
 
 def check_against_scrape(queries, scrape_path):
     with open(scrape_path, encoding="utf-8") as f:
-        types, labels = parse_scrape(f.read())
+        types, labels, bucket_bounds = parse_scrape(f.read())
     check(types, f"{scrape_path}: no metric families (is it a /metrics scrape?)")
     used = set()
     for title, e in queries:
@@ -153,22 +158,31 @@ def check_against_scrape(queries, scrape_path):
                 continue
             if name.endswith("_bucket"):
                 check(types[fam] == "histogram", f"{title}: {name} used as histogram buckets but {fam} is a {types[fam]}")
-        # Labels a sidewal metric is grouped or filtered by (besides the ones
-        # Kubernetes discovery adds and the histogram's le) must exist on it.
+        # Labels a sidewal metric is grouped by (besides the ones Kubernetes
+        # discovery adds and the histogram's le) must exist on it. Queries
+        # naming no sidewal metric (up, kube-state-metrics) are not checked.
         names = re.findall(r"\bsidewal_[a-z0-9_]+", e)
-        for lab in set(re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", e)):
-            for l in (x.strip() for x in lab.split(",")):
-                if l in ("", "le", "namespace", "pod", "instance", "job"):
+        if names:
+            for lab in set(re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", e)):
+                for l in (x.strip() for x in lab.split(",")):
+                    if l in ("", "le", "namespace", "pod", "instance", "job"):
+                        continue
+                    fams = [family_of(n, types) for n in names]
+                    check(any(f and l in labels.get(f, set()) for f in fams),
+                          f"{title}: grouped by label {l!r}, which none of {sorted(set(names))} carries")
+        # Labels a sidewal_* selector filters on must exist on that metric,
+        # and an le="..." must be one of the daemon's bucket boundaries
+        # (a typo like le="0.0010" would select nothing, silently).
+        for name, sel in re.findall(r"\b(sidewal_[a-z0-9_]+)\s*\{([^}]*)\}", e):
+            fam = family_of(name, types)
+            for l, v in re.findall(r"(\w+)\s*(?:=~|!~|!=|=)\s*\"((?:\\.|[^\"\\])*)\"", sel):
+                if l in ("namespace", "pod", "instance", "job") or not fam:
                     continue
-                fams = [family_of(n, types) for n in names]
-                check(any(f and l in labels.get(f, set()) for f in fams),
-                      f"{title}: grouped by label {l!r}, which none of {sorted(set(names))} carries")
-        for l in re.findall(r"\b(\w+)\s*=~?\s*\"", e):
-            if l in ("namespace", "pod", "le", "persistentvolumeclaim"):
-                continue
-            fams = [family_of(n, types) for n in names]
-            check(any(f and l in labels.get(f, set()) for f in fams),
-                  f"{title}: filters on label {l!r}, which none of {sorted(set(names))} carries")
+                check(l in labels.get(fam, set()), f"{title}: {name} filtered on label {l!r}, which it does not carry")
+                if l == "le":
+                    check(v in bucket_bounds.get(fam, set()),
+                          f"{title}: {name}{{le=\"{v}\"}} is not a bucket boundary the daemon exports "
+                          f"({sorted(bucket_bounds.get(fam, set()))})")
     return used
 
 
@@ -178,7 +192,8 @@ REQUIRED = [
     ("commit latency p50", r"histogram_quantile\(0\.5, .*sidewal_commit_latency_seconds_bucket"),
     ("commit latency p99", r"histogram_quantile\(0\.99, .*sidewal_commit_latency_seconds_bucket"),
     ("commit latency p99.9", r"histogram_quantile\(0\.999, .*sidewal_commit_latency_seconds_bucket"),
-    ("fsync duration", r"sidewal_fsync_duration_seconds_bucket"),
+    ("commits over 1 ms", r'sidewal_commit_latency_seconds_bucket\{le="0\.001"'),
+    ("flush duration", r"sidewal_flush_duration_seconds_bucket"),
     ("records per flush", r"sidewal_group_commit_records_(sum|bucket)"),
     ("DWB bytes/s", r"rate\(sidewal_dwb_bytes_written_total"),
     ("page cache", r"sidewal_page_cache_bytes"),
@@ -186,6 +201,9 @@ REQUIRED = [
     ("durable LSN", r"sidewal_durable_lsn"),
     ("errors by code", r"by \(code\) \(rate\(sidewal_errors_total"),
     ("readiness", r"sidewal_ready"),
+    ("daemon state", r"sidewal_state\{"),
+    ("volume free space", r"sidewal_volume_available_bytes"),
+    ("volume size", r"sidewal_volume_size_bytes"),
 ]
 
 

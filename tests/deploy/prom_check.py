@@ -8,8 +8,9 @@ Exits 0 only when
   - every dashboard query in QUERIES.jsonl (from check_dashboard.py
     --queries-out) returns at least one sample, and
   - the main panels show what N acknowledged appends must produce: appends/s,
-    MB/s, commit latency p50/p99/p99.9, fsync and records per flush are
-    positive and finite; readiness is 1; the durable LSN is >= N.
+    MB/s, commit latency p50/p99/p99.9, flush duration and records per flush
+    are positive and finite; readiness is 1 and the state is ready; the
+    volume's size and free space are positive; the durable LSN is >= N.
 Otherwise prints why (with --verbose) and exits 1; the caller polls it until a
 deadline. Standard library only.
 """
@@ -41,10 +42,13 @@ EXPECT = {
     "Appends/s": POSITIVE,
     "Append MB/s": POSITIVE,
     "Commit latency (receipt to ACK)": POSITIVE,
-    "fsync duration": POSITIVE,
+    "Flush duration": POSITIVE,
     "Records per flush": lambda v: math.isfinite(v) and v >= 1,
     "Flushes/s": POSITIVE,
     "Ready": lambda v: v == 1,
+    "State": lambda v: v == 1,
+    "Volume capacity": POSITIVE,
+    "Free space in segments": POSITIVE,
     "Page cache vs log's resident pages": lambda v: math.isfinite(v) and v >= 0,
     "Durable LSN progress": lambda v: math.isfinite(v),
 }
@@ -66,6 +70,9 @@ def main():
         lsn = query(args.url, 'max(sidewal_durable_lsn{pod="sidewal-0"})')
         if not lsn or lsn[0] < args.records:
             problems.append(f"sidewal_durable_lsn = {lsn}, want >= {args.records}")
+        states = query(args.url, 'sidewal_state{pod="sidewal-0", state="ready"} == 1')
+        if len(states) != 1:
+            problems.append(f'sidewal_state{{state="ready"}} == 1 gives {states}, want one series')
         with open(args.queries, encoding="utf-8") as f:
             panels = [json.loads(line) for line in f if line.strip()]
         if not panels:

@@ -2,8 +2,11 @@
 # Tests of the Grafana dashboard and the alert rules with Debian's promtool.
 #
 #   tests/deploy/promql_test.sh rules
-#       promtool check rules dashboards/alerts.yaml, and promtool test rules
-#       with the unit tests in tests/deploy/alerts_test.yaml
+#       promtool check rules dashboards/alerts.yaml, promtool test rules with
+#       the unit tests in tests/deploy/alerts_test.yaml, and check_alerts.py:
+#       every alert has a severity, a runbook_url whose anchor is a heading of
+#       docs/operations.md, a unit test where it fires and one where it does
+#       not; the recovery alert follows the chart's startup probe
 #   tests/deploy/promql_test.sh dashboard
 #       every dashboard query parses; the required panels and variables exist
 #   tests/deploy/promql_test.sh live-metrics BUILD_BIN_DIR
@@ -29,6 +32,8 @@ case ${1:?usage: $0 rules|dashboard|live-metrics BIN_DIR} in
   rules)
     promtool check rules "$root/dashboards/alerts.yaml"
     promtool test rules "$here/alerts_test.yaml"
+    "$PY" "$here/check_alerts.py" "$root/dashboards/alerts.yaml" "$here/alerts_test.yaml" \
+      "$root/docs/operations.md" "$root/helm/sidewal/values.yaml"
     ;;
   dashboard)
     "$PY" "$here/check_dashboard.py" "$root/dashboards/sidewal.json" "$root/dashboards/alerts.yaml"
