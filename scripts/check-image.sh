@@ -5,6 +5,9 @@
 #
 #   scripts/check-image.sh [TAG]        default TAG=sidewal:test; run as root
 #
+# The image is built with VERSION (the chart's appVersion) and REVISION (git
+# HEAD) as build arguments; their OCI labels are checked in step 3.
+#
 # 1. Makes debian:bookworm-slim from Debian's own packages (debootstrap) when
 #    podman does not have it (the Dockerfile keeps its ordinary FROM).
 # 2. podman build --pull=never --isolation=chroot.
@@ -60,7 +63,10 @@ fi
 
 echo "== 2. podman build -t $tag"
 start=$SECONDS
-podman build --pull=never --isolation=chroot -t "$tag" . >"$work/build.log" 2>&1 \
+version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' helm/sidewal/Chart.yaml)
+revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+podman build --pull=never --isolation=chroot -t "$tag" \
+  --build-arg "VERSION=$version" --build-arg "REVISION=$revision" . >"$work/build.log" 2>&1 \
   || { tail -40 "$work/build.log"; echo "check-image: podman build failed" >&2; exit 1; }
 echo "built in $((SECONDS - start)) s; $(podman image inspect "$tag" --format '{{.Size}}' | numfmt --to=iec) image"
 
@@ -71,6 +77,11 @@ entry=$(podman image inspect "$tag" --format '{{json .Config.Entrypoint}}')
 [[ $entry == '["/usr/local/bin/sidewald","--config","/etc/sidewal/sidewal.yaml"]' ]] \
   || { echo "check-image: entrypoint is $entry" >&2; exit 1; }
 echo "user $user, entrypoint $entry"
+label() { podman image inspect "$tag" --format "{{index .Config.Labels \"org.opencontainers.image.$1\"}}"; }
+[[ $(label version) == "$version" ]] || { echo "check-image: version label '$(label version)', want $version" >&2; exit 1; }
+[[ $(label revision) == "$revision" ]] || { echo "check-image: revision label '$(label revision)', want $revision" >&2; exit 1; }
+[[ $(label title) == sidewal ]] || { echo "check-image: title label '$(label title)'" >&2; exit 1; }
+echo "labels: title $(label title), version $(label version), revision $(label revision), base $(label base.name)"
 
 echo "== 4. run sidewald from the image as uid 10001"
 root=$(podman image mount "$tag")

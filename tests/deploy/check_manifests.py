@@ -14,12 +14,22 @@ a sidewal sidecar (a container whose command runs sidewald):
   - terminationGracePeriodSeconds exceeds shutdown.drain_timeout_seconds;
   - encryption key files named in the config come from a read-only Secret mount;
   - the Service, ServiceMonitor and PodDisruptionBudget select these pods and
-    the admin port.
+    the admin port;
+  - an init container runs `sidewald --check-config` on the same ConfigMap
+    before the sidecar starts; the pod mounts no service account token;
+  - an ordinary (non-native) sidecar has a preStop hook that waits for the
+    database, and the grace period covers that wait as well as the drain;
+  - the `helm test` pod is a hook, is selected by no Service or PDB, and
+    checks the admin port of the Service's pods;
+  - the PrometheusRule and the dashboard ConfigMap carry exactly the rules
+    and the dashboard of the given files.
 Expectations about the variant come from flags (--pods, --pdb, ...). Exits 1
 with every failure listed; standard library plus PyYAML only.
 """
 import argparse
+import json
 import os
+import re
 import posixpath
 import sys
 
@@ -47,8 +57,14 @@ def pod_templates(docs):
 
 
 def is_sidewald(c):
+    """The daemon itself (not the --check-config init container)."""
     cmd = (c.get("command") or []) + (c.get("args") or [])
-    return bool(cmd) and cmd[0].endswith("/sidewald")
+    return bool(cmd) and cmd[0].endswith("/sidewald") and "--check-config" not in cmd
+
+
+def is_config_check(c):
+    cmd = (c.get("command") or []) + (c.get("args") or [])
+    return bool(cmd) and cmd[0].endswith("/sidewald") and "--check-config" in cmd
 
 
 def config_path_of(c):
@@ -178,10 +194,39 @@ def check_pod(owner, tmpl, docs, args):
         dv = data_mounts[0]["name"]
         check(dv in claims or "persistentVolumeClaim" in volumes.get(dv, {}),
               f"{where}: data volume {dv} is not a persistent volume claim")
+        if args.existing_claim:
+            check(dv not in claims and (volumes.get(dv, {}).get("persistentVolumeClaim") or {}).get("claimName")
+                  == args.existing_claim, f"{where}: data volume {dv} is not the existing claim {args.existing_claim}")
+        else:
+            check(dv in claims, f"{where}: data volume {dv} is not a volumeClaimTemplate")
         check(not data_mounts[0].get("readOnly"), f"{where}: data volume mounted read-only")
         if args.storage_class and dv in claims:
             check(claims[dv]["spec"].get("storageClassName") == args.storage_class,
                   f"{name}: claim {dv} storageClassName != {args.storage_class}")
+
+    # The config check: an init container running sidewald --check-config on
+    # the same file, started before the sidecar (init containers run in order).
+    checks = [c for c in everyone if is_config_check(c)]
+    if args.config_check:
+        if check(len(checks) == 1, f"{name}: expected one sidewald --check-config container, found {len(checks)}"):
+            cc = checks[0]
+            cw = f"{name}/{cc['name']}"
+            check(cc in init, f"{cw}: the config check is not an init container")
+            check(cc.get("restartPolicy") is None, f"{cw}: the config check must run to completion (no restartPolicy)")
+            if sw in init and cc in init:
+                check(init.index(cc) < init.index(sw), f"{cw}: the config check comes after the sidecar")
+            check(config_path_of(cc) == cfg_path, f"{cw}: checks {config_path_of(cc)}, the sidecar loads {cfg_path}")
+            cfg_dir = posixpath.dirname(cfg_path)
+            cm_sw = [m["name"] for m in sw.get("volumeMounts") or [] if m["mountPath"] == cfg_dir]
+            cm_cc = [m for m in cc.get("volumeMounts") or [] if m["mountPath"] == cfg_dir]
+            check(len(cm_cc) == 1 and [m["name"] for m in cm_cc] == cm_sw and cm_cc[0].get("readOnly") is True,
+                  f"{cw}: does not mount the sidecar's ConfigMap volume read-only at {cfg_dir}")
+            check_sidecar_security(cw, cc, spec.get("securityContext"))
+            check((cc.get("resources") or {}).get("limits", {}).get("memory"), f"{cw}: no memory limit")
+    else:
+        check(not checks, f"{name}: a config check container although the variant has none")
+    check(spec.get("automountServiceAccountToken") is False,
+          f"{name}: automountServiceAccountToken is not false (nothing in the pod uses the API)")
 
     # Security and resources.
     check_sidecar_security(where, sw, spec.get("securityContext"))
@@ -190,11 +235,25 @@ def check_pod(owner, tmpl, docs, args):
     check((sw.get("resources") or {}).get("requests"), f"{where}: no resource requests")
     check((sw.get("resources") or {}).get("limits", {}).get("memory"), f"{where}: no memory limit")
 
-    # Graceful termination outlasts the daemon's drain.
+    # Graceful termination outlasts the daemon's drain, and for an ordinary
+    # sidecar also the preStop wait for the database that comes before it.
     drain = float(cfg["shutdown"]["drain_timeout_seconds"])
     grace = spec.get("terminationGracePeriodSeconds")
-    check(isinstance(grace, int) and grace > drain,
-          f"{name}: terminationGracePeriodSeconds {grace} not above drain_timeout_seconds {drain}")
+    pre = ((sw.get("lifecycle") or {}).get("preStop") or {}).get("exec")
+    wait = 0
+    if args.native:
+        check(pre is None, f"{where}: a native sidecar needs no preStop hook (it stops after the database)")
+    elif args.prestop:
+        if check(pre and pre.get("command"), f"{where}: an ordinary sidecar without a preStop hook"):
+            script = pre["command"][-1]
+            m = re.search(r"\bmax=(\d+)", script)
+            if check(m, f"{where}: preStop script sets no max= wait"):
+                wait = int(m.group(1))
+            check(re.search(r"\bport=%d\b" % port, script), f"{where}: preStop does not ask admin port {port}")
+            check("sidewal_connections" in script, f"{where}: preStop does not wait on sidewal_connections")
+    check(isinstance(grace, int) and grace > drain + wait,
+          f"{name}: terminationGracePeriodSeconds {grace} not above drain_timeout_seconds {drain}"
+          f" + preStop wait {wait}")
 
     # Prometheus discovery annotations agree with the admin port.
     ann = tmpl["metadata"].get("annotations") or {}
@@ -229,6 +288,69 @@ def check_pod(owner, tmpl, docs, args):
     return {"port": port, "labels": tmpl["metadata"].get("labels") or {}, "sidecar": sw}
 
 
+def check_helm_test(docs, services, pdbs, pods, args):
+    tests = [d for d in docs if d.get("kind") == "Pod"
+             and (d["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
+    others = [d for d in docs if d.get("kind") == "Pod" and d not in tests]
+    check(not others, f"Pods rendered outside a helm test hook: {[d['metadata']['name'] for d in others]}")
+    if args.helm_test == "no":
+        check(not tests, "a helm test pod rendered although the variant has none")
+        return
+    if not check(len(tests) == 1, f"expected one helm test pod, found {len(tests)}"):
+        return
+    t = tests[0]
+    name = t["metadata"]["name"]
+    spec = t["spec"]
+    labels = t["metadata"].get("labels") or {}
+    check(spec.get("restartPolicy") == "Never", f"{name}: restartPolicy is not Never")
+    check(spec.get("automountServiceAccountToken") is False, f"{name}: automountServiceAccountToken is not false")
+    check(isinstance(spec.get("activeDeadlineSeconds"), int), f"{name}: no activeDeadlineSeconds")
+    check("before-hook-creation" in (t["metadata"]["annotations"].get("helm.sh/hook-delete-policy") or ""),
+          f"{name}: a re-run of helm test would clash with the last test pod")
+    for s in services:
+        check(not labels_match(s["spec"].get("selector"), labels), f"{name}: Service {s['metadata']['name']} selects the test pod")
+    for p in pdbs:
+        check(not labels_match(p["spec"]["selector"]["matchLabels"], labels), f"{name}: the PDB selects the test pod")
+    (c,) = spec["containers"]
+    env = {e["name"]: e.get("value") for e in c.get("env") or []}
+    svc_names = [s["metadata"]["name"] for s in services]
+    check(any(str(env.get("SERVICE", "")).startswith(n + ".") for n in svc_names),
+          f"{name}: SERVICE={env.get('SERVICE')} is none of the Services {svc_names}")
+    ports = {r["port"] for _, r in pods} or None
+    if ports:
+        check(int(env.get("PORT", 0)) in ports, f"{name}: PORT={env.get('PORT')}, the admin port is {ports}")
+    check(env.get("EXPECT_APPENDS") == ("1" if args.expect_appends == "yes" else "0"),
+          f"{name}: EXPECT_APPENDS={env.get('EXPECT_APPENDS')}, expected {args.expect_appends}")
+    check_sidecar_security(f"{name}/{c['name']}", c, spec.get("securityContext"))
+    check((c.get("resources") or {}).get("limits", {}).get("memory"), f"{name}: no memory limit")
+
+
+def check_monitoring(docs, args):
+    rules = [d for d in docs if d.get("kind") == "PrometheusRule"]
+    if args.alerts:
+        if check(len(rules) == 1, f"expected one PrometheusRule, found {len(rules)}"):
+            r = rules[0]
+            check(r["apiVersion"] == "monitoring.coreos.com/v1", "PrometheusRule apiVersion")
+            with open(args.alerts, encoding="utf-8") as f:
+                want = yaml.safe_load(f)["groups"]
+            check(r["spec"]["groups"] == want, f"PrometheusRule groups differ from {args.alerts}")
+    else:
+        check(not rules, "a PrometheusRule rendered although the variant has it off")
+    boards = [d for d in docs if d.get("kind") == "ConfigMap"
+              and any(k.endswith(".json") for k in (d.get("data") or {}))]
+    if args.dashboard:
+        if check(len(boards) == 1, f"expected one dashboard ConfigMap, found {len(boards)}"):
+            b = boards[0]
+            check((b["metadata"].get("labels") or {}).get("grafana_dashboard") == "1",
+                  f"ConfigMap {b['metadata']['name']}: no grafana_dashboard: \"1\" label for the Grafana sidecar")
+            with open(args.dashboard, encoding="utf-8") as f:
+                want = json.load(f)
+            (key,) = [k for k in b["data"] if k.endswith(".json")]
+            check(json.loads(b["data"][key]) == want, f"dashboard ConfigMap differs from {args.dashboard}")
+    else:
+        check(not boards, "a dashboard ConfigMap rendered although the variant has it off")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("manifests")
@@ -240,6 +362,14 @@ def main():
     ap.add_argument("--native", type=lambda s: s == "true", default=True)
     ap.add_argument("--admin-port", type=int, default=None)
     ap.add_argument("--storage-class", default=None)
+    ap.add_argument("--config-check", type=lambda s: s == "yes", default=True, help="yes|no")
+    ap.add_argument("--prestop", type=lambda s: s == "yes", default=True, help="yes|no (ordinary sidecar)")
+    ap.add_argument("--existing-claim", default=None)
+    ap.add_argument("--helm-test", choices=["yes", "no"], default="no")
+    ap.add_argument("--expect-appends", choices=["yes", "no"], default="no",
+                    help="the helm test pod checks that appends grow")
+    ap.add_argument("--alerts", default=None, help="alert rules the PrometheusRule must carry")
+    ap.add_argument("--dashboard", default=None, help="dashboard JSON the dashboard ConfigMap must carry")
     args = ap.parse_args()
 
     docs = load(args.manifests)
@@ -292,6 +422,9 @@ def main():
             check(all(labels_match(sel, r["labels"]) for _, r in pods), "PodDisruptionBudget does not select the pods")
     else:
         check(not pdbs, "a PodDisruptionBudget rendered although the variant should have none")
+
+    check_helm_test(docs, services, pdbs, pods, args)
+    check_monitoring(docs, args)
 
     if failures:
         for f in failures:
