@@ -254,12 +254,13 @@ void Connection::dispatch() {
     return complete_error(seq, ErrorCode::kUnknownOpcode,
                           std::string("unknown request opcode ") + buf);
   }
-  // Only READ defines header flags (SKIP_DEAD, HEADER_ONLY); any other bit is refused.
+  // Only READ (SKIP_DEAD, HEADER_ONLY) and HELLO (LIMITS) define header
+  // flags; any other bit is refused.
   if ((header_.flags & ~proto::allowed_request_flags(header_.opcode)) != 0 ||
       header_.reserved != 0) {
     return complete_error(seq, ErrorCode::kMalformed,
                           "header reserved must be 0 and flags 0 (READ: only 0x01 SKIP_DEAD, "
-                          "0x02 HEADER_ONLY)");
+                          "0x02 HEADER_ONLY; HELLO: only 0x01 LIMITS)");
   }
   if (op == proto::Opcode::kCancel) {
     return complete_error(seq, ErrorCode::kMalformed, "CANCEL body must be empty");

@@ -58,6 +58,7 @@ std::vector<TestRecord> batch_of_exactly(uint64_t target, uint32_t max_payload, 
   return v;
 }
 
+// Views into `records`, which must outlive them.
 std::vector<proto::AppendRecord> views(const std::vector<TestRecord>& records) {
   std::vector<proto::AppendRecord> v;
   for (const TestRecord& r : records) {
@@ -96,6 +97,19 @@ TEST(Limits, ADaemonWithSmallLimitsAdvertisesThemAndTheClientEnforcesThem) {
   // (1 MiB minus its preamble and double-write pages) bounds it.
   EXPECT_GE(ok.max_batch_bytes, 2 * proto::encoded_record_bytes(16u << 10));
   EXPECT_LT(ok.max_batch_bytes, 1u << 20);
+  // HELLO defines no other flag: MALFORMED, and the connection stays usable.
+  {
+    std::vector<uint8_t> frame;
+    const uint64_t id = c.next_id();
+    proto::encode_hello(id, proto::Hello{.version = 1, .name = "x", .flags = 0x02}, &frame);
+    ASSERT_TRUE(c.send(frame));
+    auto f = c.read_frame();
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->header.request_id, id);
+    const proto::ErrorReply e = expect_error(*f);
+    EXPECT_EQ(e.code, proto::ErrorCode::kMalformed);
+    EXPECT_NE(e.message.find("HELLO: only 0x01 LIMITS"), std::string::npos) << e.message;
+  }
 
   // The daemon refuses a record one byte over, as advertised.
   TestRecord over{.type = 1, .tenant = 1, .payload = make_payload(1, 1, (16u << 10) + 1)};
@@ -113,7 +127,8 @@ TEST(Limits, ADaemonWithSmallLimitsAdvertisesThemAndTheClientEnforcesThem) {
   EXPECT_EQ(lim->max_record_bytes, ok.max_record_bytes);
   EXPECT_EQ(lim->max_batch_bytes, ok.max_batch_bytes);
   EXPECT_EQ(lim->max_reply_body, ok.max_reply_body);
-  auto over_v = views({over});
+  const std::vector<TestRecord> over_batch = {over};  // views() points into it
+  auto over_v = views(over_batch);
   auto r = (*cl)->append(over_v);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(client::daemon_error_code(r.status()), proto::ErrorCode::kRecordTooLarge);
@@ -129,7 +144,8 @@ TEST(Limits, ADaemonWithSmallLimitsAdvertisesThemAndTheClientEnforcesThem) {
   EXPECT_NE(r.status().message().find("limits.max_frame_bytes 65536"), std::string::npos)
       << r.status().message();
   // The connection is still the same, usable one.
-  auto at_v = views({at});
+  const std::vector<TestRecord> at_batch = {at};
+  auto at_v = views(at_batch);
   auto lsn = (*cl)->append(at_v);
   ASSERT_TRUE(lsn.ok()) << lsn.status().ToString();
   EXPECT_EQ(*lsn, 2u);
