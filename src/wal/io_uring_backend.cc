@@ -11,7 +11,7 @@
 namespace sidewal::wal {
 namespace {
 
-constexpr unsigned kRingEntries = 8;  // at most 2 SQEs in flight per call
+constexpr unsigned kRingEntries = 8;  // at most 3 SQEs in flight per call (two writes + a draining sync)
 constexpr int kMaxFruitlessRetries = 1000;
 // An SQE's length is 32 bits; larger writes go in 1 GiB pieces.
 constexpr size_t kMaxSqeBytes = 1u << 30;
@@ -309,7 +309,7 @@ Status UringBackend::write2_and_sync(FileHandle file, uint64_t offset, const voi
   }
   // A flush that ran and failed is final: the dirty pages may be gone.
   if (res[2] < 0 && res[2] != -ECANCELED) {
-    return Status::FromErrno(-res[2], "fdatasync (io_uring, linked) " + info.path);
+    return Status::FromErrno(-res[2], "fdatasync (io_uring, drained) " + info.path);
   }
   for (int i = 0; i < 2; ++i) {
     size_t done = res[i] > 0 ? static_cast<size_t>(res[i]) : 0;

@@ -44,7 +44,10 @@ void for_each_combination(const std::array<size_t, N>& counts,
 
 std::string show(const uint8_t* v, size_t n) {
   std::string s;
-  for (size_t i = 0; i < n; ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  for (size_t i = 0; i < n; ++i) {
+    if (i) s += ',';
+    s += std::to_string(v[i]);
+  }
   return "{" + s + "}";
 }
 
