@@ -222,6 +222,7 @@ void Connection::on_read_some(const boost::system::error_code& ec, size_t n) {
     }
     rbegin_ = rend_ = 0;
     peer_eof_ = true;
+    if (!reads_.empty()) eof_keepalive_ = shared_from_this();
     progress();
     return;
   }
@@ -823,6 +824,7 @@ void Connection::close() {
   // Dropped when close() returns; every caller runs in a handler holding
   // its own reference.
   std::shared_ptr<Connection> keepalive = std::move(keepalive_);
+  std::shared_ptr<Connection> eof_keepalive = std::move(eof_keepalive_);
   boost::system::error_code ignored;
   socket_.shutdown(Socket::shutdown_both, ignored);
   socket_.close(ignored);

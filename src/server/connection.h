@@ -208,6 +208,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // absorbs late callbacks), so it never outlives the connection's life.
   uint64_t appends_unanswered_ = 0;
   std::shared_ptr<Connection> keepalive_;
+  // Holds a connection whose peer shut down its sending side while READs
+  // remain (a follower may keep a half-closed connection): no read is
+  // pending then, and without it the connection would be destroyed without
+  // close(), leaving the daemon's registry and sidewal_connections behind
+  // and shutdown waiting for it forever. close() lets go of it; a dead
+  // peer is found at the next write.
+  std::shared_ptr<Connection> eof_keepalive_;
 
   std::map<uint64_t, ReadStream> reads_;
   uint32_t blocking_ops_ = 0;  // truncates and reads running on the pool

@@ -305,5 +305,39 @@ TEST(Metrics, StateIsDrainingWhileSigtermWaitsForAReadToFinish) {
   EXPECT_EQ(d.wait_exit(), 0);
 }
 
+// A follower whose process dies leaves a half-closed-looking connection (EOF,
+// no pending read). The daemon must still close it when a write to it fails,
+// count it out of sidewal_connections, and let SIGTERM end the daemon: it
+// used to drop such a connection without closing it and never exit.
+TEST(Metrics, AKilledFollowerIsClosedAtTheNextWriteAndSigtermStillEndsTheDaemon) {
+  TempDir dir;
+  Daemon d(dir.path());
+  d.start_ready();
+  const std::vector<TestRecord> one{TestRecord{.type = 1, .payload = make_payload(4, 0, 100)}};
+  {
+    RawClient w(d.socket_path());
+    expect_ack(w.append(one));
+  }
+  {
+    RawClient f(d.socket_path());
+    std::vector<uint8_t> frame;
+    proto::encode_read(f.next_id(), proto::ReadRequest{.from_lsn = 1, .follow = 1}, &frame);
+    ASSERT_TRUE(f.send(frame));
+    auto first = f.read_frame();
+    ASSERT_TRUE(first);
+    ASSERT_EQ(first->opcode(), proto::Opcode::kRecords) << describe(*first);
+  }  // the follower's socket closes here, as when its process is killed
+  auto connections = [&] {
+    return sample(http_get(d.admin_port(), "/metrics").body, "sidewal_connections");
+  };
+  {
+    RawClient w(d.socket_path());
+    expect_ack(w.append(one));  // the follower's next RECORDS write fails
+  }
+  ASSERT_TRUE(d.wait_until([&] { return connections() == 0; }, seconds(20))) << d.output();
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.wait_exit(seconds(20)), 0) << d.output();
+}
+
 }  // namespace
 }  // namespace sidewal::it
