@@ -460,10 +460,15 @@ bool Daemon::wait_until(const std::function<bool()>& pred, milliseconds timeout)
 }
 
 RunResult run_sidewald(const std::vector<std::string>& args, milliseconds timeout) {
+  return run_program(SIDEWALD_PATH, args, timeout);
+}
+
+RunResult run_program(const std::string& bin, const std::vector<std::string>& args,
+                      milliseconds timeout) {
   int out[2];
   int err[2];
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) fail("pipe2 failed");
-  std::vector<std::string> all = {SIDEWALD_PATH};
+  std::vector<std::string> all = {bin};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());

@@ -162,6 +162,9 @@ struct RunResult {
   std::string err;
 };
 RunResult run_sidewald(const std::vector<std::string>& args, milliseconds timeout = seconds(30));
+// Runs any program (`bin` with `args`) to completion the same way.
+RunResult run_program(const std::string& bin, const std::vector<std::string>& args,
+                      milliseconds timeout = seconds(60));
 
 // Deterministic payload for (stream, seq): lets a test recognise any record
 // it reads back as one it sent, and regenerate its exact bytes.

@@ -75,60 +75,6 @@ uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
-// Runs a program to completion: exit code, stdout, stderr.
-RunResult run_program(const std::string& bin, const std::vector<std::string>& args,
-                      milliseconds timeout = seconds(60)) {
-  int out[2];
-  int err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
-  std::vector<std::string> all = {bin};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork");
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
-    ::execv(argv[0], argv.data());
-    _exit(127);
-  }
-  ::close(out[1]);
-  ::close(err[1]);
-  RunResult r;
-  const auto deadline = Clock::now() + timeout;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  char buf[65536];
-  while (open_fds > 0) {
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-    const int pr = ::poll(fds, 2, left < 0 ? 0 : static_cast<int>(left));
-    if (pr == 0) {
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    for (auto& f : fds) {
-      if (f.fd < 0 || f.revents == 0) continue;
-      const ssize_t n = ::read(f.fd, buf, sizeof buf);
-      if (n > 0) {
-        (&f == &fds[0] ? r.out : r.err).append(buf, static_cast<size_t>(n));
-      } else {
-        ::close(f.fd);
-        f.fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (auto& f : fds) {
-    if (f.fd >= 0) ::close(f.fd);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
 RunResult run_cli(const std::vector<std::string>& args) { return run_program(SIDEWAL_CLI_PATH, args); }
 
 // `sidewal dump --hex` output back into records ("lsn type tenant 0x..").
