@@ -30,7 +30,7 @@ constexpr uint32_t kHardMaxRecordBytes = 16u << 20;     // 16 MiB ceiling
 constexpr uint64_t kDefaultSegmentBytes = 64ull << 20;  // 64 MiB
 
 enum class SyncMode : uint8_t {
-  kFdatasync,  // write, then fdatasync (measured faster on our disk; default)
+  kFdatasync,  // write, then fdatasync (the default; BENCHMARKS.md compares the two)
   kODsync,     // O_DSYNC writes
 };
 
