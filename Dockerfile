@@ -27,11 +27,13 @@ RUN scripts/build.sh release \
 
 FROM ${BASE_IMAGE}
 # Runtime libraries of sidewald and sidewal (ldd build/bin/sidewald): io_uring,
-# ISA-L CRC, yaml-cpp, prometheus-cpp, spdlog/fmt, OpenSSL's libcrypto.
+# ISA-L CRC, yaml-cpp, prometheus-cpp, spdlog/fmt, OpenSSL's libcrypto; for
+# the archive's S3 client, libcurl (OpenSSL flavour) and tinyxml2, with the
+# CA certificates it verifies https endpoints against.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       liburing2 libisal2 libyaml-cpp0.7 libprometheus-cpp-core1.0 \
-      libspdlog1.10 libfmt9 libssl3 \
+      libspdlog1.10 libfmt9 libssl3 libcurl4 libtinyxml2-9 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # The daemon's user and the directories it writes: the log's volume and the
 # socket directory (both replaced by volumes in Kubernetes).

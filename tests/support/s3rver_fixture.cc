@@ -1,0 +1,175 @@
+#include "s3rver_fixture.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace sidewal::testing {
+
+namespace {
+
+bool accepts_connections(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+uint16_t unused_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+Result<std::unique_ptr<S3rver>> S3rver::start(const std::vector<std::string>& buckets) {
+  if (::access(S3RVER_SCRIPT, R_OK) != 0) {
+    return Status::NotFound(std::string(S3RVER_SCRIPT) +
+                            " is missing: run scripts/install-deps.sh (npm ci in tools/s3rver)");
+  }
+  std::unique_ptr<S3rver> server(new S3rver());
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/s3rver-XXXXXX";
+  if (::mkdtemp(templ.data()) == nullptr) return Status::FromErrno(errno, "mkdtemp " + templ);
+  server->dir_ = templ;
+  const std::string data = server->dir_ + "/data";
+  std::filesystem::create_directory(data);
+  const std::string log_path = server->dir_ + "/s3rver.log";
+
+  // The port is free when chosen; if something takes it before s3rver binds,
+  // s3rver exits (EADDRINUSE) and another port is tried.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    server->port_ = unused_loopback_port();
+    if (server->port_ == 0) return Status::IoError("no free loopback port");
+    const std::string port = std::to_string(server->port_);
+    // --openssl-legacy-provider: s3rver makes ListObjectsV2 continuation
+    // tokens with DES, which OpenSSL 3 (Node 17 and later) only has there;
+    // without it every listing past the first page is a 500.
+    std::vector<std::string> args = {"node", "--openssl-legacy-provider", S3RVER_SCRIPT,
+                                     "--directory", data,
+                                     "--address", "127.0.0.1", "--port", port};
+    for (const std::string& b : buckets) {
+      args.push_back("--configure-bucket");
+      args.push_back(b);
+    }
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own group: killed as one
+    posix_spawnattr_setpgroup(&attr, 0);
+    pid_t pid = -1;
+    int rc = ::posix_spawnp(&pid, "node", &actions, &attr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) return Status::FromErrno(rc, "spawn node " S3RVER_SCRIPT);
+    server->pid_ = pid;
+
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    bool exited = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int wstatus = 0;
+      if (::waitpid(pid, &wstatus, WNOHANG) == pid) {
+        exited = true;
+        server->pid_ = -1;
+        break;
+      }
+      if (accepts_connections(server->port_)) return server;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
+    }
+    const std::string log = server->log();
+    if (!exited) {
+      server->stop();
+      return Status::IoError("s3rver did not accept connections on 127.0.0.1:" + port +
+                             " within 30 s; log:\n" + log);
+    }
+    if (log.find("EADDRINUSE") == std::string::npos) {
+      return Status::IoError("s3rver exited at start; log:\n" + log);
+    }
+  }
+  return Status::IoError("s3rver: no free port after 5 attempts");
+}
+
+S3rver::~S3rver() {
+  stop();
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+void S3rver::stop() {
+  if (pid_ <= 0) return;
+  ::kill(-pid_, SIGKILL);
+  int wstatus = 0;
+  while (::waitpid(pid_, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+}
+
+std::string S3rver::endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+archive::S3Config S3rver::config(const std::string& bucket) const {
+  archive::S3Config c;
+  c.endpoint = endpoint();
+  c.bucket = bucket;
+  c.path_style = true;
+  c.credentials.access_key_id = kAccessKeyId;
+  c.credentials.secret_access_key = kSecretAccessKey;
+  c.connect_timeout_ms = 5'000;
+  c.request_timeout_ms = 30'000;
+  c.stall_timeout_s = 10;
+  return c;
+}
+
+std::string S3rver::log() const { return read_file(dir_ + "/s3rver.log"); }
+
+}  // namespace sidewal::testing
