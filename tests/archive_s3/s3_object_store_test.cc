@@ -299,6 +299,32 @@ TEST_F(S3ObjectStoreTest, ConcurrentCallsFromSeveralThreads) {
   EXPECT_EQ(listed.size(), 40u);
 }
 
+TEST(S3TlsTest, HttpsVerifiesTheStoreAgainstTheCaFile) {
+  auto server = S3rver::start({"archive"}, /*tls=*/true);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  S3Config config = server.value()->config("archive");
+  ASSERT_EQ(config.endpoint.rfind("https://", 0), 0u) << config.endpoint;
+
+  // Without the CA file the self-signed certificate is refused: no request
+  // reaches the store.
+  auto untrusted = S3ObjectStore::open(config);
+  ASSERT_TRUE(untrusted.ok());
+  Status st = untrusted.value()->put("k", bytes_of("secret"));
+  EXPECT_EQ(st.code(), Code::kIoError) << st.ToString();
+  EXPECT_NE(st.message().find("certificate"), std::string::npos) << st.message();
+
+  config.ca_file = server.value()->ca_file();
+  auto trusted = S3ObjectStore::open(config);
+  ASSERT_TRUE(trusted.ok());
+  st = trusted.value()->put("k", bytes_of("over tls"));
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  std::string got;
+  ASSERT_TRUE(trusted.value()->get("k", &got).ok());
+  EXPECT_EQ(got, "over tls");
+  std::string missing;
+  EXPECT_EQ(untrusted.value()->get("k", &missing).code(), Code::kIoError);
+}
+
 // ---- Configuration and credentials (no server needed).
 
 TEST(S3ConfigTest, OpenRejectsWhatCannotWork) {

@@ -1,6 +1,10 @@
 #include "s3rver_fixture.h"
 
 #include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -43,6 +47,47 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// A self-signed certificate for IP 127.0.0.1 (subjectAltName, which libcurl
+// checks) valid for a day, and its key, as PEM files.
+Status write_self_signed_cert(const std::string& cert_path, const std::string& key_path) {
+  EVP_PKEY* pkey = EVP_EC_gen("P-256");
+  X509* x509 = X509_new();
+  bool ok = pkey != nullptr && x509 != nullptr;
+  if (ok) {
+    X509_set_version(x509, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x509), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x509), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x509), 24 * 3600);
+    X509_set_pubkey(x509, pkey);
+    X509_NAME* name = X509_get_subject_name(x509);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+    X509_set_issuer_name(x509, name);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x509, x509, nullptr, nullptr, 0);
+    for (auto [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1"},
+                              std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+      X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+      ok = ok && ext != nullptr && X509_add_ext(x509, ext, -1) == 1;
+      X509_EXTENSION_free(ext);
+    }
+    ok = ok && X509_sign(x509, pkey, EVP_sha256()) > 0;
+  }
+  if (ok) {
+    FILE* f = std::fopen(cert_path.c_str(), "w");
+    ok = f != nullptr && PEM_write_X509(f, x509) == 1;
+    if (f != nullptr) std::fclose(f);
+    f = std::fopen(key_path.c_str(), "w");
+    ok = ok && f != nullptr &&
+         PEM_write_PrivateKey(f, pkey, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+    if (f != nullptr) std::fclose(f);
+  }
+  X509_free(x509);
+  EVP_PKEY_free(pkey);
+  return ok ? Status::Ok() : Status::IoError("could not make a self-signed certificate");
+}
+
 }  // namespace
 
 uint16_t unused_loopback_port() {
@@ -62,7 +107,8 @@ uint16_t unused_loopback_port() {
   return port;
 }
 
-Result<std::unique_ptr<S3rver>> S3rver::start(const std::vector<std::string>& buckets) {
+Result<std::unique_ptr<S3rver>> S3rver::start(const std::vector<std::string>& buckets,
+                                              bool tls) {
   if (::access(S3RVER_SCRIPT, R_OK) != 0) {
     return Status::NotFound(std::string(S3RVER_SCRIPT) +
                             " is missing: run scripts/install-deps.sh (npm ci in tools/s3rver)");
@@ -75,6 +121,10 @@ Result<std::unique_ptr<S3rver>> S3rver::start(const std::vector<std::string>& bu
   const std::string data = server->dir_ + "/data";
   std::filesystem::create_directory(data);
   const std::string log_path = server->dir_ + "/s3rver.log";
+  server->tls_ = tls;
+  if (tls) {
+    SIDEWAL_RETURN_IF_ERROR(write_self_signed_cert(server->ca_file(), server->dir_ + "/key.pem"));
+  }
 
   // The port is free when chosen; if something takes it before s3rver binds,
   // s3rver exits (EADDRINUSE) and another port is tried.
@@ -88,6 +138,9 @@ Result<std::unique_ptr<S3rver>> S3rver::start(const std::vector<std::string>& bu
     std::vector<std::string> args = {"node", "--openssl-legacy-provider", S3RVER_SCRIPT,
                                      "--directory", data,
                                      "--address", "127.0.0.1", "--port", port};
+    if (tls) {
+      args.insert(args.end(), {"--cert", server->ca_file(), "--key", server->dir_ + "/key.pem"});
+    }
     for (const std::string& b : buckets) {
       args.push_back("--configure-bucket");
       args.push_back(b);
@@ -155,7 +208,9 @@ void S3rver::stop() {
   pid_ = -1;
 }
 
-std::string S3rver::endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+std::string S3rver::endpoint() const {
+  return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
+}
 
 archive::S3Config S3rver::config(const std::string& bucket) const {
   archive::S3Config c;

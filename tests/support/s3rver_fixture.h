@@ -33,14 +33,19 @@ class S3rver {
   // Starts s3rver with `buckets` created, on 127.0.0.1 and a free port; returns
   // once it accepts connections (polled, with a 30 s deadline). The error
   // carries s3rver's log when it exits instead.
-  static Result<std::unique_ptr<S3rver>> start(const std::vector<std::string>& buckets);
+  // With `tls`, it serves https with a fresh self-signed certificate for
+  // 127.0.0.1 (ca_file() is its PEM, to verify it with).
+  static Result<std::unique_ptr<S3rver>> start(const std::vector<std::string>& buckets,
+                                               bool tls = false);
   // Kills it and removes its directory.
   ~S3rver();
   S3rver(const S3rver&) = delete;
   S3rver& operator=(const S3rver&) = delete;
 
   uint16_t port() const { return port_; }
-  std::string endpoint() const;  // "http://127.0.0.1:PORT"
+  std::string endpoint() const;  // "http://127.0.0.1:PORT" (https with tls)
+  // The self-signed certificate of a tls server ("" without tls).
+  std::string ca_file() const { return tls_ ? dir_ + "/cert.pem" : ""; }
   // Path-style config for `bucket` with s3rver's credentials and short
   // timeouts (a test that fails should fail in seconds).
   archive::S3Config config(const std::string& bucket) const;
@@ -56,6 +61,7 @@ class S3rver {
   std::string dir_;  // temp directory: data/ and s3rver.log
   pid_t pid_ = -1;   // -1 once stopped
   uint16_t port_ = 0;
+  bool tls_ = false;
 };
 
 // A loopback TCP port nobody listens on at the time of the call.
