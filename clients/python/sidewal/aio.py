@@ -33,6 +33,7 @@ class AsyncClient:
         # Bytes go out in session order: _flush() sends directly while no
         # write is pending, else leaves them to the writer task (`_sending`).
         self._sending = False
+        self._flush_scheduled = False
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -118,7 +119,8 @@ class AsyncClient:
         return self._future(self._session.append(as_records(records, type, tenant)))
 
     async def drain(self) -> None:
-        """Waits until every request sent so far has left for the socket."""
+        """Waits until every request made so far has left for the socket."""
+        self._flush_now()
         await self._idle.wait()
 
     async def status(self) -> p.StatusReply:
@@ -150,6 +152,14 @@ class AsyncClient:
     # ---- I/O.
 
     def _flush(self) -> None:
+        # Requests made in the same turn of the event loop leave in one
+        # send(): the first schedules the send, the others join its bytes.
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_scheduled = False
         s = self._session
         if not s.outgoing or s.broken is not None:
             return
