@@ -16,6 +16,7 @@ build_pkgs=(
 test_pkgs=(
   clang libclang-rt-14-dev python3 curl unzip util-linux procps
   fio prometheus python3-yaml
+  cargo  # the Rust client's tests (clients/rust, tests/rust_client)
 )
 
 want=("${build_pkgs[@]}")
