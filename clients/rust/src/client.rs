@@ -83,6 +83,58 @@ pub struct Limits {
     pub max_reply_body: u32,
 }
 
+impl Limits {
+    /// The limits a daemon with the defaults of docs/protocol.md "Limits"
+    /// advertises.
+    pub fn defaults() -> Limits {
+        Limits {
+            source: LimitsSource::Advertised,
+            max_frame_body: wire::DEFAULT_MAX_FRAME_BODY,
+            max_record_bytes: wire::DEFAULT_MAX_RECORD_BYTES,
+            max_batch_bytes: Some(wire::DEFAULT_MAX_BATCH_BYTES),
+            record_extra_bytes: 0,
+            max_reply_body: wire::max_reply_body(wire::DEFAULT_MAX_RECORD_BYTES),
+        }
+    }
+
+    /// Ok when a daemon with these limits accepts the APPEND for its size;
+    /// else `Error::Refused` with the code it would answer, checked in the
+    /// daemon's order: the frame (FRAME_TOO_LARGE), each payload, the batch
+    /// (both RECORD_TOO_LARGE).
+    pub fn check_append(&self, records: &[AppendRecord<'_>]) -> Result<()> {
+        let body = wire::append_body_len(records);
+        if body > u64::from(self.max_frame_body) {
+            return Err(Error::Refused {
+                code: ErrorCode::FrameTooLarge,
+                message: format!("APPEND body of {} bytes; max_frame_body is {}", body, self.max_frame_body),
+            });
+        }
+        for (i, r) in records.iter().enumerate() {
+            if r.payload.len() as u64 > u64::from(self.max_record_bytes) {
+                return Err(Error::Refused {
+                    code: ErrorCode::RecordTooLarge,
+                    message: format!(
+                        "record {} has a {}-byte payload; max_record_bytes is {}",
+                        i,
+                        r.payload.len(),
+                        self.max_record_bytes
+                    ),
+                });
+            }
+        }
+        if let Some(max) = self.max_batch_bytes {
+            let encoded = wire::encoded_batch_bytes(records, self.record_extra_bytes);
+            if encoded > max {
+                return Err(Error::Refused {
+                    code: ErrorCode::RecordTooLarge,
+                    message: format!("APPEND encodes to {} bytes; max_batch_bytes is {}", encoded, max),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A READ's limits and flags.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReadOptions {
@@ -366,37 +418,8 @@ impl Client {
         if body > u64::from(u32::MAX) {
             return Err(Error::InvalidArgument(format!("APPEND body of {} bytes", body)));
         }
-        if !self.options.check_limits {
-            return Ok(());
-        }
-        let l = &self.limits;
-        for (i, r) in records.iter().enumerate() {
-            if r.payload.len() as u64 > u64::from(l.max_record_bytes) {
-                return Err(Error::Refused {
-                    code: ErrorCode::RecordTooLarge,
-                    message: format!(
-                        "record {} has a {}-byte payload; max_record_bytes is {}",
-                        i,
-                        r.payload.len(),
-                        l.max_record_bytes
-                    ),
-                });
-            }
-        }
-        if body > u64::from(l.max_frame_body) {
-            return Err(Error::Refused {
-                code: ErrorCode::FrameTooLarge,
-                message: format!("APPEND body of {} bytes; max_frame_body is {}", body, l.max_frame_body),
-            });
-        }
-        if let Some(max) = l.max_batch_bytes {
-            let encoded = wire::encoded_batch_bytes(records, l.record_extra_bytes);
-            if encoded > max {
-                return Err(Error::Refused {
-                    code: ErrorCode::RecordTooLarge,
-                    message: format!("APPEND encodes to {} bytes; max_batch_bytes is {}", encoded, max),
-                });
-            }
+        if self.options.check_limits {
+            self.limits.check_append(records)?;
         }
         Ok(())
     }

@@ -267,16 +267,24 @@ pub enum DaemonState {
     Recovering,
     Ready,
     Failed,
-    Other(u8),
 }
 
 impl DaemonState {
-    pub fn from_u8(v: u8) -> DaemonState {
+    /// None for a value v1 does not define (a protocol violation).
+    pub fn from_u8(v: u8) -> Option<DaemonState> {
         match v {
-            0 => DaemonState::Recovering,
-            1 => DaemonState::Ready,
-            2 => DaemonState::Failed,
-            other => DaemonState::Other(other),
+            0 => Some(DaemonState::Recovering),
+            1 => Some(DaemonState::Ready),
+            2 => Some(DaemonState::Failed),
+            _ => None,
+        }
+    }
+
+    pub fn as_u8(self) -> u8 {
+        match self {
+            DaemonState::Recovering => 0,
+            DaemonState::Ready => 1,
+            DaemonState::Failed => 2,
         }
     }
 }
@@ -386,12 +394,24 @@ fn want_len(name: &str, body: &[u8], len: usize) -> Result<(), String> {
     Ok(())
 }
 
+fn want_zero(name: &str, bytes: &[u8]) -> Result<(), String> {
+    if bytes.iter().any(|&b| b != 0) {
+        return Err(format!("{} must be 0", name));
+    }
+    Ok(())
+}
+
 /// Decodes a reply frame's body by its opcode, checking every length the
-/// protocol fixes. An error here is a protocol violation by the daemon.
-/// Reserved fields are not checked (the daemon sends 0; clients ignore them).
+/// protocol fixes and that reserved fields are 0 (except the limits block's,
+/// which clients ignore), STATUS_OK's state is 0-2 and ERROR's code is not 0,
+/// as the conformance vectors require. An error here is a protocol violation
+/// by the daemon.
 pub fn decode_reply(header: &FrameHeader, body: &[u8]) -> Result<Reply, String> {
     if body.len() != header.body_len as usize {
         return Err(format!("body_len {} but {} body bytes", header.body_len, body.len()));
+    }
+    if header.reserved != 0 {
+        return Err(format!("reply header reserved is {}, must be 0", header.reserved));
     }
     let flags_ok = match header.opcode {
         OP_RECORDS => header.flags == 0 || header.flags == READ_HEADER_ONLY,
@@ -404,6 +424,7 @@ pub fn decode_reply(header: &FrameHeader, body: &[u8]) -> Result<Reply, String> 
         OP_HELLO_OK => decode_hello_ok(body).map(Reply::HelloOk),
         OP_ACK => {
             want_len("ACK", body, 16)?;
+            want_zero("ACK reserved", &body[12..16])?;
             Ok(Reply::Ack(Ack { first_lsn: get_u64(body, 0), count: get_u32(body, 8) }))
         }
         OP_RECORDS => {
@@ -420,17 +441,25 @@ pub fn decode_reply(header: &FrameHeader, body: &[u8]) -> Result<Reply, String> 
         }
         OP_STATUS_OK => {
             want_len("STATUS_OK", body, 40)?;
+            want_zero("STATUS_OK reserved", &body[33..40])?;
+            if body[32] > 2 {
+                return Err(format!("STATUS_OK state {} (0 recovering, 1 ready, 2 failed)", body[32]));
+            }
             Ok(Reply::StatusOk(LogStatus {
                 first_lsn: get_u64(body, 0),
                 durable_lsn: get_u64(body, 8),
                 segments: get_u64(body, 16),
                 bytes_on_disk: get_u64(body, 24),
-                state: DaemonState::from_u8(body[32]),
+                state: DaemonState::from_u8(body[32]).expect("checked above"),
             }))
         }
         OP_ERROR => {
             if body.len() < 8 {
                 return Err(format!("ERROR body is {} bytes, expected at least 8", body.len()));
+            }
+            want_zero("ERROR reserved", &body[2..4])?;
+            if get_u16(body, 0) == 0 {
+                return Err("ERROR code 0".to_string());
             }
             let msg_len = get_u32(body, 4) as usize;
             if msg_len != body.len() - 8 {
@@ -452,6 +481,7 @@ pub fn decode_hello_ok(body: &[u8]) -> Result<HelloOk, String> {
     if body.len() != 24 && body.len() < 48 {
         return Err(format!("HELLO_OK body is {} bytes, expected 24 or at least 48", body.len()));
     }
+    want_zero("HELLO_OK reserved", &body[2..4])?;
     let limits = if body.len() >= 48 {
         let block = LimitsBlock {
             max_frame_body: get_u32(body, 24),
@@ -680,6 +710,24 @@ mod tests {
             other => panic!("{:?}", other),
         }
         assert!(reply("09000000ff000000020000000000000001000000020000006b").is_err());
+    }
+
+    #[test]
+    fn replies_with_reserved_bits_or_undefined_values_are_refused() {
+        assert!(reply("10000000820000000700000000000000 2a00000000000000 01000000 01000000").is_err());
+        assert!(reply("10000000820001000700000000000000 2a00000000000000 01000000 00000000").is_err());
+        assert!(reply("10000000820100000700000000000000 2a00000000000000 01000000 00000000").is_err());
+        let status = |state: &str, reserved: &str| {
+            reply(&format!(
+                "28000000860000000100000000000000 0100000000000000 0200000000000000 0300000000000000 0400000000000000 {} {}",
+                state, reserved
+            ))
+        };
+        assert!(status("02", "00000000000000").is_ok());
+        assert!(status("03", "00000000000000").is_err());
+        assert!(status("01", "00000000000001").is_err());
+        assert!(reply("08000000ff00000001000000000000000000000000000000").is_err()); // code 0
+        assert!(reply("08000000ff00000001000000000000000100010000000000").is_err()); // reserved
     }
 
     #[test]
