@@ -29,7 +29,8 @@ pub struct ClientOptions {
     /// Sent in HELLO, for the daemon's logs.
     pub name: String,
     /// Connecting retries (socket missing or refusing, daemon answering
-    /// NOT_READY while it recovers the log) for this long.
+    /// NOT_READY while it recovers the log) for this long; HELLO_OK is
+    /// waited for this long too, but at least one second.
     pub connect_timeout: Duration,
     /// Longest wait for the daemon's next bytes while a call waits for a
     /// reply; then the call returns `Error::Timeout` and the request stays in
@@ -313,9 +314,10 @@ impl Client {
             broken: None,
         };
         client.stream.set_write_timeout(options.io_timeout)?;
-        // The HELLO is answered within connect_timeout or not at all.
+        // HELLO_OK is waited for up to connect_timeout, but at least a second
+        // (a loaded machine may take that long to schedule the daemon).
         let saved = client.options.io_timeout;
-        client.options.io_timeout = Some(options.connect_timeout.max(Duration::from_millis(10)));
+        client.options.io_timeout = Some(options.connect_timeout.max(Duration::from_secs(1)));
         let hello = client.hello_exchange(&options.name);
         client.options.io_timeout = saved;
         let hello = hello?;
