@@ -561,7 +561,12 @@ impl Client {
     fn send_slot(&mut self, id: u64, kind: Kind, frame: Vec<u8>) -> Result<()> {
         self.slots.push_back(Slot { id, kind, bytes: frame.len(), abandoned: false, result: None });
         self.in_flight_bytes += frame.len();
-        self.write_frame(&frame)
+        let sent = self.write_frame(&frame);
+        if sent.is_err() && self.slots.back().map(|s| s.id) == Some(id) {
+            // Never sent: the caller gets the error, not a slot to collect.
+            self.slots.pop_back();
+        }
+        sent
     }
 
     fn slot_index(&self, id: u64) -> Option<usize> {
@@ -663,7 +668,9 @@ impl Client {
         let buffered = self.rend - self.rstart;
         let mut want = buffered + READ_CHUNK;
         if let Some(h) = FrameHeader::decode(&self.rbuf[self.rstart..self.rend]) {
-            want = want.max(wire::HEADER_SIZE + h.body_len as usize);
+            // parse_frames refused a body above max_reply_body already.
+            let frame = wire::HEADER_SIZE + h.body_len.min(self.limits.max_reply_body) as usize;
+            want = want.max(frame);
         }
         if self.rbuf.len() - self.rstart < want || self.rbuf.len() - self.rend < READ_CHUNK / 4 {
             self.rbuf.copy_within(self.rstart..self.rend, 0);
