@@ -21,6 +21,7 @@ namespace sidewal::wal {
 
 class KeyRing;  // wal/secure_key.h
 class DirLock;  // wal/dir_lock.h
+class TruncationFloor;  // wal/truncation_floor.h
 
 // Record types 0x0000-0x7FFF belong to the application; 0x8000-0xFFFF are the
 // log's own control records.
@@ -130,6 +131,9 @@ struct WalOptions {
   // that backend's paths are real files (SimDisk's are not).
   std::shared_ptr<const DirLock> dir_lock;
   WalObserver* observer = nullptr;  // not owned; may be null
+  // Set: truncate_before never deletes a record at or above its keep_from()
+  // (the archive's guard, docs/archive.md). Null: no floor.
+  std::shared_ptr<const TruncationFloor> truncation_floor;
 };
 
 // What recovery found and did.

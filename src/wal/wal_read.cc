@@ -5,6 +5,7 @@
 
 #include "wal/format.h"
 #include "wal/sequential_reader.h"
+#include "wal/truncation_floor.h"
 #include "wal/wal_impl.h"
 
 namespace sidewal::wal {
@@ -106,6 +107,7 @@ Status WalImpl::read_records(uint64_t from_lsn, const ReadLimits& limits,
 
 Result<uint64_t> WalImpl::truncate_before(uint64_t lsn) {
   std::lock_guard<std::mutex> g(truncate_mu_);
+  if (opts_.truncation_floor) lsn = std::min(lsn, opts_.truncation_floor->keep_from());
   const uint64_t durable = durable_lsn();
   std::vector<std::string> doomed;
   uint64_t first = 0;
