@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "cli/archive_commands.h"
 #include "cli/commands.h"
 
 namespace {
@@ -108,6 +109,42 @@ int main(int argc, char** argv) {
   dump_cmd->add_option("--key", keys, key_help);
   add_output_flags(dump_cmd);
 
+  // The archive (docs/archive.md): where it is and how to reach the store.
+  ArchiveStoreArgs store;
+  auto add_store_options = [&](CLI::App* cmd) {
+    cmd->add_option("--archive", store.url, "s3://BUCKET/PREFIX")->required();
+    cmd->add_option("--endpoint", store.endpoint,
+                    "scheme://host[:port] of the S3-compatible service (default: "
+                    "AWS_ENDPOINT_URL, else AWS S3 in the region)");
+    cmd->add_option("--region", store.region, "signing region (default: AWS_REGION, else us-east-1)");
+    cmd->add_flag("--virtual-hosted", store.virtual_hosted,
+                  "BUCKET.host addressing (AWS) instead of host/BUCKET");
+    cmd->add_option("--credentials-dir", store.credentials_dir,
+                    "directory with access_key_id, secret_access_key[, session_token] (default: "
+                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN)");
+    cmd->add_option("--ca-file", store.ca_file, "PEM bundle to verify the store's certificate");
+  };
+  RestoreArgs restore;
+  auto* restore_cmd = app.add_subcommand(
+      "restore", "write a log from the archive into an empty directory, checking every object, "
+                 "CRC and LSN (docs/archive.md \"Restore\")");
+  add_store_options(restore_cmd);
+  restore_cmd->add_option("--data-dir", restore.data_dir, "the new log's directory (missing or empty)")
+      ->required();
+  auto* to_lsn = restore_cmd->add_option(
+      "--to-lsn", restore.to_lsn, "restore exactly up to this LSN (a batch end; default: all)");
+  restore_cmd
+      ->add_option("--to-time", restore.to_time,
+                   "restore what was durable at this RFC 3339 time (to one shipping interval)")
+      ->excludes(to_lsn);
+  restore_cmd->add_option("--generation", restore.generation,
+                          "16 hex digits (default: the generation with the newest object)");
+  auto* archive_cmd = app.add_subcommand("archive", "inspect the archive in object storage");
+  archive_cmd->require_subcommand(1);
+  auto* archive_list_cmd = archive_cmd->add_subcommand(
+      "list", "generations, segments, LSN ranges and each generation's durable LSN");
+  add_store_options(archive_list_cmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -131,5 +168,10 @@ int main(int argc, char** argv) {
   if (*truncate_cmd) return run_truncate(conn, before);
   if (*verify_cmd) return run_verify(data_dir, strict, keys);
   if (*dump_cmd) return run_dump(data_dir, dump_from, read.style, keys);
+  if (*restore_cmd) {
+    restore.store = store;
+    return run_restore(restore);
+  }
+  if (*archive_list_cmd) return run_archive_list(store);
   return kExitUsage;
 }

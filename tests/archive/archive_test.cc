@@ -433,6 +433,33 @@ TEST(Uploader, TruncationNeverDeletesWhatTheArchiveLacks) {
   EXPECT_EQ(rep.last_lsn, rig.log->durable_lsn());
 }
 
+TEST(Restore, ToATimeRestoresWhatWasArchivedAsDurableByThen) {
+  Rig rig;
+  auto up = rig.uploader();
+  rig.append(10);
+  ASSERT_TRUE(up->step().ok());
+  const uint64_t first = up->stats().archived_lsn;
+  const uint64_t between = now_stamp_us();
+  while (now_stamp_us() == between) {
+  }
+  rig.append(10);
+  ASSERT_TRUE(up->step().ok());
+  ASSERT_GT(up->stats().archived_lsn, first);
+  RestoreOptions ro;
+  ro.prefix = kPrefix;
+  ro.dir = rig.scratch.path() + "/t";
+  ro.to_time_us = between;
+  RestoreReport rep;
+  ASSERT_TRUE(restore(&rig.store, ro, &rep).ok());
+  EXPECT_EQ(rep.last_lsn, first);
+  const auto all = wal::testing::read_all(*rig.log);
+  EXPECT_EQ(records_of_dir(ro.dir), std::vector<wal::Record>(all.begin(), all.begin() + first));
+  // Before the first piece: nothing to restore, an error.
+  ro.dir = rig.scratch.path() + "/t0";
+  ro.to_time_us = 1;
+  EXPECT_EQ(restore(&rig.store, ro, &rep).code(), Code::kNotFound);
+}
+
 TEST(Restore, DamagedOrMissingObjectIsAnErrorNamingIt) {
   Rig rig;
   auto up = rig.uploader();
