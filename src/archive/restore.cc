@@ -202,13 +202,21 @@ Status restore(ObjectStore* store, const RestoreOptions& o, RestoreReport* repor
       }
       if (w.batch_last_lsn != piece_stop) {
         // Only possible when the restore stops inside the piece.
+        // The next batch end: one record at a time from the stop.
         uint64_t after = 0;
-        WalkResult more;
-        if (walk_records(view, w.end, std::min(p.name.end, records_end), seg.segment_id,
-                         piece_stop + 1, p.name.last_lsn, 0, "object " + p.key, &more)
-                .ok() &&
-            more.batch_last_lsn > piece_stop) {
-          after = more.batch_last_lsn;
+        uint64_t at = w.end;
+        for (uint64_t l = piece_stop + 1; l <= p.name.last_lsn; ++l) {
+          WalkResult one;
+          if (!walk_records(view, at, std::min(p.name.end, records_end), seg.segment_id, l, l, 0,
+                            "object " + p.key, &one)
+                   .ok()) {
+            break;
+          }
+          if (one.batch_last_lsn == l) {
+            after = l;
+            break;
+          }
+          at = one.end;
         }
         return Status::InvalidArgument(
             "lsn " + std::to_string(piece_stop) +

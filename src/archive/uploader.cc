@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "archive/archive_names.h"
 #include "archive/chain.h"
@@ -104,22 +105,29 @@ Status Uploader::step() {
     if (s.ok()) compactions_.pop_front();
   }
   if (!s.ok()) synced_ = false;
-  std::lock_guard<std::mutex> g(stats_mu_);
-  stats_.durable_lsn = std::max(stats_.durable_lsn, durable);
-  stats_.lag_records = stats_.durable_lsn > archived_ ? stats_.durable_lsn - archived_ : 0;
-  stats_.requests = requests_;
-  if (stats_.lag_records == 0) {
-    behind_ = false;
-  } else if (!behind_) {
-    behind_ = true;
-    behind_since_ = std::chrono::steady_clock::now();
+  std::string event, detail;
+  {
+    std::lock_guard<std::mutex> g(stats_mu_);
+    stats_.durable_lsn = std::max(stats_.durable_lsn, durable);
+    stats_.lag_records = stats_.durable_lsn > archived_ ? stats_.durable_lsn - archived_ : 0;
+    stats_.requests = requests_;
+    if (stats_.lag_records == 0) {
+      behind_ = false;
+    } else if (!behind_) {
+      behind_ = true;
+      behind_since_ = std::chrono::steady_clock::now();
+    }
+    if (s.ok()) {
+      if (!stats_.last_error.empty()) event = "recovered";
+      stats_.last_error.clear();
+    } else {
+      ++stats_.failures;
+      if (stats_.last_error != s.ToString()) event = "failing";
+      stats_.last_error = s.ToString();
+    }
+    detail = stats_.last_error;
   }
-  if (s.ok()) {
-    stats_.last_error.clear();
-  } else {
-    ++stats_.failures;
-    stats_.last_error = s.ToString();
-  }
+  if (!event.empty() && opts_.on_event) opts_.on_event(event, detail);
   return s;
 }
 
@@ -165,6 +173,7 @@ Status Uploader::start_generation(const std::string& why) {
     std::lock_guard<std::mutex> g(stats_mu_);
     ++stats_.generations_started;
   }
+  if (opts_.on_event) opts_.on_event("generation", id + ": " + why);
   synced_ = true;
   return Status::Ok();
 }
@@ -233,6 +242,20 @@ Status Uploader::sync() {
       Status c = walk_records(rd->viewer(), last.end, rd->records_end(), last.segment_id, a + 1,
                               a + 1, 0, rd->path(), &w);
       if (!c.ok()) {
+        // Diverged (the archive's last piece is not what the log holds
+        // there), or damaged here (it is, and the next record is bad): only
+        // the first starts a new generation; the second is the log's
+        // problem and must not make a generation per step.
+        const Piece& lp = last.cover.back();
+        std::string body;
+        count_request();
+        SIDEWAL_RETURN_IF_ERROR(store_->get(lp.key, &body));
+        auto local = rd->view(lp.name.begin, lp.name.end - lp.name.begin);
+        if (!local.ok()) return local.status();
+        if (body.size() == lp.name.end - lp.name.begin &&
+            std::memcmp(body.data(), local.value(), body.size()) == 0) {
+          return c;
+        }
         return start_generation("the log does not continue the archive at lsn " +
                                 std::to_string(a + 1) + ": " + c.message());
       }

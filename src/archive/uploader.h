@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,6 +45,11 @@ struct UploaderOptions {
   // Set: the uploader keeps it at the LSN after the archive's durable LSN,
   // so truncation never deletes what the archive lacks. Null: guard off.
   std::shared_ptr<wal::TruncationFloor> floor;
+  // For the daemon's log, on the stepping thread: "failing" when a step
+  // fails with another error than the previous step (detail: the error),
+  // "recovered" at the first good step after failures, "generation" when a
+  // generation is started (detail: its id and why).
+  std::function<void(const std::string& event, const std::string& detail)> on_event;
 };
 
 struct UploaderStats {

@@ -306,6 +306,53 @@ Status parse_root(const YAML::Node& root, Config* c) {
               return Status::Ok();
             }},
        })},
+      {"archive",
+       section({
+           {"enabled",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_bool(n, k, &c->archive.enabled);
+            }},
+           {"endpoint",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_string(n, k, &c->archive.endpoint);
+            }},
+           {"bucket",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_string(n, k, &c->archive.bucket);
+            }},
+           {"prefix",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_string(n, k, &c->archive.prefix);
+            }},
+           {"region",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_string(n, k, &c->archive.region);
+            }},
+           {"path_style",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_bool(n, k, &c->archive.path_style);
+            }},
+           {"credentials_dir",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_string(n, k, &c->archive.credentials_dir);
+            }},
+           {"ca_file",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_string(n, k, &c->archive.ca_file);
+            }},
+           {"interval_seconds",
+            [c](const YAML::Node& n, const std::string& k) -> Status {
+              SIDEWAL_RETURN_IF_ERROR(get_seconds(n, k, 3600, &c->archive.interval_seconds));
+              if (c->archive.interval_seconds < 0.01) {
+                return key_error(k, "must be at least 0.01 seconds");
+              }
+              return Status::Ok();
+            }},
+           {"truncation_waits",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_bool(n, k, &c->archive.truncation_waits);
+            }},
+       })},
       {"limits",
        section({
            {"max_frame_bytes",
@@ -474,6 +521,22 @@ Status finalize_config(Config* c) {
       return key_error("encryption.current_key_id",
                        std::to_string(c->encryption_current_key_id) +
                            " is not among encryption.keys[].id (" + ids + ")");
+    }
+  }
+  if (c->archive.enabled) {
+    Config::Archive& a = c->archive;
+    if (a.bucket.empty()) return key_error("archive.bucket", "must be set when archive.enabled is true");
+    while (!a.prefix.empty() && a.prefix.back() == '/') a.prefix.pop_back();
+    while (!a.prefix.empty() && a.prefix.front() == '/') a.prefix.erase(0, 1);
+    if (a.endpoint.empty()) a.endpoint = "https://s3." + a.region + ".amazonaws.com";
+    if (a.endpoint.rfind("http://", 0) != 0 && a.endpoint.rfind("https://", 0) != 0) {
+      return key_error("archive.endpoint", "expected http://host[:port] or https://host[:port], got '" +
+                                               a.endpoint + "'");
+    }
+    for (std::string* path : {&a.credentials_dir, &a.ca_file}) {
+      if (path->empty()) continue;
+      *path = std::filesystem::absolute(*path, ec).lexically_normal().string();
+      if (ec) return key_error("archive", "'" + *path + "' cannot be made absolute");
     }
   }
   if (c->wal_segment_bytes % 4096 != 0) {

@@ -60,6 +60,22 @@ struct Config {
   double drain_timeout_seconds = 30;     // SIGTERM: longest wait for in-flight commits
 
   std::string log_level = "info";        // trace, debug, info, warn, error
+
+  // Continuous archive to S3-compatible object storage (docs/archive.md,
+  // docs/operations.md "Archive"). Off by default.
+  struct Archive {
+    bool enabled = false;
+    std::string endpoint;            // scheme://host[:port]; default https://s3.REGION.amazonaws.com
+    std::string bucket;
+    std::string prefix;              // keys start with PREFIX/ (no leading or trailing '/')
+    std::string region = "us-east-1";
+    bool path_style = true;          // false: virtual-hosted (BUCKET.host)
+    std::string credentials_dir;     // access_key_id, secret_access_key[, session_token]; empty: AWS_* env
+    std::string ca_file;             // PEM bundle; empty: the system's CAs
+    double interval_seconds = 1;     // tail shipping interval
+    bool truncation_waits = true;    // truncation never deletes what the archive lacks
+  };
+  Archive archive;
 };
 
 // Parses YAML text. `source` names the text in messages (the file path).

@@ -183,6 +183,32 @@ Metrics::Metrics(std::string data_dir, uint64_t segment_bytes)
   for (proto::ErrorCode c : kAllCodes) {
     errors_[static_cast<size_t>(c)] = &errors_family_->Add({{"code", proto::error_code_name(c)}});
   }
+  archive_requests_ = &BuildCounter()
+                          .Name("sidewal_archive_requests_total")
+                          .Help("Object store requests of the archive, by operation and result "
+                                "(ok or error).")
+                          .Register(r);
+  archive_request_seconds_ = &BuildHistogram()
+                                 .Name("sidewal_archive_request_duration_seconds")
+                                 .Help("Object store request latency of the archive, by operation.")
+                                 .Register(r);
+  for (auto [name, help] : {std::pair<const char*, const char*>{
+           "sidewal_archive_durable_lsn", "The archive's durable LSN: every record up to it is in "
+                                          "the object store (0 = nothing yet)."},
+       {"sidewal_archive_lag_records", "Durable records the archive does not hold yet."},
+       {"sidewal_archive_lag_seconds",
+        "Seconds since the archive last held every durable record (0 when it does)."},
+       {"sidewal_archive_up", "1 when the archive's last upload pass succeeded, else 0."}}) {
+    archive_gauges_[name] = &BuildGauge().Name(name).Help(help).Register(r);
+  }
+  for (auto [name, help] : {std::pair<const char*, const char*>{
+           "sidewal_archive_uploaded_objects_total", "Pieces (objects) the archive uploaded."},
+       {"sidewal_archive_uploaded_bytes_total", "Bytes the archive uploaded."},
+       {"sidewal_archive_failures_total", "Upload passes of the archive that failed."},
+       {"sidewal_archive_compactions_total", "Segments the archive compacted into one object."},
+       {"sidewal_archive_generations_total", "Archive generations this daemon started."}}) {
+    archive_counters_[name] = &BuildCounter().Name(name).Help(help).Register(r);
+  }
   backend_info_ = &BuildGauge()
                        .Name("sidewal_io_backend_info")
                        .Help("The I/O backend the log runs on (label), always 1.")
@@ -210,6 +236,18 @@ void Metrics::recovered(const wal::RecoveryReport& report) {
   // Torn pages recovery restored from the double-write buffer at this start.
   dwb_restores_->Increment(static_cast<double>(report.dwb_restores));
   backend_info_->Add({{"backend", report.backend.empty() ? "unknown" : report.backend}}).Set(1);
+}
+
+void Metrics::archive_request(const char* op, double seconds, bool ok) {
+  archive_requests_->Add({{"op", op}, {"result", ok ? "ok" : "error"}}).Increment();
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+  archive_request_seconds_->Add({{"op", op}}, kBuckets).Observe(seconds);
+}
+
+void Metrics::set_archive_source(std::function<archive::UploaderStats()> source) {
+  std::lock_guard lock(archive_mu_);
+  archive_source_ = std::move(source);
 }
 
 void Metrics::sample_volume() {
@@ -245,6 +283,30 @@ std::string Metrics::scrape(DaemonState state, const wal::WalStatus* status) {
     segments_->Set(static_cast<double>(status->segments));
     disk_bytes_->Set(static_cast<double>(status->bytes_on_disk));
     wal_resident_bytes_->Set(static_cast<double>(resident_bytes(status->segment_paths)));
+  }
+  std::function<archive::UploaderStats()> source;
+  {
+    std::lock_guard a(archive_mu_);
+    source = archive_source_;
+  }
+  if (source) {
+    const archive::UploaderStats s = source();
+    auto set = [this](const char* name, double v) { archive_gauges_.at(name)->Add({}).Set(v); };
+    set("sidewal_archive_durable_lsn", static_cast<double>(s.archived_lsn));
+    set("sidewal_archive_lag_records", static_cast<double>(s.lag_records));
+    set("sidewal_archive_lag_seconds", s.lag_seconds);
+    set("sidewal_archive_up", s.last_error.empty() ? 1 : 0);
+    auto grow = [this](const char* name, uint64_t now, uint64_t before) {
+      archive_counters_.at(name)->Add({}).Increment(
+          now > before ? static_cast<double>(now - before) : 0);
+    };
+    grow("sidewal_archive_uploaded_objects_total", s.pieces_uploaded, archive_last_.pieces_uploaded);
+    grow("sidewal_archive_uploaded_bytes_total", s.bytes_uploaded, archive_last_.bytes_uploaded);
+    grow("sidewal_archive_failures_total", s.failures, archive_last_.failures);
+    grow("sidewal_archive_compactions_total", s.compactions, archive_last_.compactions);
+    grow("sidewal_archive_generations_total", s.generations_started,
+         archive_last_.generations_started);
+    archive_last_ = s;
   }
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());

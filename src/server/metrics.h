@@ -14,11 +14,14 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <functional>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "archive/uploader.h"
 #include "proto/protocol.h"
 #include "wal/wal.h"
 
@@ -60,6 +63,12 @@ class Metrics {
   // After recovery.
   void recovered(const wal::RecoveryReport& report);
 
+  // The archive (docs/archive.md): one object store request (any thread),
+  // and where scrape() samples the uploader's state (its series appear once
+  // the archive starts).
+  void archive_request(const char* op, double seconds, bool ok);
+  void set_archive_source(std::function<archive::UploaderStats()> source);
+
   // Sets sidewal_state and sidewal_ready from `state`, samples the
   // scrape-time gauges from `status` (null while recovering) and from the
   // data directory's file system, then renders the whole registry in the
@@ -99,6 +108,17 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* errors_family_;
   std::array<prometheus::Counter*, 12> errors_{};  // indexed by ErrorCode value
   prometheus::Family<prometheus::Gauge>* backend_info_;
+  prometheus::Family<prometheus::Counter>* archive_requests_;
+  prometheus::Family<prometheus::Histogram>* archive_request_seconds_;
+  // Sampled at scrape from archive_source_ (guarded by scrape_mu_; the
+  // source is set once, before the first scrape that can see it).
+  std::mutex archive_mu_;
+  std::function<archive::UploaderStats()> archive_source_;  // guarded by archive_mu_
+  // By metric name; their one series is added at the first scrape that has
+  // a source (no archive: no series).
+  std::map<std::string, prometheus::Family<prometheus::Gauge>*> archive_gauges_;
+  std::map<std::string, prometheus::Family<prometheus::Counter>*> archive_counters_;
+  archive::UploaderStats archive_last_;  // guarded by scrape_mu_: counters grow by the difference
   std::mutex scrape_mu_;  // one scrape at a time (the sampled gauges are shared)
 };
 

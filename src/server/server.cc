@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "server/admin_http.h"
+#include "server/archive_service.h"
 #include "server/connection.h"
 #include "server/log.h"
 #include "server/log_service.h"
@@ -46,8 +47,11 @@ const char* state_name(wal::LogState s) {
 }
 
 wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing> keys,
-                            std::shared_ptr<const wal::DirLock> dir_lock) {
+                            std::shared_ptr<const wal::DirLock> dir_lock,
+                            const ArchiveService* archive) {
   wal::WalOptions o;
+  // Truncation never deletes what the archive lacks (archive.truncation_waits).
+  if (archive != nullptr) o.truncation_floor = archive->floor();
   o.keys = std::move(keys);
   o.dir_lock = std::move(dir_lock);
   o.dir = c.data_dir;
@@ -66,10 +70,11 @@ wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing>
 class Daemon {
  public:
   Daemon(const Config& config, std::shared_ptr<const wal::KeyRing> keys,
-         std::shared_ptr<const wal::DirLock> dir_lock)
+         std::shared_ptr<const wal::DirLock> dir_lock, std::unique_ptr<ArchiveService> archive)
       : config_(config),
+        archive_(std::move(archive)),
         metrics_(config_.data_dir, config_.wal_segment_bytes),
-        log_(wal_options(config, std::move(keys), std::move(dir_lock)), &metrics_),
+        log_(wal_options(config, std::move(keys), std::move(dir_lock), archive_.get()), &metrics_),
         blocking_(2),
         ctx_(&config_, &log_, &metrics_, &blocking_),
         control_(asio::make_strand(io_)),
@@ -94,6 +99,9 @@ class Daemon {
   DaemonState daemon_state();
 
   const Config config_;
+  // Null when archive.enabled is false. Started once the log is open,
+  // stopped before it closes.
+  std::unique_ptr<ArchiveService> archive_;
   Metrics metrics_;
   LogService log_;
   asio::thread_pool blocking_;
@@ -239,6 +247,7 @@ void Daemon::on_recovered(const Status& st, const wal::RecoveryReport& r) {
     maybe_finish();
     return;
   }
+  if (archive_) archive_->start(log_.wal(), &metrics_);
   log::info("ready", {{"socket", config_.socket_path}});
 }
 
@@ -414,6 +423,7 @@ int Daemon::run() {
   // are left unless the drain timed out) complete, then the log closes.
   blocking_.join();
   log_.join_recovery();
+  if (archive_) archive_->stop();
   Status closed = log_.close();
   if (!closed.ok()) log::error("closing the log failed", {{"error", closed.ToString()}});
 
@@ -497,7 +507,13 @@ int run_server(const Config& config) {
     // (docs/encryption.md "Daemon rule").
     (void)::prctl(PR_SET_DUMPABLE, 0);
   }
-  Daemon daemon(config, *keys, std::move(dir_lock).value());
+  Result<std::unique_ptr<ArchiveService>> archive = ArchiveService::create(config);
+  if (!archive.ok()) {
+    log::error("cannot set up the archive; nothing was opened or written",
+               {{"error", archive.status().ToString()}});
+    return kExitFailure;
+  }
+  Daemon daemon(config, *keys, std::move(dir_lock).value(), std::move(archive).value());
   return daemon.run();
 }
 

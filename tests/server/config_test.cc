@@ -101,6 +101,35 @@ log: {level: debug}
   EXPECT_TRUE(finalize_config(&f).ok());
 }
 
+TEST(Config, ArchiveKeysAreReadAndChecked) {
+  auto d = parse("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->archive.enabled);
+  EXPECT_TRUE(d->archive.truncation_waits);
+  EXPECT_DOUBLE_EQ(d->archive.interval_seconds, 1);
+  auto c = parse(R"(
+archive: {enabled: true, bucket: b, prefix: /x/y/, region: eu-west-1, path_style: false,
+          credentials_dir: /creds, ca_file: /ca.pem, interval_seconds: 0.5, truncation_waits: false}
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  Config f = c.value();
+  ASSERT_TRUE(finalize_config(&f).ok());
+  EXPECT_TRUE(f.archive.enabled);
+  EXPECT_EQ(f.archive.bucket, "b");
+  EXPECT_EQ(f.archive.prefix, "x/y");
+  EXPECT_EQ(f.archive.endpoint, "https://s3.eu-west-1.amazonaws.com");
+  EXPECT_FALSE(f.archive.path_style);
+  EXPECT_EQ(f.archive.credentials_dir, "/creds");
+  EXPECT_EQ(f.archive.ca_file, "/ca.pem");
+  EXPECT_DOUBLE_EQ(f.archive.interval_seconds, 0.5);
+  EXPECT_FALSE(f.archive.truncation_waits);
+  expect_rejected("archive: {enabled: true}\n", "archive.bucket", "must be set");
+  expect_rejected("archive: {enabled: true, bucket: b, endpoint: s3.example}\n",
+                  "archive.endpoint", "expected http");
+  expect_rejected("archive: {interval_seconds: 0}\n", "archive.interval_seconds", "at least");
+  expect_rejected("archive: {buckett: b}\n", "archive.buckett", "unknown key");
+}
+
 TEST(Config, DwbIsOnByDefaultAndTakesOnOrOff) {
   auto d = parse("");
   ASSERT_TRUE(d.ok());

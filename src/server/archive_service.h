@@ -1,0 +1,51 @@
+// ArchiveService: the daemon's archive (docs/archive.md, `archive:` in
+// sidewal.yaml). Opens the object store from the config, runs the Uploader
+// once the log is open, and holds the truncation floor the log is opened
+// with. A store outage never touches the log: appends, reads and /readyz go
+// on; the lag and failure metrics say so.
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "archive/object_store.h"
+#include "archive/uploader.h"
+#include "server/config.h"
+#include "server/metrics.h"
+#include "wal/io_backend.h"
+#include "wal/truncation_floor.h"
+#include "wal/wal.h"
+
+namespace sidewal::server {
+
+class ArchiveService {
+ public:
+  // Null (and Ok) when archive.enabled is false. Opens the store (no request
+  // is made) and reads the credentials: a missing credential fails the start.
+  static Result<std::unique_ptr<ArchiveService>> create(const Config& config);
+  ~ArchiveService();
+
+  // For WalOptions::truncation_floor; null when archive.truncation_waits is false.
+  std::shared_ptr<wal::TruncationFloor> floor() const { return floor_; }
+
+  // Starts shipping `wal` (open, and outliving stop()); requests and the
+  // uploader's state go to `metrics`.
+  void start(wal::Wal* wal, Metrics* metrics);
+  // Stops the uploader (a step in progress finishes its request).
+  void stop();
+
+  archive::UploaderStats stats() const;
+
+ private:
+  explicit ArchiveService(const Config& config) : config_(config) {}
+
+  const Config config_;
+  std::unique_ptr<archive::ObjectStore> store_;     // the S3 client
+  std::unique_ptr<archive::ObjectStore> observed_;  // store_ with request metrics
+  std::unique_ptr<wal::IoBackend> io_;              // O_DIRECT reads of the segments
+  std::shared_ptr<wal::TruncationFloor> floor_;
+  mutable std::mutex mu_;
+  std::unique_ptr<archive::Uploader> uploader_;  // guarded by mu_
+};
+
+}  // namespace sidewal::server
