@@ -21,11 +21,11 @@
 
 #include "server/admin_http.h"
 #include "server/archive_service.h"
-#include "server/connection.h"
 #include "server/log.h"
 #include "server/log_service.h"
 #include "server/metrics.h"
 #include "server/server_context.h"
+#include "server/session/session.h"
 #include "server/unix_socket.h"
 #include "wal/dir_lock.h"
 #include "wal/secure_key.h"
@@ -89,7 +89,7 @@ class Daemon {
  private:
   Status listen_unix();
   void accept_next();
-  void on_accept(const boost::system::error_code& ec, Connection::Socket socket);
+  void on_accept(const boost::system::error_code& ec, Session::Socket socket);
   void on_recovered(const Status& st, const wal::RecoveryReport& report);
   void begin_shutdown(int code, const std::string& why);
   void on_connection_closed(uint64_t id);
@@ -118,9 +118,9 @@ class Daemon {
   asio::steady_timer accept_retry_timer_;
   AdminServer admin_;
 
-  std::mutex conns_mu_;
-  std::unordered_map<uint64_t, std::weak_ptr<Connection>> conns_;  // guarded by conns_mu_
-  uint64_t next_conn_id_ = 1;                                      // guarded by conns_mu_
+  std::mutex sessions_mu_;
+  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions_;  // guarded by sessions_mu_
+  uint64_t next_conn_id_ = 1;                                      // guarded by sessions_mu_
 
   // Lifecycle, on control_.
   bool shutting_down_ = false;
@@ -153,12 +153,12 @@ Status Daemon::listen_unix() {
 
 void Daemon::accept_next() {
   acceptor_.async_accept(asio::make_strand(io_),
-                         [this](const boost::system::error_code& ec, Connection::Socket socket) {
+                         [this](const boost::system::error_code& ec, Session::Socket socket) {
                            on_accept(ec, std::move(socket));
                          });
 }
 
-void Daemon::on_accept(const boost::system::error_code& ec, Connection::Socket socket) {
+void Daemon::on_accept(const boost::system::error_code& ec, Session::Socket socket) {
   if (shutting_down_ || ec == asio::error::operation_aborted) return;
   if (ec) {
     // EMFILE and friends: back off briefly instead of spinning on accept.
@@ -183,18 +183,18 @@ void Daemon::on_accept(const boost::system::error_code& ec, Connection::Socket s
                 {{"uid", cred.uid}, {"pid", cred.pid}});
     }
   }
-  std::shared_ptr<Connection> conn;
+  std::shared_ptr<Session> conn;
   {
-    std::lock_guard lock(conns_mu_);
-    if (conns_.size() >= config_.max_connections) {
+    std::lock_guard lock(sessions_mu_);
+    if (sessions_.size() >= config_.max_connections) {
       log::warn("limits.max_connections reached; closing new connection",
                 {{"max_connections", config_.max_connections}, {"pid", cred.pid}});
       boost::system::error_code ignored;
       socket.close(ignored);
     } else {
       const uint64_t id = next_conn_id_++;
-      conn = std::make_shared<Connection>(std::move(socket), &ctx_, id);
-      conns_.emplace(id, conn);
+      conn = std::make_shared<Session>(std::move(socket), &ctx_, id);
+      sessions_.emplace(id, conn);
     }
   }
   if (conn) {
@@ -206,8 +206,8 @@ void Daemon::on_accept(const boost::system::error_code& ec, Connection::Socket s
 
 void Daemon::on_connection_closed(uint64_t id) {
   {
-    std::lock_guard lock(conns_mu_);
-    conns_.erase(id);
+    std::lock_guard lock(sessions_mu_);
+    sessions_.erase(id);
   }
   log::debug("connection closed", {{"conn", id}});
   asio::post(control_, [this] { maybe_finish(); });
@@ -259,10 +259,10 @@ void Daemon::begin_shutdown(int code, const std::string& why) {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   accept_retry_timer_.cancel();
-  std::vector<std::shared_ptr<Connection>> live;
+  std::vector<std::shared_ptr<Session>> live;
   {
-    std::lock_guard lock(conns_mu_);
-    for (auto& [id, w] : conns_) {
+    std::lock_guard lock(sessions_mu_);
+    for (auto& [id, w] : sessions_) {
       if (auto c = w.lock()) live.push_back(std::move(c));
     }
   }
@@ -276,10 +276,10 @@ void Daemon::begin_shutdown(int code, const std::string& why) {
       std::chrono::duration<double>(config_.drain_timeout_seconds)));
   drain_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || finished_) return;
-    std::vector<std::shared_ptr<Connection>> stuck;
+    std::vector<std::shared_ptr<Session>> stuck;
     {
-      std::lock_guard lock(conns_mu_);
-      for (auto& [id, w] : conns_) {
+      std::lock_guard lock(sessions_mu_);
+      for (auto& [id, w] : sessions_) {
         if (auto c = w.lock()) stuck.push_back(std::move(c));
       }
     }
@@ -293,8 +293,8 @@ void Daemon::begin_shutdown(int code, const std::string& why) {
 void Daemon::maybe_finish() {
   if (!shutting_down_ || !recovery_done_ || finished_) return;
   {
-    std::lock_guard lock(conns_mu_);
-    if (!conns_.empty()) return;
+    std::lock_guard lock(sessions_mu_);
+    if (!sessions_.empty()) return;
   }
   finished_ = true;
   drain_timer_.cancel();

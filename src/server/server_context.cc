@@ -1,13 +1,13 @@
 #include "server/server_context.h"
 
-#include "server/connection.h"
+#include "server/session/session.h"
 
 namespace sidewal::server {
 
 void ServerContext::release(uint64_t n) {
   inflight_total_.fetch_sub(n);
   if (!has_waiters_.load() || over_total()) return;
-  std::vector<std::weak_ptr<Connection>> wake;
+  std::vector<std::weak_ptr<Session>> wake;
   {
     std::lock_guard lock(waiters_mu_);
     wake.swap(waiters_);
@@ -18,7 +18,7 @@ void ServerContext::release(uint64_t n) {
   }
 }
 
-void ServerContext::wait_for_total(std::weak_ptr<Connection> c) {
+void ServerContext::wait_for_total(std::weak_ptr<Session> c) {
   {
     std::lock_guard lock(waiters_mu_);
     waiters_.push_back(c);

@@ -18,7 +18,7 @@
 
 namespace sidewal::server {
 
-class Connection;
+class Session;
 
 class ServerContext {
  public:
@@ -45,7 +45,7 @@ class ServerContext {
   uint64_t inflight_total() const { return inflight_total_.load(); }
   // Registers a connection paused by the global bound; it is woken (its
   // wake() called) once the total drops below the bound.
-  void wait_for_total(std::weak_ptr<Connection> c);
+  void wait_for_total(std::weak_ptr<Session> c);
 
  private:
   std::atomic<uint64_t> inflight_total_{0};
@@ -54,7 +54,7 @@ class ServerContext {
   // reads has_waiters_. At least one of them sees the other.
   std::atomic<bool> has_waiters_{false};
   std::mutex waiters_mu_;
-  std::vector<std::weak_ptr<Connection>> waiters_;  // guarded by waiters_mu_
+  std::vector<std::weak_ptr<Session>> waiters_;  // guarded by waiters_mu_
 };
 
 }  // namespace sidewal::server
