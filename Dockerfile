@@ -17,8 +17,9 @@ ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS build
 WORKDIR /src
-# The build dependencies first, from the install script alone: this layer is
-# rebuilt only when scripts/install-deps.sh changes, not on every source edit.
+# The build dependencies first, from the install script alone (the compilers,
+# the libraries, and the header-only Boost, CLI11 and nlohmann-json): this layer
+# is rebuilt only when scripts/install-deps.sh changes, not on every source edit.
 COPY scripts/install-deps.sh scripts/install-deps.sh
 RUN scripts/install-deps.sh --build
 COPY . .

@@ -10,7 +10,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake pkg-config ninja-build git
   liburing-dev libssl-dev libisal-dev libyaml-cpp-dev prometheus-cpp-dev
-  libboost-dev libcli11-dev libspdlog-dev libfmt-dev
+  libboost-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libcurl4-openssl-dev libtinyxml2-dev
 )
 test_pkgs=(

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/json.h"
+
 namespace sidewal::bench {
 
 namespace {
@@ -12,20 +14,7 @@ double signed_mib(uint64_t after, uint64_t before) {
   return (static_cast<double>(after) - static_cast<double>(before)) / (1024.0 * 1024.0);
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char ch : s) {
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (ch < 0x20) out += fmt::format("\\u{:04x}", ch); else out += static_cast<char>(ch);
-    }
-  }
-  return out + "\"";
-}
+std::string json_string(const std::string& s) { return json_text(Json(s)); }
 
 template <typename T>
 std::string json_opt(const std::optional<T>& v) {

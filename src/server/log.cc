@@ -4,7 +4,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
+#include "common/json.h"
 
 namespace sidewal::server::log {
 namespace {
@@ -12,38 +12,6 @@ namespace {
 std::shared_ptr<spdlog::logger>& logger() {
   static std::shared_ptr<spdlog::logger> l;
   return l;
-}
-
-std::string render(std::string_view msg, Fields fields) {
-  std::string out = "\"msg\":\"" + json_escape(msg) + "\",\"fields\":{";
-  bool first = true;
-  for (const Field& f : fields) {
-    if (!first) out += ',';
-    first = false;
-    out += '"';
-    out += json_escape(f.key);
-    out += "\":";
-    std::visit(
-        [&out](const auto& v) {
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::string_view> || std::is_same_v<T, std::string>) {
-            out += '"';
-            out += json_escape(v);
-            out += '"';
-          } else if constexpr (std::is_same_v<T, bool>) {
-            out += v ? "true" : "false";
-          } else if constexpr (std::is_same_v<T, double>) {
-            char buf[64];
-            std::snprintf(buf, sizeof buf, "%.9g", v);
-            out += buf;
-          } else {
-            out += std::to_string(v);
-          }
-        },
-        f.value);
-  }
-  out += '}';
-  return out;
 }
 
 void emit(spdlog::level::level_enum level, std::string_view msg, Fields fields) {
@@ -55,27 +23,12 @@ void emit(spdlog::level::level_enum level, std::string_view msg, Fields fields) 
 
 }  // namespace
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
+std::string render(std::string_view msg, Fields fields) {
+  Json f = Json::object();
+  for (const Field& field : fields) {
+    std::visit([&](const auto& v) { f[std::string(field.key)] = v; }, field.value);
   }
-  return out;
+  return "\"msg\":" + json_text(Json(msg)) + ",\"fields\":" + json_text(f);
 }
 
 void init(const std::string& level) {

@@ -1,6 +1,7 @@
 // Structured logging: one JSON object per line on stdout, as Kubernetes log
 // collectors expect: {"ts":"...","level":"info","msg":"...","fields":{...}}.
-// spdlog does the I/O and the timestamp; this header builds the JSON body.
+// spdlog does the I/O and the timestamp; nlohmann-json (common/json.h) writes
+// the body.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +38,8 @@ void info(std::string_view msg, Fields fields = {});
 void warn(std::string_view msg, Fields fields = {});
 void error(std::string_view msg, Fields fields = {});
 
-// JSON string escaping (exposed for the tests and the admin endpoints).
-std::string json_escape(std::string_view s);
+// The part of a line after "ts" and "level": "msg":"...","fields":{...}, the
+// fields in the order given (exposed for the tests).
+std::string render(std::string_view msg, Fields fields);
 
 }  // namespace sidewal::server::log

@@ -19,6 +19,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/json.h"
 #include "server/admin_http.h"
 #include "server/archive_service.h"
 #include "server/log.h"
@@ -343,10 +344,9 @@ AdminResponse Daemon::admin(const std::string& path) {
     // kubelet restarts the container. Recovering is alive (200).
     if (state == wal::LogState::kFailed) {
       r.status = 500;
-      r.body = "{\"status\":\"failed\",\"error\":\"" + log::json_escape(log_.failure_message()) +
-               "\"}\n";
+      r.body = json_text({{"status", "failed"}, {"error", log_.failure_message()}}) + "\n";
     } else {
-      r.body = std::string("{\"status\":\"ok\",\"state\":\"") + state_name(state) + "\"}\n";
+      r.body = json_text({{"status", "ok"}, {"state", state_name(state)}}) + "\n";
     }
     return r;
   }
@@ -354,8 +354,7 @@ AdminResponse Daemon::admin(const std::string& path) {
     const DaemonState ds = daemon_state();
     const bool ready = ds == DaemonState::kReady;
     r.status = ready ? 200 : 503;
-    r.body = std::string("{\"ready\":") + (ready ? "true" : "false") + ",\"state\":\"" +
-             daemon_state_name(ds) + "\"}\n";
+    r.body = json_text({{"ready", ready}, {"state", daemon_state_name(ds)}}) + "\n";
     return r;
   }
   r.status = 404;

@@ -265,7 +265,12 @@ TEST(PageCache, ResidentBytesSeesBufferedWritesAndSkipsMissingFiles) {
 }
 
 TEST(Log, JsonEscape) {
-  EXPECT_EQ(log::json_escape("a\"b\\c\nd\x01"), "a\\\"b\\\\c\\nd\\u0001");
+  EXPECT_EQ(log::render("a\"b\\c\nd\x01", {}), "\"msg\":\"a\\\"b\\\\c\\nd\\u0001\",\"fields\":{}");
+}
+
+TEST(Log, FieldsKeepTheirOrderAndNumbersAndBooleansAreBare) {
+  EXPECT_EQ(log::render("m", {{"z", "s"}, {"a", uint64_t{7}}, {"n", -3}, {"b", true}}),
+            "\"msg\":\"m\",\"fields\":{\"z\":\"s\",\"a\":7,\"n\":-3,\"b\":true}");
 }
 
 }  // namespace
