@@ -1,11 +1,10 @@
 // The client-driven part of --follow-latency (follow_latency.h); the pure
 // pairing and payload code is in follow_latency.cc, in the tested library.
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <mutex>
 
 #include "client/client.h"
+#include "common/mutex.h"
 #include "follow_latency.h"
 
 namespace sidewal::bench {
@@ -27,12 +26,16 @@ Result<std::string> run_follow_latency(const FollowLatencyOptions& o) {
   // Declared before the clients: their callbacks use it until the clients
   // are destroyed (closing them completes what is still in flight).
   std::vector<uint64_t> ack_ns(o.records, 0), delivered_ns(o.records, 0);
-  std::mutex mu;
-  std::condition_variable cv;
-  uint64_t delivered = 0;  // guarded by mu
-  uint64_t acked = 0;      // guarded by mu
-  Status failure;          // guarded by mu
-  bool ended = false;      // guarded by mu
+  // Shared by this thread and the two clients' reader threads (a struct so
+  // that the lock rule is an annotation: locals cannot carry GUARDED_BY).
+  struct Shared {
+    Mutex mu;
+    CondVar cv;
+    uint64_t delivered GUARDED_BY(mu) = 0;
+    uint64_t acked GUARDED_BY(mu) = 0;
+    Status failure GUARDED_BY(mu);
+    bool ended GUARDED_BY(mu) = false;
+  } sh;
   auto appender = client::Client::connect(o.socket);
   if (!appender.ok()) return appender.status();
   auto follower = client::Client::connect(o.socket);
@@ -63,26 +66,28 @@ Result<std::string> run_follow_latency(const FollowLatencyOptions& o) {
       first,
       [&](std::span<const proto::ReadRecord> recs) {
         const uint64_t now = since_t0();  // one time for the frame: that is when it arrived
-        std::lock_guard lk(mu);
+        MutexLock lk(sh.mu);
         for (const auto& r : recs) {
           auto idx = follow_payload_index(r.payload);
           if (!idx.ok() || *idx >= o.records) {
-            if (failure.ok()) failure = Status::Corruption("follower got a foreign record at LSN " +
-                                                           std::to_string(r.lsn));
+            if (sh.failure.ok()) {
+              sh.failure =
+                  Status::Corruption("follower got a foreign record at LSN " + std::to_string(r.lsn));
+            }
             continue;
           }
           if (delivered_ns[*idx] == 0) {
             delivered_ns[*idx] = now;
-            ++delivered;
+            ++sh.delivered;
           }
         }
-        cv.notify_all();
+        sh.cv.notify_all();
       },
       [&](const Status& s, uint64_t) {
-        std::lock_guard lk(mu);
-        if (!s.ok() && failure.ok()) failure = s;
-        ended = true;
-        cv.notify_all();
+        MutexLock lk(sh.mu);
+        if (!s.ok() && sh.failure.ok()) sh.failure = s;
+        sh.ended = true;
+        sh.cv.notify_all();
       },
       client::ReadOptions{.skip_dead = o.skip_dead});
   if (!read_id.ok()) return read_id.status();
@@ -95,33 +100,36 @@ Result<std::string> run_follow_latency(const FollowLatencyOptions& o) {
     Status sent = (*appender)->append_async(
         std::span(&rec, 1), [&, i](const Status& s, uint64_t, uint32_t) {
           const uint64_t now = since_t0();
-          std::lock_guard lk(mu);
+          MutexLock lk(sh.mu);
           if (s.ok()) {
             ack_ns[i] = now;
-          } else if (failure.ok()) {
-            failure = s;
+          } else if (sh.failure.ok()) {
+            sh.failure = s;
           }
-          ++acked;
-          cv.notify_all();
+          ++sh.acked;
+          sh.cv.notify_all();
         });
     if (!sent.ok()) return sent;
-    std::unique_lock lk(mu);
+    MutexLock lk(sh.mu);
     // One APPEND in flight: the next is sent once this one is ACKed.
-    if (!cv.wait_until(lk, deadline, [&] { return acked == i + 1 || !failure.ok(); })) {
+    if (!sh.cv.wait_until(sh.mu, deadline, [&]() REQUIRES(sh.mu) {
+          return sh.acked == i + 1 || !sh.failure.ok();
+        })) {
       return Status::Failed("follow-latency: no ACK for record " + std::to_string(i) +
                             " before the deadline");
     }
-    if (!failure.ok()) return failure;
+    if (!sh.failure.ok()) return sh.failure;
   }
   {
-    std::unique_lock lk(mu);
-    cv.wait_until(lk, deadline, [&] { return delivered == o.records || ended; });
+    MutexLock lk(sh.mu);
+    sh.cv.wait_until(sh.mu, deadline,
+                     [&]() REQUIRES(sh.mu) { return sh.delivered == o.records || sh.ended; });
   }
   (void)(*follower)->cancel(*read_id);
   {
-    std::unique_lock lk(mu);
-    cv.wait_until(lk, deadline, [&] { return ended; });
-    if (!failure.ok()) return failure;
+    MutexLock lk(sh.mu);
+    sh.cv.wait_until(sh.mu, deadline, [&]() REQUIRES(sh.mu) { return sh.ended; });
+    if (!sh.failure.ok()) return sh.failure;
   }
   const FollowLatency f = pair_follow_times(ack_ns, delivered_ns);
   const LatencyHistogram& h = f.histogram;

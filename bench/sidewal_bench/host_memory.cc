@@ -119,10 +119,11 @@ void CachedSampler::start() {
 }
 
 void CachedSampler::run() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     // A periodic sampler, not a wait for a condition: the period is the point.
-    cv_.wait_for(lock, std::chrono::milliseconds(period_ms_), [this] { return stopping_; });
+    cv_.wait_for(mu_, std::chrono::milliseconds(period_ms_),
+                 [this]() REQUIRES(mu_) { return stopping_; });
     if (stopping_) break;
     lock.unlock();
     sample();
@@ -133,7 +134,7 @@ void CachedSampler::run() {
 void CachedSampler::stop() {
   if (!thread_.joinable()) return;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();

@@ -5,13 +5,12 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace sidewal::bench {
@@ -36,21 +35,21 @@ class CachedSampler {
   CachedSampler& operator=(const CachedSampler&) = delete;
 
   void start();
-  void stop();
+  void stop() EXCLUDES(mu_);
   uint64_t first() const { return first_; }
   uint64_t last() const { return last_; }
   uint64_t max() const { return max_.load(); }
   uint64_t samples() const { return samples_.load(); }
 
  private:
-  void run();
+  void run() EXCLUDES(mu_);
   void sample();
 
   uint32_t period_ms_;
   std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  bool stopping_ GUARDED_BY(mu_) = false;
   uint64_t first_ = 0;
   uint64_t last_ = 0;
   std::atomic<uint64_t> max_{0};

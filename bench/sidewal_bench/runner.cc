@@ -6,15 +6,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
 #include <vector>
 
 #include "client/client.h"
+#include "common/mutex.h"
 #include "host_memory.h"
 #include "metrics_scrape.h"
 #include "open_loop.h"
@@ -45,12 +44,13 @@ struct Conn {
   std::unique_ptr<client::Client> client;
 
   // Shared by the scheduler thread and this connection's reader thread.
-  std::mutex mu;
-  uint64_t next_k = 0;    // next request number to send; guarded by mu
-  uint32_t inflight = 0;  // sent, not yet completed; guarded by mu
-  bool failed = false;    // an APPEND failed: send no more; guarded by mu
-  uint64_t k_limit = 0;   // open-loop: requests scheduled before the window's end
-  bool frozen = false;    // end-of-run snapshot taken: record and send nothing more; guarded by mu
+  Mutex mu;
+  uint64_t next_k GUARDED_BY(mu) = 0;    // next request number to send
+  uint32_t inflight GUARDED_BY(mu) = 0;  // sent, not yet completed
+  bool failed GUARDED_BY(mu) = false;    // an APPEND failed: send no more
+  uint64_t k_limit = 0;  // open-loop: requests scheduled before the window's end
+  // End-of-run snapshot taken: record and send nothing more.
+  bool frozen GUARDED_BY(mu) = false;
 
   // Updated by callbacks under mu; read by the main thread after the client
   // is closed.
@@ -94,8 +94,8 @@ class Run {
   uint64_t window_start_ = 0, window_end_ = 0;
   std::atomic<bool> stop_{false};  // closed-loop: window over, send no more
 
-  std::mutex done_mu_;
-  std::condition_variable done_cv_;  // a connection went idle or failed
+  Mutex done_mu_;
+  CondVar done_cv_;  // a connection went idle or failed
 };
 
 void Run::send(Conn& c, uint64_t k, uint64_t scheduled) {
@@ -131,7 +131,7 @@ void Run::pump(Conn& c, uint64_t now) {
     uint64_t k;
     uint64_t scheduled = 0;
     {
-      std::lock_guard lock(c.mu);
+      MutexLock lock(c.mu);
       if (c.failed || c.frozen || c.inflight >= o_.pipeline) return;
       if (open_loop_) {
         const uint64_t due = std::min(schedule_->due_count(c.id, now), c.k_limit);
@@ -155,7 +155,7 @@ void Run::on_ack(Conn& c, uint64_t k, uint64_t t0, const Status& s, uint64_t fir
     // Under mu: a synchronous failure of append_async lands here on the
     // sending thread rather than the reader thread, and the end-of-run
     // snapshot (frozen) must see each completion either fully or not at all.
-    std::lock_guard lock(c.mu);
+    MutexLock lock(c.mu);
     --c.inflight;
     idle = c.inflight == 0;
     if (c.frozen) {
@@ -191,7 +191,7 @@ void Run::on_ack(Conn& c, uint64_t k, uint64_t t0, const Status& s, uint64_t fir
   }
   if (s.ok()) pump(c, now);
   if (idle || !s.ok()) {
-    std::lock_guard lock(done_mu_);
+    MutexLock lock(done_mu_);
     done_cv_.notify_all();
   }
 }
@@ -242,7 +242,7 @@ void Run::scheduler_loop() {
 
 bool Run::drained() {
   for (auto& c : conns_) {
-    std::lock_guard lock(c->mu);
+    MutexLock lock(c->mu);
     if (c->failed) {
       if (c->inflight > 0) return false;
       continue;
@@ -254,11 +254,11 @@ bool Run::drained() {
 }
 
 void Run::wait_until_time(uint64_t deadline) {
-  std::unique_lock lock(done_mu_);
+  MutexLock lock(done_mu_);
   const auto until = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline));
-  done_cv_.wait_until(lock, until, [&] {
+  done_cv_.wait_until(done_mu_, until, [&] {
     for (auto& c : conns_) {
-      std::lock_guard cl(c->mu);
+      MutexLock cl(c->mu);
       if (!c->failed) return false;
     }
     return true;  // every connection failed: nothing left to wait for
@@ -365,8 +365,8 @@ Result<BenchResult> Run::execute() {
   if (scheduler.joinable()) scheduler.join();
 
   {
-    std::unique_lock lock(done_mu_);
-    done_cv_.wait_until(lock,
+    MutexLock lock(done_mu_);
+    done_cv_.wait_until(done_mu_,
                         std::chrono::steady_clock::now() +
                             std::chrono::nanoseconds(seconds_to_ns(o_.drain_timeout_s)),
                         [&] { return drained(); });
@@ -382,7 +382,7 @@ Result<BenchResult> Run::execute() {
   std::vector<Unfinished> unfinished;
   const uint64_t drain_end = now_ns();
   for (auto& c : conns_) {
-    std::lock_guard lock(c->mu);
+    MutexLock lock(c->mu);
     c->frozen = true;
     r.unacked += c->inflight;
     if (open_loop_ && !c->failed) {

@@ -15,26 +15,26 @@ constexpr std::string_view kDaemonErrorPrefix = "daemon error ";
 template <typename T>
 class Waiter {
  public:
-  void set(const Status& status, T value) {
-    std::lock_guard lk(mu_);
+  void set(const Status& status, T value) EXCLUDES(mu_) {
+    MutexLock lk(mu_);
     status_ = status;
     value_ = std::move(value);
     done_ = true;
     cv_.notify_one();
   }
-  Result<T> wait() {
-    std::unique_lock lk(mu_);
-    cv_.wait(lk, [&] { return done_; });
+  Result<T> wait() EXCLUDES(mu_) {
+    MutexLock lk(mu_);
+    cv_.wait(mu_, [&]() REQUIRES(mu_) { return done_; });
     if (!status_.ok()) return status_;
     return std::move(value_);
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  Status status_;
-  T value_{};
+  Mutex mu_;
+  CondVar cv_;
+  bool done_ GUARDED_BY(mu_) = false;
+  Status status_ GUARDED_BY(mu_);
+  T value_ GUARDED_BY(mu_){};
 };
 
 Status blocking_on_reader_thread() {
@@ -107,14 +107,14 @@ bool Client::on_reader_thread() const { return Connection::current_owner() == th
 
 Result<std::shared_ptr<Connection>> Client::live_connection() {
   {
-    std::lock_guard lk(state_mu_);
+    MutexLock lk(state_mu_);
     if (closed_) return Status::Closed("sidewal client is closed");
     if (conn_ && !conn_->broken()) return conn_;
   }
-  std::lock_guard connect_lk(connect_mu_);
+  MutexLock connect_lk(connect_mu_);
   std::vector<std::shared_ptr<Connection>> to_join;
   {
-    std::lock_guard lk(state_mu_);
+    MutexLock lk(state_mu_);
     if (closed_) return Status::Closed("sidewal client is closed");
     if (conn_ && !conn_->broken()) return conn_;  // another thread reconnected
     if (conn_) retired_.push_back(std::move(conn_));
@@ -140,7 +140,7 @@ Result<std::shared_ptr<Connection>> Client::live_connection() {
         // The limits HELLO is answered before the connection is used, so
         // the first APPEND is already checked against the daemon's limits.
         {
-          std::lock_guard lk(state_mu_);
+          MutexLock lk(state_mu_);
           if (closed_) {
             conn->shutdown(Status::Closed("sidewal client is closed"));
             retired_.push_back(conn);
@@ -153,12 +153,12 @@ Result<std::shared_ptr<Connection>> Client::live_connection() {
         if (!broke.ok()) {
           // Refused (an unsolicited ERROR such as UNAUTHORIZED) or hung up
           // before the HELLO was answered: report why, do not retry.
-          std::lock_guard lk(state_mu_);
+          MutexLock lk(state_mu_);
           connecting_.reset();
           retired_.push_back(conn);
           return broke;
         }
-        std::lock_guard lk(state_mu_);
+        MutexLock lk(state_mu_);
         connecting_.reset();
       } else if (!options_.name.empty()) {
         // Pipelined: the reply only confirms the version; an error reply
@@ -173,7 +173,7 @@ Result<std::shared_ptr<Connection>> Client::live_connection() {
         uint64_t id = p.id;
         (void)conn->submit(std::move(p), [&](auto* out) { proto::encode_hello(id, hello, out); });
       }
-      std::lock_guard lk(state_mu_);
+      MutexLock lk(state_mu_);
       if (closed_) {
         conn->shutdown(Status::Closed("sidewal client is closed"));
         retired_.push_back(conn);
@@ -191,9 +191,9 @@ Result<std::shared_ptr<Connection>> Client::live_connection() {
                         " ms)");
     }
     // Backoff between attempts; close() cuts it short.
-    std::unique_lock lk(state_mu_);
+    MutexLock lk(state_mu_);
     auto wait = std::min<std::chrono::steady_clock::duration>(backoff, deadline - now);
-    if (close_cv_.wait_for(lk, wait, [&] { return closed_; })) {
+    if (close_cv_.wait_for(state_mu_, wait, [&]() REQUIRES(state_mu_) { return closed_; })) {
       return Status::Closed("sidewal client is closed");
     }
     backoff = std::min(backoff * 2, options_.backoff_max);
@@ -204,7 +204,7 @@ void Client::close() {
   SW_ASSERT_MSG(!on_reader_thread(), "sidewal client closed from its own callback");
   std::vector<std::shared_ptr<Connection>> conns;
   {
-    std::lock_guard lk(state_mu_);
+    MutexLock lk(state_mu_);
     closed_ = true;
     close_cv_.notify_all();
     // A connect waiting for its HELLO reply: breaking it ends the wait, and
@@ -231,7 +231,7 @@ Result<ServerLimits> Client::server_limits() {
 }
 
 size_t Client::in_flight() const {
-  std::lock_guard lk(state_mu_);
+  MutexLock lk(state_mu_);
   return conn_ ? conn_->in_flight() : 0;
 }
 
@@ -403,7 +403,7 @@ Result<uint64_t> Client::follow(uint64_t from_lsn, RecordsCallback on_records, E
 Status Client::cancel(uint64_t read_id) {
   std::shared_ptr<Connection> conn;
   {
-    std::lock_guard lk(state_mu_);
+    MutexLock lk(state_mu_);
     if (closed_) return Status::Closed("sidewal client is closed");
     conn = conn_;
   }

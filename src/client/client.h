@@ -50,16 +50,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "proto/protocol.h"
 
@@ -248,30 +247,31 @@ class Client {
   size_t in_flight() const;
   // Fails every request in flight with Closed, closes the socket and joins
   // the reader thread. Later calls return Closed. Idempotent.
-  void close();
+  void close() EXCLUDES(state_mu_);
 
  private:
   explicit Client(const ClientOptions& options);
   // The connection to send on, reconnecting when there is none or it broke.
-  Result<std::shared_ptr<Connection>> live_connection();
+  Result<std::shared_ptr<Connection>> live_connection() EXCLUDES(connect_mu_, state_mu_);
   Result<uint64_t> start_read(uint64_t id, const proto::ReadRequest& request,
                               RecordsCallback on_records, EndCallback on_end);
   // True when the calling thread is a reader thread of this client.
   bool on_reader_thread() const;
 
   const ClientOptions options_;
-  // Serialises reconnects. REQUIRES for conn_ writes: connect_mu_ and state_mu_.
-  std::mutex connect_mu_;
-  mutable std::mutex state_mu_;  // guards conn_, connecting_, retired_, closed_
-  std::condition_variable close_cv_;  // wakes a reconnect backoff wait on close()
-  std::shared_ptr<Connection> conn_;
+  // Serialises reconnects: conn_ is replaced only with connect_mu_ held
+  // (and state_mu_, like every access).
+  Mutex connect_mu_ ACQUIRED_BEFORE(state_mu_);
+  mutable Mutex state_mu_;
+  CondVar close_cv_;  // wakes a reconnect backoff wait on close()
+  std::shared_ptr<Connection> conn_ GUARDED_BY(state_mu_);
   // A new connection waiting for its HELLO reply (not yet conn_), so close()
   // can cut that wait short.
-  std::shared_ptr<Connection> connecting_;
+  std::shared_ptr<Connection> connecting_ GUARDED_BY(state_mu_);
   // Broken connections whose reader threads are joined on the next reconnect
   // or at close (a reader thread cannot join itself).
-  std::vector<std::shared_ptr<Connection>> retired_;
-  bool closed_ = false;
+  std::vector<std::shared_ptr<Connection>> retired_ GUARDED_BY(state_mu_);
+  bool closed_ GUARDED_BY(state_mu_) = false;
   // Request ids are unique across this client's connections, so a stale
   // cancel() never hits a READ on a newer connection.
   std::atomic<uint64_t> next_id_{1};

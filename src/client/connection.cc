@@ -73,12 +73,12 @@ const void* Connection::current_owner() { return tls_owner; }
 bool Connection::is_reader_thread() const { return tls_connection == this; }
 
 bool Connection::broken() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return broken_;
 }
 
 Status Connection::broken_status() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return broken_ ? why_broken_ : Status::Ok();
 }
 
@@ -99,31 +99,32 @@ void Connection::queue_limits_hello_locked(const std::string& name) {
 }
 
 bool Connection::ask_limits(const std::string& name) {
-  std::unique_lock lk(mu_);
-  wait_for_room(lk);
+  MutexLock lk(mu_);
+  wait_for_room();
   if (broken_) return false;
   hello_name_ = name;
   queue_limits_hello_locked(name);
-  maybe_flush(lk);
+  maybe_flush();
   return true;
 }
 
 bool Connection::ask_limits_again(const std::string& name) {
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (limits_state_ != LimitsState::kRetry) return false;
   }
   return ask_limits(name);
 }
 
 void Connection::wait_limits(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock lk(mu_);
-  limits_cv_.wait_until(lk, deadline,
-                        [&] { return broken_ || limits_state_ != LimitsState::kAsking; });
+  MutexLock lk(mu_);
+  limits_cv_.wait_until(mu_, deadline, [&]() REQUIRES(mu_) {
+    return broken_ || limits_state_ != LimitsState::kAsking;
+  });
 }
 
 ServerLimits Connection::limits(bool* retry) const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   if (retry != nullptr) *retry = limits_state_ == LimitsState::kRetry;
   if (limits_state_ == LimitsState::kKnown) return limits_;
   ServerLimits l;
@@ -172,12 +173,12 @@ void Connection::on_limits_reply_locked(const Pending& p) {
 }
 
 size_t Connection::in_flight() const {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return inflight_.size() + reads_.size();
 }
 
 void Connection::shutdown(const Status& why) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   fail_locked(why);
 }
 
@@ -198,44 +199,46 @@ void Connection::fail_locked(Status why) {
   limits_cv_.notify_all();
 }
 
-void Connection::wait_for_room(std::unique_lock<std::mutex>& lk) {
+void Connection::wait_for_room() {
   // The reader thread must never wait here: the daemon may be waiting for us
   // to read its replies before it reads more requests.
   if (is_reader_thread()) return;
-  room_cv_.wait(lk, [&] { return broken_ || out_.size() < options_.max_queued_bytes; });
+  room_cv_.wait(mu_, [&]() REQUIRES(mu_) {
+    return broken_ || out_.size() < options_.max_queued_bytes;
+  });
 }
 
 bool Connection::submit(Pending pending,
                         const std::function<void(std::vector<uint8_t>*)>& encode) {
-  std::unique_lock lk(mu_);
-  wait_for_room(lk);
+  MutexLock lk(mu_);
+  wait_for_room();
   if (broken_) return false;
   encode(&out_);
   inflight_.push_back(std::move(pending));
-  maybe_flush(lk);
+  maybe_flush();
   return true;
 }
 
 bool Connection::submit_read(std::shared_ptr<ReadStream> stream,
                              const std::function<void(std::vector<uint8_t>*)>& encode) {
-  std::unique_lock lk(mu_);
-  wait_for_room(lk);
+  MutexLock lk(mu_);
+  wait_for_room();
   if (broken_) return false;
   encode(&out_);
   uint64_t id = stream->id;
   reads_.emplace(id, std::move(stream));
-  maybe_flush(lk);
+  maybe_flush();
   return true;
 }
 
 void Connection::cancel(uint64_t read_id) {
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   if (broken_ || reads_.find(read_id) == reads_.end()) return;
   proto::encode_cancel(read_id, &out_);
-  maybe_flush(lk);
+  maybe_flush();
 }
 
-void Connection::maybe_flush(std::unique_lock<std::mutex>& lk) {
+void Connection::maybe_flush() {
   if (writing_) return;  // the current writer (or the parked reader) sends what we queued
   const bool reader = is_reader_thread();
   // Deferred to the end of the callback batch (reader) or to the last
@@ -245,22 +248,22 @@ void Connection::maybe_flush(std::unique_lock<std::mutex>& lk) {
   const bool deferred = reader ? in_callbacks_ : send_holds_ > 0;
   const size_t limit = std::min(kDeferredFlushBytes, options_.max_queued_bytes / 2);
   if (deferred && out_.size() < limit) return;
-  flush(lk, reader);
+  flush(reader);
 }
 
 void Connection::hold_sends() {
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   ++send_holds_;
 }
 
 void Connection::release_sends() {
-  std::unique_lock lk(mu_);
+  MutexLock lk(mu_);
   SW_ASSERT(send_holds_ > 0);
   if (--send_holds_ > 0 || out_.empty() || broken_) return;
-  maybe_flush(lk);
+  maybe_flush();
 }
 
-void Connection::flush(std::unique_lock<std::mutex>& lk, bool from_reader) {
+void Connection::flush(bool from_reader) {
   writing_ = true;
   for (;;) {
     if (sent_off_ == sending_.size()) {
@@ -274,10 +277,10 @@ void Connection::flush(std::unique_lock<std::mutex>& lk, bool from_reader) {
     // SIGPIPE that kills the database. The reader thread never blocks in
     // send (see reader_owns_write_).
     const int flags = MSG_NOSIGNAL | (from_reader ? MSG_DONTWAIT : 0);
-    lk.unlock();
+    mu_.unlock();
     ssize_t w = ::send(fd_, sending_.data() + sent_off_, sending_.size() - sent_off_, flags);
     const int err = errno;
-    lk.lock();
+    mu_.lock();
     if (w > 0) {
       sent_off_ += static_cast<size_t>(w);
       continue;
@@ -305,7 +308,7 @@ void Connection::reader_loop() {
   for (;;) {
     bool owns_write = false;
     {
-      std::lock_guard lk(mu_);
+      MutexLock lk(mu_);
       owns_write = reader_owns_write_;
     }
     if (owns_write) {
@@ -315,13 +318,13 @@ void Connection::reader_loop() {
       pollfd p{fd_, POLLIN | POLLOUT, 0};
       if (::poll(&p, 1, -1) < 0) {
         if (errno == EINTR) continue;
-        std::lock_guard lk(mu_);
+        MutexLock lk(mu_);
         fail_locked(Status::Closed(std::string("poll: ") + std::strerror(errno)));
         break;
       }
       if (p.revents & (POLLOUT | POLLERR | POLLHUP)) {
-        std::unique_lock lk(mu_);
-        if (reader_owns_write_) flush(lk, /*from_reader=*/true);
+        MutexLock lk(mu_);
+        if (reader_owns_write_) flush(/*from_reader=*/true);
       }
       if (!(p.revents & (POLLIN | POLLERR | POLLHUP))) continue;
     }
@@ -333,7 +336,7 @@ void Connection::reader_loop() {
     ssize_t n = ::recv(fd_, buf.data() + end, buf.size() - end, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      std::lock_guard lk(mu_);
+      MutexLock lk(mu_);
       fail_locked(n == 0 ? Status::Closed("connection closed by sidewald")
                          : Status::Closed(std::string("recv from sidewald: ") +
                                           std::strerror(errno)));
@@ -343,7 +346,7 @@ void Connection::reader_loop() {
 
     bool stop = false;
     {
-      std::lock_guard lk(mu_);
+      MutexLock lk(mu_);
       for (;;) {
         proto::FrameHeader h;
         auto st = proto::peek_frame(std::span(buf.data() + begin, end - begin),
@@ -381,8 +384,8 @@ void Connection::reader_loop() {
     run(&events);
     in_callbacks_ = false;
     {
-      std::unique_lock lk(mu_);
-      if (!writing_ && !out_.empty()) flush(lk, /*from_reader=*/true);
+      MutexLock lk(mu_);
+      if (!writing_ && !out_.empty()) flush(/*from_reader=*/true);
     }
     if (begin == end) begin = end = 0;
     if (stop) break;
@@ -534,7 +537,7 @@ void Connection::fail_everything() {
   std::unordered_map<uint64_t, std::shared_ptr<ReadStream>> reads;
   Status why;
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     SW_ASSERT(broken_);
     inflight.swap(inflight_);
     reads.swap(reads_);

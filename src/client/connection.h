@@ -30,12 +30,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <thread>
@@ -43,6 +41,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "proto/protocol.h"
 
@@ -95,39 +94,40 @@ class Connection {
 
   // Encodes a request with `encode(std::vector<uint8_t>* out)` and sends it.
   // Returns false, with nothing queued, when the connection is broken.
-  bool submit(Pending pending, const std::function<void(std::vector<uint8_t>*)>& encode);
+  bool submit(Pending pending, const std::function<void(std::vector<uint8_t>*)>& encode)
+      EXCLUDES(mu_);
   bool submit_read(std::shared_ptr<ReadStream> stream,
-                   const std::function<void(std::vector<uint8_t>*)>& encode);
+                   const std::function<void(std::vector<uint8_t>*)>& encode) EXCLUDES(mu_);
   // Sends CANCEL for `read_id` if that READ is still open here.
-  void cancel(uint64_t read_id);
+  void cancel(uint64_t read_id) EXCLUDES(mu_);
   // While at least one hold is taken, submissions from threads other than the
   // reader are queued, not sent (up to kDeferredFlushBytes); the release of
   // the last hold sends them together in one send(). See Client::SendBatch.
-  void hold_sends();
-  void release_sends();
+  void hold_sends() EXCLUDES(mu_);
+  void release_sends() EXCLUDES(mu_);
 
   // Sends HELLO (with kHelloLimits, or without once the daemon refused the
   // flag) named `name`, to learn the daemon's limits. False when broken.
-  bool ask_limits(const std::string& name);
+  bool ask_limits(const std::string& name) EXCLUDES(mu_);
   // Asks again (ask_limits) when the last answer was an error such as
   // NOT_READY; true when it did.
-  bool ask_limits_again(const std::string& name);
+  bool ask_limits_again(const std::string& name) EXCLUDES(mu_);
   // Waits until the limits HELLO is answered, the connection broke, or
   // `deadline`.
-  void wait_limits(std::chrono::steady_clock::time_point deadline);
+  void wait_limits(std::chrono::steady_clock::time_point deadline) EXCLUDES(mu_);
   // The limits in force; *retry (when given) is set when the last limits
   // HELLO got an error such as NOT_READY (see ask_limits_again).
-  ServerLimits limits(bool* retry = nullptr) const;
+  ServerLimits limits(bool* retry = nullptr) const EXCLUDES(mu_);
 
-  bool broken() const;
+  bool broken() const EXCLUDES(mu_);
   // Why the connection broke (ok while it is not broken).
-  Status broken_status() const;
+  Status broken_status() const EXCLUDES(mu_);
   // Breaks the connection with `why`; everything in flight completes with it.
-  void shutdown(const Status& why);
+  void shutdown(const Status& why) EXCLUDES(mu_);
   void join();
   bool joinable() const { return reader_.joinable(); }
   bool is_reader_thread() const;
-  size_t in_flight() const;
+  size_t in_flight() const EXCLUDES(mu_);
 
   // The client whose reader thread this is, or null on other threads.
   static const void* current_owner();
@@ -135,32 +135,34 @@ class Connection {
  private:
   struct Event;
 
-  // REQUIRES: mu_ held by `lk` and writing_ clear (or reader_owns_write_ set
-  // and called by the reader). Sends sending_ and then out_ until both are
-  // empty. From the reader thread the sends do not block: on EAGAIN the rest
-  // is parked (reader_owns_write_) and the reader finishes it on POLLOUT.
-  void flush(std::unique_lock<std::mutex>& lk, bool from_reader);
-  void wait_for_room(std::unique_lock<std::mutex>& lk);
-  // REQUIRES: mu_ held. Sends now unless the reader thread will send the
-  // batch after its callbacks.
-  void maybe_flush(std::unique_lock<std::mutex>& lk);
-  // REQUIRES: mu_ held. Marks broken and shuts the socket down; idempotent.
-  void fail_locked(Status why);
-  void reader_loop();
-  // REQUIRES: mu_ held. Turns one reply frame into events; a non-ok return is
-  // a protocol violation.
+  // Requires writing_ clear (or reader_owns_write_ set and called by the
+  // reader). Sends sending_ and then out_ until both are empty, dropping mu_
+  // around each send(). From the reader thread the sends do not block: on
+  // EAGAIN the rest is parked (reader_owns_write_) and the reader finishes
+  // it on POLLOUT.
+  void flush(bool from_reader) REQUIRES(mu_);
+  // Waits (dropping mu_) until out_ has room or the connection broke.
+  void wait_for_room() REQUIRES(mu_);
+  // Sends now unless the reader thread will send the batch after its
+  // callbacks.
+  void maybe_flush() REQUIRES(mu_);
+  // Marks broken and shuts the socket down; idempotent.
+  void fail_locked(Status why) REQUIRES(mu_);
+  void reader_loop() EXCLUDES(mu_);
+  // Turns one reply frame into events; a non-ok return is a protocol
+  // violation.
   Status dispatch_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
-                         std::vector<Event>* events);
+                         std::vector<Event>* events) REQUIRES(mu_);
   Status complete_one_shot_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
-                                  const proto::ErrorReply* error);
-  void drain_ready_locked(std::vector<Event>* events);
-  // REQUIRES: mu_ held, p.done. Updates the limits from a limits HELLO's outcome.
-  void on_limits_reply_locked(const Pending& p);
-  // REQUIRES: mu_ held. Queues a limits HELLO (flagged unless the daemon
-  // refused the flag) in out_ and inflight_; the caller sends it.
-  void queue_limits_hello_locked(const std::string& name);
-  void run(std::vector<Event>* events);
-  void fail_everything();
+                                  const proto::ErrorReply* error) REQUIRES(mu_);
+  void drain_ready_locked(std::vector<Event>* events) REQUIRES(mu_);
+  // Requires p.done. Updates the limits from a limits HELLO's outcome.
+  void on_limits_reply_locked(const Pending& p) REQUIRES(mu_);
+  // Queues a limits HELLO (flagged unless the daemon refused the flag) in
+  // out_ and inflight_; the caller sends it.
+  void queue_limits_hello_locked(const std::string& name) REQUIRES(mu_);
+  void run(std::vector<Event>* events) EXCLUDES(mu_);
+  void fail_everything() EXCLUDES(mu_);
 
   const int fd_;
   const ClientOptions& options_;  // owned by the Client, which outlives us
@@ -172,31 +174,34 @@ class Connection {
   // until the daemon advertises its own. Touched only by the reader thread.
   uint32_t max_reply_body_;
 
-  mutable std::mutex mu_;
-  std::condition_variable room_cv_;  // out_ drained below max_queued_bytes, or broken
-  bool broken_ = false;              // guarded by mu_
-  Status why_broken_;                // guarded by mu_
-  bool writing_ = false;             // a submitter is sending; guarded by mu_
-  int send_holds_ = 0;               // hold_sends() not yet released; guarded by mu_
+  mutable Mutex mu_;
+  CondVar room_cv_;  // out_ drained below max_queued_bytes, or broken
+  bool broken_ GUARDED_BY(mu_) = false;
+  Status why_broken_ GUARDED_BY(mu_);
+  bool writing_ GUARDED_BY(mu_) = false;  // a submitter is sending
+  int send_holds_ GUARDED_BY(mu_) = 0;    // hold_sends() not yet released
   // The reader thread is running callbacks: its own submissions are queued
   // and sent in one batch after the last callback. Touched only by the
   // reader thread.
   bool in_callbacks_ = false;
-  std::vector<uint8_t> out_;         // encoded frames not yet sent; guarded by mu_
+  std::vector<uint8_t> out_ GUARDED_BY(mu_);  // encoded frames not yet sent
   // Write side handed to the reader thread after its non-blocking send hit
-  // EAGAIN; writing_ stays set meanwhile. Guarded by mu_.
-  bool reader_owns_write_ = false;
-  std::vector<uint8_t> sending_;     // owned by the current writer
-  size_t sent_off_ = 0;              // bytes of sending_ already sent; owned by the writer
-  std::deque<Pending> inflight_;     // one-shot requests in send order; guarded by mu_
-  // The daemon's limits, learned from HELLO_OK; guarded by mu_.
+  // EAGAIN; writing_ stays set meanwhile.
+  bool reader_owns_write_ GUARDED_BY(mu_) = false;
+  // Owned by the current writer (writing_ set), which sends from it with mu_
+  // released: not GUARDED_BY.
+  std::vector<uint8_t> sending_;
+  size_t sent_off_ = 0;  // bytes of sending_ already sent; owned by the writer
+  std::deque<Pending> inflight_ GUARDED_BY(mu_);  // one-shot requests in send order
+  // The daemon's limits, learned from HELLO_OK.
   enum class LimitsState : uint8_t { kNotAsked, kAsking, kKnown, kRetry };
-  LimitsState limits_state_ = LimitsState::kNotAsked;
-  ServerLimits limits_;
-  bool refuses_hello_flag_ = false;  // the daemon answered kHelloLimits with MALFORMED
-  std::string hello_name_;           // for the plain HELLO after a refusal
-  std::condition_variable limits_cv_;  // limits_state_ left kAsking, or broken
-  std::unordered_map<uint64_t, std::shared_ptr<ReadStream>> reads_;  // guarded by mu_
+  LimitsState limits_state_ GUARDED_BY(mu_) = LimitsState::kNotAsked;
+  ServerLimits limits_ GUARDED_BY(mu_);
+  // The daemon answered kHelloLimits with MALFORMED.
+  bool refuses_hello_flag_ GUARDED_BY(mu_) = false;
+  std::string hello_name_ GUARDED_BY(mu_);  // for the plain HELLO after a refusal
+  CondVar limits_cv_;                       // limits_state_ left kAsking, or broken
+  std::unordered_map<uint64_t, std::shared_ptr<ReadStream>> reads_ GUARDED_BY(mu_);
 };
 
 }  // namespace sidewal::client
