@@ -246,7 +246,7 @@ void Metrics::archive_request(const char* op, double seconds, bool ok) {
 }
 
 void Metrics::set_archive_source(std::function<archive::UploaderStats()> source) {
-  std::lock_guard lock(archive_mu_);
+  MutexLock lock(archive_mu_);
   archive_source_ = std::move(source);
 }
 
@@ -270,7 +270,7 @@ void Metrics::sample_volume() {
 }
 
 std::string Metrics::scrape(DaemonState state, const wal::WalStatus* status) {
-  std::lock_guard lock(scrape_mu_);
+  MutexLock lock(scrape_mu_);
   for (DaemonState st : kAllStates) state_[static_cast<size_t>(st)]->Set(st == state ? 1 : 0);
   ready_->Set(state == DaemonState::kReady ? 1 : 0);
   sample_volume();
@@ -286,7 +286,7 @@ std::string Metrics::scrape(DaemonState state, const wal::WalStatus* status) {
   }
   std::function<archive::UploaderStats()> source;
   {
-    std::lock_guard a(archive_mu_);
+    MutexLock a(archive_mu_);
     source = archive_source_;
   }
   if (source) {

@@ -18,10 +18,10 @@
 #include <map>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "archive/uploader.h"
+#include "common/mutex.h"
 #include "proto/protocol.h"
 #include "wal/wal.h"
 
@@ -73,10 +73,10 @@ class Metrics {
   // scrape-time gauges from `status` (null while recovering) and from the
   // data directory's file system, then renders the whole registry in the
   // Prometheus text format.
-  std::string scrape(DaemonState state, const wal::WalStatus* status);
+  std::string scrape(DaemonState state, const wal::WalStatus* status) EXCLUDES(scrape_mu_);
 
  private:
-  void sample_volume();  // REQUIRES: scrape_mu_ held
+  void sample_volume() REQUIRES(scrape_mu_);
 
   const std::string data_dir_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -96,11 +96,11 @@ class Metrics {
   prometheus::Gauge* segment_size_bytes_;
   // The volume's series exist only while statvfs of data_dir_ succeeds (not
   // before the directory exists): an absent series never looks like a full
-  // volume. Guarded by scrape_mu_.
+  // volume.
   prometheus::Family<prometheus::Gauge>* volume_size_family_;
   prometheus::Family<prometheus::Gauge>* volume_available_family_;
-  prometheus::Gauge* volume_size_bytes_ = nullptr;
-  prometheus::Gauge* volume_available_bytes_ = nullptr;
+  prometheus::Gauge* volume_size_bytes_ GUARDED_BY(scrape_mu_) = nullptr;
+  prometheus::Gauge* volume_available_bytes_ GUARDED_BY(scrape_mu_) = nullptr;
   prometheus::Gauge* ready_;
   std::array<prometheus::Gauge*, 4> state_{};  // sidewal_state, indexed by DaemonState
   prometheus::Gauge* recovery_seconds_;
@@ -110,16 +110,17 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* backend_info_;
   prometheus::Family<prometheus::Counter>* archive_requests_;
   prometheus::Family<prometheus::Histogram>* archive_request_seconds_;
-  // Sampled at scrape from archive_source_ (guarded by scrape_mu_; the
-  // source is set once, before the first scrape that can see it).
-  std::mutex archive_mu_;
-  std::function<archive::UploaderStats()> archive_source_;  // guarded by archive_mu_
+  // Sampled at scrape from archive_source_ (the source is set once, before
+  // the first scrape that can see it).
+  Mutex archive_mu_;
+  std::function<archive::UploaderStats()> archive_source_ GUARDED_BY(archive_mu_);
   // By metric name; their one series is added at the first scrape that has
   // a source (no archive: no series).
   std::map<std::string, prometheus::Family<prometheus::Gauge>*> archive_gauges_;
   std::map<std::string, prometheus::Family<prometheus::Counter>*> archive_counters_;
-  archive::UploaderStats archive_last_;  // guarded by scrape_mu_: counters grow by the difference
-  std::mutex scrape_mu_;  // one scrape at a time (the sampled gauges are shared)
+  // Counters grow by the difference.
+  archive::UploaderStats archive_last_ GUARDED_BY(scrape_mu_);
+  Mutex scrape_mu_;  // one scrape at a time (the sampled gauges are shared)
 };
 
 }  // namespace sidewal::server

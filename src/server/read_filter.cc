@@ -19,19 +19,19 @@ void strip_dead(const wal::ReplayState& state, std::vector<wal::Record>* records
 }
 
 Status TombstoneTracker::filter(wal::Wal* wal, std::vector<wal::Record>* chunk) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   SIDEWAL_RETURN_IF_ERROR(catch_up_locked(wal, *chunk));
   strip_dead(state_, chunk);
   return Status::Ok();
 }
 
 uint64_t TombstoneTracker::covered_lsn() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return covered_;
 }
 
 size_t TombstoneTracker::tombstones() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return state_.tombstones().size();
 }
 

@@ -17,9 +17,9 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "wal/tombstones.h"
 #include "wal/wal.h"
@@ -46,21 +46,21 @@ class TombstoneTracker {
   // covered range, so a follower near the head costs no second read), then
   // strips the dead records from *chunk. Blocking: call it where Wal::read may
   // run (the daemon's blocking pool). Thread-safe.
-  Status filter(wal::Wal* wal, std::vector<wal::Record>* chunk);
+  Status filter(wal::Wal* wal, std::vector<wal::Record>* chunk) EXCLUDES(mu_);
 
   // Every record with lsn <= covered_lsn() has been fed (0 = nothing yet).
-  uint64_t covered_lsn() const;
+  uint64_t covered_lsn() const EXCLUDES(mu_);
   // Tombstones in force, for tests and logs.
-  size_t tombstones() const;
+  size_t tombstones() const EXCLUDES(mu_);
 
  private:
-  // REQUIRES: mu_ held.
-  void feed_locked(const wal::Record& record);
-  Status catch_up_locked(wal::Wal* wal, const std::vector<wal::Record>& chunk);
+  void feed_locked(const wal::Record& record) REQUIRES(mu_);
+  Status catch_up_locked(wal::Wal* wal, const std::vector<wal::Record>& chunk) REQUIRES(mu_);
 
-  mutable std::mutex mu_;
-  wal::ReplayState state_;  // guarded by mu_; fed in LSN order, every record <= covered_
-  uint64_t covered_ = 0;    // guarded by mu_
+  mutable Mutex mu_;
+  // Fed in LSN order, every record <= covered_.
+  wal::ReplayState state_ GUARDED_BY(mu_);
+  uint64_t covered_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace sidewal::server
