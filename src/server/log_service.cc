@@ -24,7 +24,7 @@ void LogService::start_recovery(
     wal_ = std::move(opened.value());
     // One engine listener for the whole daemon; it wakes every follower.
     listener_id_ = wal_->add_durable_listener([this](uint64_t) {
-      std::lock_guard lock(followers_mu_);
+      MutexLock lock(followers_mu_);
       for (auto& [id, wake] : followers_) wake();
     });
     wal_ptr_.store(wal_.get(), std::memory_order_release);
@@ -43,19 +43,19 @@ wal::LogState LogService::state() const {
 }
 
 proto::ErrorCode LogService::failure_code() const {
-  std::lock_guard lock(failure_mu_);
+  MutexLock lock(failure_mu_);
   return failure_.code() == Code::kNoSpace ? proto::ErrorCode::kNoSpace
                                            : proto::ErrorCode::kIoFailed;
 }
 
 std::string LogService::failure_message() const {
-  std::lock_guard lock(failure_mu_);
+  MutexLock lock(failure_mu_);
   return failure_.ToString();
 }
 
 void LogService::note_failure(const Status& why) {
   {
-    std::lock_guard lock(failure_mu_);
+    MutexLock lock(failure_mu_);
     // The first error is the cause; later ones are usually "log failed".
     if (failure_.ok()) failure_ = why;
   }
@@ -66,14 +66,14 @@ void LogService::note_failure(const Status& why) {
 }
 
 uint64_t LogService::add_follower(std::function<void()> wake) {
-  std::lock_guard lock(followers_mu_);
+  MutexLock lock(followers_mu_);
   const uint64_t id = next_follower_id_++;
   followers_.emplace(id, std::move(wake));
   return id;
 }
 
 void LogService::remove_follower(uint64_t id) {
-  std::lock_guard lock(followers_mu_);
+  MutexLock lock(followers_mu_);
   followers_.erase(id);
 }
 

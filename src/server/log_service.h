@@ -9,10 +9,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "proto/protocol.h"
 #include "server/metrics.h"
@@ -65,12 +65,12 @@ class LogService : public wal::WalObserver {
   std::unique_ptr<wal::Wal> wal_;       // owned; published through wal_ptr_
   std::atomic<wal::Wal*> wal_ptr_{nullptr};
   std::atomic<bool> failed_{false};
-  mutable std::mutex failure_mu_;
-  Status failure_;                      // guarded by failure_mu_; first failure wins
+  mutable Mutex failure_mu_;
+  Status failure_ GUARDED_BY(failure_mu_);  // first failure wins
 
-  std::mutex followers_mu_;
-  uint64_t next_follower_id_ = 1;       // guarded by followers_mu_
-  std::unordered_map<uint64_t, std::function<void()>> followers_;  // guarded by followers_mu_
+  Mutex followers_mu_;
+  uint64_t next_follower_id_ GUARDED_BY(followers_mu_) = 1;
+  std::unordered_map<uint64_t, std::function<void()>> followers_ GUARDED_BY(followers_mu_);
   uint64_t listener_id_ = 0;            // the one engine listener, 0 = none
   TombstoneTracker tombstones_;         // thread-safe; built on first use
 };

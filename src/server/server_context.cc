@@ -9,7 +9,7 @@ void ServerContext::release(uint64_t n) {
   if (!has_waiters_.load() || over_total()) return;
   std::vector<std::weak_ptr<Session>> wake;
   {
-    std::lock_guard lock(waiters_mu_);
+    MutexLock lock(waiters_mu_);
     wake.swap(waiters_);
     has_waiters_.store(false);
   }
@@ -20,7 +20,7 @@ void ServerContext::release(uint64_t n) {
 
 void ServerContext::wait_for_total(std::weak_ptr<Session> c) {
   {
-    std::lock_guard lock(waiters_mu_);
+    MutexLock lock(waiters_mu_);
     waiters_.push_back(c);
     has_waiters_.store(true);
   }

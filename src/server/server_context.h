@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "common/mutex.h"
 #include "server/config.h"
 #include "server/log_service.h"
 #include "server/metrics.h"
@@ -53,8 +53,8 @@ class ServerContext {
   // has_waiters_ then re-reads the total; a releaser lowers the total then
   // reads has_waiters_. At least one of them sees the other.
   std::atomic<bool> has_waiters_{false};
-  std::mutex waiters_mu_;
-  std::vector<std::weak_ptr<Session>> waiters_;  // guarded by waiters_mu_
+  Mutex waiters_mu_;
+  std::vector<std::weak_ptr<Session>> waiters_ GUARDED_BY(waiters_mu_);
 };
 
 }  // namespace sidewal::server
