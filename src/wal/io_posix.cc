@@ -89,12 +89,12 @@ size_t sysfs_logical_block_size(dev_t dev) {
 
 void FileTable::add(int fd, FileInfo info) {
   auto ref = std::make_shared<const FileInfo>(std::move(info));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   files_[fd] = std::move(ref);
 }
 
 bool FileTable::remove(int fd, FileRef* out) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = files_.find(fd);
   if (it == files_.end()) return false;
   if (out) *out = std::move(it->second);
@@ -103,7 +103,7 @@ bool FileTable::remove(int fd, FileRef* out) {
 }
 
 bool FileTable::get(int fd, FileRef* out) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = files_.find(fd);
   if (it == files_.end()) return false;
   *out = it->second;
@@ -111,7 +111,7 @@ bool FileTable::get(int fd, FileRef* out) const {
 }
 
 void FileTable::close_all() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [fd, info] : files_) ::close(fd);
   files_.clear();
 }

@@ -13,11 +13,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "wal/io_backend.h"
 
@@ -53,8 +53,8 @@ class FileTable {
   void close_all();
 
  private:
-  mutable std::mutex mu_;
-  std::unordered_map<int, FileRef> files_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<int, FileRef> files_ GUARDED_BY(mu_);
 };
 
 // Checks the O_DIRECT rules the kernel enforces (offset, length and buffer

@@ -43,7 +43,7 @@ Status SegmentKeys::check(const format::Preamble& p, const std::string& path) co
 Result<std::shared_ptr<const SecureKey>> SegmentKeys::segment_key(const format::Preamble& p,
                                                                  const std::string& path) {
   {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     for (const Cached& c : cache_) {
       if (c.segment_id == p.segment_id && c.key_id == p.key_id && c.salt == p.salt) return c.key;
     }
@@ -55,7 +55,7 @@ Result<std::shared_ptr<const SecureKey>> SegmentKeys::segment_key(const format::
       derive_segment_key(**k, std::span<const uint8_t, kSegmentSaltBytes>(p.salt), p.segment_id);
   if (!derived.ok()) return derived.status();
   std::shared_ptr<const SecureKey> key(std::move(*derived));
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   cache_.push_back(Cached{p.segment_id, p.salt, p.key_id, key});
   if (cache_.size() > kCacheEntries) cache_.pop_front();
   return key;

@@ -16,9 +16,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "wal/format.h"
 #include "wal/record_cipher.h"
@@ -59,8 +59,8 @@ class SegmentKeys {
   static constexpr size_t kCacheEntries = 8;  // each is one mlocked page
 
   const std::shared_ptr<const KeyRing> ring_;
-  std::mutex mu_;
-  std::deque<Cached> cache_;  // most recent last; guarded by mu_
+  Mutex mu_;
+  std::deque<Cached> cache_ GUARDED_BY(mu_);  // most recent last
 };
 
 // Writes a record of an encrypted segment with its PLAINTEXT payload and room

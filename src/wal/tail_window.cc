@@ -24,7 +24,7 @@ TailWindow::Prepared TailWindow::prepare(uint64_t first_lsn, uint64_t last_lsn,
   auto c = std::make_unique<Chunk>();
   {
     // The largest spare: its capacity most likely fits this flush.
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     if (!spare_.empty()) {
       auto best = std::max_element(spare_.begin(), spare_.end(), [](const Chunk& a, const Chunk& b) {
         return a.bytes.capacity() < b.bytes.capacity();
@@ -62,7 +62,7 @@ TailWindow::Prepared TailWindow::prepare(uint64_t first_lsn, uint64_t last_lsn,
 }
 
 void TailWindow::publish(Prepared&& p) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   if (p.too_big_) {
     chunks_.clear();
     bytes_ = 0;
@@ -86,7 +86,7 @@ void TailWindow::publish(Prepared&& p) {
 bool TailWindow::read(uint64_t from_lsn, uint64_t up_to, const ReadLimits& limits,
                       std::vector<Record>* out, uint64_t* next_lsn) {
   out->clear();
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   if (chunks_.empty() || from_lsn < chunks_.front().first_lsn ||
       from_lsn > chunks_.back().last_lsn() || from_lsn > up_to) {
     ++misses_;
@@ -126,7 +126,7 @@ bool TailWindow::read(uint64_t from_lsn, uint64_t up_to, const ReadLimits& limit
 }
 
 TailWindowStats TailWindow::stats() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   TailWindowStats s;
   if (!chunks_.empty()) {
     s.first_lsn = chunks_.front().first_lsn;

@@ -25,10 +25,10 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <vector>
 
+#include "common/mutex.h"
 #include "wal/wal.h"
 
 namespace sidewal::wal {
@@ -99,17 +99,17 @@ class TailWindow {
   };
 
   const uint64_t capacity_;
-  mutable std::mutex mu_;
-  std::deque<Chunk> chunks_;   // in LSN order, contiguous; guarded by mu_
+  mutable Mutex mu_;
+  std::deque<Chunk> chunks_ GUARDED_BY(mu_);  // in LSN order, contiguous
   // Evicted chunks kept for their memory: prepare() copies the next flush
   // into one instead of a fresh allocation, whose first touch of every page
   // costs a page fault (a 4 MiB flush of large records: ~1,000 faults on the
-  // flusher's path). At most kMaxSpareChunks; guarded by mu_.
+  // flusher's path). At most kMaxSpareChunks.
   static constexpr size_t kMaxSpareChunks = 2;
-  std::vector<Chunk> spare_;
-  uint64_t bytes_ = 0;         // sum of footprints; <= capacity_; guarded by mu_
-  uint64_t hits_ = 0;          // guarded by mu_
-  uint64_t misses_ = 0;        // guarded by mu_
+  std::vector<Chunk> spare_ GUARDED_BY(mu_);
+  uint64_t bytes_ GUARDED_BY(mu_) = 0;  // sum of footprints; <= capacity_
+  uint64_t hits_ GUARDED_BY(mu_) = 0;
+  uint64_t misses_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace sidewal::wal
