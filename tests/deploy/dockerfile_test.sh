@@ -88,6 +88,11 @@ fi
 # stage installs or one every Debian image has (essential/required: libc6,
 # libgcc-s1, libstdc++6 — apt depends on it).
 base_pkgs="libc6 libgcc-s1 libstdc++6"
+# A library's own dependencies (libcurl4 -> libnghttp2-14, ...) come with it:
+# apt installs the Depends/Pre-Depends closure of what the stage names.
+runtime_closure=$(apt-cache depends --recurse --important $runtime 2>/dev/null \
+  | grep -vE '^( |<)' | sort -u || true)
+[[ -n $runtime_closure ]] || fail "apt-cache found no dependency closure for the runtime stage"
 libs=()
 for b in sidewald sidewal; do
   [[ -x $bin/$b ]] || fail "$bin/$b not built"
@@ -112,6 +117,8 @@ for entry in "${libs[@]}"; do
   [[ -n $pkg ]] || fail "$b loads $lib, which no Debian package owns"
   if grep -qx "$pkg" <<<"$runtime"; then
     echo "$b: $(basename "$lib") <- $pkg (installed by the runtime stage)"
+  elif grep -qx "$pkg" <<<"$runtime_closure"; then
+    echo "$b: $(basename "$lib") <- $pkg (a Depends of a runtime-stage package: apt installs it)"
   elif [[ " $base_pkgs " == *" $pkg "* ]]; then
     echo "$b: $(basename "$lib") <- $pkg (in every Debian image)"
   else
