@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <vector>
 
-#include "wal/record_cipher.h"
-#include "wal/secure_key.h"
+#include "wal/codecs/record_cipher.h"
+#include "wal/codecs/secure_key.h"
 
 namespace sidewal::wal {
 namespace {

@@ -34,8 +34,8 @@
 #include <thread>
 #include <vector>
 
-#include "wal/mmap_reader.h"
-#include "wal/replay.h"
+#include "wal/control/replay.h"
+#include "wal/readers/mmap_reader.h"
 #include "wal/wal.h"
 
 namespace sw = sidewal::wal;

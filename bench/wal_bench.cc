@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "wal/secure_key.h"
+#include "wal/codecs/secure_key.h"
 #include "wal/wal.h"
 
 namespace {

@@ -14,7 +14,7 @@
 #include "archive/local_generation.h"
 #include "archive/segment_bytes.h"
 #include "wal/dwb.h"
-#include "wal/format.h"
+#include "wal/codecs/format.h"
 
 namespace sidewal::archive {
 

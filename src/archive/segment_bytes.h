@@ -10,9 +10,9 @@
 #include <string>
 
 #include "common/status.h"
-#include "wal/aligned_buffer.h"
-#include "wal/format.h"
-#include "wal/io_backend.h"
+#include "wal/io/aligned_buffer.h"
+#include "wal/codecs/format.h"
+#include "wal/io/io_backend.h"
 
 namespace sidewal::archive {
 

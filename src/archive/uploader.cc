@@ -8,7 +8,7 @@
 #include "archive/archive_names.h"
 #include "archive/chain.h"
 #include "archive/local_generation.h"
-#include "wal/format.h"
+#include "wal/codecs/format.h"
 
 namespace sidewal::archive {
 

@@ -27,7 +27,7 @@
 #include "archive/object_store.h"
 #include "archive/segment_bytes.h"
 #include "common/status.h"
-#include "wal/io_backend.h"
+#include "wal/io/io_backend.h"
 #include "wal/truncation_floor.h"
 #include "wal/wal.h"
 

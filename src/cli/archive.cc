@@ -8,7 +8,7 @@
 #include "archive/archive_names.h"
 #include "archive/restore.h"
 #include "cli/archive_commands.h"
-#include "wal/io_backend.h"
+#include "wal/io/io_backend.h"
 #include "wal/wal.h"
 
 namespace sidewal::cli {

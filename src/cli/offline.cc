@@ -13,11 +13,11 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "wal/control_records.h"
+#include "wal/codecs/secure_key.h"
+#include "wal/control/control_records.h"
+#include "wal/control/tombstones.h"
 #include "wal/dir_lock.h"
-#include "wal/io_backend.h"
-#include "wal/secure_key.h"
-#include "wal/tombstones.h"
+#include "wal/io/io_backend.h"
 #include "wal/wal.h"
 
 namespace sidewal::cli {

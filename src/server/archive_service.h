@@ -12,7 +12,7 @@
 #include "archive/uploader.h"
 #include "server/config.h"
 #include "server/metrics.h"
-#include "wal/io_backend.h"
+#include "wal/io/io_backend.h"
 #include "wal/truncation_floor.h"
 #include "wal/wal.h"
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "server/log.h"
-#include "wal/control_records.h"
+#include "wal/control/control_records.h"
 
 namespace sidewal::server {
 

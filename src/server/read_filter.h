@@ -12,7 +12,7 @@
 // sent, including tombstones at LSNs above it (a tombstone only kills records
 // below its purge LSN, so the latest set is right for any reader position).
 //
-// Uses only wal/wal.h (reading) and wal/tombstones.h (the replay logic): no
+// Uses only wal/wal.h (reading) and wal/control/tombstones.h (the replay logic): no
 // disk layout here.
 #pragma once
 
@@ -21,7 +21,7 @@
 
 #include "common/mutex.h"
 #include "common/status.h"
-#include "wal/tombstones.h"
+#include "wal/control/tombstones.h"
 #include "wal/wal.h"
 
 namespace sidewal::server {

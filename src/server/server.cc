@@ -28,8 +28,8 @@
 #include "server/server_context.h"
 #include "server/session/session.h"
 #include "server/unix_socket.h"
+#include "wal/codecs/secure_key.h"
 #include "wal/dir_lock.h"
-#include "wal/secure_key.h"
 
 namespace sidewal::server {
 

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "wal/io_posix.h"
+#include "wal/io/io_posix.h"
 
 namespace sidewal::wal {
 namespace {

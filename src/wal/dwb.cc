@@ -5,8 +5,8 @@
 
 #include "common/crc32c.h"
 #include "common/endian.h"
-#include "wal/aligned_buffer.h"
-#include "wal/format.h"
+#include "wal/codecs/format.h"
+#include "wal/io/aligned_buffer.h"
 
 namespace sidewal::wal::dwb {
 namespace {

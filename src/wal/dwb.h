@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "wal/format.h"
-#include "wal/io_backend.h"
+#include "wal/codecs/format.h"
+#include "wal/io/io_backend.h"
 
 namespace sidewal::wal::dwb {
 

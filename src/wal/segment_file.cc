@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "wal/aligned_buffer.h"
-#include "wal/format.h"
+#include "wal/codecs/format.h"
+#include "wal/io/aligned_buffer.h"
 
 namespace sidewal::wal {
 

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "common/status.h"
-#include "wal/format.h"
-#include "wal/io_backend.h"
+#include "wal/codecs/format.h"
+#include "wal/io/io_backend.h"
 
 namespace sidewal::wal {
 

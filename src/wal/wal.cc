@@ -6,11 +6,11 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "wal/codecs/format.h"
+#include "wal/codecs/segment_keys.h"
 #include "wal/dir_lock.h"
 #include "wal/dwb.h"
-#include "wal/format.h"
-#include "wal/recovery.h"
-#include "wal/segment_keys.h"
+#include "wal/recovery/recovery.h"
 #include "wal/wal_impl.h"
 
 namespace sidewal::wal {

@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "common/status.h"
-#include "wal/io_backend.h"
+#include "wal/io/io_backend.h"
 
 namespace sidewal::wal {
 
-class KeyRing;  // wal/secure_key.h
+class KeyRing;  // wal/codecs/secure_key.h
 class DirLock;  // wal/dir_lock.h
 class TruncationFloor;  // wal/truncation_floor.h
 
@@ -119,7 +119,7 @@ struct WalOptions {
   // log whose encrypted segments name a key id that is missing or configured
   // with other bytes (fingerprint), before anything is written.
   std::shared_ptr<const KeyRing> keys;
-  // Tests inject a SimDisk here; when set, `backend` is ignored.
+  // Tests inject a SimDisk (src/testing) here; when set, `backend` is ignored.
   std::shared_ptr<IoBackend> io;
   // One writer per directory (wal/dir_lock.h, docs/format.md "Directory"):
   // the open log holds an exclusive DirLock on `dir` until close(). Set: a

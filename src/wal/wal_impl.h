@@ -25,12 +25,12 @@
 #include <thread>
 #include <vector>
 
-#include "wal/aligned_buffer.h"
+#include "wal/codecs/record_cipher.h"
+#include "wal/codecs/segment_keys.h"
 #include "wal/dir_lock.h"
-#include "wal/record_cipher.h"
-#include "wal/recovery.h"
-#include "wal/segment_keys.h"
-#include "wal/tail_window.h"
+#include "wal/io/aligned_buffer.h"
+#include "wal/readers/tail_window.h"
+#include "wal/recovery/recovery.h"
 #include "wal/wal.h"
 
 namespace sidewal::wal {

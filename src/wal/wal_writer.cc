@@ -4,8 +4,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "wal/codecs/format.h"
 #include "wal/dwb.h"
-#include "wal/format.h"
 #include "wal/segment_file.h"
 #include "wal/wal_impl.h"
 

@@ -17,7 +17,7 @@
 
 #include "client/client.h"
 #include "tests/client/fake_daemon.h"
-#include "wal/control_records.h"
+#include "wal/control/control_records.h"
 #include "wal/wal.h"
 
 namespace sidewal::cli {

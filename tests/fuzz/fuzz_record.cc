@@ -6,7 +6,7 @@
 
 #include "common/endian.h"
 #include "fuzz_target.h"
-#include "wal/format.h"
+#include "wal/codecs/format.h"
 
 namespace {
 

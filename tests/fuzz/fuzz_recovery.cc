@@ -9,8 +9,8 @@
 
 #include "common/endian.h"
 #include "fuzz_target.h"
-#include "wal/format.h"
-#include "wal/sim_disk.h"
+#include "testing/sim_disk.h"
+#include "wal/codecs/format.h"
 #include "wal/wal.h"
 
 namespace {

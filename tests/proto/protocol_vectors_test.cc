@@ -18,7 +18,7 @@
 #include "client/client.h"
 #include "proto/protocol.h"
 #include "vectors_json.h"
-#include "wal/control_records.h"
+#include "wal/control/control_records.h"
 #include "wal/wal.h"
 
 #ifndef SIDEWAL_PROTOCOL_VECTORS

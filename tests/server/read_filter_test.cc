@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "server/read_filter.h"
-#include "wal/control_records.h"
-#include "wal/tombstones.h"
+#include "wal/control/control_records.h"
+#include "wal/control/tombstones.h"
 #include "wal/wal.h"
 
 namespace sidewal::server {

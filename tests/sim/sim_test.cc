@@ -43,7 +43,7 @@
 #include <sstream>
 
 #include "../reliability/log_checker.h"
-#include "wal/sim_disk.h"
+#include "testing/sim_disk.h"
 #include "wal/wal.h"
 
 namespace sidewal::reliability {

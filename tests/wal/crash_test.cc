@@ -16,8 +16,8 @@
 #include <thread>
 
 #include "common/endian.h"
-#include "wal/format.h"
-#include "wal/sim_disk.h"
+#include "testing/sim_disk.h"
+#include "wal/codecs/format.h"
 #include "wal/wal.h"
 #include "wal_test_util.h"
 

@@ -12,8 +12,8 @@
 #include <iterator>
 #include <map>
 
+#include "testing/sim_disk.h"
 #include "wal/dir_lock.h"
-#include "wal/sim_disk.h"
 #include "wal_test_util.h"
 
 namespace sidewal::wal {

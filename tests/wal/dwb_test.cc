@@ -24,10 +24,10 @@
 #include <vector>
 
 #include "common/endian.h"
+#include "testing/sim_disk.h"
+#include "wal/codecs/format.h"
+#include "wal/codecs/secure_key.h"
 #include "wal/dwb.h"
-#include "wal/format.h"
-#include "wal/secure_key.h"
-#include "wal/sim_disk.h"
 #include "wal/wal.h"
 #include "wal_test_util.h"
 

@@ -12,13 +12,13 @@
 #include <set>
 
 #include "common/endian.h"
-#include "wal/format.h"
-#include "wal/mmap_reader.h"
-#include "wal/record_cipher.h"
-#include "wal/replay.h"
-#include "wal/secure_key.h"
-#include "wal/segment_keys.h"
-#include "wal/sim_disk.h"
+#include "testing/sim_disk.h"
+#include "wal/codecs/format.h"
+#include "wal/codecs/record_cipher.h"
+#include "wal/codecs/secure_key.h"
+#include "wal/codecs/segment_keys.h"
+#include "wal/control/replay.h"
+#include "wal/readers/mmap_reader.h"
 #include "wal/wal.h"
 #include "wal_test_util.h"
 

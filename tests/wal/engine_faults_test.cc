@@ -13,8 +13,8 @@
 #include <mutex>
 #include <thread>
 
-#include "wal/format.h"
-#include "wal/sim_disk.h"
+#include "testing/sim_disk.h"
+#include "wal/codecs/format.h"
 #include "wal/wal.h"
 #include "wal_test_util.h"
 

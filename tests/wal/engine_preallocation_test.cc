@@ -8,7 +8,7 @@
 #include <mutex>
 #include <vector>
 
-#include "wal/sim_disk.h"
+#include "testing/sim_disk.h"
 #include "wal/wal.h"
 #include "wal_test_util.h"
 

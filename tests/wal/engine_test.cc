@@ -13,8 +13,8 @@
 #include <thread>
 
 #include "common/endian.h"
+#include "wal/codecs/format.h"
 #include "wal/dir_lock.h"
-#include "wal/format.h"
 #include "wal/wal.h"
 #include "wal_test_util.h"
 

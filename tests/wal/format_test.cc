@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/endian.h"
-#include "wal/format.h"
+#include "wal/codecs/format.h"
 #include "wal/wal.h"
 
 namespace sidewal::wal::format {

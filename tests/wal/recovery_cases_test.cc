@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "common/endian.h"
-#include "wal/format.h"
-#include "wal/recovery_cases.h"
+#include "wal/codecs/format.h"
+#include "wal/recovery/recovery_cases.h"
 #include "wal/wal.h"
 #include "wal_test_util.h"
 

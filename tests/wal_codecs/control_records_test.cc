@@ -1,7 +1,7 @@
 // Control-record payloads: round trips, the exact bytes of the documented
 // layout (docs/control-records.md), and every malformed case the decoders
 // must refuse.
-#include "wal/control_records.h"
+#include "wal/control/control_records.h"
 
 #include <gtest/gtest.h>
 

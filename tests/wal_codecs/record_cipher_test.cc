@@ -1,5 +1,5 @@
 // RecordCipher (AES-256-GCM), the nonce derivation and the associated data.
-#include "wal/record_cipher.h"
+#include "wal/codecs/record_cipher.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // SecureKey and KeyRing: loading a key file (and every way it can be wrong),
 // where the key lives (locked, excluded from core dumps) and that it is wiped.
-#include "wal/secure_key.h"
+#include "wal/codecs/secure_key.h"
 
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -219,12 +219,14 @@ TEST(SecureKey, WipeZeroesTheKeyInPlace) {
   (*key)->wipe();  // idempotent
 }
 
-// What the release hook saw: the bytes of the page just before munmap.
+// What the key's page held when the destructor gave it back (a PageRelease
+// that looks, then releases as production does).
 std::vector<uint8_t> g_released;
 const uint8_t* g_released_at = nullptr;
-void record_release(const uint8_t* bytes, size_t n) {
-  g_released.assign(bytes, bytes + n);
-  g_released_at = bytes;
+void record_release(uint8_t* page, size_t bytes, bool locked) {
+  g_released.assign(page, page + bytes);
+  g_released_at = page;
+  SecureKey::release_page(page, bytes, locked);
 }
 
 TEST(SecureKey, DestructorWipesTheWholePageBeforeUnmapping) {
@@ -236,13 +238,11 @@ TEST(SecureKey, DestructorWipesTheWholePageBeforeUnmapping) {
   ASSERT_FALSE(SecureKey::load_file(dir.file("long")).ok());
 
   write_file(dir.file("key"), key_bytes(200));
-  auto key = SecureKey::load_file(dir.file("key"));
+  auto key = SecureKey::load_file(dir.file("key"), &record_release);
   ASSERT_TRUE(key.ok());
   const uint8_t* at = (*key)->bytes().data();
   g_released.clear();
-  SecureKey::set_release_hook_for_testing(&record_release);
   key.value().reset();
-  SecureKey::set_release_hook_for_testing(nullptr);
   EXPECT_EQ(g_released_at, at);
   ASSERT_GE(g_released.size(), kKeyBytes);
   EXPECT_EQ(g_released, std::vector<uint8_t>(g_released.size(), 0));

@@ -1,5 +1,5 @@
 // ReplayState / TombstoneSet: what one pass over a range of records says.
-#include "wal/tombstones.h"
+#include "wal/control/tombstones.h"
 
 #include <gtest/gtest.h>
 

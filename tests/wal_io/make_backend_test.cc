@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include "wal/io_backend.h"
-#include "wal/io_uring_backend.h"
+#include "wal/io/io_backend.h"
+#include "wal/io/io_uring_backend.h"
 
 namespace sidewal::wal {
 namespace {

@@ -23,10 +23,10 @@
 #include <gtest/gtest.h>
 
 #include "test_util.h"
-#include "wal/io_backend.h"
-#include "wal/io_posix.h"
-#include "wal/io_pwrite.h"
-#include "wal/io_uring_backend.h"
+#include "wal/io/io_backend.h"
+#include "wal/io/io_posix.h"
+#include "wal/io/io_pwrite.h"
+#include "wal/io/io_uring_backend.h"
 
 namespace sidewal::wal {
 namespace {

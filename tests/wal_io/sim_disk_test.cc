@@ -1,6 +1,6 @@
 // SimDisk: the deterministic simulated disk the crash tests stand on. These
 // tests pin down its model (what is durable when) and every fault it injects.
-#include "wal/sim_disk.h"
+#include "testing/sim_disk.h"
 
 #include <atomic>
 #include <cerrno>
@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "wal/io_posix.h"
+#include "wal/io/io_posix.h"
 
 namespace sidewal::wal {
 namespace {

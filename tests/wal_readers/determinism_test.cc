@@ -7,7 +7,7 @@
 #include <random>
 
 #include "readers_test_util.h"
-#include "wal/sequential_reader.h"
+#include "wal/readers/sequential_reader.h"
 
 namespace sidewal::wal::testing {
 namespace {

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "readers_test_util.h"
-#include "wal/format.h"
-#include "wal/sequential_reader.h"
+#include "wal/codecs/format.h"
+#include "wal/readers/sequential_reader.h"
 
 namespace sidewal::wal::testing {
 namespace {

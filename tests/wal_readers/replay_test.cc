@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "readers_test_util.h"
-#include "wal/control_records.h"
-#include "wal/replay.h"
+#include "wal/control/control_records.h"
+#include "wal/control/replay.h"
 
 namespace sidewal::wal::testing {
 namespace {

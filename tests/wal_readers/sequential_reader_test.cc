@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include "readers_test_util.h"
-#include "wal/format.h"
-#include "wal/mmap_reader.h"
-#include "wal/sequential_reader.h"
+#include "wal/codecs/format.h"
+#include "wal/readers/mmap_reader.h"
+#include "wal/readers/sequential_reader.h"
 
 namespace sidewal::wal::testing {
 namespace {

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "readers_test_util.h"
-#include "wal/format.h"
-#include "wal/tail_window.h"
+#include "wal/codecs/format.h"
+#include "wal/readers/tail_window.h"
 
 namespace sidewal::wal::testing {
 namespace {

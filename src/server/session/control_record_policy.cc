@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <string>
 
-#include "wal/control_records.h"
+#include "wal/control/control_records.h"
 #include "wal/wal.h"
 
 namespace sidewal::server {

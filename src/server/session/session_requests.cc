@@ -7,7 +7,7 @@
 #include "server/session/fail_stop.h"
 #include "server/session/request_checks.h"
 #include "server/session/session.h"
-#include "wal/format.h"
+#include "wal/codecs/format.h"
 
 namespace sidewal::server {
 

@@ -1,0 +1,404 @@
+#include "wal/io/io_uring_backend.h"
+
+#include <sched.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace sidewal::wal {
+namespace {
+
+constexpr unsigned kRingEntries = 8;  // at most 3 SQEs in flight per call (two writes + a draining sync)
+constexpr int kMaxFruitlessRetries = 1000;
+// An SQE's length is 32 bits; larger writes go in 1 GiB pieces.
+constexpr size_t kMaxSqeBytes = 1u << 30;
+
+std::string at(const posix::FileInfo& info, uint64_t offset, size_t len) {
+  return info.path + " offset " + std::to_string(offset) + " length " + std::to_string(len);
+}
+
+Status init_ring(UringBackend::Ring& r) {
+  int ret = io_uring_queue_init(kRingEntries, &r.ring, 0);
+  if (ret < 0) return Status::FromErrno(-ret, "io_uring_setup");
+  r.initialised = true;
+  return Status::Ok();
+}
+
+Status check_opcodes(struct io_uring* ring) {
+  struct io_uring_probe* probe = io_uring_get_probe_ring(ring);
+  if (probe == nullptr) return Status::Unsupported("io_uring: the kernel cannot list opcodes");
+  std::string missing;
+  for (auto [op, name] :
+       {std::pair{IORING_OP_NOP, "NOP"}, std::pair{IORING_OP_READ, "READ"},
+        std::pair{IORING_OP_WRITE, "WRITE"}, std::pair{IORING_OP_FSYNC, "FSYNC"}}) {
+    if (!io_uring_opcode_supported(probe, op)) missing += std::string(" ") + name;
+  }
+  io_uring_free_probe(probe);
+  if (!missing.empty()) return Status::Unsupported("io_uring lacks opcodes:" + missing);
+  return Status::Ok();
+}
+
+struct io_uring_sqe* next_sqe(UringBackend::Ring& r) {
+  struct io_uring_sqe* sqe = io_uring_get_sqe(&r.ring);
+  // Every call reaps all it submitted before releasing the ring, so the SQ
+  // ring is empty here.
+  SW_ASSERT_MSG(sqe != nullptr, "io_uring submission queue unexpectedly full");
+  return sqe;
+}
+
+// Submits the `n` prepared SQEs (user_data 0..n-1) and waits for all their
+// completions; results[i] is the res of SQE i. Returns 0, or the errno of a
+// failed io_uring_enter/wait (callers build the message only then: no string
+// is built on the I/O path). After such a failure the ring may still hold our
+// SQEs or unreaped completions, so it is marked broken and never used again.
+// REQUIRES: r.mu held.
+int run(UringBackend::Ring& r, unsigned n, int* results) {
+  unsigned submitted = 0;
+  int fruitless = 0;
+  while (submitted < n) {
+    int ret = io_uring_submit(&r.ring);
+    if (ret > 0) {
+      submitted += static_cast<unsigned>(ret);
+      fruitless = 0;
+      continue;
+    }
+    int err = ret < 0 ? -ret : EAGAIN;
+    if ((err == EINTR || err == EAGAIN || err == EBUSY) && ++fruitless < kMaxFruitlessRetries) {
+      sched_yield();
+      continue;
+    }
+    r.broken = "io_uring_enter failed: " + std::string(std::strerror(err));
+    return err;
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    struct io_uring_cqe* cqe = nullptr;
+    int ret;
+    do {
+      ret = io_uring_wait_cqe(&r.ring, &cqe);
+    } while (ret == -EINTR);
+    if (ret < 0) {
+      r.broken = "io_uring wait failed: " + std::string(std::strerror(-ret));
+      return -ret;
+    }
+    uint64_t slot = io_uring_cqe_get_data64(cqe);
+    SW_ASSERT_MSG(slot < n, "io_uring completion for an SQE this call did not submit");
+    results[slot] = cqe->res;
+    io_uring_cqe_seen(&r.ring, cqe);
+  }
+  return 0;
+}
+
+Status usable(const UringBackend::Ring& r) {
+  if (!r.broken.empty()) return Status::IoError("io_uring ring unusable: " + r.broken);
+  return Status::Ok();
+}
+
+Status nop(UringBackend::Ring& r) {
+  struct io_uring_sqe* sqe = next_sqe(r);
+  io_uring_prep_nop(sqe);
+  io_uring_sqe_set_data64(sqe, 0);
+  int res = -1;
+  if (int err = run(r, 1, &res)) return Status::FromErrno(err, "io_uring_enter (NOP probe)");
+  if (res < 0) return Status::FromErrno(-res, "io_uring NOP probe");
+  return Status::Ok();
+}
+
+bool disabled_by_env() {
+  const char* v = std::getenv(kDisableIoUringEnv);
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+}  // namespace
+
+Status probe_io_uring() {
+  auto backend = UringBackend::create();
+  return backend.ok() ? Status::Ok() : backend.status();
+}
+
+UringBackend::UringBackend(size_t max_bytes_per_submission)
+    : max_bytes_per_submission_(max_bytes_per_submission) {
+  SW_ASSERT(max_bytes_per_submission_ > 0);
+}
+
+UringBackend::~UringBackend() {
+  files_.close_all();
+  for (Ring* r : {&write_ring_, &read_ring_}) {
+    if (r->initialised) io_uring_queue_exit(&r->ring);
+  }
+}
+
+Result<std::unique_ptr<UringBackend>> UringBackend::create(size_t max_bytes_per_submission) {
+  if (disabled_by_env()) {
+    return Status::Unsupported(std::string("disabled by ") + kDisableIoUringEnv + "=1");
+  }
+  std::unique_ptr<UringBackend> b(new UringBackend(max_bytes_per_submission));
+  SIDEWAL_RETURN_IF_ERROR(init_ring(b->write_ring_));
+  SIDEWAL_RETURN_IF_ERROR(init_ring(b->read_ring_));
+  SIDEWAL_RETURN_IF_ERROR(check_opcodes(&b->write_ring_.ring));
+  // Setup alone is not enough: seccomp may block io_uring_enter.
+  for (Ring* r : {&b->write_ring_, &b->read_ring_}) {
+    std::lock_guard<std::mutex> lock(r->mu);
+    SIDEWAL_RETURN_IF_ERROR(nop(*r));
+  }
+  return b;
+}
+
+Status UringBackend::lookup(FileHandle file, const char* op, posix::FileRef* info) const {
+  if (!files_.get(file, info)) {
+    return Status::InvalidArgument(std::string(op) + ": file handle " + std::to_string(file) +
+                                   " is not open through the io_uring backend");
+  }
+  return Status::Ok();
+}
+
+Result<size_t> UringBackend::direct_alignment(const std::string& dir) {
+  auto probe = posix::probe_direct_alignment(dir);
+  if (!probe.ok()) return probe.status();
+  return probe->alignment;
+}
+
+Result<FileHandle> UringBackend::open(const std::string& path, const OpenOptions& options) {
+  return posix::open_file(files_, path, options);
+}
+
+Status UringBackend::close(FileHandle file) { return posix::close_file(files_, file); }
+
+Status UringBackend::write_locked(const posix::FileInfo& info, int fd, uint64_t offset,
+                                  const uint8_t* buf, size_t len) {
+  size_t done = 0;
+  int fruitless = 0;
+  while (done < len) {
+    SIDEWAL_RETURN_IF_ERROR(usable(write_ring_));
+    size_t chunk = std::min({len - done, max_bytes_per_submission_, kMaxSqeBytes});
+    struct io_uring_sqe* sqe = next_sqe(write_ring_);
+    io_uring_prep_write(sqe, fd, buf + done, static_cast<unsigned>(chunk), offset + done);
+    io_uring_sqe_set_data64(sqe, 0);
+    int res = 0;
+    if (int err = run(write_ring_, 1, &res)) {
+      return Status::FromErrno(err, "io_uring_enter for write " + at(info, offset + done, chunk));
+    }
+    if (res < 0) {
+      if ((res == -EINTR || res == -EAGAIN) && ++fruitless < kMaxFruitlessRetries) continue;
+      return Status::FromErrno(-res, "write (io_uring) " + at(info, offset + done, chunk));
+    }
+    size_t before = done;
+    done += static_cast<size_t>(res);
+    // O_DIRECT cannot resume mid-block: rewrite the partial block.
+    if (info.direct && done < len) done -= done % info.alignment;
+    if (done > before) {
+      fruitless = 0;
+    } else if (++fruitless >= kMaxFruitlessRetries) {
+      return Status::IoError("write (io_uring) " + at(info, offset + done, len - done) +
+                             ": no progress after repeated short completions");
+    }
+  }
+  return Status::Ok();
+}
+
+Status UringBackend::sync_locked(const posix::FileInfo& info, int fd) {
+  SIDEWAL_RETURN_IF_ERROR(usable(write_ring_));
+  struct io_uring_sqe* sqe = next_sqe(write_ring_);
+  io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+  io_uring_sqe_set_data64(sqe, 0);
+  int res = 0;
+  if (int err = run(write_ring_, 1, &res)) {
+    return Status::FromErrno(err, "io_uring_enter for fdatasync " + info.path);
+  }
+  // Never retried: after a failed flush the kernel may have dropped the pages.
+  if (res < 0) return Status::FromErrno(-res, "fdatasync (io_uring) " + info.path);
+  return Status::Ok();
+}
+
+Status UringBackend::write(FileHandle file, uint64_t offset, const void* buf, size_t len) {
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write", &ref));
+  const posix::FileInfo& info = *ref;
+  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "write"));
+  std::lock_guard<std::mutex> lock(write_ring_.mu);
+  return write_locked(info, file, offset, static_cast<const uint8_t*>(buf), len);
+}
+
+Status UringBackend::write_and_sync(FileHandle file, uint64_t offset, const void* buf,
+                                    size_t len) {
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write_and_sync", &ref));
+  const posix::FileInfo& info = *ref;
+  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "write_and_sync"));
+  const auto* p = static_cast<const uint8_t*>(buf);
+  std::lock_guard<std::mutex> lock(write_ring_.mu);
+  SIDEWAL_RETURN_IF_ERROR(usable(write_ring_));
+  const size_t first = std::min({len, max_bytes_per_submission_, kMaxSqeBytes});
+  struct io_uring_sqe* w = next_sqe(write_ring_);
+  io_uring_prep_write(w, file, p, static_cast<unsigned>(first), offset);
+  io_uring_sqe_set_flags(w, IOSQE_IO_LINK);
+  io_uring_sqe_set_data64(w, 0);
+  struct io_uring_sqe* s = next_sqe(write_ring_);
+  io_uring_prep_fsync(s, file, IORING_FSYNC_DATASYNC);
+  io_uring_sqe_set_data64(s, 1);
+  int res[2] = {0, 0};
+  if (int err = run(write_ring_, 2, res)) {
+    return Status::FromErrno(err, "io_uring_enter for write+fdatasync " + at(info, offset, len));
+  }
+  const int wres = res[0];
+  const int sres = res[1];
+  if (wres < 0 && wres != -EINTR && wres != -EAGAIN) {
+    return Status::FromErrno(-wres, "write (io_uring) " + at(info, offset, first));
+  }
+  // A flush that ran and failed is final: the dirty pages may be gone.
+  if (sres < 0 && sres != -ECANCELED) {
+    return Status::FromErrno(-sres, "fdatasync (io_uring, linked) " + info.path);
+  }
+  size_t done = wres > 0 ? static_cast<size_t>(wres) : 0;
+  if (done == len && sres == 0) return Status::Ok();
+  // The write came back short or interrupted (the kernel then cancels the
+  // linked fsync) or covered only the first chunk: finish it, then sync.
+  if (info.direct && done < len) done -= done % info.alignment;
+  if (done < len) {
+    SIDEWAL_RETURN_IF_ERROR(write_locked(info, file, offset + done, p + done, len - done));
+  }
+  return sync_locked(info, file);
+}
+
+// A flush and its double-write slot: two writes and a draining fdatasync in
+// one submission (one io_uring_enter). A short or interrupted write is
+// finished afterwards and synced again: the missing bytes are never reported
+// as durable early.
+Status UringBackend::write2_and_sync(FileHandle file, uint64_t offset, const void* buf,
+                                     size_t len, uint64_t offset2, const void* buf2,
+                                     size_t len2) {
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write2_and_sync", &ref));
+  const posix::FileInfo& info = *ref;
+  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "write2_and_sync"));
+  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset2, buf2, len2, "write2_and_sync"));
+  const uint64_t offs[2] = {offset, offset2};
+  const uint8_t* bufs[2] = {static_cast<const uint8_t*>(buf), static_cast<const uint8_t*>(buf2)};
+  const size_t lens[2] = {len, len2};
+  std::lock_guard<std::mutex> lock(write_ring_.mu);
+  SIDEWAL_RETURN_IF_ERROR(usable(write_ring_));
+  // The two writes run side by side (their order does not matter: neither is
+  // durable before the sync, and the page the data write may tear is
+  // protected by the other slot, docs/format.md); the fdatasync drains, i.e.
+  // starts only once both have completed. One device round trip per flush
+  // instead of two.
+  size_t firsts[2];
+  for (int i = 0; i < 2; ++i) {
+    firsts[i] = std::min({lens[i], max_bytes_per_submission_, kMaxSqeBytes});
+    struct io_uring_sqe* w = next_sqe(write_ring_);
+    io_uring_prep_write(w, file, bufs[i], static_cast<unsigned>(firsts[i]), offs[i]);
+    io_uring_sqe_set_data64(w, static_cast<uint64_t>(i));
+  }
+  struct io_uring_sqe* s = next_sqe(write_ring_);
+  io_uring_prep_fsync(s, file, IORING_FSYNC_DATASYNC);
+  io_uring_sqe_set_flags(s, IOSQE_IO_DRAIN);
+  io_uring_sqe_set_data64(s, 2);
+  int res[3] = {0, 0, 0};
+  if (int err = run(write_ring_, 3, res)) {
+    return Status::FromErrno(err, "io_uring_enter for write+write+fdatasync " +
+                                      at(info, offset, len));
+  }
+  bool complete = res[2] == 0;
+  for (int i = 0; i < 2; ++i) {
+    const int wres = res[i];
+    if (wres < 0 && wres != -EINTR && wres != -EAGAIN && wres != -ECANCELED) {
+      return Status::FromErrno(-wres, "write (io_uring) " + at(info, offs[i], firsts[i]));
+    }
+  }
+  // A flush that ran and failed is final: the dirty pages may be gone.
+  if (res[2] < 0 && res[2] != -ECANCELED) {
+    return Status::FromErrno(-res[2], "fdatasync (io_uring, drained) " + info.path);
+  }
+  for (int i = 0; i < 2; ++i) {
+    size_t done = res[i] > 0 ? static_cast<size_t>(res[i]) : 0;
+    if (done == lens[i]) continue;
+    complete = false;
+    if (info.direct) done -= done % info.alignment;
+    SIDEWAL_RETURN_IF_ERROR(
+        write_locked(info, file, offs[i] + done, bufs[i] + done, lens[i] - done));
+  }
+  if (complete) return Status::Ok();
+  return sync_locked(info, file);
+}
+
+Status UringBackend::sync(FileHandle file) {
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "sync", &ref));
+  const posix::FileInfo& info = *ref;
+  std::lock_guard<std::mutex> lock(write_ring_.mu);
+  return sync_locked(info, file);
+}
+
+Status UringBackend::preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill fill) {
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "preallocate", &ref));
+  const posix::FileInfo& info = *ref;
+  return posix::preallocate_zeroed(
+      info, file, bytes, fill,
+      [&](uint64_t off, const void* buf, size_t len) { return write(file, off, buf, len); },
+      [&] { return sync(file); });
+}
+
+Status UringBackend::read(FileHandle file, uint64_t offset, void* buf, size_t len, size_t* got) {
+  *got = 0;
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "read", &ref));
+  const posix::FileInfo& info = *ref;
+  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "read"));
+  auto* p = static_cast<uint8_t*>(buf);
+  std::lock_guard<std::mutex> lock(read_ring_.mu);
+  size_t done = 0;
+  int fruitless = 0;
+  while (done < len) {
+    SIDEWAL_RETURN_IF_ERROR(usable(read_ring_));
+    size_t chunk = std::min({len - done, max_bytes_per_submission_, kMaxSqeBytes});
+    struct io_uring_sqe* sqe = next_sqe(read_ring_);
+    io_uring_prep_read(sqe, file, p + done, static_cast<unsigned>(chunk), offset + done);
+    io_uring_sqe_set_data64(sqe, 0);
+    int res = 0;
+    if (int err = run(read_ring_, 1, &res)) {
+      return Status::FromErrno(err, "io_uring_enter for read " + at(info, offset + done, chunk));
+    }
+    if (res < 0) {
+      if ((res == -EINTR || res == -EAGAIN) && ++fruitless < kMaxFruitlessRetries) continue;
+      return Status::FromErrno(-res, "read (io_uring) " + at(info, offset + done, chunk));
+    }
+    if (res == 0) break;  // end of file
+    size_t before = done;
+    done += static_cast<size_t>(res);
+    if (static_cast<size_t>(res) < chunk) {
+      // End of file, or a short completion to resume.
+      struct stat st;
+      if (::fstat(file, &st) != 0) return Status::FromErrno(errno, "fstat " + info.path);
+      if (offset + done >= static_cast<uint64_t>(st.st_size)) break;
+      if (info.direct) done -= done % info.alignment;
+      if (done <= before && ++fruitless >= kMaxFruitlessRetries) {
+        return Status::IoError("read (io_uring) " + at(info, offset + done, len - done) +
+                               ": no progress after repeated short completions");
+      }
+    }
+  }
+  *got = done;
+  return Status::Ok();
+}
+
+Result<uint64_t> UringBackend::file_size(FileHandle file) {
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "file_size", &ref));
+  const posix::FileInfo& info = *ref;
+  return posix::file_size(info, file);
+}
+
+Status UringBackend::sync_dir(const std::string& dir) { return posix::sync_dir(dir); }
+Status UringBackend::create_dir(const std::string& dir) { return posix::create_dir(dir); }
+Status UringBackend::remove(const std::string& path) { return posix::remove_path(path); }
+Status UringBackend::rename(const std::string& from, const std::string& to) {
+  return posix::rename_path(from, to);
+}
+Result<std::vector<std::string>> UringBackend::list_dir(const std::string& dir) {
+  return posix::list_dir(dir);
+}
+
+}  // namespace sidewal::wal

@@ -1,0 +1,98 @@
+// UringBackend: the io_uring IoBackend, default wherever the kernel and the
+// container's seccomp profile allow io_uring.
+//
+// Why io_uring here: write_and_sync() links the log write and its fdatasync
+// (IOSQE_IO_LINK) into one submission, one syscall per group commit.
+//
+// Two rings, each guarded by its own mutex: one for the write path (write,
+// write_and_sync, sync, preallocate; normally only the flusher thread) and one
+// for reads (any thread), so a reader never delays a commit. Each call
+// submits, then reaps its own completions before releasing the ring, so the
+// rings never hold work belonging to another caller.
+//
+// Namespace operations (open, rename, sync_dir, ...) are plain syscalls from
+// io_posix.h: they are rare and gain nothing from a ring.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "wal/io/io_backend.h"
+#include "wal/io/io_posix.h"
+
+namespace sidewal::wal {
+
+// Environment variable that makes probe_io_uring() fail, so the pwrite
+// fallback can be exercised on a kernel that has io_uring: "1" disables.
+inline constexpr const char* kDisableIoUringEnv = "SIDEWAL_DISABLE_IO_URING";
+
+// Whether io_uring is usable here: ring setup, the opcodes the backend needs
+// (READ, WRITE, FSYNC), and one NOP submitted and completed (a seccomp filter
+// may allow io_uring_setup yet block io_uring_enter). The error says why not.
+Status probe_io_uring();
+
+class UringBackend final : public IoBackend {
+ public:
+  // Sets up the rings and runs the same checks as probe_io_uring().
+  // `max_bytes_per_submission` caps each read/write SQE (tests use it to force
+  // the short-completion path; keep it a multiple of 4096).
+  static Result<std::unique_ptr<UringBackend>> create(
+      size_t max_bytes_per_submission = std::numeric_limits<size_t>::max());
+  ~UringBackend() override;
+
+  const char* name() const override { return "io_uring"; }
+  Result<size_t> direct_alignment(const std::string& dir) override;
+  Result<FileHandle> open(const std::string& path, const OpenOptions& options) override;
+  Status close(FileHandle file) override;
+  Status preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill fill) override;
+  Status write(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
+  // Write linked to a DATASYNC fsync in one submission. A short or
+  // interrupted write breaks the link (the kernel cancels the fsync): the rest
+  // is then written and synced separately, never reported as success early.
+  Status write_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
+  // The double-write flush: both writes side by side and a draining
+  // (IOSQE_IO_DRAIN) fdatasync in one submission; a short or interrupted
+  // write is finished and synced again as above.
+  Status write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,
+                         uint64_t offset2, const void* buf2, size_t len2) override;
+  Status read(FileHandle file, uint64_t offset, void* buf, size_t len, size_t* got) override;
+  Status sync(FileHandle file) override;
+  Result<uint64_t> file_size(FileHandle file) override;
+  Status sync_dir(const std::string& dir) override;
+  Status create_dir(const std::string& dir) override;
+  Status remove(const std::string& path) override;
+  Status rename(const std::string& from, const std::string& to) override;
+  Result<std::vector<std::string>> list_dir(const std::string& dir) override;
+
+  // One io_uring instance plus the lock that serialises its users.
+  struct Ring {
+    std::mutex mu;
+    struct io_uring ring;  // guarded by mu
+    bool initialised = false;
+    // Set when a submission failed after SQEs were queued: the ring may still
+    // hold them, so it is never used again (guarded by mu).
+    std::string broken;
+  };
+
+ private:
+  explicit UringBackend(size_t max_bytes_per_submission);
+  Status lookup(FileHandle file, const char* op, posix::FileRef* info) const;
+  // REQUIRES: write_ring_.mu held.
+  Status write_locked(const posix::FileInfo& info, int fd, uint64_t offset, const uint8_t* buf,
+                      size_t len);
+  Status sync_locked(const posix::FileInfo& info, int fd);
+
+  const size_t max_bytes_per_submission_;
+  posix::FileTable files_;
+  Ring write_ring_;
+  Ring read_ring_;
+};
+
+}  // namespace sidewal::wal
