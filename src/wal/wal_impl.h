@@ -1,5 +1,7 @@
-// WalImpl: the engine behind wal.h. Group commit (wal_writer.cc), reads and
-// truncation (wal_read.cc), opened by Wal::open (wal.cc) after recovery.
+// WalImpl: the engine behind wal.h, opened by Wal::open (wal.cc) after
+// recovery; its life (start, fail-stop, close) is wal_impl.cc. The write side
+// is writer/: append.cc, flusher.cc (group commit), completer.cc and
+// segment_preparer.cc; reads and truncation are readers/wal_read.cc.
 //
 // Threads:
 //   - appenders (any number) copy records into the fill staging buffer under
@@ -123,29 +125,57 @@ class WalImpl final : public Wal {
     double seconds = 0;
   };
 
-  // Writer side (wal_writer.cc).
+  // Append (writer/append.cc).
+  void encode_batch_locked(std::span<const RecordIn> records, uint64_t bytes,
+                           AppendCallback&& done);
+
+  // Flusher (writer/flusher.cc). One turn of flusher_loop: wait for work,
+  // swap the staging buffers, write the flush without mu_, finish it.
+  // The bytes of an encrypted flush's last page that the next buffer carries
+  // (copied again once sealed); len 0: nothing to copy.
+  struct Recarry {
+    size_t from = 0;  // offset in the flushed buffer
+    size_t len = 0;
+    uint8_t* to = nullptr;
+  };
+  struct FlushResult {
+    Status status;
+    uint64_t dwb_bytes = 0;  // written to the double-write slot
+    double seconds = 0;      // write + slot write + sync
+  };
   void flusher_loop();
-  void completer_loop();
-  // Queues `c` for the completer; refills *refill with a recycled vector.
-  void hand_off(Completion&& c, std::vector<Pending>* refill);
-  void preparer_loop();
+  void wait_for_flush_work_locked(std::unique_lock<std::mutex>& lk);
+  void fail_queued_locked(std::unique_lock<std::mutex>& lk, Staging& fl);
+  Recarry swap_buffers_locked(Staging& fl);
   void prepare_next_locked(Staging& flushing, Staging& next);
-  // How the preparer fills the next spare (WalOptions::preallocation); starts
-  // a new history window.
-  ZeroFill zero_fill_for_spare_locked();
+  FlushResult write_flush(Staging& fl, const Recarry& recarry);
+  Status seal_flush(Staging& fl, const Recarry& recarry, TailWindow::Prepared* tail_chunk);
   Status roll_to(const Staging& s);
   // Writes a flush's pages (and, with the double-write buffer, the copy of its
   // partly filled last page; *dwb_bytes says how many slot bytes) and syncs.
   Status write_pages(const Staging& s, uint64_t* dwb_bytes);
+  void publish_to_tail(const Staging& fl, TailWindow::Prepared&& tail_chunk);
+  void finish_flush_locked(std::unique_lock<std::mutex>& lk, Staging& fl, FlushResult r);
+
+  // Completer (writer/completer.cc).
+  void completer_loop();
+  // Queues `c` for the completer; refills *refill with a recycled vector.
+  void hand_off(Completion&& c, std::vector<Pending>* refill);
+  void notify_listeners(uint64_t durable);
+
+  // Segment preparer (writer/segment_preparer.cc).
+  void preparer_loop();
+  // How the preparer fills the next spare (WalOptions::preallocation); starts
+  // a new history window.
+  ZeroFill zero_fill_for_spare_locked();
   // A new segment's preamble (fresh salt under the current key when
   // encrypting) and its record key (null for plaintext).
   Status new_segment_preamble(uint64_t id, format::Preamble* p,
                               std::shared_ptr<const SecureKey>* key);
+
+  // Fail-stop (wal_impl.cc).
   void enter_failed_locked(const Status& why);
   Status caller_error_locked() const;
-  void encode_batch_locked(std::span<const RecordIn> records, uint64_t bytes,
-                           AppendCallback&& done);
-  void notify_listeners(uint64_t durable);
 
   const WalOptions opts_;
   const std::shared_ptr<IoBackend> io_owner_;

@@ -1,0 +1,150 @@
+// append(): validates a batch, then under mu_ copies it into the fill
+// staging buffer, assigns its LSNs and queues its callback for the flusher
+// (flusher.cc).
+#include <algorithm>
+
+#include "wal/codecs/format.h"
+#include "wal/dwb.h"
+#include "wal/wal_impl.h"
+
+namespace sidewal::wal {
+namespace {
+
+// mu_ is held for a few hundred nanoseconds per batch (copy + CRC of small
+// records), so under many appenders a short spin before sleeping avoids most
+// futex round trips; a holder that is descheduled still lets waiters sleep.
+void lock_briefly_spinning(std::unique_lock<std::mutex>& lk) {
+  for (int i = 0; i < 64; ++i) {
+    if (lk.try_lock()) return;
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+  lk.lock();
+}
+
+}  // namespace
+
+void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
+  if (records.empty()) {
+    done(Status::InvalidArgument("append of an empty batch"), 0);
+    return;
+  }
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const RecordIn& r = records[i];
+    if (r.flags != 0) {
+      done(Status::InvalidArgument("record " + std::to_string(i) + " of the batch has flags 0x" +
+                                   std::to_string(r.flags) + "; the log owns the flag bits"),
+           0);
+      return;
+    }
+    if (r.payload.size() > opts_.max_record_bytes) {
+      done(Status::InvalidArgument("record " + std::to_string(i) + " of the batch has " +
+                                   std::to_string(r.payload.size()) +
+                                   " payload bytes, above max_record_bytes " +
+                                   std::to_string(opts_.max_record_bytes)),
+           0);
+      return;
+    }
+    bytes += format::record_bytes(r.payload.size() + tag_bytes_);
+  }
+  if (bytes > max_batch_bytes_) {
+    done(Status::InvalidArgument("batch of " + std::to_string(records.size()) + " records is " +
+                                 std::to_string(bytes) + " bytes encoded, above the " +
+                                 std::to_string(max_batch_bytes_) + "-byte batch limit"),
+         0);
+    return;
+  }
+
+  std::unique_lock<std::mutex> lk(mu_, std::defer_lock);
+  lock_briefly_spinning(lk);
+  uint64_t asked_at_attempt = UINT64_MAX;  // spare_attempts_ when this append asked for a spare
+  for (;;) {
+    if (!failed_.ok()) {
+      Status err = caller_error_locked();
+      lk.unlock();
+      done(err, 0);
+      return;
+    }
+    if (closing_) {
+      lk.unlock();
+      done(Status::Closed("the log is closed"), 0);
+      return;
+    }
+    Staging& f = bufs_[fill_];
+    if (f.sealed || (pending_bytes_ > 0 && pending_bytes_ + bytes > opts_.max_pending_bytes) ||
+        f.used + bytes > staging_bytes_ - align_) {
+      space_cv_.wait(lk);
+      continue;
+    }
+    if (f.base + f.used + bytes > dwb::records_end(f.segment_bytes, align_)) {
+      // The batch starts the next segment (batches never span segments).
+      if (spare_ready_) {
+        f.sealed = true;
+        flush_cv_.notify_one();
+        space_cv_.wait(lk);
+        continue;
+      }
+      if (asked_at_attempt == UINT64_MAX) {
+        // Ask the preparer (again, after an ENOSPC) and wait for its answer.
+        asked_at_attempt = spare_attempts_;
+        spare_wanted_ = true;
+        prep_cv_.notify_one();
+      } else if (spare_attempts_ > asked_at_attempt && !spare_status_.ok()) {
+        // Creating the next segment ran out of space: this append gets
+        // NoSpace and the log stays up; the next append that needs the new
+        // segment retries the creation, so appends resume when space returns.
+        Status err = Status::NoSpace("segment " + f.path +
+                                     " is full and the next segment could not be created: " +
+                                     spare_status_.ToString());
+        lk.unlock();
+        done(err, 0);
+        return;
+      }
+      space_cv_.wait(lk);
+      continue;
+    }
+    break;
+  }
+  encode_batch_locked(records, bytes, std::move(done));
+  if (flusher_idle_) flush_cv_.notify_one();
+}
+
+void WalImpl::encode_batch_locked(std::span<const RecordIn> records, uint64_t bytes,
+                                  AppendCallback&& done) {
+  Staging& f = bufs_[fill_];
+  const uint64_t first = next_lsn_;
+  uint64_t lsn = first;
+  for (size_t i = 0; i < records.size(); ++i, ++lsn) {
+    const RecordIn& r = records[i];
+    uint16_t flags = 0;
+    if (f.records == 0 && i == 0) flags |= format::kFlagFlushStart;
+    if (i + 1 == records.size()) flags |= format::kFlagBatchEnd;
+    const uint64_t offset = f.base + f.used;
+    if (index_empty_ || offset - last_index_offset_ >= format::kIndexIntervalBytes) {
+      std::lock_guard<std::mutex> t(table_mu_);
+      segs_.back().index.push_back({lsn, offset});
+      last_index_offset_ = offset;
+      index_empty_ = false;
+    }
+    if (f.seg_key != nullptr) {
+      // Plaintext plus room for the tag; the flusher seals it (flags are
+      // final here: FLUSH_START and BATCH_END are known at encoding).
+      f.used += encode_record_for_sealing(lsn, r.type, flags, r.tenant, r.payload,
+                                          f.buf.data() + f.used);
+    } else {
+      f.used += format::encode_record(f.segment_id, lsn, r.type, flags, r.tenant, r.payload,
+                                      f.buf.data() + f.used);
+    }
+  }
+  if (f.records == 0) f.first_lsn = first;
+  f.last_lsn = lsn - 1;
+  f.records += static_cast<uint32_t>(records.size());
+  f.batches += 1;
+  f.pending.push_back(Pending{std::move(done), first});
+  pending_bytes_ += bytes;
+  next_lsn_ = lsn;
+}
+
+}  // namespace sidewal::wal

@@ -1,0 +1,279 @@
+// The flusher (group commit): one thread takes the whole fill buffer, swaps
+// in the other staging buffer so the next group fills while this one is
+// written, seals it when the segment is encrypted, issues ONE write (two with
+// the double-write copy) and ONE sync, feeds the tail window, and hands the
+// flush's callbacks to the completer (completer.cc). One turn of
+// flusher_loop is the steps below, in order.
+#include <chrono>
+#include <cstring>
+
+#include "wal/codecs/format.h"
+#include "wal/dwb.h"
+#include "wal/wal_impl.h"
+
+namespace sidewal::wal {
+
+void WalImpl::flusher_loop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    wait_for_flush_work_locked(lk);
+    Staging& fl = bufs_[fill_];
+    if (!failed_.ok()) {
+      fail_queued_locked(lk, fl);
+      if (closing_ && bufs_[fill_].records == 0) break;
+      continue;
+    }
+    if (fl.records == 0 && !fl.sealed) break;  // closing, nothing left
+
+    const Recarry recarry = swap_buffers_locked(fl);
+    lk.unlock();
+    // `fl` now belongs to this thread alone until it becomes the fill buffer again.
+    FlushResult r = write_flush(fl, recarry);
+    lk.lock();
+    finish_flush_locked(lk, fl, std::move(r));
+  }
+}
+
+void WalImpl::wait_for_flush_work_locked(std::unique_lock<std::mutex>& lk) {
+  flusher_idle_ = true;
+  flush_cv_.wait(lk, [&] {
+    const Staging& f = bufs_[fill_];
+    return f.records > 0 || f.sealed || closing_ || (!failed_.ok() && !failed_notified_);
+  });
+  flusher_idle_ = false;
+}
+
+// Fails everything still queued in `fl`; nothing is written after a failure
+// (which may have come from the preparer, not from a flush). Returns with
+// mu_ held.
+void WalImpl::fail_queued_locked(std::unique_lock<std::mutex>& lk, Staging& fl) {
+  Completion c;
+  c.status = caller_error_locked();
+  if (!failed_notified_) c.failure = failed_;
+  failed_notified_ = true;
+  c.pending.swap(fl.pending);
+  c.queued_bytes = fl.used - fl.carry;
+  std::memset(fl.buf.data() + fl.carry, 0, fl.used - fl.carry);
+  fl.used = fl.carry;
+  fl.records = fl.batches = 0;
+  fl.sealed = false;
+  lk.unlock();
+  hand_off(std::move(c), &fl.pending);  // fl.pending is touched under mu_ only here
+  lk.lock();
+}
+
+// Makes the other staging buffer the fill buffer, continuing where `fl` ends
+// (or in the spare segment when `fl` is sealed), and wakes the appenders.
+WalImpl::Recarry WalImpl::swap_buffers_locked(Staging& fl) {
+  Staging& nx = bufs_[1 - fill_];
+  prepare_next_locked(fl, nx);
+  // An encrypted flush is sealed after nx copied its last page as the carry:
+  // that copy is redone from the sealed bytes (appenders write nx only at and
+  // after its carry, and nx is flushed after fl).
+  Recarry r;
+  if (fl.seg_key != nullptr && !fl.sealed && nx.carry > 0) {
+    r.from = nx.base - fl.base;
+    r.len = nx.carry;
+    r.to = nx.buf.data();
+  }
+  fill_ = 1 - fill_;
+  space_cv_.notify_all();
+  return r;
+}
+
+void WalImpl::prepare_next_locked(Staging& fl, Staging& nx) {
+  nx.sealed = false;
+  nx.records = 0;
+  nx.batches = 0;
+  nx.first_lsn = 0;
+  nx.last_lsn = 0;
+  if (fl.sealed) {
+    SW_ASSERT(spare_ready_);
+    const format::Preamble& p = spare_preamble_;
+    SW_ASSERT(p.segment_id == spare_id_);
+    nx.base = 0;
+    format::encode_preamble(p, nx.buf.data());
+    nx.carry = format::records_offset(p);
+    nx.seg_key = spare_key_;
+    nx.used = nx.carry;
+    nx.segment_id = spare_id_;
+    nx.segment_bytes = opts_.segment_bytes;
+    nx.path = join_path(dir_, format::segment_file_name(next_lsn_));
+    nx.spare_path = spare_path_;
+    nx.new_segment = true;
+    spare_ready_ = false;
+    spare_wanted_ = true;
+    prep_cv_.notify_one();
+    Segment seg;
+    seg.first_lsn = next_lsn_;
+    seg.id = spare_id_;
+    seg.path = nx.path;
+    seg.size = opts_.segment_bytes;
+    seg.preamble = p;
+    {
+      std::lock_guard<std::mutex> t(table_mu_);
+      segs_.push_back(std::move(seg));
+    }
+    index_empty_ = true;
+    last_index_offset_ = 0;
+    return;
+  }
+  const uint64_t end = fl.base + fl.used;
+  nx.base = format::round_down(end, align_);
+  nx.carry = end - nx.base;
+  if (nx.carry > 0) std::memcpy(nx.buf.data(), fl.buf.data() + (nx.base - fl.base), nx.carry);
+  nx.used = nx.carry;
+  nx.segment_id = fl.segment_id;
+  nx.segment_bytes = fl.segment_bytes;
+  nx.path = fl.path;
+  nx.seg_key = fl.seg_key;
+  nx.spare_path.clear();
+  nx.new_segment = false;
+}
+
+// Everything between the swap and the outcome, without mu_: zero the last
+// page's tail, seal, roll into the new segment, write and sync, feed the
+// tail window.
+WalImpl::FlushResult WalImpl::write_flush(Staging& fl, const Recarry& recarry) {
+  // Bytes past `used` are stale from earlier turns; the rest of the last page
+  // goes to disk (and into the double-write slot) as zeros.
+  std::memset(fl.buf.data() + fl.used, 0, format::round_up(fl.used, align_) - fl.used);
+  FlushResult r;
+  if (fl.records == 0) return r;  // a sealing pass: nothing to write
+  TailWindow::Prepared tail_chunk;
+  if (fl.seg_key != nullptr) r.status = seal_flush(fl, recarry, &tail_chunk);
+  if (!r.status.ok()) return r;
+  if (fl.new_segment) r.status = roll_to(fl);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (r.status.ok()) r.status = write_pages(fl, &r.dwb_bytes);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (r.status.ok()) publish_to_tail(fl, std::move(tail_chunk));
+  return r;
+}
+
+// Encrypts the flush's records in place. The tail window keeps the
+// plaintext (prepared here, published once durable); the disk gets only
+// ciphertext.
+Status WalImpl::seal_flush(Staging& fl, const Recarry& recarry, TailWindow::Prepared* tail_chunk) {
+  *tail_chunk = tail_.prepare(
+      fl.first_lsn, fl.last_lsn,
+      std::span<const uint8_t>(fl.buf.data() + fl.carry, fl.used - fl.carry), kTagBytes);
+  Status st = seal_records(seal_cipher_, *fl.seg_key, fl.segment_id, fl.buf.data() + fl.carry,
+                           fl.used - fl.carry);
+  if (recarry.len > 0) std::memcpy(recarry.to, fl.buf.data() + recarry.from, recarry.len);
+  return st;
+}
+
+Status WalImpl::roll_to(const Staging& s) {
+  // The spare becomes part of the log only once the directory is synced; no
+  // record is written into it before that (docs/format.md "Directory").
+  SIDEWAL_RETURN_IF_ERROR(io_->rename(s.spare_path, s.path));
+  SIDEWAL_RETURN_IF_ERROR(io_->sync_dir(dir_));
+  OpenOptions o;
+  o.direct = true;
+  o.dsync = opts_.sync_mode == SyncMode::kODsync;
+  Result<FileHandle> f = io_->open(s.path, o);
+  if (!f.ok()) return f.status();
+  Status cst = io_->close(write_fd_);
+  write_fd_ = *f;
+  {
+    std::lock_guard<std::mutex> t(table_mu_);
+    for (auto it = segs_.rbegin(); it != segs_.rend(); ++it) {
+      if (it->path == s.path) {
+        it->on_disk = true;
+        break;
+      }
+    }
+  }
+  return cst;
+}
+
+// The one place a flush's pages reach the file. With the double-write buffer
+// a flush whose last page is partly filled also copies that page (its new
+// image) into slot dwb_next_slot_, under the same sync: the next flush
+// rewrites that page, and while it does so the copy is durable and in the
+// slot that flush does not write (docs/format.md "Double-write buffer").
+Status WalImpl::write_pages(const Staging& s, uint64_t* dwb_bytes) {
+  *dwb_bytes = 0;
+  const size_t len = format::round_up(s.used, align_);
+  SW_ASSERT(s.base % align_ == 0 && s.base + len <= dwb::records_end(s.segment_bytes, align_));
+  // A new segment was created with page 0's copy in slot 1.
+  if (s.new_segment) dwb_next_slot_ = 0;
+  const size_t tail = s.used % align_;  // bytes of the partly filled last page; 0: full
+  const bool odsync = opts_.sync_mode == SyncMode::kODsync;
+  if (!opts_.dwb || tail == 0) {
+    // A full last page is never rewritten: nothing to copy.
+    if (odsync) return io_->write(write_fd_, s.base, s.buf.data(), len);
+    return io_->write_and_sync(write_fd_, s.base, s.buf.data(), len);
+  }
+  dwb::SlotHeader h;
+  h.segment_id = s.segment_id;
+  h.target = s.base + len - align_;
+  h.seq = s.last_lsn;
+  h.page_bytes = static_cast<uint32_t>(align_);
+  h.image_bytes = static_cast<uint32_t>(tail);
+  const size_t slot_len =
+      dwb::encode_slot(h, s.buf.data() + (len - align_), align_, dwb_slot_.data());
+  const uint64_t slot_off = dwb::slot_offset(s.segment_bytes, align_, dwb_next_slot_);
+  Status st;
+  if (odsync) {
+    st = io_->write(write_fd_, s.base, s.buf.data(), len);
+    if (st.ok()) st = io_->write(write_fd_, slot_off, dwb_slot_.data(), slot_len);
+  } else {
+    st = io_->write2_and_sync(write_fd_, s.base, s.buf.data(), len, slot_off, dwb_slot_.data(),
+                              slot_len);
+  }
+  if (!st.ok()) return st;
+  dwb_next_slot_ ^= 1;
+  *dwb_bytes = slot_len;
+  return Status::Ok();
+}
+
+// Followers near the head read these records from memory from now on.
+void WalImpl::publish_to_tail(const Staging& fl, TailWindow::Prepared&& tail_chunk) {
+  if (fl.seg_key != nullptr) {
+    tail_.publish(std::move(tail_chunk));
+  } else {
+    tail_.add_flush(fl.first_lsn, fl.last_lsn,
+                    std::span<const uint8_t>(fl.buf.data() + fl.carry, fl.used - fl.carry));
+  }
+}
+
+// Records the outcome (durable LSN, or fail-stop), hands the callbacks to the
+// completer and resets `fl` for its next turn as the fill buffer. Called and
+// returns with mu_ held.
+void WalImpl::finish_flush_locked(std::unique_lock<std::mutex>& lk, Staging& fl, FlushResult r) {
+  Completion c;
+  if (r.status.ok()) {
+    if (fl.records > 0) {
+      durable_lsn_.store(fl.last_lsn, std::memory_order_release);
+      flushed_bytes_ += fl.used - fl.carry;
+      ++flush_count_;
+    }
+  } else {
+    enter_failed_locked(r.status);
+    if (!failed_notified_) c.failure = r.status;
+    failed_notified_ = true;
+  }
+  c.status = r.status.ok() ? Status::Ok() : caller_error_locked();
+  lk.unlock();
+  c.pending.swap(fl.pending);
+  c.queued_bytes = fl.used - fl.carry;
+  c.records = fl.records;
+  c.batches = fl.batches;
+  c.durable = fl.last_lsn;
+  c.written = format::round_up(fl.used, align_);
+  c.dwb_bytes = r.dwb_bytes;
+  c.seconds = r.seconds;
+  hand_off(std::move(c), &fl.pending);
+  // Reset the buffer for its next turn as the fill buffer. Its bytes are not
+  // cleared (a flush of large records is megabytes): each turn zeroes its
+  // own last page's tail (write_flush), and every record encodes its own
+  // padding.
+  fl.used = fl.carry = 0;
+  fl.records = fl.batches = 0;
+  fl.sealed = fl.new_segment = false;
+  lk.lock();
+}
+
+}  // namespace sidewal::wal
