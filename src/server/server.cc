@@ -62,9 +62,10 @@ wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing>
   o.sync_mode = c.wal_sync_mode;
   o.salvage = c.wal_salvage;
   o.dwb = c.wal_dwb;
-  // The connections' global bound keeps the engine's queue below its own
-  // bound, so append() (called on an Asio thread) practically never blocks.
-  o.max_pending_bytes = std::max<uint64_t>(o.max_pending_bytes, c.max_inflight_bytes_total + (4u << 20));
+  // append() runs on an Asio thread, so it must never wait: the connections'
+  // in-flight bound (limits.max_inflight_bytes_total) bounds what the engine
+  // queues, and the engine gets no bound of its own.
+  o.max_pending_bytes = wal::kNoPendingBound;
   return o;
 }
 

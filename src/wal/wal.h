@@ -82,6 +82,9 @@ class WalObserver {
 // flushes since the previous one averaged at least this many bytes.
 constexpr uint64_t kReserveFlushBytes = 256u << 10;
 
+// WalOptions::max_pending_bytes for "no bound".
+constexpr uint64_t kNoPendingBound = UINT64_MAX;
+
 struct WalOptions {
   std::string dir;
   uint64_t segment_bytes = kDefaultSegmentBytes;       // rollover size
@@ -106,7 +109,10 @@ struct WalOptions {
   // every byte of the segment twice (docs/format.md "Directory").
   enum class Preallocation { kAuto, kWrite, kReserve };
   Preallocation preallocation = Preallocation::kAuto;
-  // Bounds the bytes queued for the flusher; append() blocks above it.
+  // Bounds the bytes appended whose callbacks have not run yet: above it
+  // append() waits for acknowledgements (the only wait in append()).
+  // kNoPendingBound: none, for a caller that bounds its own in-flight appends
+  // (the daemon: limits.max_inflight_bytes_total), so append() never waits.
   uint64_t max_pending_bytes = 64ull << 20;
   // The most recent durable records kept in memory (TailWindow), so
   // followers near the head never read the disk; 0 disables it.
@@ -191,7 +197,10 @@ class Wal {
 
   // Queues `records` as one atomic batch; `done` runs once all are durable.
   // Invalid input (empty batch, oversized record) or a failed log completes
-  // `done` with the error before append() returns.
+  // `done` with the error before append() returns. Never waits for the
+  // engine: a batch that must wait for the flusher or for the next segment is
+  // queued with a copy of its records and gets its LSNs later, in call order.
+  // The one wait is the caller's backpressure, WalOptions::max_pending_bytes.
   virtual void append(std::span<const RecordIn> records, AppendCallback done) = 0;
 
   // Blocking convenience: waits for durability, returns the first LSN.

@@ -125,9 +125,24 @@ class WalImpl final : public Wal {
     double seconds = 0;
   };
 
-  // Append (writer/append.cc).
-  void encode_batch_locked(std::span<const RecordIn> records, uint64_t bytes,
-                           AppendCallback&& done);
+  // Append (writer/append.cc). append() never waits for the engine: what
+  // cannot be placed now is parked and admitted later, in call order.
+  enum class Placement { kFits, kWait, kRefused };
+  static constexpr uint64_t kNotAsked = UINT64_MAX;
+  // Whether a batch of `bytes` goes into the fill buffer now. kWait: after
+  // the flusher's next swap or the preparer's answer (it may seal the fill
+  // buffer, or ask the preparer for a spare and note spare_attempts_ in
+  // *asked_at_attempt); kRefused: the spare it asked for could not be made
+  // (ENOSPC), *refused says so.
+  Placement place_locked(uint64_t bytes, uint64_t* asked_at_attempt, Status* refused);
+  void park_locked(std::span<const RecordIn> records, uint64_t bytes, AppendCallback&& done,
+                   uint64_t asked_at_attempt);
+  // Admits parked batches in order while they fit; after a failure or once
+  // closing, refuses them all. Refusals go to *refused, for
+  // hand_off_refused once mu_ is released.
+  void admit_parked_locked(std::vector<Completion>* refused);
+  void hand_off_refused(std::vector<Completion>* refused);
+  void encode_batch_locked(std::span<const RecordIn> records, AppendCallback&& done);
 
   // Flusher (writer/flusher.cc). One turn of flusher_loop: wait for work,
   // swap the staging buffers, write the flush without mu_, finish it.
@@ -192,12 +207,22 @@ class WalImpl final : public Wal {
 
   mutable std::mutex mu_;
   std::condition_variable flush_cv_;  // flusher waits for work
-  std::condition_variable space_cv_;  // appenders wait for room, a spare, or failure
+  std::condition_variable space_cv_;  // appenders over max_pending_bytes wait for acks, failure or close
   std::condition_variable prep_cv_;   // preparer waits for a request
   Staging bufs_[2];                   // guarded by mu_ (see Staging)
+  // Appends that could not be placed when made, with a copy of their
+  // records, in call (= LSN) order; their bytes are in pending_bytes_.
+  struct Parked {
+    std::vector<RecordIn> records;  // payloads point into `payloads`
+    std::vector<uint8_t> payloads;
+    uint64_t bytes = 0;  // encoded
+    AppendCallback done;
+    uint64_t asked_at_attempt = kNotAsked;  // spare_attempts_ when it asked for a spare
+  };
+  std::deque<Parked> parked_;  // guarded by mu_
   int fill_ = 0;                      // index of the fill buffer; guarded by mu_
   uint64_t next_lsn_ = 1;             // guarded by mu_
-  uint64_t pending_bytes_ = 0;        // appended, callbacks not yet run; guarded by mu_
+  uint64_t pending_bytes_ = 0;        // appended (parked too), callbacks not yet run; guarded by mu_
   uint64_t last_index_offset_ = 0;    // of the fill target segment; guarded by mu_
   bool index_empty_ = true;           // fill target has no index entry yet; guarded by mu_
   bool flusher_idle_ = false;         // guarded by mu_

@@ -1,7 +1,18 @@
 // append(): validates a batch, then under mu_ copies it into the fill
 // staging buffer, assigns its LSNs and queues its callback for the flusher
 // (flusher.cc).
+//
+// append() never waits for the engine: a batch that cannot go into the fill
+// buffer now (the buffer is sealed for a rollover or full while the flusher
+// writes the other one, or the batch needs the next segment and the preparer
+// has not made it yet) is parked with a copy of its records and admitted in
+// call order when the flusher swaps buffers or the preparer answers
+// (admit_parked_locked). The one wait left is the caller's own backpressure:
+// above WalOptions::max_pending_bytes append() waits for acknowledgements
+// (the daemon sets no bound and bounds its in-flight bytes itself, so an
+// Asio thread never waits here).
 #include <algorithm>
+#include <cstring>
 
 #include "wal/codecs/format.h"
 #include "wal/dwb.h"
@@ -59,7 +70,6 @@ void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
 
   std::unique_lock<std::mutex> lk(mu_, std::defer_lock);
   lock_briefly_spinning(lk);
-  uint64_t asked_at_attempt = UINT64_MAX;  // spare_attempts_ when this append asked for a spare
   for (;;) {
     if (!failed_.ok()) {
       Status err = caller_error_locked();
@@ -72,47 +82,109 @@ void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
       done(Status::Closed("the log is closed"), 0);
       return;
     }
-    Staging& f = bufs_[fill_];
-    if (f.sealed || (pending_bytes_ > 0 && pending_bytes_ + bytes > opts_.max_pending_bytes) ||
-        f.used + bytes > staging_bytes_ - align_) {
-      space_cv_.wait(lk);
-      continue;
-    }
-    if (f.base + f.used + bytes > dwb::records_end(f.segment_bytes, align_)) {
-      // The batch starts the next segment (batches never span segments).
-      if (spare_ready_) {
-        f.sealed = true;
-        flush_cv_.notify_one();
-        space_cv_.wait(lk);
-        continue;
-      }
-      if (asked_at_attempt == UINT64_MAX) {
-        // Ask the preparer (again, after an ENOSPC) and wait for its answer.
-        asked_at_attempt = spare_attempts_;
-        spare_wanted_ = true;
-        prep_cv_.notify_one();
-      } else if (spare_attempts_ > asked_at_attempt && !spare_status_.ok()) {
-        // Creating the next segment ran out of space: this append gets
-        // NoSpace and the log stays up; the next append that needs the new
-        // segment retries the creation, so appends resume when space returns.
-        Status err = Status::NoSpace("segment " + f.path +
-                                     " is full and the next segment could not be created: " +
-                                     spare_status_.ToString());
-        lk.unlock();
-        done(err, 0);
-        return;
-      }
+    if (pending_bytes_ > 0 && pending_bytes_ + bytes > opts_.max_pending_bytes) {
       space_cv_.wait(lk);
       continue;
     }
     break;
   }
-  encode_batch_locked(records, bytes, std::move(done));
-  if (flusher_idle_) flush_cv_.notify_one();
+  pending_bytes_ += bytes;
+  uint64_t asked_at_attempt = kNotAsked;
+  if (parked_.empty()) {
+    Status unused;
+    if (place_locked(bytes, &asked_at_attempt, &unused) == Placement::kFits) {
+      encode_batch_locked(records, std::move(done));
+      if (flusher_idle_) flush_cv_.notify_one();
+      return;
+    }
+  }
+  // Behind earlier parked batches (call order is LSN order), or it must wait.
+  park_locked(records, bytes, std::move(done), asked_at_attempt);
 }
 
-void WalImpl::encode_batch_locked(std::span<const RecordIn> records, uint64_t bytes,
-                                  AppendCallback&& done) {
+WalImpl::Placement WalImpl::place_locked(uint64_t bytes, uint64_t* asked_at_attempt,
+                                         Status* refused) {
+  Staging& f = bufs_[fill_];
+  if (f.sealed || f.used + bytes > staging_bytes_ - align_) return Placement::kWait;
+  if (f.base + f.used + bytes <= dwb::records_end(f.segment_bytes, align_)) return Placement::kFits;
+  // The batch starts the next segment (batches never span segments).
+  if (spare_ready_) {
+    f.sealed = true;
+    flush_cv_.notify_one();
+    return Placement::kWait;
+  }
+  if (*asked_at_attempt == kNotAsked) {
+    // Ask the preparer (again, after an ENOSPC) and wait for its answer.
+    *asked_at_attempt = spare_attempts_;
+    spare_wanted_ = true;
+    prep_cv_.notify_one();
+  } else if (spare_attempts_ > *asked_at_attempt && !spare_status_.ok()) {
+    // Creating the next segment ran out of space: this append gets NoSpace
+    // and the log stays up; the next append that needs the new segment
+    // retries the creation, so appends resume when space returns.
+    *refused = Status::NoSpace("segment " + f.path +
+                               " is full and the next segment could not be created: " +
+                               spare_status_.ToString());
+    return Placement::kRefused;
+  }
+  return Placement::kWait;
+}
+
+void WalImpl::park_locked(std::span<const RecordIn> records, uint64_t bytes,
+                          AppendCallback&& done, uint64_t asked_at_attempt) {
+  Parked& p = parked_.emplace_back();
+  size_t payload_bytes = 0;
+  for (const RecordIn& r : records) payload_bytes += r.payload.size();
+  p.payloads.resize(payload_bytes);
+  p.records.assign(records.begin(), records.end());
+  size_t at = 0;
+  for (RecordIn& r : p.records) {
+    if (!r.payload.empty()) std::memcpy(p.payloads.data() + at, r.payload.data(), r.payload.size());
+    r.payload = std::span<const uint8_t>(p.payloads.data() + at, r.payload.size());
+    at += r.payload.size();
+  }
+  p.bytes = bytes;
+  p.done = std::move(done);
+  p.asked_at_attempt = asked_at_attempt;
+}
+
+void WalImpl::admit_parked_locked(std::vector<Completion>* refused) {
+  bool admitted = false;
+  while (!parked_.empty()) {
+    Parked& p = parked_.front();
+    Status why;
+    if (!failed_.ok()) {
+      why = caller_error_locked();
+    } else if (closing_) {
+      why = Status::Closed("the log is closed");
+    } else {
+      const Placement where = place_locked(p.bytes, &p.asked_at_attempt, &why);
+      if (where == Placement::kWait) break;
+      if (where == Placement::kFits) {
+        encode_batch_locked(p.records, std::move(p.done));
+        admitted = true;
+        parked_.pop_front();
+        continue;
+      }
+    }
+    // Refused: the completer runs its callback and releases its bytes.
+    Completion c;
+    c.status = std::move(why);
+    c.pending.push_back(Pending{std::move(p.done), 0});
+    c.queued_bytes = p.bytes;
+    refused->push_back(std::move(c));
+    parked_.pop_front();
+  }
+  if (admitted && flusher_idle_) flush_cv_.notify_one();
+}
+
+void WalImpl::hand_off_refused(std::vector<Completion>* refused) {
+  std::vector<Pending> scratch;
+  for (Completion& c : *refused) hand_off(std::move(c), &scratch);
+  refused->clear();
+}
+
+void WalImpl::encode_batch_locked(std::span<const RecordIn> records, AppendCallback&& done) {
   Staging& f = bufs_[fill_];
   const uint64_t first = next_lsn_;
   uint64_t lsn = first;
@@ -143,7 +215,6 @@ void WalImpl::encode_batch_locked(std::span<const RecordIn> records, uint64_t by
   f.records += static_cast<uint32_t>(records.size());
   f.batches += 1;
   f.pending.push_back(Pending{std::move(done), first});
-  pending_bytes_ += bytes;
   next_lsn_ = lsn;
 }
 

@@ -9,12 +9,14 @@
 
 #include "wal/codecs/format.h"
 #include "wal/dwb.h"
+#include "wal/segment_file.h"
 #include "wal/wal_impl.h"
 
 namespace sidewal::wal {
 
 void WalImpl::flusher_loop() {
   std::unique_lock<std::mutex> lk(mu_);
+  std::vector<Completion> refused;  // parked appends refused (stays empty but at the rare ends)
   for (;;) {
     wait_for_flush_work_locked(lk);
     Staging& fl = bufs_[fill_];
@@ -23,10 +25,20 @@ void WalImpl::flusher_loop() {
       if (closing_ && bufs_[fill_].records == 0) break;
       continue;
     }
+    if (closing_ && !parked_.empty()) {
+      // What waits for room or a segment is refused (Closed), as an append
+      // made after close() is; what is in the fill buffer is flushed.
+      admit_parked_locked(&refused);
+      lk.unlock();
+      hand_off_refused(&refused);
+      lk.lock();
+    }
     if (fl.records == 0 && !fl.sealed) break;  // closing, nothing left
 
     const Recarry recarry = swap_buffers_locked(fl);
+    admit_parked_locked(&refused);  // into the new fill buffer, in order
     lk.unlock();
+    hand_off_refused(&refused);
     // `fl` now belongs to this thread alone until it becomes the fill buffer again.
     FlushResult r = write_flush(fl, recarry);
     lk.lock();
@@ -43,7 +55,8 @@ void WalImpl::wait_for_flush_work_locked(std::unique_lock<std::mutex>& lk) {
   flusher_idle_ = false;
 }
 
-// Fails everything still queued in `fl`; nothing is written after a failure
+// Fails everything still queued in `fl`, and every parked append; nothing is
+// written after a failure
 // (which may have come from the preparer, not from a flush). Returns with
 // mu_ held.
 void WalImpl::fail_queued_locked(std::unique_lock<std::mutex>& lk, Staging& fl) {
@@ -57,13 +70,16 @@ void WalImpl::fail_queued_locked(std::unique_lock<std::mutex>& lk, Staging& fl) 
   fl.used = fl.carry;
   fl.records = fl.batches = 0;
   fl.sealed = false;
+  std::vector<Completion> refused;
+  admit_parked_locked(&refused);  // refuses every parked append after the failure
   lk.unlock();
   hand_off(std::move(c), &fl.pending);  // fl.pending is touched under mu_ only here
+  hand_off_refused(&refused);
   lk.lock();
 }
 
 // Makes the other staging buffer the fill buffer, continuing where `fl` ends
-// (or in the spare segment when `fl` is sealed), and wakes the appenders.
+// (or in the spare segment when `fl` is sealed).
 WalImpl::Recarry WalImpl::swap_buffers_locked(Staging& fl) {
   Staging& nx = bufs_[1 - fill_];
   prepare_next_locked(fl, nx);
@@ -77,7 +93,6 @@ WalImpl::Recarry WalImpl::swap_buffers_locked(Staging& fl) {
     r.to = nx.buf.data();
   }
   fill_ = 1 - fill_;
-  space_cv_.notify_all();
   return r;
 }
 
@@ -256,6 +271,8 @@ void WalImpl::finish_flush_locked(std::unique_lock<std::mutex>& lk, Staging& fl,
     failed_notified_ = true;
   }
   c.status = r.status.ok() ? Status::Ok() : caller_error_locked();
+  std::vector<Completion> refused;
+  if (!r.status.ok()) admit_parked_locked(&refused);  // refuses every parked append
   lk.unlock();
   c.pending.swap(fl.pending);
   c.queued_bytes = fl.used - fl.carry;
@@ -266,6 +283,7 @@ void WalImpl::finish_flush_locked(std::unique_lock<std::mutex>& lk, Staging& fl,
   c.dwb_bytes = r.dwb_bytes;
   c.seconds = r.seconds;
   hand_off(std::move(c), &fl.pending);
+  hand_off_refused(&refused);
   // Reset the buffer for its next turn as the fill buffer. Its bytes are not
   // cleared (a flush of large records is megabytes): each turn zeroes its
   // own last page's tail (write_flush), and every record encodes its own

@@ -83,7 +83,15 @@ void WalImpl::preparer_loop() {
     } else {
       enter_failed_locked(st);
     }
-    space_cv_.notify_all();
+    // The parked appends that waited for this answer go on: into the new
+    // segment (the fill buffer is sealed for it), NoSpace, or fail-stop.
+    std::vector<Completion> refused;
+    admit_parked_locked(&refused);
+    if (!refused.empty()) {
+      lk.unlock();
+      hand_off_refused(&refused);
+      lk.lock();
+    }
   }
 }
 
