@@ -5,15 +5,12 @@
 
 #include "archive/observed_object_store.h"
 #include "server/log.h"
-#ifdef SIDEWAL_HAVE_S3
 #include "archive/s3_object_store.h"
-#endif
 
 namespace sidewal::server {
 namespace {
 
 Result<std::unique_ptr<archive::ObjectStore>> open_store(const Config& c) {
-#ifdef SIDEWAL_HAVE_S3
   archive::S3Config s3;
   s3.endpoint = c.archive.endpoint;
   s3.bucket = c.archive.bucket;
@@ -28,11 +25,6 @@ Result<std::unique_ptr<archive::ObjectStore>> open_store(const Config& c) {
   auto store = archive::S3ObjectStore::open(std::move(s3));
   if (!store.ok()) return Status(store.status().code(), "archive: " + store.status().message());
   return std::unique_ptr<archive::ObjectStore>(std::move(store.value()));
-#else
-  (void)c;
-  return Status::Unsupported(
-      "archive.enabled: this sidewald was built without the S3 client (sidewal_archive_s3)");
-#endif
 }
 
 }  // namespace
