@@ -5,6 +5,8 @@
 //   sidewal-bench --socket ./var/sidewal.sock --connections 64 --pipeline 16
 //   sidewal-bench --rate 100000 --duration 60 --data-dir ./var/data --json
 //   sidewal-bench --follow-latency 5000 --record-bytes 256   (ACK -> follower delivery)
+//   sidewal-bench --rate 10000 --wake-probe     (and how late the machine wakes a thread)
+//   sidewal-bench --uds-rtt --duration 10       (no daemon: one Unix-socket round trip)
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -14,6 +16,7 @@
 #include "follow_latency.h"
 #include "report.h"
 #include "runner.h"
+#include "uds_rtt.h"
 
 int main(int argc, char** argv) {
   sidewal::bench::BenchOptions o;
@@ -50,6 +53,17 @@ int main(int argc, char** argv) {
   app.add_option("--drain-timeout", o.drain_timeout_s, "seconds to wait for the last ACKs")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--json", json, "print the result as JSON");
+  app.add_flag("--wake-probe", o.wake_probe,
+               "through the measured window, one more thread sleeps 1 ms at a time and records "
+               "how late it wakes (p50/p99/p99.9/max, stalls over 2 ms): a noisy machine shows "
+               "beside the figures it disturbs");
+  bool uds_rtt = false;
+  app.add_flag("--uds-rtt", uds_rtt,
+               "instead of the append benchmark, no daemon: two threads over a Unix stream "
+               "socket in a temp directory, one sends an APPEND frame of one --record-bytes "
+               "record, the other reads it and answers with an ACK frame, blocking send/recv, 1 "
+               "in flight, for --duration s after --warmup s; prints round trips/s and latency "
+               "percentiles (the round-trip floor)");
   uint64_t follow_records = 0;
   app.add_option("--follow-latency", follow_records,
                  "instead of the append benchmark: append N records one at a time while a "
@@ -61,6 +75,18 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   ::signal(SIGPIPE, SIG_IGN);
+  if (uds_rtt) {
+    auto u = sidewal::bench::run_uds_rtt(sidewal::bench::UdsRttOptions{
+        .record_bytes = o.record_bytes, .duration_s = o.duration_s, .warmup_s = o.warmup_s});
+    if (!u.ok()) {
+      std::fprintf(stderr, "sidewal-bench: %s\n", u.status().ToString().c_str());
+      return 2;
+    }
+    const std::string out = json ? sidewal::bench::format_uds_rtt_json(u.value())
+                                 : sidewal::bench::format_uds_rtt_text(u.value());
+    std::fputs(out.c_str(), stdout);
+    return 0;
+  }
   if (follow_records > 0) {
     auto f = sidewal::bench::run_follow_latency(sidewal::bench::FollowLatencyOptions{
         .socket = o.socket,

@@ -350,6 +350,10 @@ Result<BenchResult> Run::execute() {
     for (auto& c : conns_) pump(*c, now_ns());
   }
 
+  // The probe sleeps and records through the window only, beside the load.
+  WakeProbe probe;
+  if (o_.wake_probe) probe.start(window_start_);
+
   std::string metrics_before, metrics_after;
   wait_until_time(window_start_);
   if (!o_.admin.empty()) {
@@ -357,6 +361,10 @@ Result<BenchResult> Run::execute() {
     if (m.ok()) metrics_before = m.value(); else r.metrics_error = m.status().ToString();
   }
   wait_until_time(window_end_);
+  if (o_.wake_probe) {
+    probe.stop();
+    r.wake_probe = probe.summary();
+  }
   if (!o_.admin.empty() && r.metrics_error.empty()) {
     auto m = http_get(o_.admin, "/metrics");
     if (m.ok()) metrics_after = m.value(); else r.metrics_error = m.status().ToString();

@@ -10,6 +10,7 @@
 
 #include "common/status.h"
 #include "histogram.h"
+#include "wake_probe.h"
 
 namespace sidewal::bench {
 
@@ -31,6 +32,7 @@ struct BenchOptions {
   std::string data_dir;          // the daemon's data dir for log residency; empty = skip
   uint32_t verify_sample = 1000; // ACKed records read back and compared at the end
   double drain_timeout_s = 30;   // how long to wait for the last ACKs after the window
+  bool wake_probe = false;       // run a WakeProbe through the measured window
 };
 
 struct BenchResult {
@@ -47,6 +49,7 @@ struct BenchResult {
   // the drain timed out counts with the latency it had reached by then.
   LatencyHistogram latency;
   uint64_t max_send_lag_ns = 0;      // open-loop: worst (actual send - scheduled)
+  std::optional<WakeProbeSummary> wake_probe;  // with --wake-probe: the window's oversleeps
   std::optional<double> records_per_flush;  // from the daemon's metrics
   std::string metrics_error;         // why records_per_flush is missing, if it is
   uint64_t cached_before = 0, cached_after = 0, cached_max = 0;  // host Cached, bytes
