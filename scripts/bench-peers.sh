@@ -3,15 +3,17 @@
 # one disk, with one record size and the same client counts, and prints one
 # line per system plus a markdown table and the ratios sidewal/peer.
 #
-#   scripts/bench-peers.sh [--duration S] [--record-bytes N] [--quick]
+#   scripts/bench-peers.sh [--duration S] [--record-bytes N] [--quick] [--repeat N]
 #                          [--only LIST] [--bin-dir DIR] [--bench-dir DIR] [--keep]
+#   scripts/bench-peers.sh --repeat 3         # what BENCHMARKS.md reports
 #
 #   --duration S      seconds per measurement (default 30; --quick: 5)
 #   --record-bytes N  payload bytes per record/value/row (default 100)
 #   --connections N   clients of the pipelined runs (Redis, sidewal; default 64)
 #   --pipeline N      requests in flight per client in those runs (default 16)
 #   --sync-clients N  clients of the one-at-a-time runs (PostgreSQL, RocksDB,
-#                     sidewal pipeline 1; default 16)
+#                     Redis and sidewal pipeline 1; default 16); Redis and
+#                     sidewal also run 1 client x 1 in flight
 #   --rate N          open-loop target for sidewal, appends/s (default 100000)
 #   --low-rate N      a second open-loop run at this rate, for the latency of a
 #                     lightly loaded log (default 10000)
@@ -19,11 +21,22 @@
 #                     sidewal's open-loop clients (default 2 x 512: every client
 #                     connection is a reader thread in sidewal-bench, and on a
 #                     2-vCPU machine the fewer the better for the daemon)
+#   --repeat N        run the whole set N times (each system in turn, then
+#                     again) and print each line's median and spread (min-max)
+#                     of rate, p50 and p99; ratios are taken within each run,
+#                     then summarised the same way (default 1)
 #   --only LIST       comma list of: device,redis,postgres,rocksdb,sidewal
 #   --bin-dir DIR     where sidewald and sidewal-bench are (default build/bin;
 #                     built with scripts/build.sh release when missing)
 #   --bench-dir DIR   data directory (default ./var/bench, on the checkout's disk)
 #   --keep            leave the data directories behind
+#
+# Floors printed beside the figures they bound: fio's 4 KiB write + fdatasync
+# at QD1 (the fdatasync's and the write's latency, two lines), one Unix-socket
+# round trip to a no-op server (sidewal-bench --uds-rtt, in the sidewal part),
+# and beside each sidewal open-loop line the p99 of a wake-up probe
+# (sidewal-bench --wake-probe: how late a thread sleeping 1 ms wakes, in the
+# same window; a busy machine shows there).
 #
 # Every server is started here on a Unix socket in the bench directory (Redis
 # with port 0, PostgreSQL with listen_addresses='', sidewald's admin HTTP on
@@ -51,6 +64,7 @@ bin_dir=$root/build/bin
 bench_dir=$root/var/bench
 keep=0
 quick=0
+repeat=1
 while (($#)); do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -67,12 +81,33 @@ while (($#)); do
     --bench-dir) bench_dir=$(realpath -m "$2"); shift 2 ;;
     --keep) keep=1; shift ;;
     --quick) quick=1; duration=5; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    --repeat) repeat=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "bench-peers: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+[[ $repeat =~ ^[1-9][0-9]*$ ]] || { echo "bench-peers: --repeat needs a count >= 1" >&2; exit 2; }
 want() { [[ ",$only," == *",$1,"* ]]; }
 log() { echo "bench-peers: $*" >&2; }
+
+# Line labels: the tables group runs by label and the ratios name them.
+fio_sync_label="fio 4KiB O_DIRECT+fdatasync QD1 (flushes/s; sync lat)"
+fio_write_label="fio 4KiB O_DIRECT+fdatasync QD1 (write clat)"
+fio_seq_label="fio seq 1MiB O_DIRECT io_uring QD16 (MB/s)"
+fio_seqsync_label="fio seq 1MiB O_DIRECT+fdatasync QD1 (MB/s; sync lat)"
+fio_durable_label="fio seq 1MiB O_DIRECT io_uring QD16 + fdatasync/16 (MB/s; sync lat)"
+redis_pipe_label="Redis AOF always, ${connections} clients, pipeline ${pipeline}"
+redis_sync_label="Redis AOF always, ${sync_clients} clients, pipeline 1"
+redis_one_label="Redis AOF always, 1 client, pipeline 1"
+pg_label="PostgreSQL sync commit, ${sync_clients} clients, INSERT ${record_bytes} B"
+rocksdb_label="RocksDB fillrandom --sync=1, ${sync_clients} threads"
+uds_label="unix socket round trip (no-op server), 1 client"
+sw_pipe_label="sidewal closed-loop, ${connections} conns, pipeline ${pipeline}"
+sw_sync_label="sidewal closed-loop, ${sync_clients} conns, pipeline 1"
+sw_one_label="sidewal closed-loop, 1 conn, pipeline 1"
+sw_rate_label="sidewal open-loop ${rate}/s, ${open_connections} conns x ${open_pipeline}"
+sw_low_label="sidewal open-loop ${low_rate}/s, ${open_connections} conns x ${open_pipeline}"
+sw_big_label="sidewal closed-loop 64 KiB records, 16 conns x 16 (MB/s)"
 
 is_root=0; [[ $(id -u) -eq 0 ]] && is_root=1
 SUDO=""; ((is_root)) || SUDO=sudo
@@ -142,11 +177,14 @@ wait_until() {
   done
 }
 
-# Results: one row per system. Columns: name, rate, unit, p50 ms, p99 ms, cache MiB.
-rows=()
-add_row() {  # name rate unit p50 p99 cache
-  rows+=("$1|$2|$3|$4|$5|$6")
-  printf '%-52s %14s %-5s p50 %8s ms  p99 %8s ms  cache %+6s MiB\n' "$1" "$2" "$3" "$4" "$5" "$6"
+# Results: one row per measured line and run, in $run_dir/rows, for
+# scripts/bench-peers-report.py. Columns: run, name, rate, unit, p50 ms,
+# p99 ms, cache MiB, wake-up probe p99 ms (empty without the probe).
+rep=1
+add_row() {  # name rate unit p50 p99 cache [wake_p99]
+  echo "$rep|$1|$2|$3|$4|$5|$6|${7:-}" >> "$run_dir/rows"
+  printf '%-52s %14s %-5s p50 %8s ms  p99 %8s ms  cache %+6s MiB%s\n' "$1" "$2" "$3" "$4" "$5" "$6" \
+    "${7:+  wake p99 $7 ms}"
 }
 py() { python3 -c "$@"; }
 
@@ -157,7 +195,7 @@ log "bench dir $run_dir ($fs on $src), duration ${duration}s, record ${record_by
 log "pipelined runs: $connections clients x $pipeline in flight; one-at-a-time runs: $sync_clients clients"
 
 # ---- device limit (fio) ---------------------------------------------------------
-if want device; then
+measure_device() {
   log "fio: 4 KiB O_DIRECT write + fdatasync, QD1, pre-written file"
   cache_start
   # --overwrite=1 lays the file out first, so the timed writes do not grow it.
@@ -165,14 +203,19 @@ if want device; then
       --direct=1 --fdatasync=1 --iodepth=1 --ioengine=psync --overwrite=1 \
       --runtime="$duration" --time_based --output-format=json > "$run_dir/fio-flush.json"
   delta=$(cache_delta_mib)
-  # Each write is followed by one fdatasync, so writes/s = flushes/s; latency is
-  # the fdatasync's (the write itself is the O_DIRECT part, reported beside it).
-  read -r iops p50 p99 wp99 < <(py "
+  # Each write is followed by one fdatasync, so writes/s = flushes/s. fio
+  # times the two apart: the first line is the fdatasync's latency, the
+  # second the O_DIRECT write's (same run, same rate). One durable 4 KiB
+  # write costs both: the single-client floor is their p50s plus a socket
+  # round trip (the ratios below).
+  read -r iops p50 p99 wp50 wp99 cycle < <(py "
 import json; j=json.load(open('$run_dir/fio-flush.json'))['jobs'][0]
 s=j['sync']['lat_ns']['percentile']; w=j['write']['clat_ns']['percentile']
-print('%.0f %.3f %.3f %.3f' % (j['write']['iops'], s['50.000000']/1e6, s['99.000000']/1e6, w['99.000000']/1e6))")
-  add_row "fio 4KiB O_DIRECT+fdatasync QD1 (flushes/s; sync lat)" "$iops" "/s" "$p50" "$p99" "$delta"
-  log "  (write clat p99 ${wp99} ms besides the fdatasync)"
+print('%.0f %.3f %.3f %.3f %.3f %.3f' % (j['write']['iops'], s['50.000000']/1e6, s['99.000000']/1e6,
+      w['50.000000']/1e6, w['99.000000']/1e6, 1e3 / max(j['write']['iops'], 1e-9)))")
+  add_row "$fio_sync_label" "$iops" "/s" "$p50" "$p99" "$delta"
+  add_row "$fio_write_label" "$iops" "/s" "$wp50" "$wp99" "$delta"
+  log "  (one write + fdatasync cycle: ${cycle} ms on average)"
   rm -f "$run_dir/fio-flush.dat"
 
   log "fio: sequential 1 MiB O_DIRECT, io_uring QD16"
@@ -185,7 +228,7 @@ print('%.0f %.3f %.3f %.3f' % (j['write']['iops'], s['50.000000']/1e6, s['99.000
 import json; j=json.load(open('$run_dir/fio-seq.json'))['jobs'][0]['write']
 c=j['clat_ns']['percentile']
 print('%.0f %.3f %.3f' % (j['bw_bytes']/1e6, c['50.000000']/1e6, c['99.000000']/1e6))")
-  add_row "fio seq 1MiB O_DIRECT io_uring QD16 (MB/s)" "$mbs" "MB/s" "$p50" "$p99" "$delta"
+  add_row "$fio_seq_label" "$mbs" "MB/s" "$p50" "$p99" "$delta"
 
   # Context for large records: what durable (flushed) sequential writes get
   # when each 1 MiB write waits for its fdatasync, as a single log writer does.
@@ -199,7 +242,7 @@ print('%.0f %.3f %.3f' % (j['bw_bytes']/1e6, c['50.000000']/1e6, c['99.000000']/
 import json; j=json.load(open('$run_dir/fio-seqsync.json'))['jobs'][0]
 s=j['sync']['lat_ns']['percentile']
 print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.000000']/1e6))")
-  add_row "fio seq 1MiB O_DIRECT+fdatasync QD1 (MB/s; sync lat)" "$mbs" "MB/s" "$p50" "$p99" "$delta"
+  add_row "$fio_seqsync_label" "$mbs" "MB/s" "$p50" "$p99" "$delta"
 
   # The durable bandwidth ceiling: the QD16 line above, plus one fdatasync
   # after every 16 writes (16 MiB in flight, as sidewal's 64 KiB line keeps).
@@ -216,9 +259,9 @@ print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.
 import json; j=json.load(open('$run_dir/fio-seqdurable.json'))['jobs'][0]
 s=j['sync']['lat_ns']['percentile']
 print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.000000']/1e6))")
-  add_row "fio seq 1MiB O_DIRECT io_uring QD16 + fdatasync/16 (MB/s; sync lat)" "$mbs" "MB/s" "$p50" "$p99" "$delta"
+  add_row "$fio_durable_label" "$mbs" "MB/s" "$p50" "$p99" "$delta"
   rm -f "$run_dir/fio-seq.dat"
-fi
+}
 
 # ---- Redis, AOF always -------------------------------------------------------------
 redis_run() {  # clients pipeline label
@@ -245,15 +288,16 @@ redis_run() {  # clients pipeline label
   add_row "$label" "$rps" "/s" "$p50" "$p99" "$delta"
   rm -rf "$dir"
 }
-if want redis; then
+measure_redis() {
   log "redis: appendonly yes, appendfsync always, Unix socket"
-  redis_run "$connections" "$pipeline" "Redis AOF always, ${connections} clients, pipeline ${pipeline}"
-  redis_run "$sync_clients" 1 "Redis AOF always, ${sync_clients} clients, pipeline 1"
-fi
+  redis_run "$connections" "$pipeline" "$redis_pipe_label"
+  redis_run "$sync_clients" 1 "$redis_sync_label"
+  redis_run 1 1 "$redis_one_label"
+}
 
 # ---- PostgreSQL, synchronous commit ---------------------------------------------------
 as_pg() { if ((is_root)); then runuser -u postgres -- "$@"; else "$@"; fi; }
-if want postgres; then
+measure_postgres() {
   pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
   pg_ctl=$pg_bin/pg_ctl
   dir="$run_dir/pg"
@@ -281,12 +325,12 @@ if want postgres; then
   read -r p50 p99 < <(cat "$dir"/txlog.* | awk '{print $3}' | sort -n | awk '
     {v[NR]=$1} END {i50=int(NR*0.50); i99=int(NR*0.99); if(i50<1)i50=1; if(i99<1)i99=1;
     printf "%.3f %.3f\n", v[i50]/1000, v[i99]/1000}')
-  add_row "PostgreSQL sync commit, ${sync_clients} clients, INSERT ${record_bytes} B" "$tps" "/s" "$p50" "$p99" "$delta"
+  add_row "$pg_label" "$tps" "/s" "$p50" "$p99" "$delta"
   rm -rf "$dir"
-fi
+}
 
 # ---- RocksDB db_bench, sync writes ----------------------------------------------------
-if want rocksdb; then
+measure_rocksdb() {
   db_bench=$(command -v rocksdb_db_bench || command -v db_bench)
   dir="$run_dir/rocksdb"
   log "rocksdb ($db_bench): fillrandom --sync=1"
@@ -297,12 +341,12 @@ if want rocksdb; then
   delta=$(cache_delta_mib)
   ops=$(awk '$1=="fillrandom" {for(i=1;i<=NF;i++) if($i=="ops/sec") print $(i-1)}' "$run_dir/db_bench.out")
   read -r p50 p99 < <(awk '/^Percentiles:/ {printf "%.3f %.3f\n", $3/1000, $7/1000}' "$run_dir/db_bench.out")
-  add_row "RocksDB fillrandom --sync=1, ${sync_clients} threads" "$ops" "/s" "$p50" "$p99" "$delta"
+  add_row "$rocksdb_label" "$ops" "/s" "$p50" "$p99" "$delta"
   rm -rf "$dir"
-fi
+}
 
 # ---- sidewal -------------------------------------------------------------------------
-if want sidewal; then
+measure_sidewal() {
   if [[ ! -x $bin_dir/sidewald || ! -x $bin_dir/sidewal-bench ]]; then
     log "building sidewald and sidewal-bench (scripts/build.sh release)"
     scripts/build.sh release >/dev/null
@@ -333,62 +377,83 @@ if want sidewal; then
     fi
     local delta; delta=$(cache_delta_mib)
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-    read -r rps mbs p50 p99 per_flush res vfail < <(py "
-import json; r=json.load(open('$dir/result.json')); l=r['latency_us']
-print('%.0f %.1f %.3f %.3f %s %d %d' % (r['records_per_s'], r['mb_per_s'], l['p50']/1e3, l['p99']/1e3,
+    # wake: the wake-up probe's p99 in ms ('-' when the line ran without it).
+    read -r rps mbs p50 p99 per_flush res vfail wake stalls < <(py "
+import json; r=json.load(open('$dir/result.json')); l=r['latency_us']; w=r.get('wake_probe')
+print('%.0f %.1f %.3f %.3f %s %d %d %s %s' % (r['records_per_s'], r['mb_per_s'], l['p50']/1e3, l['p99']/1e3,
       ('%.1f' % r['records_per_flush']) if r.get('records_per_flush') is not None else '-',
       r['residency_bytes']['after'] if r['residency_bytes']['after'] is not None else -1,
-      r['verify']['mismatches']))")
+      r['verify']['mismatches'], ('%.3f' % (w['p99_us']/1e3)) if w else '-',
+      ('%d/%d' % (w['stalls_over_2ms'], w['samples'])) if w else '-'))")
+    if [[ $wake == - ]]; then wake=""; fi
     if [[ $rb -ge 65536 ]]; then
-      add_row "$label" "$mbs" "MB/s" "$p50" "$p99" "$delta"
+      add_row "$label" "$mbs" "MB/s" "$p50" "$p99" "$delta" "$wake"
     else
-      add_row "$label" "$rps" "/s" "$p50" "$p99" "$delta"
+      add_row "$label" "$rps" "/s" "$p50" "$p99" "$delta" "$wake"
     fi
     log "  records/flush $per_flush, log residency after ${res} B, verify mismatches $vfail"
+    if [[ -n $wake ]]; then log "  wake-up probe: ${stalls%/*} of ${stalls#*/} sleeps of 1 ms woke over 2 ms late"; fi
     if [[ $vfail != 0 ]]; then log "  VERIFY FAILED"; return 1; fi
     rm -rf "$dir"
   }
+  # The round-trip floor: no daemon, one request and its reply through a
+  # Unix socket between two threads blocking in send/recv.
+  log "sidewal-bench --uds-rtt: one Unix-socket round trip, no-op server"
+  cache_start
+  "$bin_dir/sidewal-bench" --uds-rtt --record-bytes "$record_bytes" --duration "$duration" --json \
+      > "$run_dir/uds-rtt.json"
+  delta=$(cache_delta_mib)
+  read -r rps p50 p99 < <(py "
+import json; r=json.load(open('$run_dir/uds-rtt.json')); l=r['latency_us']
+print('%.0f %.3f %.3f' % (r['round_trips_per_s'], l['p50']/1e3, l['p99']/1e3))")
+  add_row "$uds_label" "$rps" "/s" "$p50" "$p99" "$delta"
+
   log "sidewal: $bin_dir/sidewald + sidewal-bench"
-  sidewal_run "sidewal closed-loop, ${connections} conns, pipeline ${pipeline}" "$record_bytes" -- \
+  sidewal_run "$sw_pipe_label" "$record_bytes" -- \
       --connections "$connections" --pipeline "$pipeline" --batch 1 --rate 0
-  sidewal_run "sidewal closed-loop, ${sync_clients} conns, pipeline 1" "$record_bytes" -- \
+  sidewal_run "$sw_sync_label" "$record_bytes" -- \
       --connections "$sync_clients" --pipeline 1 --batch 1 --rate 0
-  sidewal_run "sidewal open-loop ${rate}/s, ${open_connections} conns x ${open_pipeline}" "$record_bytes" -- \
-      --connections "$open_connections" --pipeline "$open_pipeline" --batch 1 --rate "$rate"
-  sidewal_run "sidewal open-loop ${low_rate}/s, ${open_connections} conns x ${open_pipeline}" "$record_bytes" -- \
-      --connections "$open_connections" --pipeline "$open_pipeline" --batch 1 --rate "$low_rate"
+  sidewal_run "$sw_one_label" "$record_bytes" -- \
+      --connections 1 --pipeline 1 --batch 1 --rate 0
+  # Open loop with the wake-up probe: its p99 is printed beside the line's.
+  sidewal_run "$sw_rate_label" "$record_bytes" -- \
+      --connections "$open_connections" --pipeline "$open_pipeline" --batch 1 --rate "$rate" --wake-probe
+  sidewal_run "$sw_low_label" "$record_bytes" -- \
+      --connections "$open_connections" --pipeline "$open_pipeline" --batch 1 --rate "$low_rate" --wake-probe
   # 16 x 16 records of 64 KiB: 16 MiB in flight, as fio's QD16 x 1 MiB.
-  sidewal_run "sidewal closed-loop 64 KiB records, 16 conns x 16 (MB/s)" 65536 -- \
+  sidewal_run "$sw_big_label" 65536 -- \
       --connections 16 --pipeline 16 --batch 1 --rate 0
-fi
+}
+
+# ---- the runs ------------------------------------------------------------------------------
+# --repeat N: the whole set N times, each system in turn, so that a machine
+# that drifts moves every system's figures alike.
+for ((rep = 1; rep <= repeat; rep++)); do
+  if ((repeat > 1)); then log "run $rep of $repeat; $(busy)"; fi
+  for part in device redis postgres rocksdb sidewal; do
+    if want "$part"; then "measure_$part"; fi
+  done
+done
 
 log "done; $(busy)"
 
 # ---- table and ratios --------------------------------------------------------------------
+# Ratios: sidewal at equal client counts against each peer, and a single
+# client's p50 against its floor (fio's 4 KiB write and fdatasync at QD1 plus
+# one Unix-socket round trip). One per line: kind|title|numerator|denominator[|...]
+cat > "$run_dir/ratios" <<EOF
+rate|closed-loop ${connections}x${pipeline} vs Redis ${connections}x${pipeline}|$sw_pipe_label|$redis_pipe_label
+rate|closed-loop ${sync_clients}x1 vs Redis ${sync_clients}x1|$sw_sync_label|$redis_sync_label
+rate|closed-loop 1x1 vs Redis 1x1|$sw_one_label|$redis_one_label
+p50|1x1 p50 vs fio 4 KiB QD1 write + fdatasync p50 + one socket round trip p50|$sw_one_label|$fio_sync_label|$fio_write_label|$uds_label
+rate|closed-loop ${connections}x${pipeline} vs PostgreSQL ${sync_clients} clients|$sw_pipe_label|$pg_label
+rate|closed-loop ${sync_clients}x1 vs PostgreSQL ${sync_clients} clients|$sw_sync_label|$pg_label
+rate|closed-loop ${connections}x${pipeline} vs RocksDB ${sync_clients} threads|$sw_pipe_label|$rocksdb_label
+rate|closed-loop ${sync_clients}x1 vs RocksDB ${sync_clients} threads|$sw_sync_label|$rocksdb_label
+rate|64 KiB records MB/s vs fio sequential O_DIRECT QD16 MB/s|$sw_big_label|$fio_seq_label
+rate|64 KiB records MB/s vs fio 1 MiB write+fdatasync QD1 MB/s|$sw_big_label|$fio_seqsync_label
+rate|64 KiB records MB/s vs fio QD16 + fdatasync/16 MB/s (durable ceiling)|$sw_big_label|$fio_durable_label
+EOF
+touch "$run_dir/rows"
 echo
-echo "| system | rate | p50 ms | p99 ms | cache Δ MiB |"
-echo "|---|---:|---:|---:|---:|"
-for r in "${rows[@]}"; do
-  IFS='|' read -r name val unit p50 p99 cache <<< "$r"
-  printf '| %s | %s %s | %s | %s | %+d |\n' "$name" "$(py "v=float('$val'); print(f'{v:,.0f}' if v >= 1000 else f'{v:g}')")" "$unit" "$p50" "$p99" "$cache"
-done
-
-# Ratios: sidewal at equal client counts against each peer.
-value_of() { for r in "${rows[@]}"; do [[ $r == "$1"* ]] && { cut -d'|' -f2 <<< "$r"; return; }; done; }
-ratio() {  # label numerator-row-prefix denominator-row-prefix
-  local a b; a=$(value_of "$2"); b=$(value_of "$3")
-  [[ -n $a && -n $b ]] && py "print('| %s | %.2fx |' % ('$1', $a / max($b, 1e-9)))"
-  return 0
-}
-echo
-echo "| ratio | sidewal / peer |"
-echo "|---|---:|"
-ratio "closed-loop ${connections}x${pipeline} vs Redis ${connections}x${pipeline}" "sidewal closed-loop, ${connections} conns" "Redis AOF always, ${connections} clients"
-ratio "closed-loop ${sync_clients}x1 vs Redis ${sync_clients}x1" "sidewal closed-loop, ${sync_clients} conns" "Redis AOF always, ${sync_clients} clients"
-ratio "closed-loop ${connections}x${pipeline} vs PostgreSQL ${sync_clients} clients" "sidewal closed-loop, ${connections} conns" "PostgreSQL"
-ratio "closed-loop ${sync_clients}x1 vs PostgreSQL ${sync_clients} clients" "sidewal closed-loop, ${sync_clients} conns" "PostgreSQL"
-ratio "closed-loop ${connections}x${pipeline} vs RocksDB ${sync_clients} threads" "sidewal closed-loop, ${connections} conns" "RocksDB"
-ratio "closed-loop ${sync_clients}x1 vs RocksDB ${sync_clients} threads" "sidewal closed-loop, ${sync_clients} conns" "RocksDB"
-ratio "64 KiB records MB/s vs fio sequential O_DIRECT QD16 MB/s" "sidewal closed-loop 64 KiB" "fio seq 1MiB O_DIRECT io_uring"
-ratio "64 KiB records MB/s vs fio 1 MiB write+fdatasync QD1 MB/s" "sidewal closed-loop 64 KiB" "fio seq 1MiB O_DIRECT+fdatasync"
-ratio "64 KiB records MB/s vs fio QD16 + fdatasync/16 MB/s (durable ceiling)" "sidewal closed-loop 64 KiB" "fio seq 1MiB O_DIRECT io_uring QD16 + fdatasync"
+python3 scripts/bench-peers-report.py "$run_dir/rows" "$run_dir/ratios"
