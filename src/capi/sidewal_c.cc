@@ -234,9 +234,14 @@ int sidewal_wait_appends(sidewal_client_t* client, uint32_t timeout_ms) {
 }
 
 uint64_t sidewal_appends_in_flight(sidewal_client_t* client) {
-  if (client == nullptr) return 0;
-  MutexLock lk(client->mu);
-  return client->appends_in_flight;
+  uint64_t n = 0;
+  (void)guarded([&]() -> int {
+    if (int rc = check_client(client)) return rc;
+    MutexLock lk(client->mu);
+    n = client->appends_in_flight;
+    return SIDEWAL_OK;
+  });
+  return n;
 }
 
 int sidewal_read(sidewal_client_t* client, uint64_t from_lsn, uint32_t max_records,

@@ -50,9 +50,10 @@ echo "pkg-config sidewal: $(pkg-config --cflags --libs sidewal)"
 # shellcheck disable=SC2046
 cc -std=c99 -Wall -Werror -o "$tmp/c_pkgconfig" "$consumer/consumer.c" \
    $(pkg-config --cflags --libs sidewal) -Wl,-rpath,"$libdir"
-# The C++ headers alone compile with what sidewal-cpp.pc gives.
+# The C++ headers compile with what sidewal-cpp.pc gives, and the C header
+# as C++ too (its extern "C" block).
 # shellcheck disable=SC2046
-echo '#include <sidewal/client/client.h>' |
+printf '#include <sidewal/client/client.h>\n#include <sidewal/sidewal.h>\n' |
   c++ -std=c++20 -Wall -Werror -fsyntax-only -x c++ - $(pkg-config --cflags sidewal-cpp)
 
 # ---- Run them against a daemon.
