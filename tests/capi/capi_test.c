@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,12 +83,16 @@ static void start_daemon(const char* daemon) {
   fputs("wal:\n  segment_bytes: 1MiB\n  max_record_bytes: 256KiB\n", f);
   fclose(f);
   atexit(kill_daemon_at_exit);
+  const pid_t parent = getpid();
   daemon_pid = fork();
   if (daemon_pid < 0) {
     perror("fork");
     exit(1);
   }
   if (daemon_pid == 0) {
+    /* A test that crashes (no atexit) takes its daemon with it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1); /* the test died before prctl */
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
