@@ -190,6 +190,7 @@ Status Uploader::sync() {
   std::vector<ObjectInfo> listing;
   count_request();
   SIDEWAL_RETURN_IF_ERROR(store_->list(seg_prefix, &listing));
+  SIDEWAL_RETURN_IF_ERROR(drop_cut_short(seg_prefix, &listing));
   Chain chain;
   Status b = build_chain(listing, seg_prefix, UINT64_MAX, &chain);
   if (!b.ok()) return start_generation("the generation's objects are damaged: " + b.message());
@@ -294,6 +295,31 @@ Status Uploader::sync() {
   }
   set_archived(a);
   synced_ = true;
+  return Status::Ok();
+}
+
+Status Uploader::drop_cut_short(const std::string& seg_prefix, std::vector<ObjectInfo>* listing) {
+  // A piece whose size is not E - O is an upload cut short on a store that
+  // keeps what it received of a PUT (s3rver does when the client dies
+  // mid-body; S3 does not). It holds no byte the log lacks, so it is deleted and
+  // the range shipped again from the end of the chain (docs/archive.md "Why
+  // uploads are idempotent").
+  for (auto it = listing->begin(); it != listing->end();) {
+    PieceName n;
+    if (it->key.size() > seg_prefix.size() && it->key.back() != '/' &&
+        parse_piece_suffix(it->key.substr(seg_prefix.size()), &n) &&
+        it->size != n.end - n.begin) {
+      count_request();
+      SIDEWAL_RETURN_IF_ERROR(store_->remove(it->key));
+      if (opts_.on_event) {
+        opts_.on_event("cut_short", it->key + " holds " + std::to_string(it->size) +
+                                        " bytes of " + std::to_string(n.end - n.begin));
+      }
+      it = listing->erase(it);
+    } else {
+      ++it;
+    }
+  }
   return Status::Ok();
 }
 

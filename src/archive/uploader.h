@@ -48,7 +48,8 @@ struct UploaderOptions {
   // For the daemon's log, on the stepping thread: "failing" when a step
   // fails with another error than the previous step (detail: the error),
   // "recovered" at the first good step after failures, "generation" when a
-  // generation is started (detail: its id and why).
+  // generation is started (detail: its id and why), "cut_short" when an
+  // object cut short by an interrupted upload is deleted (detail: which).
   std::function<void(const std::string& event, const std::string& detail)> on_event;
 };
 
@@ -110,6 +111,7 @@ class Uploader {
 
   Status sync();
   Status start_generation(const std::string& why);
+  Status drop_cut_short(const std::string& seg_prefix, std::vector<ObjectInfo>* listing);
   Status ship();
   Status compact(const Compaction& c);
   Status upload_range(SegmentReader* r, uint64_t begin, uint64_t end, const std::string& key);

@@ -61,6 +61,9 @@ void ArchiveService::start(wal::Wal* wal, Metrics* metrics) {
                 {{"error", detail}});
     } else if (event == "recovered") {
       log::info("archive: uploads succeed again", {});
+    } else if (event == "cut_short") {
+      log::warn("archive: deleted an object cut short by an interrupted upload; shipping it again",
+                {{"object", detail}});
     } else {
       log::info("archive: new generation", {{"generation", detail}});
     }
