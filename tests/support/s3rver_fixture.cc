@@ -120,75 +120,96 @@ Result<std::unique_ptr<S3rver>> S3rver::start(const std::vector<std::string>& bu
   server->dir_ = templ;
   const std::string data = server->dir_ + "/data";
   std::filesystem::create_directory(data);
-  const std::string log_path = server->dir_ + "/s3rver.log";
   server->tls_ = tls;
   if (tls) {
     SIDEWAL_RETURN_IF_ERROR(write_self_signed_cert(server->ca_file(), server->dir_ + "/key.pem"));
   }
 
+  server->buckets_ = buckets;
   // The port is free when chosen; if something takes it before s3rver binds,
   // s3rver exits (EADDRINUSE) and another port is tried.
   for (int attempt = 0; attempt < 5; ++attempt) {
     server->port_ = unused_loopback_port();
     if (server->port_ == 0) return Status::IoError("no free loopback port");
-    const std::string port = std::to_string(server->port_);
-    // --openssl-legacy-provider: s3rver makes ListObjectsV2 continuation
-    // tokens with DES, which OpenSSL 3 (Node 17 and later) only has there;
-    // without it every listing past the first page is a 500.
-    std::vector<std::string> args = {"node", "--openssl-legacy-provider", S3RVER_SCRIPT,
-                                     "--directory", data,
-                                     "--address", "127.0.0.1", "--port", port};
-    if (tls) {
-      args.insert(args.end(), {"--cert", server->ca_file(), "--key", server->dir_ + "/key.pem"});
-    }
-    for (const std::string& b : buckets) {
-      args.push_back("--configure-bucket");
-      args.push_back(b);
-    }
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own group: killed as one
-    posix_spawnattr_setpgroup(&attr, 0);
-    pid_t pid = -1;
-    int rc = ::posix_spawnp(&pid, "node", &actions, &attr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) return Status::FromErrno(rc, "spawn node " S3RVER_SCRIPT);
-    server->pid_ = pid;
-
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    bool exited = false;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int wstatus = 0;
-      if (::waitpid(pid, &wstatus, WNOHANG) == pid) {
-        exited = true;
-        server->pid_ = -1;
-        break;
-      }
-      if (accepts_connections(server->port_)) return server;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
-    }
-    const std::string log = server->log();
-    if (!exited) {
-      server->stop();
-      return Status::IoError("s3rver did not accept connections on 127.0.0.1:" + port +
-                             " within 30 s; log:\n" + log);
-    }
-    if (log.find("EADDRINUSE") == std::string::npos) {
-      return Status::IoError("s3rver exited at start; log:\n" + log);
-    }
+    bool addr_in_use = false;
+    Status s = server->spawn(&addr_in_use);
+    if (s.ok()) return server;
+    if (!addr_in_use) return s;
   }
   return Status::IoError("s3rver: no free port after 5 attempts");
+}
+
+Status S3rver::restart() {
+  if (pid_ > 0) return Status::Ok();
+  // The port was ours until stop(); a few tries cover a socket that the
+  // kernel has not released yet.
+  Status s;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    bool addr_in_use = false;
+    s = spawn(&addr_in_use);
+    if (s.ok() || !addr_in_use) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // retry pacing, not a wait
+  }
+  return s;
+}
+
+Status S3rver::spawn(bool* addr_in_use) {
+  *addr_in_use = false;
+  const std::string data = dir_ + "/data";
+  const std::string log_path = dir_ + "/s3rver.log";
+  const std::string port = std::to_string(port_);
+  // --openssl-legacy-provider: s3rver makes ListObjectsV2 continuation
+  // tokens with DES, which OpenSSL 3 (Node 17 and later) only has there;
+  // without it every listing past the first page is a 500.
+  std::vector<std::string> args = {"node", "--openssl-legacy-provider", S3RVER_SCRIPT,
+                                   "--directory", data,
+                                   "--address", "127.0.0.1", "--port", port};
+  if (tls_) args.insert(args.end(), {"--cert", ca_file(), "--key", dir_ + "/key.pem"});
+  for (const std::string& b : buckets_) {
+    args.push_back("--configure-bucket");
+    args.push_back(b);
+  }
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own group: killed as one
+  posix_spawnattr_setpgroup(&attr, 0);
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, "node", &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Status::FromErrno(rc, "spawn node " S3RVER_SCRIPT);
+  pid_ = pid;
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  bool exited = false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int wstatus = 0;
+    if (::waitpid(pid, &wstatus, WNOHANG) == pid) {
+      exited = true;
+      pid_ = -1;
+      break;
+    }
+    if (accepts_connections(port_)) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
+  }
+  const std::string log = this->log();
+  if (!exited) {
+    stop();
+    return Status::IoError("s3rver did not accept connections on 127.0.0.1:" + port +
+                           " within 30 s; log:\n" + log);
+  }
+  *addr_in_use = log.find("EADDRINUSE") != std::string::npos;
+  return Status::IoError("s3rver exited at start; log:\n" + log);
 }
 
 S3rver::~S3rver() {

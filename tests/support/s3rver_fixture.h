@@ -52,16 +52,22 @@ class S3rver {
   // Kills the server now (SIGKILL) and reaps it; idempotent. Its data stays
   // until the destructor.
   void stop();
+  // Starts it again after stop(), on the same port and the same data (the
+  // store "comes back" with every object it held); ready when it returns.
+  Status restart();
   // s3rver's log (its stdout and stderr), for failure messages.
   std::string log() const;
 
  private:
   S3rver() = default;
+  // Spawns s3rver on port_ and waits until it accepts connections.
+  Status spawn(bool* addr_in_use);
 
   std::string dir_;  // temp directory: data/ and s3rver.log
   pid_t pid_ = -1;   // -1 once stopped
   uint16_t port_ = 0;
   bool tls_ = false;
+  std::vector<std::string> buckets_;
 };
 
 // A loopback TCP port nobody listens on at the time of the call.
