@@ -15,7 +15,11 @@ namespace sidewal::archive {
 namespace fmt = wal::format;
 
 Uploader::Uploader(ObjectStore* store, wal::Wal* wal, wal::IoBackend* io, UploaderOptions options)
-    : store_(store), wal_(wal), io_(io), opts_(std::move(options)) {
+    : store_(store),
+      wal_(wal),
+      io_(io),
+      opts_(std::move(options)),
+      limiter_(opts_.max_bytes_per_second) {
   SW_ASSERT(opts_.part_bytes >= (5u << 20) || opts_.part_bytes % 4096 == 0);
 }
 
@@ -27,6 +31,7 @@ void Uploader::start() {
     if (thread_.joinable()) return;
     stopping_ = false;
   }
+  limiter_.resume();
   thread_ = std::thread([this] {
     std::unique_lock<std::mutex> l(run_mu_);
     while (!stopping_) {
@@ -43,6 +48,7 @@ void Uploader::stop() {
     std::lock_guard<std::mutex> g(run_mu_);
     stopping_ = true;
   }
+  limiter_.cancel();  // an upload waiting for bandwidth gives up
   run_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
@@ -105,6 +111,7 @@ Status Uploader::step() {
     if (s.ok()) compactions_.pop_front();
   }
   if (!s.ok()) synced_ = false;
+  measure_lag();
   std::string event, detail;
   {
     std::lock_guard<std::mutex> g(stats_mu_);
@@ -398,44 +405,6 @@ Status Uploader::ship() {
       compactions_.push_back(std::move(c));
     }
   }
-}
-
-Status Uploader::upload_range(SegmentReader* rd, uint64_t begin, uint64_t end,
-                              const std::string& key) {
-  const uint64_t total = end - begin;
-  if (total <= opts_.part_bytes) {
-    auto v = rd->view(begin, total);
-    if (!v.ok()) return v.status();
-    count_request();
-    return store_->put(key, std::span<const uint8_t>(v.value(), total));
-  }
-  std::string upload_id;
-  count_request();
-  SIDEWAL_RETURN_IF_ERROR(store_->create_multipart(key, &upload_id));
-  std::vector<std::string> etags;
-  Status s;
-  for (uint64_t off = begin; off < end && s.ok(); off += opts_.part_bytes) {
-    const uint64_t n = std::min<uint64_t>(opts_.part_bytes, end - off);
-    auto v = rd->view(off, n);
-    if (!v.ok()) {
-      s = v.status();
-      break;
-    }
-    std::string etag;
-    count_request();
-    s = store_->upload_part(key, upload_id, static_cast<int>(etags.size() + 1),
-                            std::span<const uint8_t>(v.value(), n), &etag);
-    if (s.ok()) etags.push_back(std::move(etag));
-  }
-  if (s.ok()) {
-    count_request();
-    s = store_->complete_multipart(key, upload_id, etags);
-  }
-  if (!s.ok()) {
-    count_request();
-    (void)store_->abort_multipart(key, upload_id);  // best effort; a lifecycle rule does the rest
-  }
-  return s;
 }
 
 Status Uploader::compact(const Compaction& c) {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "archive/object_store.h"
+#include "archive/rate_limiter.h"
 #include "archive/segment_bytes.h"
 #include "common/status.h"
 #include "wal/io/io_backend.h"
@@ -42,6 +43,12 @@ struct UploaderOptions {
   // Pieces up to this size are one PUT; larger ones (whole segments) are
   // multipart uploads of parts this size.
   uint64_t part_bytes = kDefaultPartBytes;
+  // Parts of one multipart upload sent at once (each from its own copy of
+  // the part: up to concurrency x part_bytes of memory). Pieces themselves
+  // go one after the other: the archive's chain must never have a hole.
+  uint32_t concurrency = 1;
+  // Upload bandwidth cap in bytes per second (RateLimiter); 0: none.
+  uint64_t max_bytes_per_second = 0;
   // Set: the uploader keeps it at the LSN after the archive's durable LSN,
   // so truncation never deletes what the archive lacks. Null: guard off.
   std::shared_ptr<wal::TruncationFloor> floor;
@@ -58,6 +65,10 @@ struct UploaderStats {
   uint64_t archived_lsn = 0;   // the archive's durable LSN (0: nothing yet)
   uint64_t durable_lsn = 0;    // the log's, at the last step
   uint64_t lag_records = 0;    // durable_lsn - archived_lsn
+  // Bytes of the log's durable records the archive lacks (from the end of
+  // the archive's copy to the durable end, as of the last step; measured by
+  // reading only the bytes that became durable since).
+  uint64_t lag_bytes = 0;
   double lag_seconds = 0;      // since the archive last held every durable record
   uint64_t pieces_uploaded = 0;
   uint64_t bytes_uploaded = 0;
@@ -115,6 +126,10 @@ class Uploader {
   Status ship();
   Status compact(const Compaction& c);
   Status upload_range(SegmentReader* r, uint64_t begin, uint64_t end, const std::string& key);
+  Status upload_parts(SegmentReader* r, uint64_t begin, uint64_t end, const std::string& key,
+                      const std::string& upload_id, std::vector<std::string>* etags);
+  // Brings stats_.lag_bytes up to date (uploader_transfer.cc).
+  void measure_lag();
   Result<SegmentReader*> reader_for(const std::string& path);
   std::vector<LocalSegment> local_segments() const;
   void set_archived(uint64_t lsn);
@@ -133,6 +148,15 @@ class Uploader {
   Cursor cur_;
   std::deque<Compaction> compactions_;
   std::unique_ptr<SegmentReader> reader_;  // of the cursor's segment
+  RateLimiter limiter_;
+  // measure_lag's walk: from the archive's end (base_*) forward to what it
+  // has measured (at_*), `bytes` between them.
+  struct LagWalk {
+    uint64_t base_seg = 0, base_offset = 0, base_lsn = 0;
+    uint64_t seg_first = 0, offset = 0, next_lsn = 0, bytes = 0;
+  };
+  LagWalk lag_;
+  std::unique_ptr<SegmentReader> lag_reader_;
   std::vector<uint8_t> body_;              // one piece or part
   uint64_t requests_ = 0;
 

@@ -2,8 +2,12 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 
 #include "archive/observed_object_store.h"
+#include "archive/restore.h"
+#include "wal/dir_lock.h"
+#include "wal/format.h"
 #include "server/log.h"
 #include "archive/s3_object_store.h"
 
@@ -44,6 +48,55 @@ Result<std::unique_ptr<ArchiveService>> ArchiveService::create(const Config& con
 
 ArchiveService::~ArchiveService() { stop(); }
 
+Status ArchiveService::restore_if_empty(const std::string& data_dir) {
+  const std::string where = "s3://" + config_.archive.bucket + "/" + config_.archive.prefix;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(data_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    uint64_t first = 0;
+    if (name == "GENERATION" || wal::format::parse_segment_file_name(name, &first)) {
+      log::info("archive.restore_on_empty: the data directory holds a log; not restoring",
+                {{"data_dir", data_dir}, {"found", name}});
+      return Status::Ok();
+    }
+  }
+  if (ec) return Status::IoError("archive.restore_on_empty: list " + data_dir + ": " + ec.message());
+  std::vector<archive::GenerationInfo> gens;
+  Status s = archive::list_generations(store_.get(), config_.archive.prefix, &gens);
+  if (!s.ok()) {
+    return Status(s.code(), "archive.restore_on_empty: cannot list " + where + ": " + s.message());
+  }
+  bool any = false;
+  for (const archive::GenerationInfo& g : gens) any = any || g.chain.pieces > 0;
+  if (!any) {
+    log::info("archive.restore_on_empty: the archive holds no records; starting an empty log",
+              {{"archive", where}});
+    return Status::Ok();
+  }
+  log::info("archive.restore_on_empty: the data directory is empty; restoring from the archive",
+            {{"archive", where}, {"data_dir", data_dir}});
+  const auto t0 = std::chrono::steady_clock::now();
+  archive::RestoreOptions o;
+  o.prefix = config_.archive.prefix;
+  o.dir = data_dir;
+  o.ignore_names = {wal::DirLock::kFileName, "lost+found"};
+  archive::RestoreReport rep;
+  s = archive::restore(store_.get(), o, &rep);
+  if (!s.ok()) {
+    return Status(s.code(), "archive.restore_on_empty: restore from " + where + " failed: " +
+                                s.message());
+  }
+  log::info("archive.restore_on_empty: restored",
+            {{"generation", rep.generation},
+             {"first_lsn", rep.first_lsn},
+             {"last_lsn", rep.last_lsn},
+             {"records", rep.records},
+             {"segments", rep.segments},
+             {"bytes", rep.bytes},
+             {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}});
+  return Status::Ok();
+}
+
 void ArchiveService::start(wal::Wal* wal, Metrics* metrics) {
   observed_ = std::make_unique<archive::ObservedObjectStore>(
       store_.get(), [metrics](const char* op, double seconds, const Status& s) {
@@ -55,6 +108,8 @@ void ArchiveService::start(wal::Wal* wal, Metrics* metrics) {
   o.interval = std::chrono::milliseconds(
       static_cast<int64_t>(config_.archive.interval_seconds * 1000.0));
   o.floor = floor_;
+  o.concurrency = config_.archive.upload_concurrency;
+  o.max_bytes_per_second = config_.archive.max_upload_bytes_per_second;
   o.on_event = [](const std::string& event, const std::string& detail) {
     if (event == "failing") {
       log::warn("archive: uploads failing; the log is unaffected, the archive falls behind",
@@ -77,6 +132,9 @@ void ArchiveService::start(wal::Wal* wal, Metrics* metrics) {
              {"bucket", config_.archive.bucket},
              {"prefix", config_.archive.prefix},
              {"interval_seconds", config_.archive.interval_seconds},
+             {"upload_concurrency", config_.archive.upload_concurrency},
+             {"max_upload_bytes_per_second", config_.archive.max_upload_bytes_per_second},
+             {"restore_on_empty", config_.archive.restore_on_empty},
              {"truncation_waits", config_.archive.truncation_waits}});
 }
 

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "archive/object_store.h"
 #include "archive/uploader.h"
@@ -27,6 +28,13 @@ class ArchiveService {
 
   // For WalOptions::truncation_floor; null when archive.truncation_waits is false.
   std::shared_ptr<wal::TruncationFloor> floor() const { return floor_; }
+
+  // archive.restore_on_empty, before the log is opened: when `data_dir`
+  // holds no segment file and no GENERATION, restores the newest generation
+  // into it (docs/operations.md "Restoring onto a new node"). An archive
+  // with no records is not an error (a first start): nothing is restored.
+  // Any other failure (store unreachable, damaged object) is returned.
+  Status restore_if_empty(const std::string& data_dir);
 
   // Starts shipping `wal` (open, and outliving stop()); requests and the
   // uploader's state go to `metrics`.

@@ -13,6 +13,9 @@
 #include <map>
 #include <sstream>
 
+#include "server/archive_config.h"
+#include "server/config_parse.h"
+
 namespace sidewal::server {
 namespace {
 
@@ -23,133 +26,7 @@ static_assert(proto::kDefaultMaxFrameBody >= proto::kDefaultMaxRecordBytes +
                                                  proto::kAppendRecordHeaderSize,
               "the default frame must carry the default largest record");
 
-constexpr uint64_t kKiB = 1024;
-constexpr uint64_t kMiB = kKiB * 1024;
-constexpr uint64_t kGiB = kMiB * 1024;
-
-Status key_error(const std::string& key, const std::string& what) {
-  return Status::InvalidArgument(key + ": " + what);
-}
-
-std::string describe(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Null: return "null";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Scalar: return "'" + n.Scalar() + "'";
-    default: return "nothing";
-  }
-}
-
-// Whole-string unsigned integer; rejects signs, spaces and trailing junk.
-bool parse_u64(std::string_view s, uint64_t* out) {
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out, 10);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
-Status get_string(const YAML::Node& n, const std::string& key, std::string* out) {
-  if (!n.IsScalar()) return key_error(key, "expected a string, got " + describe(n));
-  *out = n.Scalar();
-  return Status::Ok();
-}
-
-Status get_u64(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max,
-               uint64_t* out) {
-  uint64_t v = 0;
-  if (!n.IsScalar() || !parse_u64(n.Scalar(), &v)) {
-    return key_error(key, "expected a non-negative integer, got " + describe(n));
-  }
-  if (v < min || v > max) {
-    return key_error(key, "value " + std::to_string(v) + " is out of range [" +
-                              std::to_string(min) + ", " + std::to_string(max) + "]");
-  }
-  *out = v;
-  return Status::Ok();
-}
-
-// A byte size: an integer, or an integer with a KiB/MiB/GiB suffix ("64MiB").
-Status get_size(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max,
-                uint64_t* out) {
-  if (!n.IsScalar()) return key_error(key, "expected a byte size, got " + describe(n));
-  std::string s = n.Scalar();
-  uint64_t unit = 1;
-  for (auto [suffix, mult] : {std::pair<const char*, uint64_t>{"KiB", kKiB},
-                              {"MiB", kMiB}, {"GiB", kGiB}, {"B", 1}}) {
-    std::string_view sv(s);
-    std::string_view sfx(suffix);
-    if (sv.size() > sfx.size() && sv.substr(sv.size() - sfx.size()) == sfx) {
-      s.resize(s.size() - sfx.size());
-      while (!s.empty() && s.back() == ' ') s.pop_back();
-      unit = mult;
-      break;
-    }
-  }
-  uint64_t v = 0;
-  if (!parse_u64(s, &v) || (v != 0 && unit > UINT64_MAX / v)) {
-    return key_error(key, "expected a byte size (an integer, optionally with KiB, MiB or GiB), got " +
-                              describe(n));
-  }
-  v *= unit;
-  if (v < min || v > max) {
-    return key_error(key, "value " + std::to_string(v) + " bytes is out of range [" +
-                              std::to_string(min) + ", " + std::to_string(max) + "]");
-  }
-  *out = v;
-  return Status::Ok();
-}
-
-Status get_bool(const YAML::Node& n, const std::string& key, bool* out) {
-  if (n.IsScalar()) {
-    const std::string& s = n.Scalar();
-    if (s == "true") { *out = true; return Status::Ok(); }
-    if (s == "false") { *out = false; return Status::Ok(); }
-  }
-  return key_error(key, "expected true or false, got " + describe(n));
-}
-
-Status get_seconds(const YAML::Node& n, const std::string& key, double max, double* out) {
-  if (n.IsScalar()) {
-    const std::string& s = n.Scalar();
-    double v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec == std::errc() && p == s.data() + s.size() && std::isfinite(v)) {
-      if (v < 0 || v > max) {
-        return key_error(key, "value " + s + " is out of range [0, " +
-                                  std::to_string(static_cast<int>(max)) + "] seconds");
-      }
-      *out = v;
-      return Status::Ok();
-    }
-  }
-  return key_error(key, "expected a number of seconds, got " + describe(n));
-}
-
-// One section of the file: checks that it is a mapping, that every key in it
-// is known, and hands each present key to its parser.
-using KeyParser = std::function<Status(const YAML::Node&, const std::string& dotted)>;
-
-Status walk_map(const YAML::Node& node, const std::string& prefix,
-                const std::map<std::string, KeyParser>& keys) {
-  const std::string where = prefix.empty() ? "the top level" : prefix;
-  if (!node.IsMap()) {
-    return key_error(prefix.empty() ? "config" : prefix,
-                     "expected a mapping, got " + describe(node));
-  }
-  for (const auto& kv : node) {
-    if (!kv.first.IsScalar()) return key_error(where, "keys must be strings");
-    const std::string name = kv.first.Scalar();
-    const std::string dotted = prefix.empty() ? name : prefix + "." + name;
-    auto it = keys.find(name);
-    if (it == keys.end()) {
-      std::string known;
-      for (const auto& [k, _] : keys) known += (known.empty() ? "" : ", ") + k;
-      return key_error(dotted, "unknown key (known keys in " + where + ": " + known + ")");
-    }
-    SIDEWAL_RETURN_IF_ERROR(it->second(kv.second, dotted));
-  }
-  return Status::Ok();
-}
+using namespace config_parse;  // NOLINT: the parsing helpers (config_parse.h)
 
 Status parse_mode(const YAML::Node& n, const std::string& key, uint32_t* out) {
   // The scalar's text is read as octal whether it was quoted or not, so
@@ -171,11 +48,6 @@ Status parse_mode(const YAML::Node& n, const std::string& key, uint32_t* out) {
 }
 
 Status parse_root(const YAML::Node& root, Config* c) {
-  auto section = [](std::map<std::string, KeyParser> keys) -> KeyParser {
-    return [keys = std::move(keys)](const YAML::Node& n, const std::string& dotted) {
-      return walk_map(n, dotted, keys);
-    };
-  };
   std::map<std::string, KeyParser> top = {
       {"data_dir",
        [c](const YAML::Node& n, const std::string& k) { return get_string(n, k, &c->data_dir); }},
@@ -306,53 +178,7 @@ Status parse_root(const YAML::Node& root, Config* c) {
               return Status::Ok();
             }},
        })},
-      {"archive",
-       section({
-           {"enabled",
-            [c](const YAML::Node& n, const std::string& k) {
-              return get_bool(n, k, &c->archive.enabled);
-            }},
-           {"endpoint",
-            [c](const YAML::Node& n, const std::string& k) {
-              return get_string(n, k, &c->archive.endpoint);
-            }},
-           {"bucket",
-            [c](const YAML::Node& n, const std::string& k) {
-              return get_string(n, k, &c->archive.bucket);
-            }},
-           {"prefix",
-            [c](const YAML::Node& n, const std::string& k) {
-              return get_string(n, k, &c->archive.prefix);
-            }},
-           {"region",
-            [c](const YAML::Node& n, const std::string& k) {
-              return get_string(n, k, &c->archive.region);
-            }},
-           {"path_style",
-            [c](const YAML::Node& n, const std::string& k) {
-              return get_bool(n, k, &c->archive.path_style);
-            }},
-           {"credentials_dir",
-            [c](const YAML::Node& n, const std::string& k) {
-              return get_string(n, k, &c->archive.credentials_dir);
-            }},
-           {"ca_file",
-            [c](const YAML::Node& n, const std::string& k) {
-              return get_string(n, k, &c->archive.ca_file);
-            }},
-           {"interval_seconds",
-            [c](const YAML::Node& n, const std::string& k) -> Status {
-              SIDEWAL_RETURN_IF_ERROR(get_seconds(n, k, 3600, &c->archive.interval_seconds));
-              if (c->archive.interval_seconds < 0.01) {
-                return key_error(k, "must be at least 0.01 seconds");
-              }
-              return Status::Ok();
-            }},
-           {"truncation_waits",
-            [c](const YAML::Node& n, const std::string& k) {
-              return get_bool(n, k, &c->archive.truncation_waits);
-            }},
-       })},
+      {"archive", archive_section(&c->archive)},
       {"limits",
        section({
            {"max_frame_bytes",
@@ -523,22 +349,7 @@ Status finalize_config(Config* c) {
                            " is not among encryption.keys[].id (" + ids + ")");
     }
   }
-  if (c->archive.enabled) {
-    Config::Archive& a = c->archive;
-    if (a.bucket.empty()) return key_error("archive.bucket", "must be set when archive.enabled is true");
-    while (!a.prefix.empty() && a.prefix.back() == '/') a.prefix.pop_back();
-    while (!a.prefix.empty() && a.prefix.front() == '/') a.prefix.erase(0, 1);
-    if (a.endpoint.empty()) a.endpoint = "https://s3." + a.region + ".amazonaws.com";
-    if (a.endpoint.rfind("http://", 0) != 0 && a.endpoint.rfind("https://", 0) != 0) {
-      return key_error("archive.endpoint", "expected http://host[:port] or https://host[:port], got '" +
-                                               a.endpoint + "'");
-    }
-    for (std::string* path : {&a.credentials_dir, &a.ca_file}) {
-      if (path->empty()) continue;
-      *path = std::filesystem::absolute(*path, ec).lexically_normal().string();
-      if (ec) return key_error("archive", "'" + *path + "' cannot be made absolute");
-    }
-  }
+  SIDEWAL_RETURN_IF_ERROR(finalize_archive(&c->archive));
   if (c->wal_segment_bytes % 4096 != 0) {
     return key_error("wal.segment_bytes", "must be a multiple of 4096, got " +
                                               std::to_string(c->wal_segment_bytes));

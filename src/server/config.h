@@ -74,6 +74,11 @@ struct Config {
     std::string ca_file;             // PEM bundle; empty: the system's CAs
     double interval_seconds = 1;     // tail shipping interval
     bool truncation_waits = true;    // truncation never deletes what the archive lacks
+    // An empty data directory is restored from the archive (its newest
+    // generation) before recovery; /readyz 503 meanwhile.
+    bool restore_on_empty = false;
+    uint32_t upload_concurrency = 4;           // objects or parts uploaded at once
+    uint64_t max_upload_bytes_per_second = 0;  // 0: no cap
   };
   Archive archive;
 };

@@ -12,10 +12,19 @@ LogService::LogService(wal::WalOptions options, Metrics* metrics)
 LogService::~LogService() { join_recovery(); }
 
 void LogService::start_recovery(
-    std::function<void(const Status&, const wal::RecoveryReport&)> done) {
+    std::function<void(const Status&, const wal::RecoveryReport&)> done,
+    std::function<Status()> before_open) {
   SW_ASSERT(!recovery_thread_.joinable());
-  recovery_thread_ = std::thread([this, done = std::move(done)] {
+  recovery_thread_ = std::thread([this, done = std::move(done),
+                                  before_open = std::move(before_open)] {
     wal::RecoveryReport report;
+    if (before_open) {
+      Status s = before_open();
+      if (!s.ok()) {
+        done(s, report);
+        return;
+      }
+    }
     auto opened = wal::Wal::open(options_, &report);
     if (!opened.ok()) {
       done(opened.status(), report);

@@ -27,8 +27,11 @@ class LogService : public wal::WalObserver {
   ~LogService() override;
 
   // Runs Wal::open on a new thread; `done` runs on that thread afterwards
-  // with the outcome. Call once.
-  void start_recovery(std::function<void(const Status&, const wal::RecoveryReport&)> done);
+  // with the outcome. Call once. `before_open`, when set, runs first on that
+  // thread (the archive's restore_on_empty); its error is the outcome and
+  // the log is not opened.
+  void start_recovery(std::function<void(const Status&, const wal::RecoveryReport&)> done,
+                      std::function<Status()> before_open = {});
   void join_recovery();
 
   // Null until recovery succeeded; stays valid until close().

@@ -196,6 +196,8 @@ Metrics::Metrics(std::string data_dir, uint64_t segment_bytes)
            "sidewal_archive_durable_lsn", "The archive's durable LSN: every record up to it is in "
                                           "the object store (0 = nothing yet)."},
        {"sidewal_archive_lag_records", "Durable records the archive does not hold yet."},
+       {"sidewal_archive_lag_bytes",
+        "Bytes of durable records (segment bytes, as archived) the archive does not hold yet."},
        {"sidewal_archive_lag_seconds",
         "Seconds since the archive last held every durable record (0 when it does)."},
        {"sidewal_archive_up", "1 when the archive's last upload pass succeeded, else 0."}}) {
@@ -294,6 +296,7 @@ std::string Metrics::scrape(DaemonState state, const wal::WalStatus* status) {
     auto set = [this](const char* name, double v) { archive_gauges_.at(name)->Add({}).Set(v); };
     set("sidewal_archive_durable_lsn", static_cast<double>(s.archived_lsn));
     set("sidewal_archive_lag_records", static_cast<double>(s.lag_records));
+    set("sidewal_archive_lag_bytes", static_cast<double>(s.lag_bytes));
     set("sidewal_archive_lag_seconds", s.lag_seconds);
     set("sidewal_archive_up", s.last_error.empty() ? 1 : 0);
     auto grow = [this](const char* name, uint64_t now, uint64_t before) {

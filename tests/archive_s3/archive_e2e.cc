@@ -133,7 +133,8 @@ uint64_t wait_archive_caught_up(it::Daemon& d, milliseconds timeout) {
         durable = c.status().durable_lsn;
         return metric(d.admin_port(), "sidewal_archive_durable_lsn") ==
                    static_cast<double>(durable) &&
-               metric(d.admin_port(), "sidewal_archive_lag_records") == 0;
+               metric(d.admin_port(), "sidewal_archive_lag_records") == 0 &&
+               metric(d.admin_port(), "sidewal_archive_lag_bytes") == 0;
       },
       timeout);
   if (!ok) {

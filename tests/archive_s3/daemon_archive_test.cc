@@ -275,6 +275,13 @@ TEST(DaemonArchive, StoreOutageKeepsTheLogAndTheArchiveCatchesUp) {
       [&] { return metric(d.admin_port(), "sidewal_archive_lag_seconds") > lag_seconds + 0.2; },
       seconds(30)));
   EXPECT_EQ(metric(d.admin_port(), "sidewal_archive_durable_lsn"), static_cast<double>(before));
+  // The lag in bytes covers at least the payloads acknowledged since (each
+  // record also has its 24-byte header).
+  double payload_bytes = 0;
+  for (const auto& [lsn, a] : acked.snapshot()) {
+    if (lsn > before) payload_bytes += a.len + 24;
+  }
+  EXPECT_GE(metric(d.admin_port(), "sidewal_archive_lag_bytes"), payload_bytes);
   EXPECT_TRUE(contains(d.output(), "archive: uploads failing")) << d.output();
   expect_ready(d);
 

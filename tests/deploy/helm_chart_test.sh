@@ -188,6 +188,48 @@ case $case_name in
   encryption)
     render_and_check enc -f "$chart/ci/encryption-values.yaml" -- --pods 1 --encryption --helm-test yes --expect-appends yes
     ;;
+  archive)
+    # The archive: its section in sidewal.yaml, the credentials as the AWS_*
+    # environment from the Secret, the private CA mounted read-only.
+    render_and_check arch -f "$chart/ci/archive-values.yaml" -- --pods 1 --helm-test yes --expect-appends yes
+    "$py" - "$tmp/arch.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+cm = next(d for d in docs if d["kind"] == "ConfigMap")
+a = yaml.safe_load(cm["data"]["sidewal.yaml"])["archive"]
+want = {"enabled": True, "bucket": "sidewal-archive", "prefix": "prod/orders",
+        "endpoint": "https://minio.storage.svc:9000", "region": "us-east-1", "path_style": True,
+        "interval_seconds": 0.5, "upload_concurrency": 4, "max_upload_bytes_per_second": 52428800,
+        "restore_on_empty": True, "truncation_waits": True,
+        "ca_file": "/etc/sidewal/archive-ca/ca.crt"}
+assert a == want, f"archive section {a} != {want}"
+sts = next(d for d in docs if d["kind"] == "StatefulSet")
+pod = sts["spec"]["template"]["spec"]
+side = next(c for c in pod.get("initContainers", []) + pod["containers"] if c["name"] == "sidewal")
+env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in side["env"] if "valueFrom" in e}
+for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+    assert env[name]["name"] == "sidewal-archive" and env[name]["key"] == name, env
+assert env["AWS_SESSION_TOKEN"].get("optional") is True, "the session token must be optional"
+mount = next(m for m in side["volumeMounts"] if m["mountPath"] == "/etc/sidewal/archive-ca")
+assert mount.get("readOnly") is True
+vol = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+assert vol["secret"]["secretName"] == "minio-ca", vol
+print("archive: config section, credentials from the Secret, CA mount")
+EOF
+    # Off by default: no archive section, no AWS_* environment.
+    helm template sw "$chart" -f "$chart/ci/statefulset-values.yaml" >"$tmp/noarch.yaml"
+    if grep -q "archive:\|AWS_ACCESS_KEY_ID" "$tmp/noarch.yaml"; then echo "FAIL: archive rendered while archive.enabled=false"; exit 1; fi
+    expect_rejected "archive without a bucket" "archive.bucket is empty" \
+      helm template sw "$chart" -f "$chart/ci/archive-values.yaml" --set archive.bucket=
+    expect_rejected "archive without a credentials Secret" "archive.existingSecret is empty" \
+      helm template sw "$chart" -f "$chart/ci/archive-values.yaml" --set archive.existingSecret=
+    expect_rejected "archive bandwidth cap below 64 KiB/s" "archive.maxUploadBytesPerSecond" \
+      helm template sw "$chart" -f "$chart/ci/archive-values.yaml" --set archive.maxUploadBytesPerSecond=1000
+    expect_rejected "archive endpoint with a path" "endpoint" \
+      helm template sw "$chart" -f "$chart/ci/archive-values.yaml" --set archive.endpoint=https://minio/x
+    expect_rejected "archive CA mount = data_dir" "archive.ca.mountPath" \
+      helm template sw "$chart" -f "$chart/ci/archive-values.yaml" --set archive.ca.mountPath=/var/lib/sidewal
+    ;;
   servicemonitor)
     render_and_check sm -f "$chart/ci/servicemonitor-values.yaml" -- --pods 1 --servicemonitor yes --admin-port 9500 \
       --helm-test yes --expect-appends yes
@@ -419,7 +461,7 @@ EOF
     documented_config_values "$tmp/documented-values.yaml"
     # encryption included: sidewald accepts encryption: {enabled, current_key_id,
     # keys: [{id, file}]} (--check-config does not read the key files).
-    for variant in default statefulset statefulset-ha encryption servicemonitor monitoring documented; do
+    for variant in default statefulset statefulset-ha encryption archive servicemonitor monitoring documented; do
       args=()
       case $variant in
         default) ;;

@@ -128,6 +128,20 @@ archive: {enabled: true, bucket: b, prefix: /x/y/, region: eu-west-1, path_style
                   "archive.endpoint", "expected http");
   expect_rejected("archive: {interval_seconds: 0}\n", "archive.interval_seconds", "at least");
   expect_rejected("archive: {buckett: b}\n", "archive.buckett", "unknown key");
+  // restore_on_empty, the upload concurrency and the bandwidth cap.
+  EXPECT_FALSE(d->archive.restore_on_empty);
+  EXPECT_EQ(d->archive.upload_concurrency, 4u);
+  EXPECT_EQ(d->archive.max_upload_bytes_per_second, 0u);
+  auto t = parse("archive: {restore_on_empty: true, upload_concurrency: 8, "
+                 "max_upload_bytes_per_second: 50MiB}\n");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_TRUE(t->archive.restore_on_empty);
+  EXPECT_EQ(t->archive.upload_concurrency, 8u);
+  EXPECT_EQ(t->archive.max_upload_bytes_per_second, 50u << 20);
+  expect_rejected("archive: {upload_concurrency: 0}\n", "archive.upload_concurrency", "out of range");
+  expect_rejected("archive: {max_upload_bytes_per_second: 1000}\n",
+                  "archive.max_upload_bytes_per_second", "at least 64KiB");
+  expect_rejected("archive: {restore_on_empty: yes}\n", "archive.restore_on_empty", "true or false");
 }
 
 TEST(Config, DwbIsOnByDefaultAndTakesOnOrOff) {

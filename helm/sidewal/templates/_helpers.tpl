@@ -199,6 +199,22 @@ nothing; fails with a message naming the values.
 {{- if $v.encryption.enabled -}}
 {{- $dirs = append $dirs (list "encryption.mountPath" $v.encryption.mountPath) -}}
 {{- end -}}
+{{- if and $v.archive.enabled $v.archive.ca.existingSecret -}}
+{{- $dirs = append $dirs (list "archive.ca.mountPath" $v.archive.ca.mountPath) -}}
+{{- end -}}
+{{- /* The archive: what sidewald needs, and where the credentials come from. */ -}}
+{{- if $v.archive.enabled -}}
+{{- if not $v.archive.bucket -}}
+{{- fail "archive.enabled is true but archive.bucket is empty (sidewald refuses it at start)" -}}
+{{- end -}}
+{{- if not $v.archive.existingSecret -}}
+{{- fail "archive.enabled is true but archive.existingSecret is empty: create a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and name it there (sidewald refuses to start without credentials)" -}}
+{{- end -}}
+{{- $cap := $v.archive.maxUploadBytesPerSecond | int64 -}}
+{{- if and (gt $cap 0) (lt $cap 65536) -}}
+{{- fail (printf "archive.maxUploadBytesPerSecond: %d is below 65536; use 0 (no cap) or at least 64 KiB/s (sidewald refuses it at start)" $cap) -}}
+{{- end -}}
+{{- end -}}
 {{- range $i, $a := $dirs -}}
 {{- range $j, $b := $dirs -}}
 {{- if and (ne $i $j) (include "sidewal.within" (list (index $a 1) (index $b 1))) -}}
@@ -261,7 +277,9 @@ nothing; fails with a message naming the values.
 
 {{/*
 The daemon's sidewal.yaml: config verbatim, plus the encryption section when
-encryption is enabled (key files point into the mounted Secret).
+encryption is enabled (key files point into the mounted Secret) and the
+archive section when archive is enabled (credentials come from the
+environment, "sidewal.sidecar").
 */}}
 {{- define "sidewal.configYaml" -}}
 {{- include "sidewal.validate" . -}}
@@ -281,6 +299,15 @@ encryption is enabled (key files point into the mounted Secret).
 {{- fail (printf "encryption.currentKeyId %v is not among encryption.keys[].id" $enc.currentKeyId) -}}
 {{- end -}}
 {{- $_ := set $cfg "encryption" (dict "enabled" true "current_key_id" $enc.currentKeyId "keys" $keys) -}}
+{{- end -}}
+{{- $a := .values.archive -}}
+{{- if $a.enabled -}}
+{{- $arch := dict "enabled" true "bucket" $a.bucket "prefix" $a.prefix "region" $a.region "path_style" $a.pathStyle "interval_seconds" $a.intervalSeconds "upload_concurrency" $a.uploadConcurrency "max_upload_bytes_per_second" ($a.maxUploadBytesPerSecond | int64) "restore_on_empty" $a.restoreOnEmpty "truncation_waits" $a.truncationWaits -}}
+{{- with $a.endpoint -}}{{- $_ := set $arch "endpoint" . -}}{{- end -}}
+{{- if $a.ca.existingSecret -}}
+{{- $_ := set $arch "ca_file" (printf "%s/%s" $a.ca.mountPath $a.ca.key) -}}
+{{- end -}}
+{{- $_ := set $cfg "archive" $arch -}}
 {{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}

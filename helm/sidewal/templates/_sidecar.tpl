@@ -77,9 +77,32 @@ Renders nothing when sidecar.configCheck.enabled is false.
     - name: {{ $v.service.portName }}
       containerPort: {{ $port }}
       protocol: TCP
-  {{- with $v.sidecar.extraEnv }}
+  {{- if or $v.sidecar.extraEnv $v.archive.enabled }}
   env:
+    {{- if $v.archive.enabled }}
+    # The archive's credentials (docs/archive.md "Signing and credentials").
+    - name: AWS_ACCESS_KEY_ID
+      valueFrom:
+        secretKeyRef:
+          name: {{ $v.archive.existingSecret }}
+          key: {{ $v.archive.secretKeys.accessKeyId }}
+    - name: AWS_SECRET_ACCESS_KEY
+      valueFrom:
+        secretKeyRef:
+          name: {{ $v.archive.existingSecret }}
+          key: {{ $v.archive.secretKeys.secretAccessKey }}
+    {{- if $v.archive.secretKeys.sessionToken }}
+    - name: AWS_SESSION_TOKEN
+      valueFrom:
+        secretKeyRef:
+          name: {{ $v.archive.existingSecret }}
+          key: {{ $v.archive.secretKeys.sessionToken }}
+          optional: true
+    {{- end }}
+    {{- end }}
+    {{- with $v.sidecar.extraEnv }}
     {{- toYaml . | nindent 4 }}
+    {{- end }}
   {{- end }}
   # Recovery of a long log can take a while: liveness waits for the startup
   # probe, which allows periodSeconds x failureThreshold for /readyz.
@@ -151,6 +174,11 @@ Renders nothing when sidecar.configCheck.enabled is false.
       mountPath: {{ $v.encryption.mountPath }}
       readOnly: true
     {{- end }}
+    {{- if and $v.archive.enabled $v.archive.ca.existingSecret }}
+    - name: {{ $names.archiveCa }}
+      mountPath: {{ $v.archive.ca.mountPath }}
+      readOnly: true
+    {{- end }}
 {{- end -}}
 
 {{/* The mount the database container needs to reach the socket (one list item). */}}
@@ -192,6 +220,14 @@ volumeClaimTemplate, "sidewal.volumeClaimTemplate").
       - key: {{ .secretKey }}
         path: {{ .secretKey }}
       {{- end }}
+{{- end }}
+{{- if and $v.archive.enabled $v.archive.ca.existingSecret }}
+- name: {{ $names.archiveCa }}
+  secret:
+    secretName: {{ $v.archive.ca.existingSecret }}
+    items:
+      - key: {{ $v.archive.ca.key }}
+        path: {{ $v.archive.ca.key }}
 {{- end }}
 {{- end -}}
 
