@@ -8,9 +8,9 @@ RateLimiter::RateLimiter(uint64_t bytes_per_second)
     : rate_(static_cast<double>(bytes_per_second)), tokens_(rate_), last_(Clock::now()) {}
 
 bool RateLimiter::acquire(uint64_t bytes) {
+  if (rate_ == 0) return true;  // no cap: nothing to wait for, nothing to cancel
   std::unique_lock<std::mutex> l(mu_);
   if (cancelled_) return false;
-  if (rate_ == 0) return true;
   auto refill = [this] {
     const Clock::time_point now = Clock::now();
     tokens_ = std::min(rate_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);

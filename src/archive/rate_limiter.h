@@ -23,6 +23,7 @@ class RateLimiter {
 
   // Takes `bytes` from the bucket, first waiting while it is in debt. False when
   // cancel() was called (before or during the wait): the caller gives up.
+  // Without a cap it is always true at once.
   bool acquire(uint64_t bytes);
   // Wakes every waiter with false, and makes acquire() fail until resume().
   void cancel();
@@ -33,9 +34,9 @@ class RateLimiter {
   const double rate_;  // bytes per second; 0: no cap
   std::mutex mu_;
   std::condition_variable cv_;
-  double tokens_;            // guarded by mu_; negative: debt
-  Clock::time_point last_;   // guarded by mu_: when tokens_ was refilled
-  bool cancelled_ = false;   // guarded by mu_
+  double tokens_;           // guarded by mu_; negative: debt
+  Clock::time_point last_;  // guarded by mu_: when tokens_ was refilled
+  bool cancelled_ = false;  // guarded by mu_
 };
 
 }  // namespace sidewal::archive

@@ -78,8 +78,8 @@ Status Uploader::upload_parts(SegmentReader* rd, uint64_t begin, uint64_t end,
           results[i] = stopping();
           return;
         }
-        results[i] = store_->upload_part(key, upload_id, static_cast<int>(first + i + 1),
-                                         bodies[i], &tags[i]);
+        results[i] = store_->upload_part(key, upload_id, static_cast<int>(first + i + 1), bodies[i],
+                                         &tags[i]);
       });
     }
     for (std::thread& t : senders) t.join();

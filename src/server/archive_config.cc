@@ -62,13 +62,15 @@ KeyParser archive_section(Config::Archive* a) {
 
 Status finalize_archive(Config::Archive* a) {
   if (!a->enabled) return Status::Ok();
-  if (a->bucket.empty()) return key_error("archive.bucket", "must be set when archive.enabled is true");
+  if (a->bucket.empty())
+    return key_error("archive.bucket", "must be set when archive.enabled is true");
   while (!a->prefix.empty() && a->prefix.back() == '/') a->prefix.pop_back();
   while (!a->prefix.empty() && a->prefix.front() == '/') a->prefix.erase(0, 1);
   if (a->endpoint.empty()) a->endpoint = "https://s3." + a->region + ".amazonaws.com";
   if (a->endpoint.rfind("http://", 0) != 0 && a->endpoint.rfind("https://", 0) != 0) {
     return key_error("archive.endpoint",
-                     "expected http://host[:port] or https://host[:port], got '" + a->endpoint + "'");
+                     "expected http://host[:port] or https://host[:port], got '" + a->endpoint +
+                         "'");
   }
   for (std::string* path : {&a->credentials_dir, &a->ca_file}) {
     if (path->empty()) continue;

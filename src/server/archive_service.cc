@@ -7,7 +7,7 @@
 #include "archive/observed_object_store.h"
 #include "archive/restore.h"
 #include "wal/dir_lock.h"
-#include "wal/format.h"
+#include "wal/codecs/format.h"
 #include "server/log.h"
 #include "archive/s3_object_store.h"
 
@@ -47,6 +47,11 @@ Result<std::unique_ptr<ArchiveService>> ArchiveService::create(const Config& con
 }
 
 ArchiveService::~ArchiveService() { stop(); }
+
+std::function<Status()> ArchiveService::before_open() {
+  if (!config_.archive.restore_on_empty) return {};
+  return [this] { return restore_if_empty(config_.data_dir); };
+}
 
 Status ArchiveService::restore_if_empty(const std::string& data_dir) {
   const std::string where = "s3://" + config_.archive.bucket + "/" + config_.archive.prefix;

@@ -5,6 +5,7 @@
 // on; the lag and failure metrics say so.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +36,9 @@ class ArchiveService {
   // with no records is not an error (a first start): nothing is restored.
   // Any other failure (store unreachable, damaged object) is returned.
   Status restore_if_empty(const std::string& data_dir);
+  // For LogService::start_recovery: restore_if_empty(data_dir) when
+  // archive.restore_on_empty is set, else empty (nothing to run).
+  std::function<Status()> before_open();
 
   // Starts shipping `wal` (open, and outliving stop()); requests and the
   // uploader's state go to `metrics`.

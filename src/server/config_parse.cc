@@ -52,8 +52,8 @@ Status get_size(const YAML::Node& n, const std::string& key, uint64_t min, uint6
   if (!n.IsScalar()) return key_error(key, "expected a byte size, got " + describe(n));
   std::string s = n.Scalar();
   uint64_t unit = 1;
-  for (auto [suffix, mult] : {std::pair<const char*, uint64_t>{"KiB", kKiB},
-                              {"MiB", kMiB}, {"GiB", kGiB}, {"B", 1}}) {
+  for (auto [suffix, mult] :
+       {std::pair<const char*, uint64_t>{"KiB", kKiB}, {"MiB", kMiB}, {"GiB", kGiB}, {"B", 1}}) {
     std::string_view sv(s);
     std::string_view sfx(suffix);
     if (sv.size() > sfx.size() && sv.substr(sv.size() - sfx.size()) == sfx) {
@@ -65,8 +65,9 @@ Status get_size(const YAML::Node& n, const std::string& key, uint64_t min, uint6
   }
   uint64_t v = 0;
   if (!parse_u64(s, &v) || (v != 0 && unit > UINT64_MAX / v)) {
-    return key_error(key, "expected a byte size (an integer, optionally with KiB, MiB or GiB), got " +
-                              describe(n));
+    return key_error(key,
+                     "expected a byte size (an integer, optionally with KiB, MiB or GiB), got " +
+                         describe(n));
   }
   v *= unit;
   if (v < min || v > max) {
@@ -80,8 +81,14 @@ Status get_size(const YAML::Node& n, const std::string& key, uint64_t min, uint6
 Status get_bool(const YAML::Node& n, const std::string& key, bool* out) {
   if (n.IsScalar()) {
     const std::string& s = n.Scalar();
-    if (s == "true") { *out = true; return Status::Ok(); }
-    if (s == "false") { *out = false; return Status::Ok(); }
+    if (s == "true") {
+      *out = true;
+      return Status::Ok();
+    }
+    if (s == "false") {
+      *out = false;
+      return Status::Ok();
+    }
   }
   return key_error(key, "expected true or false, got " + describe(n));
 }

@@ -413,18 +413,12 @@ int Daemon::run() {
   for (uint32_t i = 0; i < config_.threads; ++i) threads.emplace_back([this] { io_.run(); });
   std::thread admin_thread([this] { admin_io_.run(); });
 
-  // archive.restore_on_empty: an empty data directory is restored from the
-  // archive first, on the recovery thread (the daemon answers /readyz 503,
-  // state recovering, meanwhile); a failed restore fails the recovery.
-  std::function<Status()> before_open;
-  if (archive_ && config_.archive.restore_on_empty) {
-    before_open = [this] { return archive_->restore_if_empty(config_.data_dir); };
-  }
+  // archive.restore_on_empty runs on the recovery thread, before Wal::open.
   log_.start_recovery(
       [this](const Status& st, const wal::RecoveryReport& report) {
         asio::post(control_, [this, st, report] { on_recovered(st, report); });
       },
-      std::move(before_open));
+      archive_ ? archive_->before_open() : std::function<Status()>());
 
   const int code = finished_promise_.get_future().get();
 

@@ -24,7 +24,9 @@ using Clock = std::chrono::steady_clock;
 class OverlapStore final : public ObjectStore {
  public:
   OverlapStore(testing::MemoryObjectStore* inner, int expect) : inner_(inner), expect_(expect) {}
-  Status put(const std::string& k, std::span<const uint8_t> b) override { return inner_->put(k, b); }
+  Status put(const std::string& k, std::span<const uint8_t> b) override {
+    return inner_->put(k, b);
+  }
   Status get(const std::string& k, std::string* b) override { return inner_->get(k, b); }
   Status get_range(const std::string& k, uint64_t o, uint64_t n, std::string* b) override {
     return inner_->get_range(k, o, n, b);
@@ -36,8 +38,8 @@ class OverlapStore final : public ObjectStore {
   Status create_multipart(const std::string& k, std::string* id) override {
     return inner_->create_multipart(k, id);
   }
-  Status upload_part(const std::string& k, const std::string& id, int n,
-                     std::span<const uint8_t> b, std::string* etag) override {
+  Status upload_part(const std::string& k, const std::string& id, int n, std::span<const uint8_t> b,
+                     std::string* etag) override {
     {
       std::unique_lock<std::mutex> l(mu_);
       ++in_flight_;
@@ -88,8 +90,8 @@ Lsns restored_records(testing::MemoryObjectStore* store, const std::string& dir)
   Lsns out;
   auto io = wal::make_backend(wal::BackendKind::kPwrite, nullptr);
   wal::RecoveryReport r;
-  s = wal::inspect_dir(dir, io.get(), {}, [&](const wal::Record& x) { out.emplace_back(x.lsn, x.payload); },
-                       &r);
+  s = wal::inspect_dir(
+      dir, io.get(), {}, [&](const wal::Record& x) { out.emplace_back(x.lsn, x.payload); }, &r);
   EXPECT_TRUE(s.ok()) << s.ToString();
   return out;
 }
@@ -114,8 +116,7 @@ TEST(UploaderTransfer, PartsGoOutInParallelUpToTheConcurrencyAndRestoreTheSame) 
     EXPECT_EQ(up.stats().archived_lsn, rig.log->durable_lsn());
     EXPECT_GE(store.parts(), 8 * static_cast<int>(conc));
     EXPECT_EQ(store.max_in_flight(), static_cast<int>(conc));
-    EXPECT_EQ(restored_records(&rig.store, rig.scratch.path() + "/r"),
-              records_of(*rig.log));
+    EXPECT_EQ(restored_records(&rig.store, rig.scratch.path() + "/r"), records_of(*rig.log));
   }
 }
 
@@ -135,8 +136,7 @@ TEST(UploaderTransfer, TheBandwidthCapHoldsTheUploadToItsRate) {
   // A second's worth goes at once, the rest at the rate (the last request
   // goes as soon as the debt before it is paid).
   EXPECT_GE(seconds, 0.95 * (bytes - kRate - (64 << 10)) / kRate) << bytes << " bytes";
-  EXPECT_EQ(restored_records(&rig.store, rig.scratch.path() + "/r"),
-            records_of(*rig.log));
+  EXPECT_EQ(restored_records(&rig.store, rig.scratch.path() + "/r"), records_of(*rig.log));
 }
 
 TEST(UploaderTransfer, StopWakesAnUploadWaitingForBandwidth) {

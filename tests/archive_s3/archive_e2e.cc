@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #include "client/client.h"
-#include "wal/io_backend.h"
+#include "wal/io/io_backend.h"
 
 namespace sidewal::e2e {
 

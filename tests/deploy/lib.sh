@@ -55,8 +55,17 @@ wal:
   segment_bytes: 4MiB
 shutdown:
   drain_timeout_seconds: 5
+# The archive on, against an endpoint nobody listens on: its metrics exist
+# (the dashboard's archive panels and the archive alerts have series to
+# evaluate), its uploads fail, and the log is unaffected. The archive alerts
+# wait longer (5 and 10 minutes) than these tests run.
+archive:
+  enabled: true
+  endpoint: "http://127.0.0.1:9"
+  bucket: none
 EOF
-  "$bin" --config "$dir/sidewal.yaml" >"$dir/daemon.log" 2>&1 &
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+    "$bin" --config "$dir/sidewal.yaml" >"$dir/daemon.log" 2>&1 &
   SIDEWALD_PID=$!
   wait_until 30 "sidewald logs its admin port ($dir/daemon.log)" \
     bash -c "grep -q '\"admin_port\":[0-9]' '$dir/daemon.log' || { kill -0 $SIDEWALD_PID || exit 0; exit 1; }"
