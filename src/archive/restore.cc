@@ -134,14 +134,10 @@ Status restore(ObjectStore* store, const RestoreOptions& o, RestoreReport* repor
   std::error_code ec;
   std::filesystem::create_directories(o.dir, ec);
   if (ec) return Status::IoError("create " + o.dir + ": " + ec.message());
-  for (const auto& e : std::filesystem::directory_iterator(o.dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (std::find(o.ignore_names.begin(), o.ignore_names.end(), name) == o.ignore_names.end()) {
-      return Status::InvalidArgument("restore into " + o.dir + ": the directory is not empty (" +
-                                     name + "; a restore never overwrites)");
-    }
+  if (!std::filesystem::is_empty(o.dir, ec) || ec) {
+    return Status::InvalidArgument("restore into " + o.dir +
+                                   ": the directory is not empty (a restore never overwrites)");
   }
-  if (ec) return Status::IoError("list " + o.dir + ": " + ec.message());
 
   for (const ChainSegment& seg : chain.segments) {
     if (seg.first_lsn > target) break;

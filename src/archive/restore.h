@@ -25,10 +25,7 @@ Status list_generations(ObjectStore* store, const std::string& prefix,
 
 struct RestoreOptions {
   std::string prefix;
-  std::string dir;         // must be missing or empty (but for ignore_names)
-  // Names in `dir` that do not make it non-empty (the daemon's LOCK file,
-  // a fresh volume's lost+found); restore never writes them.
-  std::vector<std::string> ignore_names;
+  std::string dir;         // must be missing or empty
   std::string generation;  // empty: the one with the newest piece
   uint64_t to_lsn = 0;     // 0: the generation's durable LSN; else exactly this LSN
   uint64_t to_time_us = 0; // 0: no time limit; else pieces stamped at or before it

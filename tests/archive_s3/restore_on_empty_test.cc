@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "archive/restore.h"
@@ -56,11 +57,19 @@ TEST(RestoreOnEmpty, ANewNodeComesBackWithItsLogAndContinuesTheGeneration) {
   const std::vector<wal::Record> original = records_of_dir(a.data_dir());
   const std::string generation = read_text(a.data_dir() + "/GENERATION");
 
-  // A new node on an empty volume.
+  // A new node on an empty volume, where an earlier daemon was killed in
+  // the middle of its restore: .restore/ and one segment moved into place,
+  // no GENERATION yet. That is undone, and the restore made again.
   Daemon b(mkdirs(tmp.path() + "/b"), cfg);
+  mkdirs(b.data_dir() + "/.restore");
+  std::ofstream(b.data_dir() + "/.restore/00000000000000000001.wal") << "partial";
+  std::filesystem::copy_file(a.data_dir() + "/00000000000000000001.wal",
+                             b.data_dir() + "/00000000000000000001.wal");
   b.start();
   b.wait_ready();
   const std::string out = b.output();
+  EXPECT_TRUE(contains(out, "removed the files of a restore that did not finish")) << out;
+  EXPECT_FALSE(std::filesystem::exists(b.data_dir() + "/.restore"));
   // Restored after the daemon was listening (so /readyz answered 503,
   // recovering) and before it was ready.
   EXPECT_LT(position(out, "\"listening\""), position(out, "restoring from the archive")) << out;
