@@ -134,7 +134,14 @@ Status Uploader::step() {
     }
     detail = stats_.last_error;
   }
-  if (!event.empty() && opts_.on_event) opts_.on_event(event, detail);
+  bool stopping = false;
+  {
+    std::lock_guard<std::mutex> g(run_mu_);
+    stopping = stopping_;  // a pass cut short by stop() is not an outage
+  }
+  if (!event.empty() && opts_.on_event && !(stopping && event == "failing")) {
+    opts_.on_event(event, detail);
+  }
   return s;
 }
 
