@@ -8,6 +8,7 @@
 //                   it already holds at least `bytes` of records
 //     bytes         log size (default 1 GiB)
 //     record_bytes  payload per record (default 4096)
+//   (parsed by CLI11: --help lists them)
 //
 // For each reader (O_DIRECT full, O_DIRECT headers-only, mmap with
 // DONTNEED), it drops the page cache first when running as root
@@ -33,6 +34,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "wal/control/replay.h"
 #include "wal/readers/mmap_reader.h"
@@ -221,9 +224,14 @@ void tail_latency(const std::string& dir, uint64_t records) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string dir = argc > 1 ? argv[1] : "./build-readers/replay-data";
-  const uint64_t bytes = argc > 2 ? std::stoull(argv[2]) : (1ull << 30);
-  const uint32_t record_bytes = argc > 3 ? static_cast<uint32_t>(std::stoul(argv[3])) : 4096;
+  std::string dir = "./build-readers/replay-data";
+  uint64_t bytes = 1ull << 30;
+  uint32_t record_bytes = 4096;
+  CLI::App app{"replay_bench: replay speed of the readers and ACK-to-delivery tail latency"};
+  app.add_option("dir", dir, "directory for the log (on the disk being measured)");
+  app.add_option("bytes", bytes, "bytes of records to write and replay");
+  app.add_option("record_bytes", record_bytes, "payload bytes per record")->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
   build_log(dir + "/log", bytes, record_bytes);
   std::string why;
   auto io = sw::make_backend(sw::BackendKind::kPwrite, &why);

@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "wal/codecs/secure_key.h"
 #include "wal/wal.h"
 
@@ -48,61 +50,36 @@ struct Args {
   bool encrypt = false;  // --encrypt on|off: AES-256-GCM with a random key
 };
 
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "wal_bench: %s\nusage: wal_bench [--dir DIR] [--threads 1,4,16,64] [--seconds S]\n"
-               "                 [--record-bytes N] [--sync fdatasync|odsync|both]\n"
-               "                 [--backend auto|pwrite|uring] [--dwb on|off] [--encrypt on|off]\n",
-               why);
-  std::exit(2);
-}
-
+// Exits 0 after --help, 2 on a usage error (CLI11 prints which).
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (i + 1 >= argc) usage(("missing value for " + k).c_str());
-    std::string v = argv[++i];
-    if (k == "--dir") {
-      a.dir = v;
-    } else if (k == "--threads") {
-      a.threads.clear();
-      size_t pos = 0;
-      while (pos < v.size()) {
-        size_t comma = v.find(',', pos);
-        if (comma == std::string::npos) comma = v.size();
-        a.threads.push_back(std::atoi(v.substr(pos, comma - pos).c_str()));
-        pos = comma + 1;
-      }
-    } else if (k == "--seconds") {
-      a.seconds = std::atof(v.c_str());
-    } else if (k == "--record-bytes") {
-      a.record_bytes = static_cast<size_t>(std::atol(v.c_str()));
-    } else if (k == "--sync") {
-      if (v == "fdatasync") a.modes = {SyncMode::kFdatasync};
-      else if (v == "odsync") a.modes = {SyncMode::kODsync};
-      else if (v == "both") a.modes = {SyncMode::kFdatasync, SyncMode::kODsync};
-      else usage("--sync must be fdatasync, odsync or both");
-    } else if (k == "--encrypt") {
-      if (v == "on") a.encrypt = true;
-      else if (v == "off") a.encrypt = false;
-      else usage("--encrypt must be on or off");
-    } else if (k == "--dwb") {
-      if (v == "on") a.dwb = true;
-      else if (v == "off") a.dwb = false;
-      else usage("--dwb must be on or off");
-    } else if (k == "--backend") {
-      if (v == "auto") a.backend = BackendKind::kAuto;
-      else if (v == "pwrite") a.backend = BackendKind::kPwrite;
-      else if (v == "uring") a.backend = BackendKind::kUring;
-      else usage("--backend must be auto, pwrite or uring");
-    } else {
-      usage(("unknown option " + k).c_str());
-    }
+  CLI::App app{"wal_bench: the engine alone, closed loop"};
+  std::string sync = "fdatasync", backend = "auto", dwb = "on", encrypt = "off";
+  app.add_option("--dir", a.dir, "directory on the disk being measured (not tmpfs)");
+  app.add_option("--threads", a.threads, "appender thread counts, one run each")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  app.add_option("--seconds", a.seconds, "measured seconds per run");
+  app.add_option("--record-bytes", a.record_bytes, "payload bytes per record");
+  app.add_option("--sync", sync, "how flushes reach the device")
+      ->check(CLI::IsMember({"fdatasync", "odsync", "both"}));
+  app.add_option("--backend", backend, "I/O backend")->check(CLI::IsMember({"auto", "pwrite", "uring"}));
+  app.add_option("--dwb", dwb, "the double-write buffer")->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--encrypt", encrypt, "AES-256-GCM with a random key")
+      ->check(CLI::IsMember({"on", "off"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e) == 0 ? 0 : 2);
   }
-  for (int t : a.threads) {
-    if (t <= 0) usage("thread counts must be positive");
-  }
+  if (sync == "fdatasync") a.modes = {SyncMode::kFdatasync};
+  if (sync == "odsync") a.modes = {SyncMode::kODsync};
+  if (sync == "both") a.modes = {SyncMode::kFdatasync, SyncMode::kODsync};
+  a.backend = backend == "pwrite" ? BackendKind::kPwrite
+              : backend == "uring" ? BackendKind::kUring
+                                   : BackendKind::kAuto;
+  a.dwb = dwb == "on";
+  a.encrypt = encrypt == "on";
   return a;
 }
 

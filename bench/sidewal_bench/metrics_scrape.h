@@ -11,10 +11,10 @@
 
 namespace sidewal::bench {
 
-// GET http://host:port/path over loopback TCP (HTTP/1.0, so the server closes
-// when done); returns the body of a 200 reply. `address` is "host:port".
-Result<std::string> http_get(const std::string& address, const std::string& path,
-                             int timeout_ms = 5000);
+// GET http://host:port/path (common/http_get.h); returns the body of a 200
+// reply. `address` is "host:port".
+Result<std::string> admin_get(const std::string& address, const std::string& path,
+                              int timeout_ms = 5000);
 
 // The value of sample `name` in Prometheus text exposition format, summed
 // over its label sets; nullopt when no sample has that exact name.

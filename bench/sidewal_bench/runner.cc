@@ -357,7 +357,7 @@ Result<BenchResult> Run::execute() {
   std::string metrics_before, metrics_after;
   wait_until_time(window_start_);
   if (!o_.admin.empty()) {
-    auto m = http_get(o_.admin, "/metrics");
+    auto m = admin_get(o_.admin, "/metrics");
     if (m.ok()) metrics_before = m.value(); else r.metrics_error = m.status().ToString();
   }
   wait_until_time(window_end_);
@@ -366,7 +366,7 @@ Result<BenchResult> Run::execute() {
     r.wake_probe = probe.summary();
   }
   if (!o_.admin.empty() && r.metrics_error.empty()) {
-    auto m = http_get(o_.admin, "/metrics");
+    auto m = admin_get(o_.admin, "/metrics");
     if (m.ok()) metrics_after = m.value(); else r.metrics_error = m.status().ToString();
   }
   stop_ = true;
