@@ -1,12 +1,8 @@
 // sidewal-bench against the real sidewald: it measures, reports the daemon's
 // records per flush and the log's residency, verifies what it wrote, keeps
 // the open-loop clock exactly, and reports a daemon that dies under it
-// instead of hiding it. Uses the integration tests' daemon harness.
-#include <fcntl.h>
-#include <poll.h>
+// instead of hiding it. Uses the daemon fixture of tests/support.
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -16,87 +12,31 @@
 #include <string>
 #include <vector>
 
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::it {
 namespace {
 
-struct BenchRun {
-  int exit_code = -1;  // 128+signal when killed
-  std::string out;
-  std::string err;
-};
+using BenchRun = test::ChildProcess::Output;
 
 // A started sidewal-bench whose stdout/stderr we collect until it exits.
 class BenchProcess {
  public:
-  explicit BenchProcess(std::vector<std::string> args) {
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
-    std::vector<std::string> all = {SIDEWAL_BENCH_PATH};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork");
-    if (pid_ == 0) {
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-      ::execv(argv[0], argv.data());
-      _exit(127);
-    }
-    ::close(out[1]);
-    ::close(err[1]);
-    fds_[0] = out[0];
-    fds_[1] = err[0];
-  }
-  ~BenchProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    for (int fd : fds_) if (fd >= 0) ::close(fd);
-  }
+  explicit BenchProcess(const std::vector<std::string>& args) : child_(SIDEWAL_BENCH_PATH, args) {}
 
   // Reads its output until it closes both pipes, then reaps it. A run that
   // outlives `timeout` is killed and reported with exit code -1.
   BenchRun wait(std::chrono::milliseconds timeout) {
-    BenchRun r;
-    const auto deadline = Clock::now() + timeout;
-    char buf[4096];
-    for (;;) {
-      pollfd p[2] = {{fds_[0], POLLIN, 0}, {fds_[1], POLLIN, 0}};
-      if (fds_[0] < 0 && fds_[1] < 0) break;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0 || ::poll(p, 2, static_cast<int>(left.count())) == 0) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-        r.err += "\n[killed: still running after the deadline]";
-        return r;
-      }
-      for (int i = 0; i < 2; ++i) {
-        if (fds_[i] < 0 || p[i].revents == 0) continue;
-        const ssize_t n = ::read(fds_[i], buf, sizeof buf);
-        if (n > 0) {
-          (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
-        } else {
-          ::close(fds_[i]);
-          fds_[i] = -1;
-        }
-      }
+    BenchRun r = child_.communicate(timeout);
+    if (r.timed_out) {
+      r.exit_code = -1;
+      r.err += "\n[killed: still running after the deadline]";
     }
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return r;
   }
 
  private:
-  pid_t pid_ = -1;
-  int fds_[2] = {-1, -1};
+  test::ChildProcess child_;
 };
 
 // The number after "key": in sidewal-bench's JSON (first occurrence);

@@ -4,11 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -17,6 +14,8 @@
 
 #include "client/client.h"
 #include "tests/client/fake_daemon.h"
+#include "tests/support/child_process.h"
+#include "tests/support/temp_dir.h"
 #include "wal/control/control_records.h"
 #include "wal/wal.h"
 
@@ -25,98 +24,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Output {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using Output = test::ChildProcess::Output;
 
-// A running `sidewal`; wait() feeds stdin, drains both pipes and reaps it.
-class Process {
- public:
-  explicit Process(const std::vector<std::string>& args) {
-    // A child that exits before reading all of stdin must not kill the test.
-    ::signal(SIGPIPE, SIG_IGN);
-    int in[2], out[2], err[2];
-    SW_ASSERT(::pipe2(in, O_CLOEXEC) == 0 && ::pipe2(out, O_CLOEXEC) == 0 &&
-              ::pipe2(err, O_CLOEXEC) == 0);
-    // argv is built before fork: the child of a threaded process may only
-    // make async-signal-safe calls (no malloc) before exec.
-    std::string bin = SIDEWAL_CLI_PATH;
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv;
-    argv.push_back(bin.data());
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_ = ::fork();
-    SW_ASSERT(pid_ >= 0);
-    if (pid_ == 0) {
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-      ::execv(bin.c_str(), argv.data());
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    ::close(err[1]);
-    in_ = in[1];
-    out_ = out[0];
-    err_ = err[0];
-  }
-
-  Output wait(const std::string& stdin_text = "") {
-    Output o;
-    size_t written = 0;
-    if (stdin_text.empty()) {
-      ::close(in_);
-      in_ = -1;
-    }
-    while (out_ >= 0 || err_ >= 0) {
-      pollfd fds[3];
-      int n = 0;
-      if (out_ >= 0) fds[n++] = {out_, POLLIN, 0};
-      if (err_ >= 0) fds[n++] = {err_, POLLIN, 0};
-      if (in_ >= 0) fds[n++] = {in_, POLLOUT, 0};
-      int r = ::poll(fds, n, 30000);
-      SW_ASSERT_MSG(r > 0, "sidewal subprocess produced nothing for 30 s");
-      for (int i = 0; i < n; ++i) {
-        if (fds[i].revents == 0) continue;
-        if (fds[i].fd == in_) {
-          ssize_t w = ::write(in_, stdin_text.data() + written, stdin_text.size() - written);
-          if (w > 0) written += static_cast<size_t>(w);
-          if (w < 0 || written == stdin_text.size()) {
-            ::close(in_);
-            in_ = -1;
-          }
-          continue;
-        }
-        char buf[4096];
-        ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-        int& fd = fds[i].fd == out_ ? out_ : err_;
-        std::string& into = fds[i].fd == out_ ? o.out : o.err;
-        if (got <= 0) {
-          ::close(fd);
-          fd = -1;
-        } else {
-          into.append(buf, static_cast<size_t>(got));
-        }
-      }
-    }
-    if (in_ >= 0) ::close(in_);
-    int status = 0;
-    SW_ASSERT(::waitpid(pid_, &status, 0) == pid_);
-    o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return o;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int in_ = -1, out_ = -1, err_ = -1;
-};
-
+// Runs `sidewal` to completion, feeding it `stdin_text`.
 Output run(const std::vector<std::string>& args, const std::string& stdin_text = "") {
-  return Process(args).wait(stdin_text);
+  test::ChildProcess p(SIDEWAL_CLI_PATH, args, {.pipe_stdin = true});
+  Output o = p.communicate(std::chrono::seconds(120), stdin_text);
+  SW_ASSERT_MSG(!o.timed_out, "sidewal subprocess still running after 120 s");
+  return o;
 }
 
 std::vector<std::string> lines(const std::string& s) {
@@ -136,21 +51,9 @@ std::vector<std::string> lines_starting(const std::string& s, const std::string&
 
 // A scratch directory in the build tree (O_DIRECT needs a real filesystem;
 // /tmp may be tmpfs).
-class Scratch {
+class Scratch : public test::BuildTreeTempDir {
  public:
-  Scratch() {
-    std::string tmpl = (fs::current_path() / "cli_test_tmp.XXXXXX").string();
-    SW_ASSERT(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  Scratch() : BuildTreeTempDir("cli_test_tmp.") {}
 };
 
 std::span<const uint8_t> bytes_of(const std::string& s) {
@@ -350,22 +253,13 @@ TEST(CliUsage, BadUsageExitsTwo) {
 
 class CliOnline : public ::testing::Test {
  protected:
-  void SetUp() override {
-    // Socket paths must be short (108 bytes): use /tmp, not the build tree.
-    char tmpl[] = "/tmp/sidewal-cli-XXXXXX";
-    SW_ASSERT(::mkdtemp(tmpl) != nullptr);
-    dir_ = tmpl;
-    socket_ = dir_ + "/s.sock";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  // Socket paths must be short (108 bytes): TempDir's /tmp, not the build tree.
   std::vector<std::string> with_socket(std::vector<std::string> args) const {
     args.insert(args.begin(), {"--socket", socket_});
     return args;
   }
-  std::string dir_, socket_;
+  test::TempDir tmp_{"sidewal-cli-"};
+  std::string socket_ = tmp_.file("s.sock");
 };
 
 TEST_F(CliOnline, AppendFromArgsAndStdinThenReadThemBack) {
@@ -437,14 +331,15 @@ TEST_F(CliOnline, TailFollowPrintsRecordsAsTheyArrive) {
   client::testing::FakeDaemon daemon(socket_);
   ASSERT_EQ(run(with_socket({"append", "first"})).exit_code, 0);
   // --from makes the outcome independent of when the tail starts following.
-  Process tail(with_socket({"tail", "-f", "--from", "1", "--max", "3"}));
+  test::ChildProcess tail(SIDEWAL_CLI_PATH, with_socket({"tail", "-f", "--from", "1", "--max", "3"}),
+                         {.pipe_stdin = true});
   auto c = client::Client::connect(socket_);
   ASSERT_TRUE(c.ok());
   for (std::string p : {"second", "third", "fourth"}) {
     client::RecordIn r{1, 0, 2, bytes_of(p)};
     ASSERT_TRUE((*c)->append(std::span(&r, 1)).ok());
   }
-  Output o = tail.wait();
+  Output o = tail.communicate(std::chrono::seconds(120));
   EXPECT_EQ(o.exit_code, 0) << o.err;
   EXPECT_EQ(o.out, "1 0 0 first\n2 1 2 second\n3 1 2 third\n");
 }

@@ -17,6 +17,7 @@
 #include "client/client.h"
 #include "common/endian.h"
 #include "tests/client/fake_daemon.h"
+#include "tests/support/temp_dir.h"
 
 namespace sidewal::client {
 namespace {
@@ -56,15 +57,6 @@ class Completions {
 
 class ClientTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("sidewal-client-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    path_ = (dir_ / "s.sock").string();
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   ClientOptions options() const {
     ClientOptions o;
@@ -73,8 +65,8 @@ class ClientTest : public ::testing::Test {
     return o;
   }
 
-  std::filesystem::path dir_;
-  std::string path_;
+  test::TempDir dir_{"sidewal-client-test-"};
+  std::string path_ = dir_.file("s.sock");
 };
 
 TEST_F(ClientTest, BlockingCallsRoundTripThroughTheDaemon) {

@@ -16,6 +16,7 @@
 #include "client/connection.h"
 #include "proto/protocol.h"
 #include "tests/client/fake_daemon.h"
+#include "tests/support/temp_dir.h"
 
 namespace sidewal::client {
 namespace {
@@ -119,11 +120,8 @@ TEST_F(ConnectionHoldTest, AHeldQueuePastItsBoundIsSentWithoutWaitingForTheRelea
 }
 
 TEST(SendBatchTest, AppendsInABatchAreAllAcknowledgedInOrder) {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    ("sidewal-send-batch-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / "s.sock").string();
+  const test::TempDir dir("sidewal-send-batch-");
+  const std::string path = dir.file("s.sock");
   testing::FakeDaemon daemon(path);
   ClientOptions o;
   o.socket_path = path;
@@ -166,7 +164,6 @@ TEST(SendBatchTest, AppendsInABatchAreAllAcknowledgedInOrder) {
   EXPECT_EQ(*got, uint64_t{kBatches * kPerBatch + 1});
   (*client)->close();
   daemon.stop();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

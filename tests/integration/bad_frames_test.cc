@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "common/endian.h"
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::it {
 namespace {

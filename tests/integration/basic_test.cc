@@ -18,7 +18,7 @@
 #include <map>
 #include <random>
 
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::it {
 namespace {

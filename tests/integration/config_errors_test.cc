@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::it {
 namespace {

@@ -5,7 +5,7 @@
 // byte by byte from docs/control-records.md, so the test also pins the layout.
 #include <gtest/gtest.h>
 
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::it {
 namespace {

@@ -10,7 +10,7 @@
 #include <random>
 
 #include "common/endian.h"
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::it {
 namespace {

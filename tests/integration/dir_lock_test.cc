@@ -23,7 +23,7 @@
 #include <map>
 #include <sstream>
 
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 #include "wal/dir_lock.h"
 
 namespace sidewal::it {

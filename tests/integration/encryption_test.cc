@@ -9,7 +9,7 @@
 #include <fstream>
 #include <map>
 
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::it {
 namespace {

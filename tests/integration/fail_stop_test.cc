@@ -12,7 +12,7 @@
 #include <csignal>
 #include <map>
 
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::it {
 namespace {

@@ -11,7 +11,7 @@
 #include <fstream>
 
 #include "client/client.h"
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::it {
 namespace {

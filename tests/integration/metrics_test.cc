@@ -17,7 +17,7 @@
 #include <set>
 #include <sstream>
 
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::it {
 namespace {

@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "client/client.h"
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::it {
 namespace {
@@ -420,32 +420,8 @@ TEST(ReadFlagsClient, ReadOptionsSelectSkipDeadAndHeaderOnly) {
 
 // Runs the sidewal CLI to completion; returns its exit code and stdout.
 std::pair<int, std::string> run_cli(const std::vector<std::string>& args) {
-  int out[2];
-  SW_ASSERT(::pipe2(out, O_CLOEXEC) == 0);
-  std::string bin = SIDEWAL_CLI_PATH;
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv{bin.data()};
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  SW_ASSERT(pid >= 0);
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::execv(bin.c_str(), argv.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(out[0], buf, sizeof buf);
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(out[0]);
-  int status = 0;
-  SW_ASSERT(::waitpid(pid, &status, 0) == pid);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), text};
+  RunResult r = run_program(SIDEWAL_CLI_PATH, args);
+  return {r.exit_code, std::move(r.out)};
 }
 
 TEST(ReadFlagsCli, ReadSkipDeadHeaderOnlyPrintsLiveHeaders) {

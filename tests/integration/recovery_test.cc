@@ -9,7 +9,7 @@
 #include <csignal>
 #include <deque>
 
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::it {
 namespace {

@@ -18,7 +18,7 @@
 #include <random>
 #include <thread>
 
-#include "../integration/daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 #include "log_checker.h"
 
 namespace sidewal::reliability {

@@ -15,7 +15,7 @@
 #include <random>
 #include <sstream>
 
-#include "../integration/daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 #include "log_checker.h"
 
 namespace sidewal::reliability {

@@ -26,7 +26,7 @@
 #include <set>
 #include <thread>
 
-#include "../integration/daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 #include "log_checker.h"
 
 namespace sidewal::reliability {

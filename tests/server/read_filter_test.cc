@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "server/read_filter.h"
+#include "tests/support/temp_dir.h"
 #include "wal/control/control_records.h"
 #include "wal/control/tombstones.h"
 #include "wal/wal.h"
@@ -15,19 +16,7 @@
 namespace sidewal::server {
 namespace {
 
-class TempLog {
- public:
-  TempLog() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "readfilterXXXXXX").string();
-    SW_ASSERT(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempLog() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempLog = test::TempDir;
 
 std::vector<uint8_t> convention(const std::string& collection, const std::string& rest) {
   std::vector<uint8_t> out;

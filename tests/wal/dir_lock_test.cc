@@ -12,6 +12,7 @@
 #include <iterator>
 #include <map>
 
+#include "tests/support/child_process.h"
 #include "testing/sim_disk.h"
 #include "wal/dir_lock.h"
 #include "wal_test_util.h"
@@ -154,15 +155,14 @@ TEST(DirLock, KillNineOfTheHolderReleasesItsLock) {
   std::filesystem::create_directory(d.log());
   int ready[2];
   ASSERT_EQ(::pipe(ready), 0);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  auto holder_process = test::ChildProcess::fork_and_run([&] {
     ::close(ready[0]);
     auto r = DirLock::acquire(d.log(), DirLock::Mode::kExclusive);
     const char c = r.ok() ? '1' : '0';
-    if (::write(ready[1], &c, 1) != 1) _exit(2);
+    if (::write(ready[1], &c, 1) != 1) return 2;
     for (;;) ::pause();
-  }
+  });
+  const pid_t child = holder_process.pid();
   ::close(ready[1]);
   char c = 0;
   ASSERT_EQ(::read(ready[0], &c, 1), 1);
@@ -176,9 +176,8 @@ TEST(DirLock, KillNineOfTheHolderReleasesItsLock) {
   EXPECT_NE(refused.status().message().find("pid " + std::to_string(child)), std::string::npos)
       << refused.status().message();
 
-  ::kill(child, SIGKILL);
-  int st = 0;
-  ASSERT_EQ(::waitpid(child, &st, 0), child);
+  holder_process.signal(SIGKILL);
+  ASSERT_EQ(holder_process.wait(), 128 + SIGKILL);
   // The dead holder's pid is still in the file; the kernel's lock is gone.
   EXPECT_EQ(slurp(d.log() + "/LOCK").rfind(std::to_string(child) + "\n", 0), 0u);
   auto lock = must_lock(d.log(), DirLock::Mode::kExclusive);

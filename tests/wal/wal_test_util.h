@@ -16,29 +16,15 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/temp_dir.h"
 #include "wal/wal.h"
 
 namespace sidewal::wal::testing {
 
-class ScratchDir {
+class ScratchDir : public test::BuildTreeTempDir {
  public:
-  ScratchDir() {
-    std::string tmpl = (std::filesystem::current_path() / "wal_engine_tmp.XXXXXX").string();
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) ADD_FAILURE() << "mkdtemp " << tmpl << " failed";
-    path_ = tmpl;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string log() const { return path_ + "/log"; }
-
- private:
-  std::string path_;
+  ScratchDir() : BuildTreeTempDir("wal_engine_tmp.") {}
+  std::string log() const { return path() + "/log"; }
 };
 
 // Deterministic payload bytes for (tag, n) so a test can regenerate what it

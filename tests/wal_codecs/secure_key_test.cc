@@ -21,26 +21,16 @@
 #include <type_traits>
 #include <vector>
 
+#include "tests/support/child_process.h"
+#include "tests/support/temp_dir.h"
+
 namespace sidewal::wal {
 namespace {
 
 static_assert(!std::is_copy_constructible_v<SecureKey>);
 static_assert(!std::is_copy_assignable_v<SecureKey>);
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sidewal-key-XXXXXX").string();
-    char* d = ::mkdtemp(tmpl.data());
-    EXPECT_NE(d, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using test::TempDir;
 
 std::vector<uint8_t> key_bytes(uint8_t first) {
   std::vector<uint8_t> k(kKeyBytes);
@@ -188,23 +178,20 @@ TEST(SecureKey, StillLoadsWhenMlockIsRefusedAndSaysSo) {
   TempDir dir;
   write_file(dir.file("key"), key_bytes(9));
   // In a child, so the test process keeps its limits and capabilities.
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
+  auto child = test::ChildProcess::fork_and_run([&] {
     rlimit zero{0, 0};
-    if (!drop_ipc_lock_capability() || ::setrlimit(RLIMIT_MEMLOCK, &zero) != 0) ::_exit(10);
+    if (!drop_ipc_lock_capability() || ::setrlimit(RLIMIT_MEMLOCK, &zero) != 0) return 10;
     auto key = SecureKey::load_file(dir.file("key"));
-    if (!key.ok()) ::_exit(11);
-    if ((*key)->locked()) ::_exit(12);
-    if (!(*key)->excluded_from_core_dumps()) ::_exit(13);
-    if ((*key)->bytes()[0] != 9) ::_exit(14);
-    ::_exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setup, 11 load failed, 12 claims locked, "
-                                       "13 not DONTDUMP, 14 wrong bytes";
+    if (!key.ok()) return 11;
+    if ((*key)->locked()) return 12;
+    if (!(*key)->excluded_from_core_dumps()) return 13;
+    if ((*key)->bytes()[0] != 9) return 14;
+    return 0;
+  });
+  const int code = child.wait();
+  ASSERT_LT(code, 128) << "killed by signal " << code - 128;  // it exited
+  EXPECT_EQ(code, 0) << "10 setup, 11 load failed, 12 claims locked, "
+                        "13 not DONTDUMP, 14 wrong bytes";
 }
 
 TEST(SecureKey, WipeZeroesTheKeyInPlace) {

@@ -22,7 +22,7 @@
 
 #include <gtest/gtest.h>
 
-#include "test_util.h"
+#include "tests/support/temp_dir.h"
 #include "wal/io/io_backend.h"
 #include "wal/io/io_posix.h"
 #include "wal/io/io_pwrite.h"
@@ -32,7 +32,11 @@ namespace sidewal::wal {
 namespace {
 
 using posix::AlignedBuffer;
-using testing::TempDir;
+// On the build tree's filesystem (ext4 here, so O_DIRECT really goes to the
+// device; /tmp may be tmpfs).
+struct TempDir : test::BuildTreeTempDir {
+  TempDir() : BuildTreeTempDir("wal_io_tmp.") {}
+};
 
 struct BackendCase {
   std::string label;

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "proto/protocol.h"
+#include "tests/support/child_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace sidewal::it {
 
@@ -25,16 +27,10 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// A temporary directory removed (recursively) on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// Scratch directories and child processes: tests/support.
+using test::TempDir;
+using RunResult = test::ChildProcess::Output;
+using test::run_program;
 
 // ---- HTTP (admin port).
 struct HttpResponse {
@@ -125,8 +121,8 @@ class Daemon {
     signal(9);
     wait_exit();
   }
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
+  bool running() const { return child_ && !child_->reaped(); }
+  pid_t pid() const { return running() ? child_->pid() : -1; }
 
   const std::string& socket_path() const { return socket_; }
   const std::string& data_dir() const { return data_; }
@@ -144,7 +140,7 @@ class Daemon {
   std::string socket_;
   std::string config_path_;
   DaemonConfig config_;
-  pid_t pid_ = -1;
+  std::optional<test::ChildProcess> child_;
   int exit_code_ = -1;
   uint16_t admin_port_ = 0;
   std::thread pump_;
@@ -155,16 +151,8 @@ class Daemon {
 };
 
 // Runs sidewald to completion with `args` (for config errors): exit code and
-// everything it printed on stderr.
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+// everything it printed on stdout and stderr.
 RunResult run_sidewald(const std::vector<std::string>& args, milliseconds timeout = seconds(30));
-// Runs any program (`bin` with `args`) to completion the same way.
-RunResult run_program(const std::string& bin, const std::vector<std::string>& args,
-                      milliseconds timeout = seconds(60));
 
 // Deterministic payload for (stream, seq): lets a test recognise any record
 // it reads back as one it sent, and regenerate its exact bytes.

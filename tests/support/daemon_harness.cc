@@ -1,4 +1,4 @@
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "common/endian.h"
+#include "common/http_get.h"
 
 namespace sidewal::it {
 
@@ -32,87 +33,14 @@ int remaining_ms(Clock::time_point deadline) {
 
 }  // namespace
 
-// ---- TempDir
-
-TempDir::TempDir() {
-  // Short paths: the socket lives here and sun_path is 108 bytes.
-  std::string templ = "/tmp/swit-XXXXXX";
-  if (mkdtemp(templ.data()) == nullptr) fail("mkdtemp failed");
-  path_ = templ;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 // ---- HTTP
 
 HttpResponse http_get(uint16_t port, const std::string& path, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
   HttpResponse res;
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return res;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  if (rc != 0 && errno != EINPROGRESS) {
-    ::close(fd);
-    return res;
-  }
-  pollfd p{fd, POLLOUT, 0};
-  if (rc != 0) {
-    if (::poll(&p, 1, remaining_ms(deadline)) != 1) {
-      ::close(fd);
-      return res;
-    }
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-      ::close(fd);
-      return res;
-    }
-  }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  size_t sent = 0;
-  while (sent < req.size()) {
-    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EAGAIN) {
-      p = {fd, POLLOUT, 0};
-      if (::poll(&p, 1, remaining_ms(deadline)) == 1) continue;
-    }
-    ::close(fd);
-    return res;
-  }
-  std::string raw;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n > 0) {
-      raw.append(buf, static_cast<size_t>(n));
-      continue;
-    }
-    if (n == 0) break;
-    if (errno == EAGAIN) {
-      p = {fd, POLLIN, 0};
-      if (::poll(&p, 1, remaining_ms(deadline)) == 1) continue;
-    }
-    ::close(fd);
-    return res;  // timeout or reset: no answer
-  }
-  ::close(fd);
-  // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"
-  if (raw.rfind("HTTP/1.", 0) != 0 || raw.size() < 12) return res;
-  res.status = std::stoi(raw.substr(9, 3));
-  auto body = raw.find("\r\n\r\n");
-  if (body != std::string::npos) res.body = raw.substr(body + 4);
+  auto reply = sidewal::http_get("127.0.0.1", std::to_string(port), path, timeout);
+  if (!reply.ok()) return res;  // no answer: refused, reset or timed out
+  res.status = reply.value().status;
+  res.body = std::move(reply.value().body);
   return res;
 }
 
@@ -316,12 +244,7 @@ Daemon::Daemon(std::string dir, DaemonConfig config)
       config_(std::move(config)) {}
 
 Daemon::~Daemon() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    int st = 0;
-    ::waitpid(pid_, &st, 0);
-    pid_ = -1;
-  }
+  child_.reset();  // kills (SIGKILL) and reaps a daemon still running
   if (pump_.joinable()) pump_.join();
 }
 
@@ -341,32 +264,19 @@ void Daemon::write_config() {
 }
 
 void Daemon::start(std::vector<std::string> extra_args) {
-  if (pid_ > 0) fail("daemon already running");
+  if (running()) fail("daemon already running");
   if (pump_.joinable()) pump_.join();
   write_config();
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) fail("pipe2 failed");
-  std::vector<std::string> args = {SIDEWALD_PATH, "--config", config_path_};
+  std::vector<std::string> args = {"--config", config_path_};
   for (auto& a : extra_args) args.push_back(a);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
   {
     std::lock_guard lock(mu_);
     output_seen_ = output_.size();
   }
-  pid_t pid = ::fork();
-  if (pid < 0) fail("fork failed");
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    ::execv(argv[0], argv.data());
-    _exit(127);
-  }
-  ::close(fds[1]);
-  pid_ = pid;
+  child_.reset();
+  child_.emplace(SIDEWALD_PATH, args, test::ChildProcess::Options{.merge_stderr = true});
   exit_code_ = -1;
-  const int rfd = fds[0];
+  const int rfd = child_->release_stdout();
   pump_ = std::thread([this, rfd] {
     char buf[16384];
     for (;;) {
@@ -389,10 +299,9 @@ void Daemon::start(std::vector<std::string> extra_args) {
   bool exited = false;
   bool found = wait_until(
       [&] {
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        if (const auto code = child_->try_wait()) {
           exited = true;
-          exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+          exit_code_ = *code;
           return true;
         }
         std::lock_guard lock(mu_);
@@ -405,7 +314,6 @@ void Daemon::start(std::vector<std::string> extra_args) {
       },
       seconds(30));
   if (exited) {
-    pid_ = -1;
     if (pump_.joinable()) pump_.join();
     fail("sidewald exited with code " + std::to_string(exit_code_) + " at start; output:\n" +
          output());
@@ -424,22 +332,16 @@ void Daemon::wait_ready(milliseconds timeout) {
 }
 
 void Daemon::signal(int sig) {
-  if (pid_ <= 0) fail("daemon not running");
-  ::kill(pid_, sig);
+  if (!running()) fail("daemon not running");
+  child_->signal(sig);
 }
 
 int Daemon::wait_exit(milliseconds timeout) {
-  if (pid_ <= 0) return exit_code_;
-  int status = 0;
-  bool exited = wait_until(
-      [&] {
-        pid_t r = ::waitpid(pid_, &status, WNOHANG);
-        return r == pid_;
-      },
-      timeout);
+  if (!running()) return exit_code_;
+  std::optional<int> code;
+  bool exited = wait_until([&] { return (code = child_->try_wait()).has_value(); }, timeout);
   if (!exited) fail("sidewald did not exit; output:\n" + output());
-  pid_ = -1;
-  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  exit_code_ = *code;
   if (pump_.joinable()) pump_.join();
   return exit_code_;
 }
@@ -461,58 +363,6 @@ bool Daemon::wait_until(const std::function<bool()>& pred, milliseconds timeout)
 
 RunResult run_sidewald(const std::vector<std::string>& args, milliseconds timeout) {
   return run_program(SIDEWALD_PATH, args, timeout);
-}
-
-RunResult run_program(const std::string& bin, const std::vector<std::string>& args,
-                      milliseconds timeout) {
-  int out[2];
-  int err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) fail("pipe2 failed");
-  std::vector<std::string> all = {bin};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) fail("fork failed");
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
-    ::execv(argv[0], argv.data());
-    _exit(127);
-  }
-  ::close(out[1]);
-  ::close(err[1]);
-  RunResult r;
-  const auto deadline = Clock::now() + timeout;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  char buf[4096];
-  while (open_fds > 0) {
-    int pr = ::poll(fds, 2, remaining_ms(deadline));
-    if (pr == 0) {
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
-      } else {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (auto& f : fds) {
-    if (f.fd >= 0) ::close(f.fd);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
 }
 
 std::vector<uint8_t> make_payload(uint32_t stream, uint64_t seq, size_t len) {
