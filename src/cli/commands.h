@@ -15,7 +15,9 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 
-struct Connection {
+// Where the daemon listens and how long to keep trying (--socket,
+// --connect-timeout-ms): every online command takes it.
+struct ConnectArgs {
   std::string socket_path;
   uint32_t connect_timeout_ms = 2000;
 };
@@ -26,7 +28,7 @@ struct AppendArgs {
   uint32_t tenant = 0;
   std::vector<std::string> records;  // empty: one record per stdin line
 };
-int run_append(const Connection& c, const AppendArgs& a);
+int run_append(const ConnectArgs& c, const AppendArgs& a);
 
 struct ReadArgs {
   std::optional<uint64_t> from;  // default: the first LSN (read) / the next new one (tail)
@@ -36,10 +38,10 @@ struct ReadArgs {
   bool skip_dead = false;    // READ flag SKIP_DEAD
   bool header_only = false;  // READ flag HEADER_ONLY: print `lsn type tenant len=N`
 };
-int run_read(const Connection& c, const ReadArgs& a);
-int run_tail(const Connection& c, const ReadArgs& a);
-int run_status(const Connection& c);
-int run_truncate(const Connection& c, uint64_t before);
+int run_read(const ConnectArgs& c, const ReadArgs& a);
+int run_tail(const ConnectArgs& c, const ReadArgs& a);
+int run_status(const ConnectArgs& c);
+int run_truncate(const ConnectArgs& c, uint64_t before);
 
 // ---- Offline, on a data directory, no daemon (offline.cc).
 // Exit 1 on corruption (a bad record before valid ones); with `strict` also

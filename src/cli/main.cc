@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   // Global options (--socket) may also follow the subcommand.
   app.fallthrough();
 
-  Connection conn;
+  ConnectArgs conn;
   conn.socket_path = "./var/sidewal.sock";
   app.add_option("--socket", conn.socket_path, "sidewald's Unix socket")
       ->capture_default_str();

@@ -41,7 +41,7 @@ Status wait_until_ready(client::Client& client, std::chrono::steady_clock::time_
 
 // Connects; with `ready`, also waits for recovery to finish. Both share the
 // --connect-timeout-ms budget.
-Result<std::unique_ptr<client::Client>> connect(const Connection& c, bool ready = true) {
+Result<std::unique_ptr<client::Client>> connect(const ConnectArgs& c, bool ready = true) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(c.connect_timeout_ms);
   client::ClientOptions o;
@@ -76,7 +76,7 @@ Status append_batch(client::Client& client, const AppendArgs& a,
 
 }  // namespace
 
-int run_append(const Connection& c, const AppendArgs& a) {
+int run_append(const ConnectArgs& c, const AppendArgs& a) {
   auto client = connect(c);
   if (!client.ok()) return fail("append", client.status());
   if (!a.records.empty()) {
@@ -104,7 +104,7 @@ int run_append(const Connection& c, const AppendArgs& a) {
   return kExitOk;
 }
 
-int run_read(const Connection& c, const ReadArgs& a) {
+int run_read(const ConnectArgs& c, const ReadArgs& a) {
   auto client = connect(c);
   if (!client.ok()) return fail("read", client.status());
   // The end is fixed when the command starts, so reading a busy log ends.
@@ -136,7 +136,7 @@ int run_read(const Connection& c, const ReadArgs& a) {
   return kExitOk;
 }
 
-int run_tail(const Connection& c, const ReadArgs& a) {
+int run_tail(const ConnectArgs& c, const ReadArgs& a) {
   if (!a.follow) return run_read(c, a);
   auto client = connect(c);
   if (!client.ok()) return fail("tail", client.status());
@@ -167,7 +167,7 @@ int run_tail(const Connection& c, const ReadArgs& a) {
   return kExitOk;
 }
 
-int run_status(const Connection& c) {
+int run_status(const ConnectArgs& c) {
   auto client = connect(c, /*ready=*/false);
   if (!client.ok()) return fail("status", client.status());
   auto st = (*client)->status();
@@ -182,7 +182,7 @@ int run_status(const Connection& c) {
   return kExitOk;
 }
 
-int run_truncate(const Connection& c, uint64_t before) {
+int run_truncate(const ConnectArgs& c, uint64_t before) {
   auto client = connect(c);
   if (!client.ok()) return fail("truncate", client.status());
   auto first = (*client)->truncate(before);

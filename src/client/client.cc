@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <utility>
 
-#include "client/connection.h"
+#include "client/channel.h"
 
 namespace sidewal::client {
 namespace {
@@ -103,16 +103,16 @@ Result<std::unique_ptr<Client>> Client::connect(const ClientOptions& options) {
   return client;
 }
 
-bool Client::on_reader_thread() const { return Connection::current_owner() == this; }
+bool Client::on_reader_thread() const { return Channel::current_owner() == this; }
 
-Result<std::shared_ptr<Connection>> Client::live_connection() {
+Result<std::shared_ptr<Channel>> Client::live_connection() {
   {
     MutexLock lk(state_mu_);
     if (closed_) return Status::Closed("sidewal client is closed");
     if (conn_ && !conn_->broken()) return conn_;
   }
   MutexLock connect_lk(connect_mu_);
-  std::vector<std::shared_ptr<Connection>> to_join;
+  std::vector<std::shared_ptr<Channel>> to_join;
   {
     MutexLock lk(state_mu_);
     if (closed_) return Status::Closed("sidewal client is closed");
@@ -134,7 +134,7 @@ Result<std::shared_ptr<Connection>> Client::live_connection() {
     ++attempts;
     Result<int> fd = connect_unix(options_.socket_path);
     if (fd.ok()) {
-      auto conn = std::make_shared<Connection>(fd.value(), options_, this, &next_id_);
+      auto conn = std::make_shared<Channel>(fd.value(), options_, this, &next_id_);
       conn->start();
       if (options_.discover_limits) {
         // The limits HELLO is answered before the connection is used, so
@@ -202,7 +202,7 @@ Result<std::shared_ptr<Connection>> Client::live_connection() {
 
 void Client::close() {
   SW_ASSERT_MSG(!on_reader_thread(), "sidewal client closed from its own callback");
-  std::vector<std::shared_ptr<Connection>> conns;
+  std::vector<std::shared_ptr<Channel>> conns;
   {
     MutexLock lk(state_mu_);
     closed_ = true;
@@ -401,7 +401,7 @@ Result<uint64_t> Client::follow(uint64_t from_lsn, RecordsCallback on_records, E
 }
 
 Status Client::cancel(uint64_t read_id) {
-  std::shared_ptr<Connection> conn;
+  std::shared_ptr<Channel> conn;
   {
     MutexLock lk(state_mu_);
     if (closed_) return Status::Closed("sidewal client is closed");

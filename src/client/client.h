@@ -168,7 +168,7 @@ Status status_for_daemon_error(proto::ErrorCode code, const std::string& message
 // or nullopt for local errors (Closed, connect failures, bad arguments).
 std::optional<proto::ErrorCode> daemon_error_code(const Status& status);
 
-class Connection;  // one socket and its reader thread (client.cc)
+class Channel;  // one socket and its reader thread (client.cc)
 
 class Client {
  public:
@@ -235,7 +235,7 @@ class Client {
     SendBatch& operator=(const SendBatch&) = delete;
 
    private:
-    std::shared_ptr<Connection> conn_;  // null when there was no connection
+    std::shared_ptr<Channel> conn_;  // null when there was no connection
   };
 
   // The limits enforced on the current connection (connecting if there is
@@ -252,7 +252,7 @@ class Client {
  private:
   explicit Client(const ClientOptions& options);
   // The connection to send on, reconnecting when there is none or it broke.
-  Result<std::shared_ptr<Connection>> live_connection() EXCLUDES(connect_mu_, state_mu_);
+  Result<std::shared_ptr<Channel>> live_connection() EXCLUDES(connect_mu_, state_mu_);
   Result<uint64_t> start_read(uint64_t id, const proto::ReadRequest& request,
                               RecordsCallback on_records, EndCallback on_end);
   // True when the calling thread is a reader thread of this client.
@@ -264,13 +264,13 @@ class Client {
   Mutex connect_mu_ ACQUIRED_BEFORE(state_mu_);
   mutable Mutex state_mu_;
   CondVar close_cv_;  // wakes a reconnect backoff wait on close()
-  std::shared_ptr<Connection> conn_ GUARDED_BY(state_mu_);
+  std::shared_ptr<Channel> conn_ GUARDED_BY(state_mu_);
   // A new connection waiting for its HELLO reply (not yet conn_), so close()
   // can cut that wait short.
-  std::shared_ptr<Connection> connecting_ GUARDED_BY(state_mu_);
+  std::shared_ptr<Channel> connecting_ GUARDED_BY(state_mu_);
   // Broken connections whose reader threads are joined on the next reconnect
   // or at close (a reader thread cannot join itself).
-  std::vector<std::shared_ptr<Connection>> retired_ GUARDED_BY(state_mu_);
+  std::vector<std::shared_ptr<Channel>> retired_ GUARDED_BY(state_mu_);
   bool closed_ GUARDED_BY(state_mu_) = false;
   // Request ids are unique across this client's connections, so a stale
   // cancel() never hits a READ on a newer connection.

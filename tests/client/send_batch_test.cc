@@ -1,4 +1,4 @@
-// Client::SendBatch / Connection::hold_sends: requests submitted while a
+// Client::SendBatch / Channel::hold_sends: requests submitted while a
 // batch is held are not sent until it ends (then in one send()), unless the
 // queue passes its bound; replies and callbacks are unchanged.
 #include <gtest/gtest.h>
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "client/client.h"
-#include "client/connection.h"
+#include "client/channel.h"
 #include "proto/protocol.h"
 #include "tests/client/fake_daemon.h"
 #include "tests/support/temp_dir.h"
@@ -56,7 +56,7 @@ class ConnectionHoldTest : public ::testing::Test {
   void SetUp() override { ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds_), 0); }
   void TearDown() override { ::close(fds_[1]); }
 
-  bool submit_append(Connection& c, uint64_t id, size_t payload_bytes) {
+  bool submit_append(Channel& c, uint64_t id, size_t payload_bytes) {
     std::vector<uint8_t> payload(payload_bytes, static_cast<uint8_t>(id));
     proto::AppendRecord r{.type = 1, .flags = 0, .tenant = 0, .payload = payload};
     Pending p;
@@ -69,12 +69,12 @@ class ConnectionHoldTest : public ::testing::Test {
     });
   }
 
-  int fds_[2] = {-1, -1};  // [0] is the client's (the Connection closes it)
+  int fds_[2] = {-1, -1};  // [0] is the client's (the Channel closes it)
 };
 
 TEST_F(ConnectionHoldTest, HeldSubmissionsGoOutTogetherWhenTheLastHoldIsReleased) {
   ClientOptions o;
-  Connection c(fds_[0], o, this);
+  Channel c(fds_[0], o, this);
   std::vector<uint8_t> seen;
 
   // Not held: each submission is on the wire when submit() returns.
@@ -102,7 +102,7 @@ TEST_F(ConnectionHoldTest, AHeldQueuePastItsBoundIsSentWithoutWaitingForTheRelea
   // never wait in backpressure for bytes only its own release would send.
   ClientOptions o;
   o.max_queued_bytes = 8 << 10;
-  Connection c(fds_[0], o, this);
+  Channel c(fds_[0], o, this);
   std::vector<uint8_t> seen;
   c.hold_sends();
   ASSERT_TRUE(submit_append(c, 1, 3000));

@@ -1,4 +1,4 @@
-// Connection: one Unix socket to sidewald, its reader thread and the requests
+// Channel: one Unix socket to sidewald, its reader thread and the requests
 // in flight on it. Internal to the client library (Client is the public face).
 //
 // Sending: a submitter encodes its frame into out_ under mu_ and registers
@@ -78,17 +78,17 @@ struct ReadStream {
 // Connects a SOCK_STREAM Unix socket to `path` (one attempt).
 Result<int> connect_unix(const std::string& path);
 
-class Connection {
+class Channel {
  public:
   // Takes ownership of `fd`. `owner` identifies the Client, for
   // Client::on_reader_thread(); `ids` is its request id counter (the
   // connection sends a HELLO of its own after a MALFORMED limits HELLO);
   // null: the connection numbers those itself (tests without a Client).
-  Connection(int fd, const ClientOptions& options, const void* owner,
+  Channel(int fd, const ClientOptions& options, const void* owner,
              std::atomic<uint64_t>* ids = nullptr);
-  ~Connection();  // REQUIRES: join() called (or the reader never started)
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
+  ~Channel();  // REQUIRES: join() called (or the reader never started)
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
 
   void start();  // spawns the reader thread
 

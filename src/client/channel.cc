@@ -1,4 +1,4 @@
-#include "client/connection.h"
+#include "client/channel.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -18,7 +18,7 @@ namespace {
 constexpr size_t kDeferredFlushBytes = 256u << 10;
 
 thread_local const void* tls_owner = nullptr;
-thread_local const Connection* tls_connection = nullptr;
+thread_local const Channel* tls_connection = nullptr;
 
 Status protocol_violation(const std::string& what) {
   return Status::Closed("protocol violation by the daemon: " + what);
@@ -26,7 +26,7 @@ Status protocol_violation(const std::string& what) {
 
 }  // namespace
 
-struct Connection::Event {
+struct Channel::Event {
   enum Kind : uint8_t { kOneShot, kRecords, kEnd } kind = kOneShot;
   Pending pending;                     // kOneShot
   std::shared_ptr<ReadStream> stream;  // kRecords, kEnd
@@ -54,37 +54,37 @@ Result<int> connect_unix(const std::string& path) {
   return fd;
 }
 
-Connection::Connection(int fd, const ClientOptions& options, const void* owner,
+Channel::Channel(int fd, const ClientOptions& options, const void* owner,
                        std::atomic<uint64_t>* ids)
     : fd_(fd), options_(options), owner_(owner), ids_(ids != nullptr ? ids : &own_ids_),
       max_reply_body_(options.max_reply_body) {}
 
-Connection::~Connection() {
-  SW_ASSERT_MSG(!reader_.joinable(), "Connection destroyed with its reader thread running");
+Channel::~Channel() {
+  SW_ASSERT_MSG(!reader_.joinable(), "Channel destroyed with its reader thread running");
   ::close(fd_);
 }
 
-void Connection::start() {
+void Channel::start() {
   reader_ = std::thread([this] { reader_loop(); });
 }
 
-const void* Connection::current_owner() { return tls_owner; }
+const void* Channel::current_owner() { return tls_owner; }
 
-bool Connection::is_reader_thread() const { return tls_connection == this; }
+bool Channel::is_reader_thread() const { return tls_connection == this; }
 
-bool Connection::broken() const {
+bool Channel::broken() const {
   MutexLock lk(mu_);
   return broken_;
 }
 
-Status Connection::broken_status() const {
+Status Channel::broken_status() const {
   MutexLock lk(mu_);
   return broken_ ? why_broken_ : Status::Ok();
 }
 
 // ---- Limits.
 
-void Connection::queue_limits_hello_locked(const std::string& name) {
+void Channel::queue_limits_hello_locked(const std::string& name) {
   Pending p;
   p.id = ids_->fetch_add(1);
   p.expect = proto::Opcode::kHelloOk;
@@ -98,7 +98,7 @@ void Connection::queue_limits_hello_locked(const std::string& name) {
   limits_state_ = LimitsState::kAsking;
 }
 
-bool Connection::ask_limits(const std::string& name) {
+bool Channel::ask_limits(const std::string& name) {
   MutexLock lk(mu_);
   wait_for_room();
   if (broken_) return false;
@@ -108,7 +108,7 @@ bool Connection::ask_limits(const std::string& name) {
   return true;
 }
 
-bool Connection::ask_limits_again(const std::string& name) {
+bool Channel::ask_limits_again(const std::string& name) {
   {
     MutexLock lk(mu_);
     if (limits_state_ != LimitsState::kRetry) return false;
@@ -116,14 +116,14 @@ bool Connection::ask_limits_again(const std::string& name) {
   return ask_limits(name);
 }
 
-void Connection::wait_limits(std::chrono::steady_clock::time_point deadline) {
+void Channel::wait_limits(std::chrono::steady_clock::time_point deadline) {
   MutexLock lk(mu_);
   limits_cv_.wait_until(mu_, deadline, [&]() REQUIRES(mu_) {
     return broken_ || limits_state_ != LimitsState::kAsking;
   });
 }
 
-ServerLimits Connection::limits(bool* retry) const {
+ServerLimits Channel::limits(bool* retry) const {
   MutexLock lk(mu_);
   if (retry != nullptr) *retry = limits_state_ == LimitsState::kRetry;
   if (limits_state_ == LimitsState::kKnown) return limits_;
@@ -134,7 +134,7 @@ ServerLimits Connection::limits(bool* retry) const {
   return l;
 }
 
-void Connection::on_limits_reply_locked(const Pending& p) {
+void Channel::on_limits_reply_locked(const Pending& p) {
   SW_ASSERT(p.done && p.limits_ask != LimitsAsk::kNone);
   if (p.status.ok()) {
     const proto::HelloOk& h = p.hello;
@@ -172,22 +172,22 @@ void Connection::on_limits_reply_locked(const Pending& p) {
   limits_cv_.notify_all();
 }
 
-size_t Connection::in_flight() const {
+size_t Channel::in_flight() const {
   MutexLock lk(mu_);
   return inflight_.size() + reads_.size();
 }
 
-void Connection::shutdown(const Status& why) {
+void Channel::shutdown(const Status& why) {
   MutexLock lk(mu_);
   fail_locked(why);
 }
 
-void Connection::join() {
+void Channel::join() {
   SW_ASSERT_MSG(!is_reader_thread(), "a reader thread cannot join itself");
   if (reader_.joinable()) reader_.join();
 }
 
-void Connection::fail_locked(Status why) {
+void Channel::fail_locked(Status why) {
   if (broken_) return;
   broken_ = true;
   why_broken_ = std::move(why);
@@ -199,7 +199,7 @@ void Connection::fail_locked(Status why) {
   limits_cv_.notify_all();
 }
 
-void Connection::wait_for_room() {
+void Channel::wait_for_room() {
   // The reader thread must never wait here: the daemon may be waiting for us
   // to read its replies before it reads more requests.
   if (is_reader_thread()) return;
@@ -208,7 +208,7 @@ void Connection::wait_for_room() {
   });
 }
 
-bool Connection::submit(Pending pending,
+bool Channel::submit(Pending pending,
                         const std::function<void(std::vector<uint8_t>*)>& encode) {
   MutexLock lk(mu_);
   wait_for_room();
@@ -219,7 +219,7 @@ bool Connection::submit(Pending pending,
   return true;
 }
 
-bool Connection::submit_read(std::shared_ptr<ReadStream> stream,
+bool Channel::submit_read(std::shared_ptr<ReadStream> stream,
                              const std::function<void(std::vector<uint8_t>*)>& encode) {
   MutexLock lk(mu_);
   wait_for_room();
@@ -231,14 +231,14 @@ bool Connection::submit_read(std::shared_ptr<ReadStream> stream,
   return true;
 }
 
-void Connection::cancel(uint64_t read_id) {
+void Channel::cancel(uint64_t read_id) {
   MutexLock lk(mu_);
   if (broken_ || reads_.find(read_id) == reads_.end()) return;
   proto::encode_cancel(read_id, &out_);
   maybe_flush();
 }
 
-void Connection::maybe_flush() {
+void Channel::maybe_flush() {
   if (writing_) return;  // the current writer (or the parked reader) sends what we queued
   const bool reader = is_reader_thread();
   // Deferred to the end of the callback batch (reader) or to the last
@@ -251,19 +251,19 @@ void Connection::maybe_flush() {
   flush(reader);
 }
 
-void Connection::hold_sends() {
+void Channel::hold_sends() {
   MutexLock lk(mu_);
   ++send_holds_;
 }
 
-void Connection::release_sends() {
+void Channel::release_sends() {
   MutexLock lk(mu_);
   SW_ASSERT(send_holds_ > 0);
   if (--send_holds_ > 0 || out_.empty() || broken_) return;
   maybe_flush();
 }
 
-void Connection::flush(bool from_reader) {
+void Channel::flush(bool from_reader) {
   writing_ = true;
   for (;;) {
     if (sent_off_ == sending_.size()) {
@@ -299,7 +299,7 @@ void Connection::flush(bool from_reader) {
   reader_owns_write_ = false;
 }
 
-void Connection::reader_loop() {
+void Channel::reader_loop() {
   tls_owner = owner_;
   tls_connection = this;
   std::vector<uint8_t> buf(std::max<size_t>(options_.read_buffer_bytes, proto::kHeaderSize));
@@ -395,7 +395,7 @@ void Connection::reader_loop() {
   tls_owner = nullptr;
 }
 
-Status Connection::dispatch_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
+Status Channel::dispatch_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
                                    std::vector<Event>* events) {
   const auto op = static_cast<proto::Opcode>(h.opcode);
   // Built only for an error message: formatting it for every reply cost
@@ -455,7 +455,7 @@ Status Connection::dispatch_locked(const proto::FrameHeader& h, std::span<const 
   return done;
 }
 
-Status Connection::complete_one_shot_locked(const proto::FrameHeader& h,
+Status Channel::complete_one_shot_locked(const proto::FrameHeader& h,
                                             std::span<const uint8_t> body,
                                             const proto::ErrorReply* error) {
   auto where = [&h] {
@@ -502,7 +502,7 @@ Status Connection::complete_one_shot_locked(const proto::FrameHeader& h,
   return Status::Ok();
 }
 
-void Connection::drain_ready_locked(std::vector<Event>* events) {
+void Channel::drain_ready_locked(std::vector<Event>* events) {
   while (!inflight_.empty() && inflight_.front().done) {
     Event e;
     e.kind = Event::kOneShot;
@@ -512,7 +512,7 @@ void Connection::drain_ready_locked(std::vector<Event>* events) {
   }
 }
 
-void Connection::run(std::vector<Event>* events) {
+void Channel::run(std::vector<Event>* events) {
   for (Event& e : *events) {
     switch (e.kind) {
       case Event::kOneShot:
@@ -532,7 +532,7 @@ void Connection::run(std::vector<Event>* events) {
   events->clear();
 }
 
-void Connection::fail_everything() {
+void Channel::fail_everything() {
   std::deque<Pending> inflight;
   std::unordered_map<uint64_t, std::shared_ptr<ReadStream>> reads;
   Status why;
