@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon_harness.h"
+#include "tests/support/daemon_harness.h"
 #include "support/s3rver_fixture.h"
 #include "wal/wal.h"
 
