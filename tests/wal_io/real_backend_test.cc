@@ -24,6 +24,7 @@
 
 #include "tests/support/temp_dir.h"
 #include "wal/io/io_backend.h"
+#include "wal/io/aligned_buffer.h"
 #include "wal/io/io_posix.h"
 #include "wal/io/io_pwrite.h"
 #include "wal/io/io_uring_backend.h"
@@ -31,7 +32,6 @@
 namespace sidewal::wal {
 namespace {
 
-using posix::AlignedBuffer;
 // On the build tree's filesystem (ext4 here, so O_DIRECT really goes to the
 // device; /tmp may be tmpfs).
 struct TempDir : test::BuildTreeTempDir {

@@ -12,12 +12,12 @@
 
 #include <gtest/gtest.h>
 
+#include "wal/io/aligned_buffer.h"
 #include "wal/io/io_posix.h"
 
 namespace sidewal::wal {
 namespace {
 
-using posix::AlignedBuffer;
 using Model = SimDisk::CrashModel;
 
 constexpr size_t kPage = 4096;

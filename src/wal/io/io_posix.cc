@@ -14,6 +14,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "wal/io/aligned_buffer.h"
+
 namespace sidewal::wal::posix {
 namespace {
 
@@ -115,18 +117,6 @@ void FileTable::close_all() {
   for (const auto& [fd, info] : files_) ::close(fd);
   files_.clear();
 }
-
-// ---- AlignedBuffer ----
-
-AlignedBuffer::AlignedBuffer(size_t alignment, size_t size) : size_(size) {
-  size_t rounded = (size + alignment - 1) / alignment * alignment;
-  void* p = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
-  SW_ASSERT_MSG(p != nullptr, "aligned_alloc failed");
-  data_ = static_cast<uint8_t*>(p);
-  std::memset(data_, 0, rounded == 0 ? alignment : rounded);
-}
-
-AlignedBuffer::~AlignedBuffer() { std::free(data_); }
 
 // ---- data path ----
 

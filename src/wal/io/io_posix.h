@@ -124,20 +124,4 @@ struct AlignmentProbe {
 // directory, when the filesystem refuses O_DIRECT.
 Result<AlignmentProbe> probe_direct_alignment(const std::string& dir);
 
-// Heap buffer aligned for O_DIRECT; freed on destruction.
-class AlignedBuffer {
- public:
-  AlignedBuffer(size_t alignment, size_t size);
-  ~AlignedBuffer();
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  uint8_t* data() { return data_; }
-  const uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  uint8_t* data_ = nullptr;
-  size_t size_ = 0;
-};
-
 }  // namespace sidewal::wal::posix
