@@ -42,15 +42,15 @@ void expect_invalid(const Status& st, const std::string& needle) {
 }
 
 TEST(ControlRecords, TypesAreInTheReservedRangeOfWalH) {
-  EXPECT_EQ(kControlRangeStart, kFirstControlType);
-  EXPECT_TRUE(is_control_type(0x8000));
+  EXPECT_EQ(kFirstControlType, 0x8000);  // the wire value docs/format.md names
+  EXPECT_TRUE(is_control_type(kFirstControlType));
   EXPECT_TRUE(is_control_type(0xFFFF));
   EXPECT_FALSE(is_control_type(0x7FFF));
   EXPECT_FALSE(is_control_type(0));
   EXPECT_TRUE(is_known_control_type(kTypeCollectionTombstone));
   EXPECT_TRUE(is_known_control_type(kTypeTemporalPurge));
   EXPECT_TRUE(is_known_control_type(kTypeCalvinApplied));
-  EXPECT_FALSE(is_known_control_type(0x8000));
+  EXPECT_FALSE(is_known_control_type(kFirstControlType));
   EXPECT_FALSE(is_known_control_type(0x8004));
   EXPECT_FALSE(is_known_control_type(0x0001));
 }

@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "common/status.h"
+#include "wal/wal.h"
 
 namespace sidewal::wal {
 
-// The reserved range starts at wal.h's kFirstControlType (0x8000); 0x8000
+// The reserved range starts at wal.h's kFirstControlType; kFirstControlType
 // itself and every type above the last known one are reserved for later use.
-constexpr uint16_t kControlRangeStart = 0x8000;
 constexpr uint16_t kTypeCollectionTombstone = 0x8001;
 constexpr uint16_t kTypeTemporalPurge = 0x8002;
 constexpr uint16_t kTypeCalvinApplied = 0x8003;
@@ -85,7 +85,7 @@ Result<TemporalPurge> decode_temporal_purge(std::span<const uint8_t> payload);
 Result<CalvinApplied> decode_calvin_applied(std::span<const uint8_t> payload);
 
 // True for the whole reserved range (0x8000-0xFFFF), known or not.
-inline constexpr bool is_control_type(uint16_t type) { return type >= kControlRangeStart; }
+inline constexpr bool is_control_type(uint16_t type) { return type >= kFirstControlType; }
 // True for the control types this version can decode.
 bool is_known_control_type(uint16_t type);
 
