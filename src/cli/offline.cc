@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "wal/codecs/secure_key.h"
+#include "wal/codecs/segment_keys.h"
 #include "wal/control/control_records.h"
 #include "wal/control/tombstones.h"
 #include "wal/dir_lock.h"
@@ -36,10 +37,8 @@ void print_segment(std::FILE* out, const wal::SegmentInfo& s) {
   // tell when no segment needs an old key any more.
   std::string key;
   if (s.cipher != 0) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, " key_id %u fingerprint %016llx", s.key_id,
-                  static_cast<unsigned long long>(s.key_fingerprint));
-    key = buf;
+    key = " key_id " + std::to_string(s.key_id) + " fingerprint " +
+          wal::fingerprint_hex(s.key_fingerprint);
     if (!s.key_problem.empty()) key += " key: MISSING (" + s.key_problem + ")";
   }
   std::fprintf(out, "segment %s id %llu lsn %llu..%llu records %llu valid_bytes %llu cipher %s%s %s%s\n",
