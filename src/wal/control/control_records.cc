@@ -89,22 +89,6 @@ void put_name(ByteWriter& w, const std::string& name) {
   w.bytes(name.data(), name.size());
 }
 
-// Reads a u16-length-prefixed collection name and validates it.
-Status read_name(ByteReader& r, const char* what, std::string* out) {
-  uint16_t len = 0;
-  if (!r.u16(&len)) return Status::InvalidArgument(std::string(what) + ": payload ends inside name_len");
-  const uint8_t* p = nullptr;
-  if (!r.bytes(len, &p)) {
-    return Status::InvalidArgument(std::string(what) + ": name_len says " + std::to_string(len) +
-                                   " bytes but only " + std::to_string(r.remaining()) +
-                                   " remain in the payload");
-  }
-  std::string_view name(reinterpret_cast<const char*>(p), len);
-  SIDEWAL_RETURN_IF_ERROR(validate_collection_name(name, what));
-  out->assign(name);
-  return Status::Ok();
-}
-
 Status check_size(std::span<const uint8_t> payload, size_t min_bytes, const char* what) {
   if (payload.size() < min_bytes) {
     return Status::InvalidArgument(std::string(what) + ": payload is " +
@@ -220,6 +204,20 @@ Status encode_calvin_applied(const CalvinApplied& in, std::vector<uint8_t>* out)
   return Status::Ok();
 }
 
+Result<std::string_view> read_collection_name(ByteReader& r, std::string_view what) {
+  uint16_t len = 0;
+  if (!r.u16(&len)) return Status::InvalidArgument(std::string(what) + ": payload ends inside name_len");
+  const uint8_t* p = nullptr;
+  if (!r.bytes(len, &p)) {
+    return Status::InvalidArgument(std::string(what) + ": name_len says " + std::to_string(len) +
+                                   " bytes but only " + std::to_string(r.remaining()) +
+                                   " remain in the payload");
+  }
+  std::string_view name(reinterpret_cast<const char*>(p), len);
+  SIDEWAL_RETURN_IF_ERROR(validate_collection_name(name, what));
+  return name;
+}
+
 Result<CollectionTombstone> decode_collection_tombstone(std::span<const uint8_t> payload) {
   SIDEWAL_RETURN_IF_ERROR(check_size(payload, kTombstoneFixedBytes,
                                      kTombstoneWhat));
@@ -227,7 +225,9 @@ Result<CollectionTombstone> decode_collection_tombstone(std::span<const uint8_t>
   CollectionTombstone t;
   // The size check above guarantees the tenant is there.
   SW_ASSERT(r.u32(&t.tenant));
-  SIDEWAL_RETURN_IF_ERROR(read_name(r, kTombstoneWhat, &t.collection));
+  auto name = read_collection_name(r, kTombstoneWhat);
+  if (!name.ok()) return name.status();
+  t.collection.assign(*name);
   if (!r.u64(&t.purge_lsn)) {
     return Status::InvalidArgument(std::string(kTombstoneWhat) +
                                    ": payload ends inside purge_lsn (8 bytes expected after the name, " +
@@ -248,7 +248,9 @@ Result<TemporalPurge> decode_temporal_purge(std::span<const uint8_t> payload) {
   SW_ASSERT(r.u8(&tag));
   SIDEWAL_RETURN_IF_ERROR(check_engine_tag(tag));
   p.engine = static_cast<EngineTag>(tag);
-  SIDEWAL_RETURN_IF_ERROR(read_name(r, kPurgeWhat, &p.collection));
+  auto name = read_collection_name(r, kPurgeWhat);
+  if (!name.ok()) return name.status();
+  p.collection.assign(*name);
   if (!r.i64(&p.cutoff_ms) || !r.u64(&p.versions_purged)) {
     return Status::InvalidArgument(std::string(kPurgeWhat) +
                                    ": payload ends inside cutoff_ms/versions_purged (16 bytes "

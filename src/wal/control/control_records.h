@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/endian.h"
 #include "common/status.h"
 #include "wal/wal.h"
 
@@ -108,5 +109,12 @@ bool is_valid_utf8(std::string_view s, size_t* bad_offset);
 
 // Checks a collection name (length and UTF-8); `what` prefixes the message.
 Status validate_collection_name(std::string_view name, std::string_view what);
+
+// The one parser of the name layout above (u16 name_len, then the name),
+// shared by the decoders here and tombstones.h's leading_collection_name():
+// reads it at `r`'s position, validates it and returns a view into the bytes
+// `r` reads; `r` is then past the name. kInvalidArgument, prefixed with
+// `what`, when the payload ends inside name_len or the name, or the name is bad.
+Result<std::string_view> read_collection_name(ByteReader& r, std::string_view what);
 
 }  // namespace sidewal::wal

@@ -101,22 +101,21 @@ Result<bool> ReplayState::is_dead_by_convention(const Record& record) const {
 
 Result<std::string_view> leading_collection_name(std::span<const uint8_t> payload) {
   constexpr const char* kWhat = "payload by the collection-name convention";
-  ByteReader r(payload.data(), payload.size());
-  uint16_t len = 0;
-  const uint8_t* p = nullptr;
-  if (!r.u16(&len)) {
+  // The parse is control_records.h's; only the wording of a truncated
+  // payload is this API's own (callers and tests know these texts).
+  if (payload.size() < sizeof(uint16_t)) {
     return Status::InvalidArgument(std::string(kWhat) + ": payload is " +
                                    std::to_string(payload.size()) +
                                    " bytes, too short for the u16 name length");
   }
-  if (!r.bytes(len, &p)) {
+  const size_t after_len = payload.size() - sizeof(uint16_t);
+  if (const uint16_t len = get_u16(payload.data()); len > after_len) {
     return Status::InvalidArgument(std::string(kWhat) + ": name length " + std::to_string(len) +
-                                   " exceeds the " + std::to_string(r.remaining()) +
+                                   " exceeds the " + std::to_string(after_len) +
                                    " bytes that follow it");
   }
-  std::string_view name(reinterpret_cast<const char*>(p), len);
-  SIDEWAL_RETURN_IF_ERROR(validate_collection_name(name, kWhat));
-  return name;
+  ByteReader r(payload.data(), payload.size());
+  return read_collection_name(r, kWhat);
 }
 
 Status encode_leading_collection_name(std::string_view collection, std::span<const uint8_t> rest,
