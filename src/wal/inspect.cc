@@ -7,6 +7,7 @@
 #include "wal/codecs/format.h"
 #include "wal/codecs/record_cipher.h"
 #include "wal/codecs/segment_keys.h"
+#include "wal/io/io_posix.h"
 #include "wal/recovery/recovery.h"
 #include "wal/wal.h"
 
@@ -23,7 +24,7 @@ Status inspect_dir(const std::string& dir, IoBackend* io,
   const auto t0 = std::chrono::steady_clock::now();
   // O_DIRECT when the filesystem allows it (no page-cache pollution); a
   // read-only scan may fall back to buffered reads, it writes nothing.
-  size_t align = 4096;
+  size_t align = posix::kMinDirectAlignment;
   bool direct = true;
   Result<size_t> a = io->direct_alignment(dir);
   if (a.ok()) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstddef>
+#include <cstring>
 #include <string>
 
 #include "common/endian.h"
@@ -48,11 +49,9 @@ RecordAad record_aad(uint64_t segment_id, uint64_t lsn, uint16_t type, uint16_t 
                      uint32_t tenant, uint32_t payload_len) {
   RecordAad a;
   put_u64(a.data(), segment_id);
-  put_u64(a.data() + 8, lsn);
-  put_u16(a.data() + 16, type);
-  put_u16(a.data() + 18, flags);
-  put_u32(a.data() + 20, tenant);
-  put_u32(a.data() + 24, payload_len);
+  uint8_t header[format::kHeaderBytes];
+  format::encode_header(format::RecordHeader{lsn, type, flags, tenant, payload_len, 0}, header);
+  std::memcpy(a.data() + sizeof(uint64_t), header, format::kCrcOffset);
   return a;
 }
 

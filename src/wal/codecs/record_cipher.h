@@ -19,6 +19,7 @@
 #include <span>
 
 #include "common/status.h"
+#include "wal/codecs/format.h"
 #include "wal/codecs/secure_key.h"
 
 typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;  // <openssl/types.h>, kept out of includers
@@ -41,7 +42,7 @@ Nonce derive_nonce(uint64_t segment_id, uint64_t lsn);
 // bytes as docs/format.md lays them out (lsn u64, type u16, flags u16,
 // tenant u32, payload_len u32), i.e. the same bytes the record CRC covers
 // before the payload. `payload_len` is the on-disk length (plaintext + tag).
-constexpr size_t kRecordAadBytes = 8 + 20;
+constexpr size_t kRecordAadBytes = sizeof(uint64_t) + format::kCrcOffset;
 using RecordAad = std::array<uint8_t, kRecordAadBytes>;
 RecordAad record_aad(uint64_t segment_id, uint64_t lsn, uint16_t type, uint16_t flags,
                      uint32_t tenant, uint32_t payload_len);

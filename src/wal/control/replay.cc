@@ -1,6 +1,7 @@
 #include "wal/control/replay.h"
 
 #include "wal/control/control_records.h"
+#include "wal/io/io_posix.h"
 
 namespace sidewal::wal {
 
@@ -10,7 +11,7 @@ Result<std::unique_ptr<SequentialReader>> open_dir_reader(IoBackend* io, const s
   SequentialReaderOptions o;
   o.headers_only = headers_only;
   o.keys = std::move(keys);
-  size_t align = 4096;
+  size_t align = posix::kMinDirectAlignment;
   Result<size_t> a = io->direct_alignment(dir);
   if (a.ok()) {
     align = *a;

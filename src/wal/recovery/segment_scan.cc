@@ -27,7 +27,7 @@ Status check_record_at(FileWindow& w, uint64_t offset, uint64_t segment_id, uint
   uint64_t head = std::min<uint64_t>(avail, format::kHeaderBytes);
   SIDEWAL_RETURN_IF_ERROR(w.get(offset, head, &p));
   if (head == format::kHeaderBytes) {
-    uint64_t len = get_u32(p + 16);
+    uint64_t len = format::decode_header(p).payload_len;
     if (len <= kHardMaxRecordBytes && format::kHeaderBytes + len <= avail) {
       SIDEWAL_RETURN_IF_ERROR(w.get(offset, format::kHeaderBytes + len, &p));
     }
