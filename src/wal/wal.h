@@ -2,8 +2,10 @@
 // and the benchmarks use only this header (and io_backend.h for tests).
 //
 // Threads: append() may be called from any number of threads at once. Its
-// callback runs on the log's completion thread once the batch is durable (or the
-// log failed); it must be quick and must not call back into append()
+// callback runs on one of the log's threads once the batch is durable (or the
+// log failed): the completion thread, or the flusher when nothing waits for
+// the next flush. Callbacks (and durable listeners) run one at a time, in LSN
+// order; each must be quick and must not call back into append()
 // synchronously in a way that waits for its own completion.
 #pragma once
 
@@ -232,7 +234,7 @@ class Wal {
   // more than a segment minus its preamble. Larger batches get kInvalidArgument.
   virtual uint64_t max_batch_bytes() const = 0;
 
-  // `listener` runs on the completion thread after each flush with the new
+  // `listener` runs where callbacks run (see the top of this file) after each flush with the new
   // durable LSN (for followers). Returns an id for remove_durable_listener().
   virtual uint64_t add_durable_listener(std::function<void(uint64_t durable_lsn)> listener) = 0;
   virtual void remove_durable_listener(uint64_t id) = 0;

@@ -10,7 +10,9 @@
 //     next group fills while this one is written), issues ONE aligned write
 //     and ONE sync, and hands the flush's callbacks to
 //   - one completer, which runs them in LSN order, then the observer and the
-//     durable listeners, while the flusher already writes the next group;
+//     durable listeners, while the flusher already writes the next group
+//     (when no next group waits, the flusher runs them itself:
+//     deliver_or_hand_off);
 //   - one preparer creates the next segment (.spare) ahead of time.
 // Lock order: mu_ -> table_mu_. complete_mu_, listeners_mu_ and truncate_mu_
 // are never held together with mu_.
@@ -176,6 +178,17 @@ class WalImpl final : public Wal {
   void completer_loop();
   // Queues `c` for the completer; refills *refill with a recycled vector.
   void hand_off(Completion&& c, std::vector<Pending>* refill);
+  // The flusher's way to hand over a flush: when nothing is queued for the
+  // next flush and the completer is idle with nothing queued, the flusher
+  // delivers `c` itself (one thread wake-up fewer per commit when appends
+  // come one at a time); otherwise hand_off, so that the completer runs the
+  // callbacks while the flusher writes the next group. Either way callbacks
+  // run in LSN order: only one thread delivers at a time (completer_busy_)
+  // and the flusher delivers only behind an empty queue.
+  void deliver_or_hand_off(Completion&& c, std::vector<Pending>* refill, bool next_flush_waiting);
+  // Runs one completion's observer calls, callbacks and listeners and
+  // releases its queued bytes. Called by whoever holds completer_busy_.
+  void run_completion(Completion& c);
   void notify_listeners(uint64_t durable);
 
   // Segment preparer (writer/segment_preparer.cc).
@@ -262,6 +275,10 @@ class WalImpl final : public Wal {
   std::deque<Completion> completions_;               // guarded by complete_mu_
   std::vector<std::vector<Pending>> spare_vectors_;  // emptied, capacity kept; guarded by complete_mu_
   bool completer_stop_ = false;                      // guarded by complete_mu_
+  // A thread (the completer, or the flusher in deliver_or_hand_off) is
+  // running a completion outside complete_mu_; the other waits. Guarded by
+  // complete_mu_.
+  bool completer_busy_ = false;
 
   // Fed by the flusher after each successful write+sync and before
   // durable_lsn_ moves, so every durable LSN at or above its first is in it.
@@ -276,7 +293,7 @@ class WalImpl final : public Wal {
 
   std::mutex truncate_mu_;  // serializes truncate_before
 
-  // Held while listeners run (on the completer thread), so a listener must not
+  // Held while listeners run (on the completer, or the flusher), so a listener must not
   // call add/remove_durable_listener itself.
   std::mutex listeners_mu_;
   std::map<uint64_t, std::function<void(uint64_t)>> listeners_;  // guarded by listeners_mu_

@@ -273,6 +273,8 @@ void WalImpl::finish_flush_locked(std::unique_lock<std::mutex>& lk, Staging& fl,
   c.status = r.status.ok() ? Status::Ok() : caller_error_locked();
   std::vector<Completion> refused;
   if (!r.status.ok()) admit_parked_locked(&refused);  // refuses every parked append
+  const Staging& next = bufs_[fill_];
+  const bool next_flush_waiting = next.records > 0 || next.sealed || !refused.empty();
   lk.unlock();
   c.pending.swap(fl.pending);
   c.queued_bytes = fl.used - fl.carry;
@@ -282,7 +284,7 @@ void WalImpl::finish_flush_locked(std::unique_lock<std::mutex>& lk, Staging& fl,
   c.written = format::round_up(fl.used, align_);
   c.dwb_bytes = r.dwb_bytes;
   c.seconds = r.seconds;
-  hand_off(std::move(c), &fl.pending);
+  deliver_or_hand_off(std::move(c), &fl.pending, next_flush_waiting);
   hand_off_refused(&refused);
   // Reset the buffer for its next turn as the fill buffer. Its bytes are not
   // cleared (a flush of large records is megabytes): each turn zeroes its
