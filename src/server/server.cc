@@ -29,6 +29,7 @@
 #include "server/session/session.h"
 #include "server/unix_socket.h"
 #include "wal/codecs/secure_key.h"
+#include "wal/codecs/segment_keys.h"
 #include "wal/dir_lock.h"
 
 namespace sidewal::server {
@@ -444,12 +445,6 @@ int Daemon::run() {
 
 }  // namespace
 
-static std::string fingerprint_text(uint64_t fp) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fp));
-  return buf;
-}
-
 // Loads the configured encryption keys (every listed one, so older segments
 // stay readable; the current one only when encryption is enabled). Errors
 // name the key id and its file; the key itself is never logged, only its id
@@ -470,7 +465,7 @@ static Result<std::shared_ptr<const wal::KeyRing>> load_keys(const Config& c) {
     log::info("encryption key loaded",
               {{"key_id", static_cast<uint64_t>(k.id)},
                {"file", k.file},
-               {"fingerprint", fingerprint_text((*key)->fingerprint())},
+               {"fingerprint", wal::fingerprint_hex((*key)->fingerprint())},
                {"current", c.encryption_enabled && k.id == c.encryption_current_key_id}});
     SIDEWAL_RETURN_IF_ERROR(ring->add(k.id, std::move(*key)));
   }
