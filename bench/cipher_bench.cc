@@ -30,8 +30,9 @@ void* counting_realloc(void* p, size_t n, const char*, int) {
 void plain_free(void* p, const char*, int) { std::free(p); }
 
 void report_allocs(benchmark::State& state, uint64_t before) {
-  state.counters["allocs_per_record"] = benchmark::Counter(
-      static_cast<double>(g_openssl_allocs.load() - before) / static_cast<double>(state.iterations()));
+  state.counters["allocs_per_record"] =
+      benchmark::Counter(static_cast<double>(g_openssl_allocs.load() - before) /
+                         static_cast<double>(state.iterations()));
 }
 
 std::unique_ptr<SecureKey> bench_key() {
@@ -93,8 +94,9 @@ void BM_DeriveSegmentKey(benchmark::State& state) {
     benchmark::DoNotOptimize(k);
   }
   // Not per record: once per segment (shows the counter does count).
-  state.counters["allocs_per_segment"] = benchmark::Counter(
-      static_cast<double>(g_openssl_allocs.load() - allocs) / static_cast<double>(state.iterations()));
+  state.counters["allocs_per_segment"] =
+      benchmark::Counter(static_cast<double>(g_openssl_allocs.load() - allocs) /
+                         static_cast<double>(state.iterations()));
 }
 BENCHMARK(BM_DeriveSegmentKey);
 

@@ -82,15 +82,16 @@ uint64_t build_log(const std::string& dir, uint64_t bytes, uint32_t record_bytes
   const uint64_t want = bytes / record_bytes;
   uint64_t have = (*w)->durable_lsn();
   if (have >= want) {
-    std::printf("log: reusing %s (%llu records)\n", dir.c_str(), static_cast<unsigned long long>(have));
+    std::printf("log: reusing %s (%llu records)\n", dir.c_str(),
+                static_cast<unsigned long long>(have));
     (void)(*w)->close();
     return have;
   }
   std::vector<uint8_t> payload(record_bytes);
   for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(i * 131 + 7);
   constexpr int kBatch = 16;
-  std::vector<sw::RecordIn> batch(kBatch, sw::RecordIn{.type = 1, .flags = 0, .tenant = 3,
-                                                        .payload = payload});
+  std::vector<sw::RecordIn> batch(
+      kBatch, sw::RecordIn{.type = 1, .flags = 0, .tenant = 3, .payload = payload});
   std::atomic<bool> failed{false};
   const auto t0 = Clock::now();
   while (have < want) {
@@ -117,13 +118,14 @@ struct Pass {
 };
 
 void print(const Pass& p, bool dropped) {
-  std::printf("%-22s %10llu rec %8.2f s %10.0f rec/s %8.1f MB/s  Cached %s%llu -> %llu MiB (%+lld)\n",
-              p.name, static_cast<unsigned long long>(p.records), p.seconds,
-              p.records / p.seconds, p.bytes / p.seconds / 1e6, dropped ? "(dropped) " : "",
-              static_cast<unsigned long long>(p.cached_before / 1024),
-              static_cast<unsigned long long>(p.cached_after / 1024),
-              static_cast<long long>(p.cached_after / 1024) -
-                  static_cast<long long>(p.cached_before / 1024));
+  std::printf(
+      "%-22s %10llu rec %8.2f s %10.0f rec/s %8.1f MB/s  Cached %s%llu -> %llu MiB (%+lld)\n",
+      p.name, static_cast<unsigned long long>(p.records), p.seconds, p.records / p.seconds,
+      p.bytes / p.seconds / 1e6, dropped ? "(dropped) " : "",
+      static_cast<unsigned long long>(p.cached_before / 1024),
+      static_cast<unsigned long long>(p.cached_after / 1024),
+      static_cast<long long>(p.cached_after / 1024) -
+          static_cast<long long>(p.cached_before / 1024));
 }
 
 template <typename F>
@@ -152,7 +154,8 @@ void sequential(sw::IoBackend* io, const std::string& dir, bool headers_only, Pa
     ++p->records;
     p->bytes += rec.header.payload_len;
     // Touch the payload as a consumer would (full mode only).
-    if (rec.payload != nullptr && rec.header.payload_len) sum += rec.payload[rec.header.payload_len - 1];
+    if (rec.payload != nullptr && rec.header.payload_len)
+      sum += rec.payload[rec.header.payload_len - 1];
   }
   if (sum == 1) std::printf(" ");
 }
@@ -197,13 +200,14 @@ void tail_latency(const std::string& dir, uint64_t records) {
     std::mutex am;
     std::condition_variable acv;
     bool done = false;
-    wal.append(std::span<const sw::RecordIn>(&rec, 1), [&](const sidewal::Status& st, uint64_t lsn) {
-      if (!st.ok()) die(st, "append (tail)");
-      acked[lsn - base] = Clock::now();
-      std::lock_guard<std::mutex> g(am);
-      done = true;
-      acv.notify_one();
-    });
+    wal.append(std::span<const sw::RecordIn>(&rec, 1),
+               [&](const sidewal::Status& st, uint64_t lsn) {
+                 if (!st.ok()) die(st, "append (tail)");
+                 acked[lsn - base] = Clock::now();
+                 std::lock_guard<std::mutex> g(am);
+                 done = true;
+                 acv.notify_one();
+               });
     std::unique_lock<std::mutex> lk(am);
     acv.wait(lk, [&] { return done; });
   }
@@ -216,9 +220,10 @@ void tail_latency(const std::string& dir, uint64_t records) {
   }
   std::sort(us.begin(), us.end());
   auto pct = [&](double q) { return us[std::min<size_t>(us.size() - 1, size_t(q * us.size()))]; };
-  std::printf("tail latency ACK -> delivery (%llu records, 256 B, one in flight): "
-              "p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us\n",
-              static_cast<unsigned long long>(records), pct(0.5), pct(0.99), pct(0.999), us.back());
+  std::printf(
+      "tail latency ACK -> delivery (%llu records, 256 B, one in flight): "
+      "p50 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us\n",
+      static_cast<unsigned long long>(records), pct(0.5), pct(0.99), pct(0.999), us.back());
 }
 
 }  // namespace
@@ -230,7 +235,8 @@ int main(int argc, char** argv) {
   CLI::App app{"replay_bench: replay speed of the readers and ACK-to-delivery tail latency"};
   app.add_option("dir", dir, "directory for the log (on the disk being measured)");
   app.add_option("bytes", bytes, "bytes of records to write and replay");
-  app.add_option("record_bytes", record_bytes, "payload bytes per record")->check(CLI::PositiveNumber);
+  app.add_option("record_bytes", record_bytes, "payload bytes per record")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   build_log(dir + "/log", bytes, record_bytes);
   std::string why;
@@ -243,23 +249,23 @@ int main(int argc, char** argv) {
   Pass headers = run_pass("odirect-headers-only", &dropped,
                           [&](Pass* p) { sequential(io.get(), dir + "/log", true, p); });
   print(headers, dropped);
-  Pass mm = run_pass("mmap-dontneed", &dropped,
-                 [&](Pass* p) {
-                   sw::MmapReaderStats s;
-                   uint64_t sum = 0;
-                   auto st = sw::mmap_replay(dir + "/log", 1, UINT64_MAX,
-                                             [&](const sw::MmapRecord& r) {
-                                               if (r.header.payload_len) {
-                                                 sum += r.payload[r.header.payload_len - 1];
-                                               }
-                                               return true;
-                                             },
-                                             &s);
-                   if (!st.ok()) die(st, "mmap");
-                   p->records = s.records;
-                   p->bytes = s.payload_bytes;
-                   if (sum == 1) std::printf(" ");
-                 });
+  Pass mm = run_pass("mmap-dontneed", &dropped, [&](Pass* p) {
+    sw::MmapReaderStats s;
+    uint64_t sum = 0;
+    auto st = sw::mmap_replay(
+        dir + "/log", 1, UINT64_MAX,
+        [&](const sw::MmapRecord& r) {
+          if (r.header.payload_len) {
+            sum += r.payload[r.header.payload_len - 1];
+          }
+          return true;
+        },
+        &s);
+    if (!st.ok()) die(st, "mmap");
+    p->records = s.records;
+    p->bytes = s.payload_bytes;
+    if (sum == 1) std::printf(" ");
+  });
   print(mm, dropped);
   // Control: plain buffered reads of the segment files, to show what a
   // reader that does not give its pages back does to the cache.

@@ -12,13 +12,13 @@
 // run's log is deleted afterwards.
 #include <algorithm>
 #include <array>
-#include <random>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,7 +46,7 @@ struct Args {
   size_t record_bytes = 100;
   std::vector<SyncMode> modes = {SyncMode::kFdatasync};
   BackendKind backend = BackendKind::kAuto;
-  bool dwb = true;  // --dwb on|off: the double-write buffer
+  bool dwb = true;       // --dwb on|off: the double-write buffer
   bool encrypt = false;  // --encrypt on|off: AES-256-GCM with a random key
 };
 
@@ -63,7 +63,8 @@ Args parse(int argc, char** argv) {
   app.add_option("--record-bytes", a.record_bytes, "payload bytes per record");
   app.add_option("--sync", sync, "how flushes reach the device")
       ->check(CLI::IsMember({"fdatasync", "odsync", "both"}));
-  app.add_option("--backend", backend, "I/O backend")->check(CLI::IsMember({"auto", "pwrite", "uring"}));
+  app.add_option("--backend", backend, "I/O backend")
+      ->check(CLI::IsMember({"auto", "pwrite", "uring"}));
   app.add_option("--dwb", dwb, "the double-write buffer")->check(CLI::IsMember({"on", "off"}));
   app.add_option("--encrypt", encrypt, "AES-256-GCM with a random key")
       ->check(CLI::IsMember({"on", "off"}));
@@ -75,7 +76,7 @@ Args parse(int argc, char** argv) {
   if (sync == "fdatasync") a.modes = {SyncMode::kFdatasync};
   if (sync == "odsync") a.modes = {SyncMode::kODsync};
   if (sync == "both") a.modes = {SyncMode::kFdatasync, SyncMode::kODsync};
-  a.backend = backend == "pwrite" ? BackendKind::kPwrite
+  a.backend = backend == "pwrite"  ? BackendKind::kPwrite
               : backend == "uring" ? BackendKind::kUring
                                    : BackendKind::kAuto;
   a.dwb = dwb == "on";
@@ -206,8 +207,9 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(a.dir, ec);
   std::printf("record bytes %zu, %.1f s per run, dir %s\n\n", a.record_bytes, a.seconds,
               std::filesystem::absolute(a.dir).c_str());
-  std::printf("| appenders | sync | backend | appends/s | p50 ms | p99 ms | p99.9 ms | flushes/s "
-              "| records/flush | write+sync ms |\n");
+  std::printf(
+      "| appenders | sync | backend | appends/s | p50 ms | p99 ms | p99.9 ms | flushes/s "
+      "| records/flush | write+sync ms |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   int rc = 0;
   for (SyncMode m : a.modes) {

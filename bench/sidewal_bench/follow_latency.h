@@ -27,9 +27,9 @@ Result<uint64_t> follow_payload_index(std::span<const uint8_t> payload);
 
 // Pairs ACK and delivery times (ns on one clock; 0 = never happened).
 struct FollowLatency {
-  LatencyHistogram histogram;      // ns, delivered records with an ACK
+  LatencyHistogram histogram;  // ns, delivered records with an ACK
   uint64_t delivered_before_ack = 0;
-  uint64_t missing = 0;            // ACKed but never delivered (or never ACKed)
+  uint64_t missing = 0;  // ACKed but never delivered (or never ACKed)
 };
 FollowLatency pair_follow_times(std::span<const uint64_t> ack_ns,
                                 std::span<const uint64_t> delivered_ns);

@@ -71,8 +71,8 @@ Result<std::string> run_follow_latency(const FollowLatencyOptions& o) {
           auto idx = follow_payload_index(r.payload);
           if (!idx.ok() || *idx >= o.records) {
             if (sh.failure.ok()) {
-              sh.failure =
-                  Status::Corruption("follower got a foreign record at LSN " + std::to_string(r.lsn));
+              sh.failure = Status::Corruption("follower got a foreign record at LSN " +
+                                              std::to_string(r.lsn));
             }
             continue;
           }
@@ -92,13 +92,13 @@ Result<std::string> run_follow_latency(const FollowLatencyOptions& o) {
       client::ReadOptions{.skip_dead = o.skip_dead});
   if (!read_id.ok()) return read_id.status();
 
-  const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double>(o.timeout_s));
+  const auto deadline =
+      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.timeout_s));
   for (uint64_t i = 0; i < o.records; ++i) {
     const std::vector<uint8_t> payload = follow_payload(i, o.record_bytes);
     const client::RecordIn rec{.type = 1, .flags = 0, .tenant = 1, .payload = payload};
-    Status sent = (*appender)->append_async(
-        std::span(&rec, 1), [&, i](const Status& s, uint64_t, uint32_t) {
+    Status sent =
+        (*appender)->append_async(std::span(&rec, 1), [&, i](const Status& s, uint64_t, uint32_t) {
           const uint64_t now = since_t0();
           MutexLock lk(sh.mu);
           if (s.ok()) {
@@ -137,8 +137,8 @@ Result<std::string> run_follow_latency(const FollowLatencyOptions& o) {
                     " records of " + std::to_string(o.record_bytes) + " bytes, one in flight" +
                     (o.skip_dead ? ", follower with SKIP_DEAD" : "") + "\n";
   out += "  p50 " + us(h.value_at_percentile(50)) + "  p90 " + us(h.value_at_percentile(90)) +
-         "  p99 " + us(h.value_at_percentile(99)) + "  p99.9 " +
-         us(h.value_at_percentile(99.9)) + "  max " + us(h.max()) + "\n";
+         "  p99 " + us(h.value_at_percentile(99)) + "  p99.9 " + us(h.value_at_percentile(99.9)) +
+         "  max " + us(h.max()) + "\n";
   out += "  delivered before the ACK callback ran: " + std::to_string(f.delivered_before_ack) +
          " (counted as 0)\n";
   out += "  missing: " + std::to_string(f.missing) + "\n";

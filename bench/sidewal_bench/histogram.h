@@ -36,7 +36,9 @@ class LatencyHistogram {
   uint64_t count() const { return count_; }
   uint64_t min() const { return count_ ? min_ : 0; }  // exact
   uint64_t max() const { return max_; }               // exact
-  double mean() const { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0; }
+  double mean() const {
+    return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0;
+  }
 
   // The smallest recorded value v (to bucket precision: the top of v's
   // bucket, never above max()) such that at least `percentile`% of the
@@ -53,7 +55,7 @@ class LatencyHistogram {
   uint64_t count_ = 0;            // == sum of counts_
   uint64_t min_ = UINT64_MAX;
   uint64_t max_ = 0;
-  unsigned __int128 sum_ = 0;     // for the mean; 128 bits cannot overflow here
+  unsigned __int128 sum_ = 0;  // for the mean; 128 bits cannot overflow here
 };
 
 }  // namespace sidewal::bench

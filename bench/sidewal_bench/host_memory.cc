@@ -29,8 +29,8 @@ Result<uint64_t> parse_meminfo_cached(std::string_view meminfo) {
     auto [ptr, ec] = std::from_chars(line.data(), line.data() + line.size(), kib);
     std::string_view unit(ptr, static_cast<size_t>(line.data() + line.size() - ptr));
     if (ec != std::errc() || unit != " kB") {
-      return Status::Corruption("meminfo: expected 'Cached: <n> kB', got 'Cached:" +
-                                std::string(line) + "'");
+      return Status::Corruption(
+          "meminfo: expected 'Cached: <n> kB', got 'Cached:" + std::string(line) + "'");
     }
     return kib * 1024;
   }

@@ -24,34 +24,46 @@ int main(int argc, char** argv) {
   CLI::App app{"sidewal-bench: closed- or open-loop append benchmark against a running sidewald"};
   app.add_option("--socket", o.socket, "sidewald's Unix socket")->capture_default_str();
   app.add_option("--connections", o.connections, "client connections")
-      ->capture_default_str()->check(CLI::Range(1u, 4096u));
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 4096u));
   app.add_option("--pipeline", o.pipeline, "APPENDs in flight per connection")
-      ->capture_default_str()->check(CLI::Range(1u, 65536u));
-  app.add_option("--batch", o.batch, "records per APPEND")->capture_default_str()->check(CLI::Range(1u, 65536u));
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 65536u));
+  app.add_option("--batch", o.batch, "records per APPEND")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 65536u));
   app.add_option("--record-bytes", o.record_bytes, "payload bytes per record")
-      ->capture_default_str()->check(CLI::Range(1u, 16u << 20));
-  app.add_option("--duration", o.duration_s, "measured seconds")->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 16u << 20));
+  app.add_option("--duration", o.duration_s, "measured seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--warmup", o.warmup_s, "unmeasured seconds before the window")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--rate", o.rate,
                  "open-loop target in APPENDs/s over all connections (latency from the scheduled "
                  "send time); 0 = closed-loop")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--send-tick-us", o.send_tick_us,
                  "open-loop: the sender wakes at most once per tick and sends every request due, "
                  "one send() per connection (never early: the tick counts in the latency); 0 = "
                  "wake for every request")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--admin", o.admin,
                  "sidewald's admin host:port; /metrics gives records per flush (empty: skip)")
       ->capture_default_str();
   app.add_option("--data-dir", o.data_dir,
                  "sidewald's data directory, to measure its .wal files' page-cache residency")
       ->capture_default_str();
-  app.add_option("--verify-sample", o.verify_sample, "ACKed records read back and compared at the end")
+  app.add_option("--verify-sample", o.verify_sample,
+                 "ACKed records read back and compared at the end")
       ->capture_default_str();
   app.add_option("--drain-timeout", o.drain_timeout_s, "seconds to wait for the last ACKs")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_flag("--json", json, "print the result as JSON");
   app.add_flag("--wake-probe", o.wake_probe,
                "through the measured window, one more thread sleeps 1 ms at a time and records "
@@ -76,8 +88,10 @@ int main(int argc, char** argv) {
 
   ::signal(SIGPIPE, SIG_IGN);
   if (uds_rtt) {
-    auto u = sidewal::bench::run_uds_rtt(sidewal::bench::UdsRttOptions{
-        .record_bytes = o.record_bytes, .duration_s = o.duration_s, .warmup_s = o.warmup_s});
+    auto u =
+        sidewal::bench::run_uds_rtt(sidewal::bench::UdsRttOptions{.record_bytes = o.record_bytes,
+                                                                  .duration_s = o.duration_s,
+                                                                  .warmup_s = o.warmup_s});
     if (!u.ok()) {
       std::fprintf(stderr, "sidewal-bench: %s\n", u.status().ToString().c_str());
       return 2;
@@ -88,11 +102,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (follow_records > 0) {
-    auto f = sidewal::bench::run_follow_latency(sidewal::bench::FollowLatencyOptions{
-        .socket = o.socket,
-        .records = follow_records,
-        .record_bytes = o.record_bytes,
-        .skip_dead = follow_skip_dead});
+    auto f = sidewal::bench::run_follow_latency(
+        sidewal::bench::FollowLatencyOptions{.socket = o.socket,
+                                             .records = follow_records,
+                                             .record_bytes = o.record_bytes,
+                                             .skip_dead = follow_skip_dead});
     if (!f.ok()) {
       std::fprintf(stderr, "sidewal-bench: %s\n", f.status().ToString().c_str());
       return 2;
@@ -105,8 +119,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sidewal-bench: %s\n", r.status().ToString().c_str());
     return 2;
   }
-  const std::string out = json ? sidewal::bench::format_json(r.value())
-                               : sidewal::bench::format_text(r.value());
+  const std::string out =
+      json ? sidewal::bench::format_json(r.value()) : sidewal::bench::format_text(r.value());
   std::fputs(out.c_str(), stdout);
   return r.value().ok() ? 0 : 1;
 }

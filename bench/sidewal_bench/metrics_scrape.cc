@@ -7,8 +7,7 @@
 
 namespace sidewal::bench {
 
-Result<std::string> admin_get(const std::string& address, const std::string& path,
-                              int timeout_ms) {
+Result<std::string> admin_get(const std::string& address, const std::string& path, int timeout_ms) {
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos) {
     return Status::InvalidArgument("admin address '" + address + "': expected host:port");

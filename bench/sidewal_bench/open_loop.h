@@ -49,8 +49,8 @@ class OpenLoopSchedule {
     const unsigned __int128 elapsed = now_ns - start_ns_;
     // The largest i with i * 1e12 / milli_rate <= elapsed, plus one.
     // floor(i * 1e12 / r) <= e  <=>  i * 1e12 < (e + 1) * r.
-    const unsigned __int128 n = ((elapsed + 1) * milli_rate_ + 1'000'000'000'000ull - 1) /
-                                1'000'000'000'000ull;
+    const unsigned __int128 n =
+        ((elapsed + 1) * milli_rate_ + 1'000'000'000'000ull - 1) / 1'000'000'000'000ull;
     return static_cast<uint64_t>(n);
   }
 

@@ -54,7 +54,8 @@ void fill_payload(uint32_t connection, uint64_t sequence, std::span<uint8_t> out
   put_u64(header + 4, sequence);
   const size_t h = std::min(out.size(), kPayloadHeaderBytes);
   std::memcpy(out.data(), header, h);
-  if (out.size() > h) fill_filler(pool_offset(connection, sequence), out.data() + h, out.size() - h);
+  if (out.size() > h)
+    fill_filler(pool_offset(connection, sequence), out.data() + h, out.size() - h);
 }
 
 std::optional<std::string> check_payload(uint32_t connection, uint64_t sequence,
@@ -74,8 +75,8 @@ std::optional<std::string> check_payload(uint32_t connection, uint64_t sequence,
     claims = " (its header says connection " + std::to_string(get_u32(payload.data())) +
              " sequence " + std::to_string(get_u64(payload.data() + 4)) + ")";
   }
-  return who + ": first differing byte at offset " +
-         std::to_string(diff.first - want.begin()) + claims;
+  return who + ": first differing byte at offset " + std::to_string(diff.first - want.begin()) +
+         claims;
 }
 
 }  // namespace sidewal::bench

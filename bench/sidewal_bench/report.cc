@@ -27,32 +27,39 @@ std::string format_text(const BenchResult& r) {
   const auto& o = r.options;
   const auto& h = r.latency;
   std::string s;
-  s += fmt::format("mode          {}  ({} connections x {} in flight, {} record(s) of {} B per APPEND)\n",
-                   o.rate > 0 ? fmt::format("open-loop at {:.0f} appends/s, send tick {:g} us", o.rate,
-                                            o.send_tick_us)
-                              : "closed-loop",
-                   o.connections, o.pipeline, o.batch, o.record_bytes);
+  s += fmt::format(
+      "mode          {}  ({} connections x {} in flight, {} record(s) of {} B per APPEND)\n",
+      o.rate > 0
+          ? fmt::format("open-loop at {:.0f} appends/s, send tick {:g} us", o.rate, o.send_tick_us)
+          : "closed-loop",
+      o.connections, o.pipeline, o.batch, o.record_bytes);
   s += fmt::format("window        {:.1f} s after {:.1f} s warm-up\n", r.window_s, o.warmup_s);
-  s += fmt::format("throughput    {:.0f} appends/s, {:.0f} records/s, {:.2f} MB/s\n", r.appends_per_s,
-                   r.records_per_s, r.mb_per_s);
-  s += fmt::format("latency (us)  p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}  ({} samples{})\n",
-                   us(h.value_at_percentile(50)), us(h.value_at_percentile(90)),
-                   us(h.value_at_percentile(99)), us(h.value_at_percentile(99.9)), us(h.max()),
-                   h.count(), o.rate > 0 ? ", from the scheduled send time" : "");
-  if (o.rate > 0) s += fmt::format("send lag      max {:.1f} us behind schedule\n", us(r.max_send_lag_ns));
+  s += fmt::format("throughput    {:.0f} appends/s, {:.0f} records/s, {:.2f} MB/s\n",
+                   r.appends_per_s, r.records_per_s, r.mb_per_s);
+  s += fmt::format(
+      "latency (us)  p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}  ({} "
+      "samples{})\n",
+      us(h.value_at_percentile(50)), us(h.value_at_percentile(90)), us(h.value_at_percentile(99)),
+      us(h.value_at_percentile(99.9)), us(h.max()), h.count(),
+      o.rate > 0 ? ", from the scheduled send time" : "");
+  if (o.rate > 0)
+    s += fmt::format("send lag      max {:.1f} us behind schedule\n", us(r.max_send_lag_ns));
   if (const auto& w = r.wake_probe) {
     s += fmt::format(
-        "wake probe    oversleep of a {:g} ms sleep (us) p50 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}  "
+        "wake probe    oversleep of a {:g} ms sleep (us) p50 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max "
+        "{:.1f}  "
         "({} stalls over {:g} ms in {} samples)\n",
         us(WakeProbe::kPeriodNs) / 1e3, us(w->p50_ns), us(w->p99_ns), us(w->p999_ns), us(w->max_ns),
         w->stalls, us(w->stall_ns) / 1e3, w->samples);
   }
-  s += fmt::format("per flush     {}\n", r.records_per_flush
-                                          ? fmt::format("{:.1f} records", *r.records_per_flush)
-                                          : "n/a" + (r.metrics_error.empty() ? "" : " (" + r.metrics_error + ")"));
-  s += fmt::format("host Cached   before {:.1f} MiB, after {:.1f} MiB ({:+.1f}), max {:.1f} MiB ({:+.1f})\n",
-                   mib(r.cached_before), mib(r.cached_after), signed_mib(r.cached_after, r.cached_before),
-                   mib(r.cached_max), signed_mib(r.cached_max, r.cached_before));
+  s += fmt::format("per flush     {}\n",
+                   r.records_per_flush
+                       ? fmt::format("{:.1f} records", *r.records_per_flush)
+                       : "n/a" + (r.metrics_error.empty() ? "" : " (" + r.metrics_error + ")"));
+  s += fmt::format(
+      "host Cached   before {:.1f} MiB, after {:.1f} MiB ({:+.1f}), max {:.1f} MiB ({:+.1f})\n",
+      mib(r.cached_before), mib(r.cached_after), signed_mib(r.cached_after, r.cached_before),
+      mib(r.cached_max), signed_mib(r.cached_max, r.cached_before));
   if (r.residency_before || r.residency_after) {
     s += fmt::format("log resident  before {} B, after {} B ({} .wal files)\n",
                      json_opt(r.residency_before), json_opt(r.residency_after), r.wal_files);
@@ -64,8 +71,8 @@ std::string format_text(const BenchResult& r) {
     s += fmt::format(
         "PROBLEMS      {} failed APPENDs{}, {} unacknowledged and {} never sent when the drain "
         "timed out, {} out-of-order ACKs\n",
-        r.errors, r.first_error.empty() ? "" : " (first: " + r.first_error + ")", r.unacked, r.unsent,
-        r.order_violations);
+        r.errors, r.first_error.empty() ? "" : " (first: " + r.first_error + ")", r.unacked,
+        r.unsent, r.order_violations);
   }
   return s;
 }
@@ -75,41 +82,49 @@ std::string format_json(const BenchResult& r) {
   const auto& h = r.latency;
   std::string s = "{\n";
   s += fmt::format("  \"mode\": \"{}\",\n", o.rate > 0 ? "open" : "closed");
-  s += fmt::format("  \"connections\": {}, \"pipeline\": {}, \"batch\": {}, \"record_bytes\": {},\n",
-                   o.connections, o.pipeline, o.batch, o.record_bytes);
-  s += fmt::format("  \"target_rate\": {}, \"send_tick_us\": {}, \"warmup_s\": {}, \"window_s\": {},\n",
-                   o.rate, o.send_tick_us, o.warmup_s, r.window_s);
-  s += fmt::format("  \"appends\": {}, \"records\": {},\n", r.appends, r.records);
-  s += fmt::format("  \"appends_per_s\": {:.1f}, \"records_per_s\": {:.1f}, \"mb_per_s\": {:.3f},\n",
-                   r.appends_per_s, r.records_per_s, r.mb_per_s);
+  s +=
+      fmt::format("  \"connections\": {}, \"pipeline\": {}, \"batch\": {}, \"record_bytes\": {},\n",
+                  o.connections, o.pipeline, o.batch, o.record_bytes);
   s += fmt::format(
-      "  \"latency_us\": {{\"count\": {}, \"min\": {:.1f}, \"mean\": {:.1f}, \"p50\": {:.1f}, \"p90\": {:.1f}, "
+      "  \"target_rate\": {}, \"send_tick_us\": {}, \"warmup_s\": {}, \"window_s\": {},\n", o.rate,
+      o.send_tick_us, o.warmup_s, r.window_s);
+  s += fmt::format("  \"appends\": {}, \"records\": {},\n", r.appends, r.records);
+  s +=
+      fmt::format("  \"appends_per_s\": {:.1f}, \"records_per_s\": {:.1f}, \"mb_per_s\": {:.3f},\n",
+                  r.appends_per_s, r.records_per_s, r.mb_per_s);
+  s += fmt::format(
+      "  \"latency_us\": {{\"count\": {}, \"min\": {:.1f}, \"mean\": {:.1f}, \"p50\": {:.1f}, "
+      "\"p90\": {:.1f}, "
       "\"p99\": {:.1f}, \"p999\": {:.1f}, \"max\": {:.1f}}},\n",
-      h.count(), us(h.min()), h.mean() / 1e3, us(h.value_at_percentile(50)), us(h.value_at_percentile(90)),
-      us(h.value_at_percentile(99)), us(h.value_at_percentile(99.9)), us(h.max()));
+      h.count(), us(h.min()), h.mean() / 1e3, us(h.value_at_percentile(50)),
+      us(h.value_at_percentile(90)), us(h.value_at_percentile(99)), us(h.value_at_percentile(99.9)),
+      us(h.max()));
   s += fmt::format("  \"max_send_lag_us\": {:.1f},\n", us(r.max_send_lag_ns));
   if (const auto& w = r.wake_probe) {
     // Keys of their own (p50_us, not p50): a reader taking the first "p50"
     // gets the requests' latency, as before.
     s += fmt::format(
-        "  \"wake_probe\": {{\"period_us\": {:.0f}, \"samples\": {}, \"p50_us\": {:.1f}, \"p99_us\": {:.1f}, "
+        "  \"wake_probe\": {{\"period_us\": {:.0f}, \"samples\": {}, \"p50_us\": {:.1f}, "
+        "\"p99_us\": {:.1f}, "
         "\"p999_us\": {:.1f}, \"max_us\": {:.1f}, \"stalls_over_2ms\": {}}},\n",
-        us(WakeProbe::kPeriodNs), w->samples, us(w->p50_ns), us(w->p99_ns), us(w->p999_ns), us(w->max_ns),
-        w->stalls);
+        us(WakeProbe::kPeriodNs), w->samples, us(w->p50_ns), us(w->p99_ns), us(w->p999_ns),
+        us(w->max_ns), w->stalls);
   } else {
     s += "  \"wake_probe\": null,\n";
   }
   s += fmt::format("  \"records_per_flush\": {},\n",
                    r.records_per_flush ? fmt::format("{:.2f}", *r.records_per_flush) : "null");
   s += fmt::format("  \"metrics_error\": {},\n", json_string(r.metrics_error));
-  s += fmt::format("  \"cached_bytes\": {{\"before\": {}, \"after\": {}, \"max\": {}}},\n", r.cached_before,
-                   r.cached_after, r.cached_max);
+  s += fmt::format("  \"cached_bytes\": {{\"before\": {}, \"after\": {}, \"max\": {}}},\n",
+                   r.cached_before, r.cached_after, r.cached_max);
   s += fmt::format("  \"residency_bytes\": {{\"before\": {}, \"after\": {}, \"wal_files\": {}}},\n",
                    json_opt(r.residency_before), json_opt(r.residency_after), r.wal_files);
-  s += fmt::format("  \"verify\": {{\"checked\": {}, \"mismatches\": {}, \"first_mismatch\": {}}},\n",
-                   r.verify_checked, r.verify_mismatches, json_string(r.first_mismatch));
   s += fmt::format(
-      "  \"errors\": {}, \"first_error\": {}, \"unacked\": {}, \"unsent\": {}, \"order_violations\": {},\n",
+      "  \"verify\": {{\"checked\": {}, \"mismatches\": {}, \"first_mismatch\": {}}},\n",
+      r.verify_checked, r.verify_mismatches, json_string(r.first_mismatch));
+  s += fmt::format(
+      "  \"errors\": {}, \"first_error\": {}, \"unacked\": {}, \"unsent\": {}, "
+      "\"order_violations\": {},\n",
       r.errors, json_string(r.first_error), r.unacked, r.unsent, r.order_violations);
   s += fmt::format("  \"ok\": {}\n", r.ok() ? "true" : "false");
   return s + "}\n";
@@ -119,14 +134,17 @@ std::string format_uds_rtt_text(const UdsRttResult& r) {
   const auto& h = r.latency;
   std::string s;
   s += fmt::format(
-      "mode          Unix-socket round trip, no-op server, 1 client x 1 in flight, blocking send/recv "
+      "mode          Unix-socket round trip, no-op server, 1 client x 1 in flight, blocking "
+      "send/recv "
       "(request {} B: APPEND of one {} B record; reply {} B: ACK)\n",
       r.request_bytes, r.options.record_bytes, r.reply_bytes);
-  s += fmt::format("window        {:.1f} s after {:.1f} s warm-up\n", r.window_s, r.options.warmup_s);
+  s += fmt::format("window        {:.1f} s after {:.1f} s warm-up\n", r.window_s,
+                   r.options.warmup_s);
   s += fmt::format("throughput    {:.0f} round trips/s\n", r.round_trips_per_s);
-  s += fmt::format("latency (us)  p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}  ({} samples)\n",
-                   us(h.value_at_percentile(50)), us(h.value_at_percentile(90)),
-                   us(h.value_at_percentile(99)), us(h.value_at_percentile(99.9)), us(h.max()), h.count());
+  s += fmt::format(
+      "latency (us)  p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}  ({} samples)\n",
+      us(h.value_at_percentile(50)), us(h.value_at_percentile(90)), us(h.value_at_percentile(99)),
+      us(h.value_at_percentile(99.9)), us(h.max()), h.count());
   return s;
 }
 
@@ -140,10 +158,12 @@ std::string format_uds_rtt_json(const UdsRttResult& r) {
   s += fmt::format("  \"round_trips\": {}, \"round_trips_per_s\": {:.1f},\n", r.round_trips,
                    r.round_trips_per_s);
   s += fmt::format(
-      "  \"latency_us\": {{\"count\": {}, \"min\": {:.1f}, \"mean\": {:.1f}, \"p50\": {:.1f}, \"p90\": {:.1f}, "
+      "  \"latency_us\": {{\"count\": {}, \"min\": {:.1f}, \"mean\": {:.1f}, \"p50\": {:.1f}, "
+      "\"p90\": {:.1f}, "
       "\"p99\": {:.1f}, \"p999\": {:.1f}, \"max\": {:.1f}}}\n",
-      h.count(), us(h.min()), h.mean() / 1e3, us(h.value_at_percentile(50)), us(h.value_at_percentile(90)),
-      us(h.value_at_percentile(99)), us(h.value_at_percentile(99.9)), us(h.max()));
+      h.count(), us(h.min()), h.mean() / 1e3, us(h.value_at_percentile(50)),
+      us(h.value_at_percentile(90)), us(h.value_at_percentile(99)), us(h.value_at_percentile(99.9)),
+      us(h.max()));
   return s + "}\n";
 }
 

@@ -48,7 +48,7 @@ struct Conn {
   uint64_t next_k GUARDED_BY(mu) = 0;    // next request number to send
   uint32_t inflight GUARDED_BY(mu) = 0;  // sent, not yet completed
   bool failed GUARDED_BY(mu) = false;    // an APPEND failed: send no more
-  uint64_t k_limit = 0;  // open-loop: requests scheduled before the window's end
+  uint64_t k_limit = 0;                  // open-loop: requests scheduled before the window's end
   // End-of-run snapshot taken: record and send nothing more.
   bool frozen GUARDED_BY(mu) = false;
 
@@ -119,10 +119,10 @@ void Run::send(Conn& c, uint64_t k, uint64_t scheduled) {
   }
   // Closed-loop latency starts at the send; open-loop at the schedule.
   const uint64_t t0 = open_loop_ ? scheduled : now;
-  Status s = c.client->append_async(
-      recs, [this, &c, k, t0](const Status& st, uint64_t first_lsn, uint32_t count) {
-        on_ack(c, k, t0, st, first_lsn, count);
-      });
+  Status s = c.client->append_async(recs, [this, &c, k, t0](const Status& st, uint64_t first_lsn,
+                                                            uint32_t count) {
+    on_ack(c, k, t0, st, first_lsn, count);
+  });
   if (!s.ok()) on_ack(c, k, t0, s, 0, 0);
 }
 
@@ -297,8 +297,9 @@ void Run::verify(BenchResult* r) {
     }
     const auto& recs = got.value().records;
     if (recs.empty() || recs.front().lsn != s.lsn) {
-      mismatch("READ of LSN " + std::to_string(s.lsn) + " returned " +
-               (recs.empty() ? std::string("no record") : "LSN " + std::to_string(recs.front().lsn)));
+      mismatch(
+          "READ of LSN " + std::to_string(s.lsn) + " returned " +
+          (recs.empty() ? std::string("no record") : "LSN " + std::to_string(recs.front().lsn)));
       continue;
     }
     if (recs.front().tenant != s.connection) {
@@ -358,7 +359,10 @@ Result<BenchResult> Run::execute() {
   wait_until_time(window_start_);
   if (!o_.admin.empty()) {
     auto m = admin_get(o_.admin, "/metrics");
-    if (m.ok()) metrics_before = m.value(); else r.metrics_error = m.status().ToString();
+    if (m.ok())
+      metrics_before = m.value();
+    else
+      r.metrics_error = m.status().ToString();
   }
   wait_until_time(window_end_);
   if (o_.wake_probe) {
@@ -367,7 +371,10 @@ Result<BenchResult> Run::execute() {
   }
   if (!o_.admin.empty() && r.metrics_error.empty()) {
     auto m = admin_get(o_.admin, "/metrics");
-    if (m.ok()) metrics_after = m.value(); else r.metrics_error = m.status().ToString();
+    if (m.ok())
+      metrics_after = m.value();
+    else
+      r.metrics_error = m.status().ToString();
   }
   stop_ = true;
   if (scheduler.joinable()) scheduler.join();
@@ -426,7 +433,8 @@ Result<BenchResult> Run::execute() {
   r.mb_per_s = r.records_per_s * o_.record_bytes / 1e6;
   if (!metrics_before.empty() && !metrics_after.empty()) {
     r.records_per_flush = records_per_flush(metrics_before, metrics_after);
-    if (!r.records_per_flush) r.metrics_error = "no sidewal_group_commit_records samples in /metrics";
+    if (!r.records_per_flush)
+      r.metrics_error = "no sidewal_group_commit_records samples in /metrics";
   }
   r.cached_before = cached.first();
   r.cached_after = cached.last();

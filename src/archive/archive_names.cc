@@ -56,9 +56,9 @@ std::string generation_marker_key(const std::string& prefix, const std::string& 
 
 std::string piece_key(const std::string& prefix, const std::string& generation,
                       const PieceName& n) {
-  return segments_prefix(prefix, generation) + d20(n.segment_first_lsn) + "/" + d20(n.begin) +
-         "-" + d20(n.end) + "." + d20(n.first_lsn) + "-" + d20(n.last_lsn) + "." +
-         d20(n.segment_id) + "." + d20(n.file_bytes) + "." + d20(n.stamp_us) + ".piece";
+  return segments_prefix(prefix, generation) + d20(n.segment_first_lsn) + "/" + d20(n.begin) + "-" +
+         d20(n.end) + "." + d20(n.first_lsn) + "-" + d20(n.last_lsn) + "." + d20(n.segment_id) +
+         "." + d20(n.file_bytes) + "." + d20(n.stamp_us) + ".piece";
 }
 
 bool parse_piece_suffix(const std::string& s, PieceName* out) {
@@ -71,8 +71,8 @@ bool parse_piece_suffix(const std::string& s, PieceName* out) {
             take20(s, &p, &n.file_bytes) && take(s, &p, '.') && take20(s, &p, &n.stamp_us);
   if (!ok || s.compare(p, std::string::npos, ".piece") != 0) return false;
   if (n.begin >= n.end || n.first_lsn == 0 || n.first_lsn > n.last_lsn ||
-      n.segment_first_lsn == 0 || n.segment_first_lsn > n.first_lsn ||
-      n.end > n.file_bytes || n.segment_id == 0 || n.begin % 8 != 0 || n.end % 8 != 0) {
+      n.segment_first_lsn == 0 || n.segment_first_lsn > n.first_lsn || n.end > n.file_bytes ||
+      n.segment_id == 0 || n.begin % 8 != 0 || n.end % 8 != 0) {
     return false;
   }
   *out = n;
@@ -89,7 +89,8 @@ bool valid_generation_id(const std::string& id) {
 
 Result<std::string> new_generation_id() {
   unsigned char b[8];
-  if (RAND_bytes(b, sizeof b) != 1) return Status::IoError("RAND_bytes failed to draw a generation id");
+  if (RAND_bytes(b, sizeof b) != 1)
+    return Status::IoError("RAND_bytes failed to draw a generation id");
   static const char* kHex = "0123456789abcdef";
   std::string id;
   for (unsigned char c : b) {

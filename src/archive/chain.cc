@@ -66,8 +66,8 @@ Status build_chain(const std::vector<ObjectInfo>& listing, const std::string& se
       const uint64_t want = n.begin == 0 ? first : seg.last_lsn + 1;
       if ((n.begin == c || n.begin == 0) && n.first_lsn != want) {
         return Status::Corruption("object " + pieces[best].key + " starts at lsn " +
-                                  std::to_string(n.first_lsn) + "; the pieces before it end at lsn " +
-                                  std::to_string(want - 1));
+                                  std::to_string(n.first_lsn) +
+                                  "; the pieces before it end at lsn " + std::to_string(want - 1));
       }
       taken[best] = true;
       seg.cover.push_back(pieces[best]);

@@ -26,16 +26,16 @@ struct ChainSegment {
   uint64_t end = 0;        // E of the last piece taken
   uint64_t segment_id = 0;
   uint64_t file_bytes = 0;
-  uint64_t stamp_us = 0;   // of the last piece taken
+  uint64_t stamp_us = 0;  // of the last piece taken
   std::vector<Piece> cover;
 };
 
 struct Chain {
   std::vector<ChainSegment> segments;  // contiguous LSNs, in order
-  uint64_t first_lsn = 0;    // 0 when the chain is empty
-  uint64_t durable_lsn = 0;  // 0 when the chain is empty
-  uint64_t pieces = 0;       // every piece listed
-  uint64_t bytes = 0;        // their sizes
+  uint64_t first_lsn = 0;              // 0 when the chain is empty
+  uint64_t durable_lsn = 0;            // 0 when the chain is empty
+  uint64_t pieces = 0;                 // every piece listed
+  uint64_t bytes = 0;                  // their sizes
   uint64_t max_stamp_us = 0;
   // Pieces every byte of which a taken piece of the same segment holds
   // (tail pieces left by compaction): safe to delete.

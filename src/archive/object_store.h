@@ -22,7 +22,7 @@
 namespace sidewal::archive {
 
 struct ObjectInfo {
-  std::string key;   // full key, prefix included
+  std::string key;  // full key, prefix included
   uint64_t size = 0;
   std::string etag;  // as the store reports it, quotes removed
 };
@@ -47,9 +47,8 @@ class ObjectStore {
   // Multipart upload, for objects larger than one part (S3: parts of 5 MiB
   // or more, except the last; numbered from 1).
   virtual Status create_multipart(const std::string& key, std::string* upload_id) = 0;
-  virtual Status upload_part(const std::string& key, const std::string& upload_id,
-                             int part_number, std::span<const uint8_t> body,
-                             std::string* etag) = 0;
+  virtual Status upload_part(const std::string& key, const std::string& upload_id, int part_number,
+                             std::span<const uint8_t> body, std::string* etag) = 0;
   virtual Status complete_multipart(const std::string& key, const std::string& upload_id,
                                     const std::vector<std::string>& part_etags) = 0;
   virtual Status abort_multipart(const std::string& key, const std::string& upload_id) = 0;

@@ -60,7 +60,8 @@ class ObservedObjectStore final : public ObjectStore {
     const auto t0 = std::chrono::steady_clock::now();
     Status s = f();
     if (observer_) {
-      observer_(op, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), s);
+      observer_(op, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                s);
     }
     return s;
   }

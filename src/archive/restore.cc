@@ -13,8 +13,8 @@
 #include "archive/archive_names.h"
 #include "archive/local_generation.h"
 #include "archive/segment_bytes.h"
-#include "wal/dwb.h"
 #include "wal/codecs/format.h"
+#include "wal/dwb.h"
 
 namespace sidewal::archive {
 
@@ -33,8 +33,10 @@ Status write_segment_file(const std::string& path, const std::string& bytes, uin
   while (s.ok() && done < bytes.size()) {
     ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) s = Status::FromErrno(n < 0 ? errno : EIO, "write " + path);
-    else done += static_cast<size_t>(n);
+    if (n <= 0)
+      s = Status::FromErrno(n < 0 ? errno : EIO, "write " + path);
+    else
+      done += static_cast<size_t>(n);
   }
   // The rest of the file reads as zeros and is allocated, as the writer's
   // preallocated segments are.
@@ -117,10 +119,10 @@ Status restore(ObjectStore* store, const RestoreOptions& o, RestoreReport* repor
   SIDEWAL_RETURN_IF_ERROR(
       build_chain(listing, sp, o.to_time_us != 0 ? o.to_time_us : UINT64_MAX, &chain));
   if (chain.empty()) {
-    return Status::NotFound("generation " + gen + " holds no records" +
-                            (o.to_time_us ? " stamped at or before " + format_stamp(o.to_time_us)
-                                          : std::string()) +
-                            (chain.gap.ok() ? "" : ": " + chain.gap.message()));
+    return Status::NotFound(
+        "generation " + gen + " holds no records" +
+        (o.to_time_us ? " stamped at or before " + format_stamp(o.to_time_us) : std::string()) +
+        (chain.gap.ok() ? "" : ": " + chain.gap.message()));
   }
   uint64_t target = o.to_lsn != 0 ? o.to_lsn : chain.durable_lsn;
   if (!chain.gap.ok() && target >= chain.durable_lsn) return chain.gap;
@@ -149,7 +151,7 @@ Status restore(ObjectStore* store, const RestoreOptions& o, RestoreReport* repor
     const uint64_t records_end = wal::dwb::records_end(seg.file_bytes, kArchiveAlign);
     std::string bytes(seg.end, '\0');
     const uint64_t stop = std::min(seg.last_lsn, target);
-    uint64_t c = 0;           // bytes [0, c) are in place and checked
+    uint64_t c = 0;  // bytes [0, c) are in place and checked
     uint64_t next_lsn = seg.first_lsn;
     fmt::Preamble pre;
     for (const Piece& p : seg.cover) {
@@ -172,9 +174,10 @@ Status restore(ObjectStore* store, const RestoreOptions& o, RestoreReport* repor
       std::memcpy(bytes.data() + p.name.begin, body.data(), body.size());
       uint64_t pos = c;
       if (c == 0) {
-        SIDEWAL_RETURN_IF_ERROR(fmt::decode_preamble(
-            reinterpret_cast<const uint8_t*>(bytes.data()),
-            std::min<uint64_t>(bytes.size(), fmt::kMaxPreambleBytes), "object " + p.key, &pre));
+        SIDEWAL_RETURN_IF_ERROR(
+            fmt::decode_preamble(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                 std::min<uint64_t>(bytes.size(), fmt::kMaxPreambleBytes),
+                                 "object " + p.key, &pre));
         if (pre.segment_id != seg.segment_id) {
           return Status::Corruption("object " + p.key + ": preamble segment id " +
                                     std::to_string(pre.segment_id) + ", its name says " +
@@ -229,9 +232,8 @@ Status restore(ObjectStore* store, const RestoreOptions& o, RestoreReport* repor
       c = w.end;
     }
     bytes.resize(c);
-    SIDEWAL_RETURN_IF_ERROR(
-        write_segment_file(o.dir + "/" + fmt::segment_file_name(seg.first_lsn), bytes,
-                           seg.file_bytes));
+    SIDEWAL_RETURN_IF_ERROR(write_segment_file(o.dir + "/" + fmt::segment_file_name(seg.first_lsn),
+                                               bytes, seg.file_bytes));
     ++report->segments;
     if (report->first_lsn == 0) report->first_lsn = seg.first_lsn;
     report->last_lsn = next_lsn - 1;

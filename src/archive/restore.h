@@ -25,10 +25,10 @@ Status list_generations(ObjectStore* store, const std::string& prefix,
 
 struct RestoreOptions {
   std::string prefix;
-  std::string dir;         // must be missing or empty
-  std::string generation;  // empty: the one with the newest piece
-  uint64_t to_lsn = 0;     // 0: the generation's durable LSN; else exactly this LSN
-  uint64_t to_time_us = 0; // 0: no time limit; else pieces stamped at or before it
+  std::string dir;          // must be missing or empty
+  std::string generation;   // empty: the one with the newest piece
+  uint64_t to_lsn = 0;      // 0: the generation's durable LSN; else exactly this LSN
+  uint64_t to_time_us = 0;  // 0: no time limit; else pieces stamped at or before it
 };
 
 struct RestoreReport {
@@ -36,8 +36,8 @@ struct RestoreReport {
   uint64_t first_lsn = 0;
   uint64_t last_lsn = 0;
   uint64_t segments = 0;
-  uint64_t pieces = 0;      // objects downloaded
-  uint64_t bytes = 0;       // bytes downloaded
+  uint64_t pieces = 0;  // objects downloaded
+  uint64_t bytes = 0;   // bytes downloaded
   uint64_t records = 0;
 };
 

@@ -50,8 +50,8 @@ std::string uri_encode(const std::string& s, bool keep_slash) {
   std::string out;
   out.reserve(s.size() * 3);
   for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-        c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
@@ -144,10 +144,12 @@ Result<S3Credentials> load_s3_credentials_from_env() {
         "and no credentials directory was given");
   }
   if (c.access_key_id.empty()) {
-    return Status::InvalidArgument("S3 credentials: AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
+    return Status::InvalidArgument(
+        "S3 credentials: AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
   }
   if (c.secret_access_key.empty()) {
-    return Status::InvalidArgument("S3 credentials: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
+    return Status::InvalidArgument(
+        "S3 credentials: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
   }
   return c;
 }
@@ -247,7 +249,8 @@ Result<std::unique_ptr<S3ObjectStore>> S3ObjectStore::open(S3Config config) {
   }
   if (host.empty()) return Status::InvalidArgument(where + ": no host");
   if (!path.empty() && path != "/") {
-    return Status::InvalidArgument(where + ": must not have a path (the bucket is a separate setting)");
+    return Status::InvalidArgument(where +
+                                   ": must not have a path (the bucket is a separate setting)");
   }
   if (!part(CURLUPART_QUERY).empty() || !part(CURLUPART_USER).empty()) {
     return Status::InvalidArgument(where + ": must not have a query or user part");
@@ -264,7 +267,8 @@ Result<std::unique_ptr<S3ObjectStore>> S3ObjectStore::open(S3Config config) {
   if (config.list_page_size < 1 || config.list_page_size > 1000) {
     return Status::InvalidArgument("S3 list page size must be 1..1000");
   }
-  if (config.connect_timeout_ms < 0 || config.request_timeout_ms < 0 || config.stall_timeout_s < 1) {
+  if (config.connect_timeout_ms < 0 || config.request_timeout_ms < 0 ||
+      config.stall_timeout_s < 1) {
     return Status::InvalidArgument("S3 timeouts must not be negative (stall timeout at least 1 s)");
   }
   std::string host_port = port.empty() ? host : host + ":" + port;
@@ -390,7 +394,8 @@ Status S3ObjectStore::error_status(const std::string& what, const Response& resp
   std::string code;
   std::string message;
   tinyxml2::XMLDocument doc;
-  if (!resp.body.empty() && doc.Parse(resp.body.data(), resp.body.size()) == tinyxml2::XML_SUCCESS) {
+  if (!resp.body.empty() &&
+      doc.Parse(resp.body.data(), resp.body.size()) == tinyxml2::XML_SUCCESS) {
     const tinyxml2::XMLElement* err = doc.FirstChildElement("Error");
     code = child_text(err, "Code");
     message = child_text(err, "Message");
@@ -399,8 +404,8 @@ Status S3ObjectStore::error_status(const std::string& what, const Response& resp
   if (!code.empty()) text += " " + code;
   if (!message.empty()) text += ": " + message;
   // Retryable: the server's fault, throttling, a timed-out request.
-  if (resp.status >= 500 || resp.status == 408 || resp.status == 429 ||
-      code == "RequestTimeout" || code == "SlowDown" || code == "InternalError") {
+  if (resp.status >= 500 || resp.status == 408 || resp.status == 429 || code == "RequestTimeout" ||
+      code == "SlowDown" || code == "InternalError") {
     return Status::IoError(text);
   }
   if (resp.status == 404 && code != "NoSuchBucket") return Status::NotFound(text);
@@ -571,7 +576,8 @@ Status S3ObjectStore::upload_part(const std::string& key, const std::string& upl
   Request req;
   req.method = "PUT";
   req.key = key;
-  req.query = canonical_query({{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}});
+  req.query =
+      canonical_query({{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}});
   req.body = body;
   req.content_type = "application/octet-stream";
   req.what = "UploadPart " + std::to_string(part_number) + " s3://" + config_.bucket + "/" + key;

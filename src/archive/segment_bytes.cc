@@ -30,8 +30,8 @@ Status walk_records(const ByteView& view, uint64_t pos, uint64_t limit, uint64_t
     if (!h.ok()) return h.status();
     const fmt::RecordHeader header = fmt::decode_header(h.value());
     if (header.payload_len > wal::kHardMaxRecordBytes) {
-      return Status::Corruption(where() + ": payload length " +
-                                std::to_string(header.payload_len) + " over the 16 MiB ceiling");
+      return Status::Corruption(where() + ": payload length " + std::to_string(header.payload_len) +
+                                " over the 16 MiB ceiling");
     }
     const uint64_t len = fmt::kHeaderBytes + header.payload_len;
     const uint64_t next = pos + fmt::record_bytes(header.payload_len);

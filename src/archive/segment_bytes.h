@@ -10,8 +10,8 @@
 #include <string>
 
 #include "common/status.h"
-#include "wal/io/aligned_buffer.h"
 #include "wal/codecs/format.h"
+#include "wal/io/aligned_buffer.h"
 #include "wal/io/io_backend.h"
 
 namespace sidewal::archive {
@@ -21,12 +21,12 @@ using ByteView = std::function<Result<const uint8_t*>(uint64_t off, size_t n)>;
 
 struct WalkResult {
   // The last BATCH_END record taken: a piece may end there.
-  uint64_t batch_end = 0;      // position after it (its padding included)
-  uint64_t batch_last_lsn = 0; // its LSN (first expected LSN - 1 when none)
+  uint64_t batch_end = 0;       // position after it (its padding included)
+  uint64_t batch_last_lsn = 0;  // its LSN (first expected LSN - 1 when none)
   // The last record walked (a batch end or not).
   uint64_t end = 0;
   uint64_t last_lsn = 0;
-  uint64_t records = 0;        // up to and including the last batch end
+  uint64_t records = 0;  // up to and including the last batch end
 };
 
 // Walks records from `pos` (a record position) expecting LSN `lsn`, taking

@@ -168,12 +168,13 @@ Status Uploader::start_generation(const std::string& why) {
   (void)::gethostname(host, sizeof host - 1);
   const std::string marker = "sidewal-archive 1\ngeneration " + id + "\ncreated " +
                              format_stamp(now_stamp_us()) + "\nfirst_lsn " +
-                             std::to_string(segs.empty() ? 1 : segs.front().first_lsn) +
-                             "\nhost " + host + "\n";
+                             std::to_string(segs.empty() ? 1 : segs.front().first_lsn) + "\nhost " +
+                             host + "\n";
   count_request();
-  SIDEWAL_RETURN_IF_ERROR(store_->put(
-      generation_marker_key(opts_.prefix, id),
-      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(marker.data()), marker.size())));
+  SIDEWAL_RETURN_IF_ERROR(
+      store_->put(generation_marker_key(opts_.prefix, id),
+                  std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(marker.data()),
+                                           marker.size())));
   SIDEWAL_RETURN_IF_ERROR(write_generation_file(opts_.dir, id));
   gen_ = id;
   cur_ = Cursor{};
@@ -296,8 +297,7 @@ Status Uploader::sync() {
   // the local copy is there.
   for (size_t k = 0; k < chain.segments.size(); ++k) {
     const ChainSegment& cs = chain.segments[k];
-    const bool complete = k + 1 < chain.segments.size() ||
-                          (cur_.seg_first != cs.first_lsn);
+    const bool complete = k + 1 < chain.segments.size() || (cur_.seg_first != cs.first_lsn);
     if (!complete || cs.cover.size() < 2) continue;
     Compaction c;
     c.seg_first = cs.first_lsn;
@@ -321,13 +321,12 @@ Status Uploader::drop_cut_short(const std::string& seg_prefix, std::vector<Objec
   for (auto it = listing->begin(); it != listing->end();) {
     PieceName n;
     if (it->key.size() > seg_prefix.size() && it->key.back() != '/' &&
-        parse_piece_suffix(it->key.substr(seg_prefix.size()), &n) &&
-        it->size != n.end - n.begin) {
+        parse_piece_suffix(it->key.substr(seg_prefix.size()), &n) && it->size != n.end - n.begin) {
       count_request();
       SIDEWAL_RETURN_IF_ERROR(store_->remove(it->key));
       if (opts_.on_event) {
-        opts_.on_event("cut_short", it->key + " holds " + std::to_string(it->size) +
-                                        " bytes of " + std::to_string(n.end - n.begin));
+        opts_.on_event("cut_short", it->key + " holds " + std::to_string(it->size) + " bytes of " +
+                                        std::to_string(n.end - n.begin));
       }
       it = listing->erase(it);
     } else {

@@ -62,22 +62,22 @@ struct UploaderOptions {
 
 struct UploaderStats {
   std::string generation;
-  uint64_t archived_lsn = 0;   // the archive's durable LSN (0: nothing yet)
-  uint64_t durable_lsn = 0;    // the log's, at the last step
-  uint64_t lag_records = 0;    // durable_lsn - archived_lsn
+  uint64_t archived_lsn = 0;  // the archive's durable LSN (0: nothing yet)
+  uint64_t durable_lsn = 0;   // the log's, at the last step
+  uint64_t lag_records = 0;   // durable_lsn - archived_lsn
   // Bytes of the log's durable records the archive lacks (from the end of
   // the archive's copy to the durable end, as of the last step; measured by
   // reading only the bytes that became durable since).
   uint64_t lag_bytes = 0;
-  double lag_seconds = 0;      // since the archive last held every durable record
+  double lag_seconds = 0;  // since the archive last held every durable record
   uint64_t pieces_uploaded = 0;
   uint64_t bytes_uploaded = 0;
   uint64_t compactions = 0;
   uint64_t generations_started = 0;
   std::string generation_reason;  // why the last generation was started
-  uint64_t failures = 0;       // steps that ended in an error
-  uint64_t requests = 0;       // object store calls
-  std::string last_error;      // empty once a step succeeds
+  uint64_t failures = 0;          // steps that ended in an error
+  uint64_t requests = 0;          // object store calls
+  std::string last_error;         // empty once a step succeeds
 };
 
 class Uploader {
@@ -102,10 +102,10 @@ class Uploader {
 
  private:
   struct Cursor {
-    uint64_t seg_first = 0;   // F of the segment being shipped (0: none yet)
+    uint64_t seg_first = 0;  // F of the segment being shipped (0: none yet)
     uint64_t seg_id = 0;
-    uint64_t offset = 0;      // where the archive's copy of it ends (0: nothing)
-    uint64_t next_lsn = 0;    // the first LSN the archive lacks
+    uint64_t offset = 0;              // where the archive's copy of it ends (0: nothing)
+    uint64_t next_lsn = 0;            // the first LSN the archive lacks
     std::vector<std::string> pieces;  // keys of this segment's pieces
   };
   struct Compaction {
@@ -157,13 +157,13 @@ class Uploader {
   };
   LagWalk lag_;
   std::unique_ptr<SegmentReader> lag_reader_;
-  std::vector<uint8_t> body_;              // one piece or part
+  std::vector<uint8_t> body_;  // one piece or part
   uint64_t requests_ = 0;
 
   mutable std::mutex stats_mu_;
-  UploaderStats stats_;  // guarded by stats_mu_
+  UploaderStats stats_;                                 // guarded by stats_mu_
   std::chrono::steady_clock::time_point behind_since_;  // guarded by stats_mu_
-  bool behind_ = false;                                  // guarded by stats_mu_
+  bool behind_ = false;                                 // guarded by stats_mu_
 
   std::mutex run_mu_;
   std::condition_variable run_cv_;

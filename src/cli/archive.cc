@@ -50,10 +50,11 @@ int restore_from_store(archive::ObjectStore* store, const std::string& prefix,
                                    std::to_string(rep.last_lsn) + " " + check.corruption_at +
                                    check.discarded_why));
   }
-  std::printf("restored generation %s into %s: lsn %llu..%llu, %llu records, %llu segments, "
-              "%llu bytes from %llu objects\n",
-              rep.generation.c_str(), a.data_dir.c_str(), u(rep.first_lsn), u(rep.last_lsn),
-              u(rep.records), u(rep.segments), u(rep.bytes), u(rep.pieces));
+  std::printf(
+      "restored generation %s into %s: lsn %llu..%llu, %llu records, %llu segments, "
+      "%llu bytes from %llu objects\n",
+      rep.generation.c_str(), a.data_dir.c_str(), u(rep.first_lsn), u(rep.last_lsn), u(rep.records),
+      u(rep.segments), u(rep.bytes), u(rep.pieces));
   return kExitOk;
 }
 
@@ -68,18 +69,19 @@ int list_archive_of_store(archive::ObjectStore* store, const std::string& prefix
   bool damaged = false;
   for (const archive::GenerationInfo& g : gens) {
     const archive::Chain& c = g.chain;
-    std::printf("generation %s lsn %llu..%llu durable_lsn %llu segments %zu objects %llu bytes "
-                "%llu newest %s%s%s\n",
-                g.id.c_str(), u(c.first_lsn), u(c.durable_lsn), u(c.durable_lsn),
-                c.segments.size(), u(c.pieces), u(c.bytes),
-                c.max_stamp_us ? archive::format_stamp(c.max_stamp_us).c_str() : "-",
-                g.problem.ok() ? "" : " problem: ", g.problem.ok() ? "" : g.problem.ToString().c_str());
+    std::printf(
+        "generation %s lsn %llu..%llu durable_lsn %llu segments %zu objects %llu bytes "
+        "%llu newest %s%s%s\n",
+        g.id.c_str(), u(c.first_lsn), u(c.durable_lsn), u(c.durable_lsn), c.segments.size(),
+        u(c.pieces), u(c.bytes),
+        c.max_stamp_us ? archive::format_stamp(c.max_stamp_us).c_str() : "-",
+        g.problem.ok() ? "" : " problem: ", g.problem.ok() ? "" : g.problem.ToString().c_str());
     for (const archive::ChainSegment& seg : c.segments) {
-      std::printf("  segment %020llu id %llu lsn %llu..%llu bytes %llu of %llu objects %zu "
-                  "stamp %s\n",
-                  u(seg.first_lsn), u(seg.segment_id), u(seg.first_lsn), u(seg.last_lsn),
-                  u(seg.end), u(seg.file_bytes), seg.cover.size(),
-                  archive::format_stamp(seg.stamp_us).c_str());
+      std::printf(
+          "  segment %020llu id %llu lsn %llu..%llu bytes %llu of %llu objects %zu "
+          "stamp %s\n",
+          u(seg.first_lsn), u(seg.segment_id), u(seg.first_lsn), u(seg.last_lsn), u(seg.end),
+          u(seg.file_bytes), seg.cover.size(), archive::format_stamp(seg.stamp_us).c_str());
     }
     if (!c.before_start.empty()) {
       std::printf("  %zu objects before the first complete segment (expired?), e.g. %s\n",

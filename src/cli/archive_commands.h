@@ -13,11 +13,12 @@ namespace sidewal::cli {
 
 // Where the archive is and how to reach it.
 struct ArchiveStoreArgs {
-  std::string url;              // s3://BUCKET/PREFIX
-  std::string endpoint;         // scheme://host[:port]; empty: AWS_ENDPOINT_URL, else AWS S3 in the region
-  std::string region;           // empty: AWS_REGION, else us-east-1
+  std::string url;       // s3://BUCKET/PREFIX
+  std::string endpoint;  // scheme://host[:port]; empty: AWS_ENDPOINT_URL, else AWS S3 in the region
+  std::string region;    // empty: AWS_REGION, else us-east-1
   bool virtual_hosted = false;  // BUCKET.host addressing instead of host/BUCKET
-  std::string credentials_dir;  // access_key_id, secret_access_key[, session_token]; empty: the AWS_* environment
+  std::string credentials_dir;  // access_key_id, secret_access_key[, session_token]; empty: the
+                                // AWS_* environment
   std::string ca_file;
 };
 

@@ -15,10 +15,12 @@ Result<std::unique_ptr<archive::ObjectStore>> open_archive_store(const ArchiveSt
     const char* v = std::getenv(name);
     return std::string(v ? v : "");
   };
-  c.region = !a.region.empty() ? a.region : !env("AWS_REGION").empty() ? env("AWS_REGION") : "us-east-1";
-  c.endpoint = !a.endpoint.empty()          ? a.endpoint
+  c.region = !a.region.empty()            ? a.region
+             : !env("AWS_REGION").empty() ? env("AWS_REGION")
+                                          : "us-east-1";
+  c.endpoint = !a.endpoint.empty()                ? a.endpoint
                : !env("AWS_ENDPOINT_URL").empty() ? env("AWS_ENDPOINT_URL")
-                                            : "https://s3." + c.region + ".amazonaws.com";
+                                                  : "https://s3." + c.region + ".amazonaws.com";
   c.path_style = !a.virtual_hosted;
   c.ca_file = a.ca_file;
   auto creds = archive::load_s3_credentials(a.credentials_dir);

@@ -32,16 +32,16 @@ int main(int argc, char** argv) {
 
   ConnectArgs conn;
   conn.socket_path = "./var/sidewal.sock";
-  app.add_option("--socket", conn.socket_path, "sidewald's Unix socket")
-      ->capture_default_str();
+  app.add_option("--socket", conn.socket_path, "sidewald's Unix socket")->capture_default_str();
   app.add_option("--connect-timeout-ms", conn.connect_timeout_ms,
                  "keep retrying the connection this long")
       ->capture_default_str();
 
   AppendArgs append;
   auto* append_cmd = app.add_subcommand(
-      "append", "append records: each ARG is one record (one atomic APPEND); with no ARGS, "
-                "each stdin line is a record. Prints one LSN per record");
+      "append",
+      "append records: each ARG is one record (one atomic APPEND); with no ARGS, "
+      "each stdin line is a record. Prints one LSN per record");
   append_cmd->add_option("--type", append.type, "record type (0-32767)")->capture_default_str();
   append_cmd->add_option("--tenant", append.tenant, "tenant id")->capture_default_str();
   append_cmd->add_option("records", append.records, "record payloads");
@@ -57,16 +57,17 @@ int main(int argc, char** argv) {
     cmd->add_flag("--skip-dead", read.skip_dead,
                   "omit records dead by collection tombstone (payloads starting with their "
                   "collection name; docs/control-records.md)");
-    cmd->add_flag("--header-only", read.header_only,
-                  "no payloads: print `lsn type tenant len=N`")
+    cmd->add_flag("--header-only", read.header_only, "no payloads: print `lsn type tenant len=N`")
         ->excludes(cmd->get_option("--raw"));
   };
   auto add_from = [&](CLI::App* cmd, const char* help) {
-    cmd->add_option_function<uint64_t>("--from", [&](const uint64_t& v) { read.from = v; }, help);
+    cmd->add_option_function<uint64_t>(
+        "--from", [&](const uint64_t& v) { read.from = v; }, help);
   };
-  auto* read_cmd = app.add_subcommand(
-      "read", "print records `lsn type tenant payload` (payload as text when printable, "
-              "else 0x-prefixed hex)");
+  auto* read_cmd =
+      app.add_subcommand("read",
+                         "print records `lsn type tenant payload` (payload as text when printable, "
+                         "else 0x-prefixed hex)");
   add_from(read_cmd, "first LSN (default: the first in the log)");
   read_cmd->add_option("--max", read.max, "stop after N records (0 = all)");
   add_output_flags(read_cmd);
@@ -88,8 +89,9 @@ int main(int argc, char** argv) {
 
   std::string data_dir;
   auto* verify_cmd = app.add_subcommand(
-      "verify", "check every segment of a data directory (no daemon; read-only); exit 1 on "
-                "corruption");
+      "verify",
+      "check every segment of a data directory (no daemon; read-only); exit 1 on "
+      "corruption");
   verify_cmd->add_option("--data-dir", data_dir, "the log's directory")->required();
   std::vector<std::string> keys;
   const char* key_help =
@@ -116,7 +118,8 @@ int main(int argc, char** argv) {
     cmd->add_option("--endpoint", store.endpoint,
                     "scheme://host[:port] of the S3-compatible service (default: "
                     "AWS_ENDPOINT_URL, else AWS S3 in the region)");
-    cmd->add_option("--region", store.region, "signing region (default: AWS_REGION, else us-east-1)");
+    cmd->add_option("--region", store.region,
+                    "signing region (default: AWS_REGION, else us-east-1)");
     cmd->add_flag("--virtual-hosted", store.virtual_hosted,
                   "BUCKET.host addressing (AWS) instead of host/BUCKET");
     cmd->add_option("--credentials-dir", store.credentials_dir,
@@ -126,13 +129,16 @@ int main(int argc, char** argv) {
   };
   RestoreArgs restore;
   auto* restore_cmd = app.add_subcommand(
-      "restore", "write a log from the archive into an empty directory, checking every object, "
-                 "CRC and LSN (docs/archive.md \"Restore\")");
+      "restore",
+      "write a log from the archive into an empty directory, checking every object, "
+      "CRC and LSN (docs/archive.md \"Restore\")");
   add_store_options(restore_cmd);
-  restore_cmd->add_option("--data-dir", restore.data_dir, "the new log's directory (missing or empty)")
+  restore_cmd
+      ->add_option("--data-dir", restore.data_dir, "the new log's directory (missing or empty)")
       ->required();
-  auto* to_lsn = restore_cmd->add_option(
-      "--to-lsn", restore.to_lsn, "restore exactly up to this LSN (a batch end; default: all)");
+  auto* to_lsn =
+      restore_cmd->add_option("--to-lsn", restore.to_lsn,
+                              "restore exactly up to this LSN (a batch end; default: all)");
   restore_cmd
       ->add_option("--to-time", restore.to_time,
                    "restore what was durable at this RFC 3339 time (to one shipping interval)")

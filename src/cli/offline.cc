@@ -41,13 +41,14 @@ void print_segment(std::FILE* out, const wal::SegmentInfo& s) {
           wal::fingerprint_hex(s.key_fingerprint);
     if (!s.key_problem.empty()) key += " key: MISSING (" + s.key_problem + ")";
   }
-  std::fprintf(out, "segment %s id %llu lsn %llu..%llu records %llu valid_bytes %llu cipher %s%s %s%s\n",
-              s.path.c_str(), static_cast<unsigned long long>(s.segment_id),
-              static_cast<unsigned long long>(s.first_lsn),
-              static_cast<unsigned long long>(s.last_lsn),
-              static_cast<unsigned long long>(s.records),
-              static_cast<unsigned long long>(s.valid_bytes), cipher_name(s.cipher), key.c_str(),
-              s.problem.empty() ? "ok" : "problem: ", s.problem.c_str());
+  std::fprintf(out,
+               "segment %s id %llu lsn %llu..%llu records %llu valid_bytes %llu cipher %s%s %s%s\n",
+               s.path.c_str(), static_cast<unsigned long long>(s.segment_id),
+               static_cast<unsigned long long>(s.first_lsn),
+               static_cast<unsigned long long>(s.last_lsn),
+               static_cast<unsigned long long>(s.records),
+               static_cast<unsigned long long>(s.valid_bytes), cipher_name(s.cipher), key.c_str(),
+               s.problem.empty() ? "ok" : "problem: ", s.problem.c_str());
 }
 
 // "ID=FILE" specs into a KeyRing (no current key: reading only).
@@ -77,23 +78,23 @@ Result<std::shared_ptr<const wal::KeyRing>> load_keys(const std::vector<std::str
 }
 
 void print_report(std::FILE* out, const wal::RecoveryReport& r) {
-  std::fprintf(out, "log first_lsn %llu durable_lsn %llu records %llu segments %llu bytes_on_disk %llu\n",
-              static_cast<unsigned long long>(r.first_lsn),
-              static_cast<unsigned long long>(r.durable_lsn),
-              static_cast<unsigned long long>(r.records),
-              static_cast<unsigned long long>(r.segments),
-              static_cast<unsigned long long>(r.bytes_on_disk));
+  std::fprintf(
+      out, "log first_lsn %llu durable_lsn %llu records %llu segments %llu bytes_on_disk %llu\n",
+      static_cast<unsigned long long>(r.first_lsn), static_cast<unsigned long long>(r.durable_lsn),
+      static_cast<unsigned long long>(r.records), static_cast<unsigned long long>(r.segments),
+      static_cast<unsigned long long>(r.bytes_on_disk));
   if (r.discarded_bytes != 0 || r.discarded_records != 0 || !r.discarded_why.empty()) {
     // A torn or incomplete tail is what a crash leaves; recovery cuts it and
     // no acknowledged record is lost.
     std::fprintf(out, "tail recovery would cut %llu bytes, %llu records: %s\n",
-                static_cast<unsigned long long>(r.discarded_bytes),
-                static_cast<unsigned long long>(r.discarded_records), r.discarded_why.c_str());
+                 static_cast<unsigned long long>(r.discarded_bytes),
+                 static_cast<unsigned long long>(r.discarded_records), r.discarded_why.c_str());
   }
   if (r.dwb_restores != 0) {
     // A torn page whose acknowledged records the double-write slots hold:
     // recovery writes it back, nothing is lost.
-    std::fprintf(out, "recovery would restore %llu pages (%llu records) from the double-write "
+    std::fprintf(out,
+                 "recovery would restore %llu pages (%llu records) from the double-write "
                  "slots: %s\n",
                  static_cast<unsigned long long>(r.dwb_restores),
                  static_cast<unsigned long long>(r.dwb_restored_records), r.dwb_why.c_str());
@@ -116,8 +117,8 @@ std::unique_ptr<wal::DirLock> lock_shared(const char* cmd, const std::string& di
                  "(results may end mid-flush)\n",
                  cmd, wal::describe_holder(holder).c_str(), dir.c_str());
   } else if (lock.status().code() != Code::kNotFound) {
-    std::fprintf(stderr, "sidewal %s: reading %s without the shared lock: %s\n", cmd,
-                 dir.c_str(), lock.status().ToString().c_str());
+    std::fprintf(stderr, "sidewal %s: reading %s without the shared lock: %s\n", cmd, dir.c_str(),
+                 lock.status().ToString().c_str());
   }
   return nullptr;
 }
@@ -175,8 +176,7 @@ struct Census {
       std::vector<uint8_t> payload;
       // describe() escapes the name exactly as dump shows it.
       if (wal::encode_collection_tombstone({key.first, key.second, purge}, &payload).ok()) {
-        std::fprintf(out, "  %s\n",
-                     wal::describe(wal::kTypeCollectionTombstone, payload).c_str());
+        std::fprintf(out, "  %s\n", wal::describe(wal::kTypeCollectionTombstone, payload).c_str());
       }
     }
     std::map<uint32_t, wal::CalvinMarker> markers(replay.calvin_markers().begin(),
@@ -197,9 +197,8 @@ struct Census {
 int run_verify(const std::string& data_dir, bool strict, const std::vector<std::string>& keys) {
   wal::RecoveryReport report;
   Census census;
-  Status s =
-      inspect("verify", data_dir, stdout, [&](const wal::Record& r) { census.add(r); }, &report,
-              keys);
+  Status s = inspect(
+      "verify", data_dir, stdout, [&](const wal::Record& r) { census.add(r); }, &report, keys);
   if (!s.ok()) {
     std::fprintf(stderr, "sidewal verify %s: %s\n", data_dir.c_str(), s.ToString().c_str());
     return kExitFailed;
@@ -221,7 +220,8 @@ int run_verify(const std::string& data_dir, bool strict, const std::vector<std::
   // After a clean shutdown there is no tail to cut; --strict treats one as
   // damage (a bit flip in the last flush looks exactly like a torn write).
   if (strict && (report.discarded_bytes != 0 || report.discarded_records != 0)) {
-    std::fprintf(stderr, "sidewal verify %s: Corruption (--strict): recovery would cut the tail: %s\n",
+    std::fprintf(stderr,
+                 "sidewal verify %s: Corruption (--strict): recovery would cut the tail: %s\n",
                  data_dir.c_str(), report.discarded_why.c_str());
     return kExitFailed;
   }

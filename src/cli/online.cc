@@ -2,10 +2,10 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <thread>
 #include <limits>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/commands.h"
@@ -150,19 +150,22 @@ int run_tail(const ConnectArgs& c, const ReadArgs& a) {
     from = st->durable_lsn + 1;
   }
   uint64_t printed = 0;
-  auto r = (*client)->tail(from, [&](std::span<const proto::ReadRecord> recs) {
-    for (const proto::ReadRecord& rec : recs) {
-      if (a.max != 0 && printed >= a.max) break;
-      if (a.header_only) {
-        print_header(stdout, rec.lsn, rec.type, rec.tenant, rec.payload_len);
-      } else {
-        print_record(stdout, a.style, rec.lsn, rec.type, rec.tenant, rec.payload);
-      }
-      ++printed;
-    }
-    std::fflush(stdout);  // a pipe reader sees each record as it arrives
-    return a.max == 0 || printed < a.max;
-  }, client::ReadOptions{.skip_dead = a.skip_dead, .header_only = a.header_only});
+  auto r = (*client)->tail(
+      from,
+      [&](std::span<const proto::ReadRecord> recs) {
+        for (const proto::ReadRecord& rec : recs) {
+          if (a.max != 0 && printed >= a.max) break;
+          if (a.header_only) {
+            print_header(stdout, rec.lsn, rec.type, rec.tenant, rec.payload_len);
+          } else {
+            print_record(stdout, a.style, rec.lsn, rec.type, rec.tenant, rec.payload);
+          }
+          ++printed;
+        }
+        std::fflush(stdout);  // a pipe reader sees each record as it arrives
+        return a.max == 0 || printed < a.max;
+      },
+      client::ReadOptions{.skip_dead = a.skip_dead, .header_only = a.header_only});
   if (!r.ok()) return fail("tail", r.status());
   return kExitOk;
 }
@@ -173,12 +176,13 @@ int run_status(const ConnectArgs& c) {
   auto st = (*client)->status();
   if (!st.ok()) return fail("status", st.status());
   static const char* const kStates[] = {"recovering", "ready", "failed"};
-  std::printf("state: %s\nfirst_lsn: %llu\ndurable_lsn: %llu\nsegments: %llu\nbytes_on_disk: %llu\n",
-              st->state < 3 ? kStates[st->state] : "unknown",
-              static_cast<unsigned long long>(st->first_lsn),
-              static_cast<unsigned long long>(st->durable_lsn),
-              static_cast<unsigned long long>(st->segments),
-              static_cast<unsigned long long>(st->bytes_on_disk));
+  std::printf(
+      "state: %s\nfirst_lsn: %llu\ndurable_lsn: %llu\nsegments: %llu\nbytes_on_disk: %llu\n",
+      st->state < 3 ? kStates[st->state] : "unknown",
+      static_cast<unsigned long long>(st->first_lsn),
+      static_cast<unsigned long long>(st->durable_lsn),
+      static_cast<unsigned long long>(st->segments),
+      static_cast<unsigned long long>(st->bytes_on_disk));
   return kExitOk;
 }
 

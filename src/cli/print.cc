@@ -21,8 +21,8 @@ std::string hex(std::span<const uint8_t> payload) {
   return s;
 }
 
-void print_record(std::FILE* out, PayloadStyle style, uint64_t lsn, uint16_t type,
-                  uint32_t tenant, std::span<const uint8_t> payload) {
+void print_record(std::FILE* out, PayloadStyle style, uint64_t lsn, uint16_t type, uint32_t tenant,
+                  std::span<const uint8_t> payload) {
   if (style == PayloadStyle::kRaw) {
     std::fwrite(payload.data(), 1, payload.size(), out);
     std::fputc('\n', out);

@@ -20,8 +20,8 @@ enum class PayloadStyle : uint8_t {
 bool is_printable(std::span<const uint8_t> payload);
 std::string hex(std::span<const uint8_t> payload);
 // Writes one record line to `out` in `style`.
-void print_record(std::FILE* out, PayloadStyle style, uint64_t lsn, uint16_t type,
-                  uint32_t tenant, std::span<const uint8_t> payload);
+void print_record(std::FILE* out, PayloadStyle style, uint64_t lsn, uint16_t type, uint32_t tenant,
+                  std::span<const uint8_t> payload);
 // A record read with --header-only: `lsn type tenant len=<payload_len>`.
 void print_header(std::FILE* out, uint64_t lsn, uint16_t type, uint32_t tenant,
                   uint32_t payload_len);

@@ -28,11 +28,11 @@ Status protocol_violation(const std::string& what) {
 
 struct Channel::Event {
   enum Kind : uint8_t { kOneShot, kRecords, kEnd } kind = kOneShot;
-  Pending pending;                     // kOneShot
-  std::shared_ptr<ReadStream> stream;  // kRecords, kEnd
+  Pending pending;                         // kOneShot
+  std::shared_ptr<ReadStream> stream;      // kRecords, kEnd
   std::vector<proto::ReadRecord> records;  // kRecords: views into the read buffer
-  Status status;                       // kEnd
-  uint64_t next_lsn = 0;               // kEnd
+  Status status;                           // kEnd
+  uint64_t next_lsn = 0;                   // kEnd
 };
 
 Result<int> connect_unix(const std::string& path) {
@@ -55,8 +55,11 @@ Result<int> connect_unix(const std::string& path) {
 }
 
 Channel::Channel(int fd, const ClientOptions& options, const void* owner,
-                       std::atomic<uint64_t>* ids)
-    : fd_(fd), options_(options), owner_(owner), ids_(ids != nullptr ? ids : &own_ids_),
+                 std::atomic<uint64_t>* ids)
+    : fd_(fd),
+      options_(options),
+      owner_(owner),
+      ids_(ids != nullptr ? ids : &own_ids_),
       max_reply_body_(options.max_reply_body) {}
 
 Channel::~Channel() {
@@ -203,13 +206,11 @@ void Channel::wait_for_room() {
   // The reader thread must never wait here: the daemon may be waiting for us
   // to read its replies before it reads more requests.
   if (is_reader_thread()) return;
-  room_cv_.wait(mu_, [&]() REQUIRES(mu_) {
-    return broken_ || out_.size() < options_.max_queued_bytes;
-  });
+  room_cv_.wait(mu_,
+                [&]() REQUIRES(mu_) { return broken_ || out_.size() < options_.max_queued_bytes; });
 }
 
-bool Channel::submit(Pending pending,
-                        const std::function<void(std::vector<uint8_t>*)>& encode) {
+bool Channel::submit(Pending pending, const std::function<void(std::vector<uint8_t>*)>& encode) {
   MutexLock lk(mu_);
   wait_for_room();
   if (broken_) return false;
@@ -220,7 +221,7 @@ bool Channel::submit(Pending pending,
 }
 
 bool Channel::submit_read(std::shared_ptr<ReadStream> stream,
-                             const std::function<void(std::vector<uint8_t>*)>& encode) {
+                          const std::function<void(std::vector<uint8_t>*)>& encode) {
   MutexLock lk(mu_);
   wait_for_room();
   if (broken_) return false;
@@ -337,9 +338,9 @@ void Channel::reader_loop() {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       MutexLock lk(mu_);
-      fail_locked(n == 0 ? Status::Closed("connection closed by sidewald")
-                         : Status::Closed(std::string("recv from sidewald: ") +
-                                          std::strerror(errno)));
+      fail_locked(n == 0
+                      ? Status::Closed("connection closed by sidewald")
+                      : Status::Closed(std::string("recv from sidewald: ") + std::strerror(errno)));
       break;
     }
     end += static_cast<size_t>(n);
@@ -349,8 +350,8 @@ void Channel::reader_loop() {
       MutexLock lk(mu_);
       for (;;) {
         proto::FrameHeader h;
-        auto st = proto::peek_frame(std::span(buf.data() + begin, end - begin),
-                                    max_reply_body_, &h);
+        auto st =
+            proto::peek_frame(std::span(buf.data() + begin, end - begin), max_reply_body_, &h);
         if (st == proto::FrameStatus::kIncomplete) {
           // A frame bigger than the buffer: grow so the next recv can finish it.
           size_t need = end - begin >= proto::kHeaderSize ? proto::kHeaderSize + h.body_len : 0;
@@ -358,13 +359,13 @@ void Channel::reader_loop() {
           break;
         }
         if (st == proto::FrameStatus::kTooLarge) {
-          fail_locked(protocol_violation(
-              "reply body of " + std::to_string(h.body_len) + " bytes exceeds the limit of " +
-              std::to_string(max_reply_body_) +
-              (limits_state_ == LimitsState::kKnown &&
-                       limits_.source == ServerLimits::Source::kAdvertised
-                   ? " the daemon advertised (HELLO_OK max_reply_body)"
-                   : " (ClientOptions::max_reply_body)")));
+          fail_locked(
+              protocol_violation("reply body of " + std::to_string(h.body_len) +
+                                 " bytes exceeds the limit of " + std::to_string(max_reply_body_) +
+                                 (limits_state_ == LimitsState::kKnown &&
+                                          limits_.source == ServerLimits::Source::kAdvertised
+                                      ? " the daemon advertised (HELLO_OK max_reply_body)"
+                                      : " (ClientOptions::max_reply_body)")));
           stop = true;
           break;
         }
@@ -396,7 +397,7 @@ void Channel::reader_loop() {
 }
 
 Status Channel::dispatch_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
-                                   std::vector<Event>* events) {
+                                std::vector<Event>* events) {
   const auto op = static_cast<proto::Opcode>(h.opcode);
   // Built only for an error message: formatting it for every reply cost
   // heap allocations per record.
@@ -412,8 +413,8 @@ Status Channel::dispatch_locked(const proto::FrameHeader& h, std::span<const uin
     if (op == proto::Opcode::kRecords) {
       e.kind = Event::kRecords;
       // The frame says whether its entries carry payloads (HEADER_ONLY READ).
-      Status s = proto::decode_records(body, &e.records,
-                                       (h.flags & proto::kRecordsHeaderOnly) != 0);
+      Status s =
+          proto::decode_records(body, &e.records, (h.flags & proto::kRecordsHeaderOnly) != 0);
       if (!s.ok()) return protocol_violation(s.message());
     } else {
       e.kind = Event::kEnd;
@@ -455,9 +456,8 @@ Status Channel::dispatch_locked(const proto::FrameHeader& h, std::span<const uin
   return done;
 }
 
-Status Channel::complete_one_shot_locked(const proto::FrameHeader& h,
-                                            std::span<const uint8_t> body,
-                                            const proto::ErrorReply* error) {
+Status Channel::complete_one_shot_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
+                                         const proto::ErrorReply* error) {
   auto where = [&h] {
     return std::string(proto::opcode_name(h.opcode)) + " for request_id " +
            std::to_string(h.request_id);

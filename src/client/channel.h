@@ -85,7 +85,7 @@ class Channel {
   // connection sends a HELLO of its own after a MALFORMED limits HELLO);
   // null: the connection numbers those itself (tests without a Client).
   Channel(int fd, const ClientOptions& options, const void* owner,
-             std::atomic<uint64_t>* ids = nullptr);
+          std::atomic<uint64_t>* ids = nullptr);
   ~Channel();  // REQUIRES: join() called (or the reader never started)
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;

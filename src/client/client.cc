@@ -185,10 +185,10 @@ Result<std::shared_ptr<Channel>> Client::live_connection() {
     if (fd.status().code() == Code::kInvalidArgument) return fd.status();
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) {
-      return Status(fd.status().code(),
-                    fd.status().message() + " (gave up after " + std::to_string(attempts) +
-                        " attempts in " + std::to_string(options_.connect_timeout.count()) +
-                        " ms)");
+      return Status(fd.status().code(), fd.status().message() + " (gave up after " +
+                                            std::to_string(attempts) + " attempts in " +
+                                            std::to_string(options_.connect_timeout.count()) +
+                                            " ms)");
     }
     // Backoff between attempts; close() cuts it short.
     MutexLock lk(state_mu_);
@@ -223,8 +223,7 @@ void Client::close() {
 Result<ServerLimits> Client::server_limits() {
   auto conn = live_connection();
   if (!conn.ok()) return conn.status();
-  if (options_.discover_limits && (*conn)->ask_limits_again(options_.name) &&
-      !on_reader_thread()) {
+  if (options_.discover_limits && (*conn)->ask_limits_again(options_.name) && !on_reader_thread()) {
     (*conn)->wait_limits(std::chrono::steady_clock::now() + options_.connect_timeout);
   }
   return (*conn)->limits();
@@ -392,7 +391,7 @@ Result<uint64_t> Client::start_read(uint64_t id, const proto::ReadRequest& reque
 }
 
 Result<uint64_t> Client::follow(uint64_t from_lsn, RecordsCallback on_records, EndCallback on_end,
-                               const ReadOptions& options) {
+                                const ReadOptions& options) {
   proto::ReadRequest r;
   r.from_lsn = from_lsn;
   r.follow = 1;
@@ -426,8 +425,9 @@ Result<proto::HelloOk> Client::hello(const std::string& name) {
 Result<uint64_t> Client::append(std::span<const RecordIn> records) {
   if (on_reader_thread()) return blocking_on_reader_thread();
   auto w = std::make_shared<Waiter<uint64_t>>();
-  SIDEWAL_RETURN_IF_ERROR(append_async(
-      records, [w](const Status& s, uint64_t first_lsn, uint32_t) { w->set(s, first_lsn); }));
+  SIDEWAL_RETURN_IF_ERROR(append_async(records, [w](const Status& s, uint64_t first_lsn, uint32_t) {
+    w->set(s, first_lsn);
+  }));
   return w->wait();
 }
 
@@ -442,8 +442,9 @@ Result<proto::StatusReply> Client::status() {
 Result<uint64_t> Client::truncate(uint64_t before_lsn) {
   if (on_reader_thread()) return blocking_on_reader_thread();
   auto w = std::make_shared<Waiter<uint64_t>>();
-  SIDEWAL_RETURN_IF_ERROR(truncate_async(
-      before_lsn, [w](const Status& s, uint64_t first_lsn) { w->set(s, first_lsn); }));
+  SIDEWAL_RETURN_IF_ERROR(truncate_async(before_lsn, [w](const Status& s, uint64_t first_lsn) {
+    w->set(s, first_lsn);
+  }));
   return w->wait();
 }
 
@@ -462,7 +463,10 @@ Result<ReadResult> Client::read(uint64_t from_lsn, uint32_t max_records, uint32_
       r,
       [acc](std::span<const proto::ReadRecord> recs) {
         for (const proto::ReadRecord& rec : recs) {
-          acc->records.push_back(Record{rec.lsn, rec.type, rec.flags, rec.tenant,
+          acc->records.push_back(Record{rec.lsn,
+                                        rec.type,
+                                        rec.flags,
+                                        rec.tenant,
                                         {rec.payload.begin(), rec.payload.end()},
                                         rec.payload_len});
         }

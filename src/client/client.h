@@ -152,7 +152,8 @@ struct ReadResult {
 // Ok with the first LSN of the batch (record i has first_lsn + i) and the
 // record count; or the daemon's error, or Closed if the connection broke
 // before the ACK arrived (the batch may or may not be durable).
-using AppendCallback = std::function<void(const Status& status, uint64_t first_lsn, uint32_t count)>;
+using AppendCallback =
+    std::function<void(const Status& status, uint64_t first_lsn, uint32_t count)>;
 // A RECORDS frame of a READ; the views are valid only during the call.
 using RecordsCallback = std::function<void(std::span<const proto::ReadRecord> records)>;
 // The end of a READ: Ok with next_lsn after END, or the error / Closed.

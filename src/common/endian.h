@@ -43,9 +43,15 @@ class ByteWriter {
  public:
   explicit ByteWriter(std::vector<uint8_t>* out) : out_(out) {}
   void u8(uint8_t v) { out_->push_back(v); }
-  void u16(uint16_t v) { grow(2, [&](uint8_t* p) { put_u16(p, v); }); }
-  void u32(uint32_t v) { grow(4, [&](uint8_t* p) { put_u32(p, v); }); }
-  void u64(uint64_t v) { grow(8, [&](uint8_t* p) { put_u64(p, v); }); }
+  void u16(uint16_t v) {
+    grow(2, [&](uint8_t* p) { put_u16(p, v); });
+  }
+  void u32(uint32_t v) {
+    grow(4, [&](uint8_t* p) { put_u32(p, v); });
+  }
+  void u64(uint64_t v) {
+    grow(8, [&](uint8_t* p) { put_u64(p, v); });
+  }
   void i64(int64_t v) { u64(static_cast<uint64_t>(v)); }
   void bytes(const void* data, size_t n) {
     const auto* b = static_cast<const uint8_t*>(data);
@@ -70,15 +76,27 @@ class ByteReader {
   ByteReader(const uint8_t* data, size_t size) : p_(data), end_(data + size) {}
   size_t remaining() const { return static_cast<size_t>(end_ - p_); }
   const uint8_t* position() const { return p_; }
-  [[nodiscard]] bool u8(uint8_t* v) { return take(1, [&] { *v = get_u8(p_); }); }
-  [[nodiscard]] bool u16(uint16_t* v) { return take(2, [&] { *v = get_u16(p_); }); }
-  [[nodiscard]] bool u32(uint32_t* v) { return take(4, [&] { *v = get_u32(p_); }); }
-  [[nodiscard]] bool u64(uint64_t* v) { return take(8, [&] { *v = get_u64(p_); }); }
-  [[nodiscard]] bool i64(int64_t* v) { return take(8, [&] { *v = get_i64(p_); }); }
+  [[nodiscard]] bool u8(uint8_t* v) {
+    return take(1, [&] { *v = get_u8(p_); });
+  }
+  [[nodiscard]] bool u16(uint16_t* v) {
+    return take(2, [&] { *v = get_u16(p_); });
+  }
+  [[nodiscard]] bool u32(uint32_t* v) {
+    return take(4, [&] { *v = get_u32(p_); });
+  }
+  [[nodiscard]] bool u64(uint64_t* v) {
+    return take(8, [&] { *v = get_u64(p_); });
+  }
+  [[nodiscard]] bool i64(int64_t* v) {
+    return take(8, [&] { *v = get_i64(p_); });
+  }
   [[nodiscard]] bool bytes(size_t n, const uint8_t** out) {
     return take(n, [&] { *out = p_; });
   }
-  [[nodiscard]] bool skip(size_t n) { return take(n, [] {}); }
+  [[nodiscard]] bool skip(size_t n) {
+    return take(n, [] {});
+  }
 
  private:
   template <typename F>

@@ -68,7 +68,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT
     // A Result built from a Status must carry an error; an ok Status with no
     // value would be a value-less success.
@@ -98,10 +98,10 @@ class [[nodiscard]] Result {
   Status status_;
 };
 
-#define SIDEWAL_RETURN_IF_ERROR(expr)        \
-  do {                                       \
-    ::sidewal::Status _st = (expr);          \
-    if (!_st.ok()) return _st;               \
+#define SIDEWAL_RETURN_IF_ERROR(expr) \
+  do {                                \
+    ::sidewal::Status _st = (expr);   \
+    if (!_st.ok()) return _st;        \
   } while (0)
 
 // Invariants that hold in production too (TigerBeetle style): a broken

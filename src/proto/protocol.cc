@@ -12,22 +12,23 @@
 namespace sidewal::proto {
 namespace {
 
-constexpr size_t kHelloFixed = 8;      // u16 version, u16 reserved, u32 name_len
-constexpr size_t kHelloOkSize = 24;    // u16, u16, u32, u64, u64
-constexpr size_t kHelloOkLimitsSize = 48;  // + u32 frame, u32 reply, u64 batch, u32 extra, u32 reserved
-constexpr size_t kAckSize = 16;        // u64 first_lsn, u32 count, u32 reserved
-constexpr size_t kReadSize = 24;       // u64, u32, u32, u8, 7 reserved
-constexpr size_t kLsnSize = 8;         // TRUNCATE, END, OK
-constexpr size_t kStatusOkSize = 40;   // 4 x u64, u8 state, 7 reserved
-constexpr size_t kErrorFixed = 8;      // u16 code, u16 reserved, u32 msg_len
+constexpr size_t kHelloFixed = 8;    // u16 version, u16 reserved, u32 name_len
+constexpr size_t kHelloOkSize = 24;  // u16, u16, u32, u64, u64
+constexpr size_t kHelloOkLimitsSize =
+    48;                               // + u32 frame, u32 reply, u64 batch, u32 extra, u32 reserved
+constexpr size_t kAckSize = 16;       // u64 first_lsn, u32 count, u32 reserved
+constexpr size_t kReadSize = 24;      // u64, u32, u32, u8, 7 reserved
+constexpr size_t kLsnSize = 8;        // TRUNCATE, END, OK
+constexpr size_t kStatusOkSize = 40;  // 4 x u64, u8 state, 7 reserved
+constexpr size_t kErrorFixed = 8;     // u16 code, u16 reserved, u32 msg_len
 
 Status malformed(const char* what, const std::string& detail) {
   return Status::InvalidArgument(std::string(what) + " body: " + detail);
 }
 
 Status wrong_size(const char* what, size_t expected, size_t got) {
-  return malformed(what, "expected " + std::to_string(expected) + " bytes, got " +
-                             std::to_string(got));
+  return malformed(what,
+                   "expected " + std::to_string(expected) + " bytes, got " + std::to_string(got));
 }
 
 Status too_short(const char* what, size_t expected, size_t got) {
@@ -475,7 +476,8 @@ Status decode_ack(std::span<const uint8_t> body, Ack* m) {
 Status decode_records(std::span<const uint8_t> body, std::vector<ReadRecord>* records,
                       bool header_only) {
   records->clear();
-  if (body.empty()) return malformed("RECORDS", "no records (a RECORDS frame carries at least one)");
+  if (body.empty())
+    return malformed("RECORDS", "no records (a RECORDS frame carries at least one)");
   ByteReader r(body.data(), body.size());
   while (r.remaining() > 0) {
     size_t at = body.size() - r.remaining();
@@ -499,9 +501,9 @@ Status decode_records(std::span<const uint8_t> body, std::vector<ReadRecord>* re
     if (!r.bytes(len, &payload)) {
       records->clear();
       return malformed("RECORDS", "record " + std::to_string(index) + " at offset " +
-                                      std::to_string(at) + ": payload_len " +
-                                      std::to_string(len) + " runs past the body (" +
-                                      std::to_string(r.remaining()) + " bytes left)");
+                                      std::to_string(at) + ": payload_len " + std::to_string(len) +
+                                      " runs past the body (" + std::to_string(r.remaining()) +
+                                      " bytes left)");
     }
     rec.payload = std::span<const uint8_t>(payload, len);
     records->push_back(rec);

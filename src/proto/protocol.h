@@ -84,10 +84,11 @@ struct HelloOk {
   // HELLO with kHelloLimits. decode_hello_ok sets has_limits when the body
   // carries it; encode_hello_ok appends it when has_limits is set.
   bool has_limits = false;
-  uint32_t max_frame_body = 0;      // limits.max_frame_bytes: largest request body_len
-  uint32_t max_reply_body = 0;      // largest reply body_len the daemon sends
-  uint64_t max_batch_bytes = 0;     // largest APPEND, measured by encoded_batch_bytes()
-  uint32_t record_extra_bytes = 0;  // per-record term of encoded_batch_bytes(): 0, or 16 when encrypting
+  uint32_t max_frame_body = 0;   // limits.max_frame_bytes: largest request body_len
+  uint32_t max_reply_body = 0;   // largest reply body_len the daemon sends
+  uint64_t max_batch_bytes = 0;  // largest APPEND, measured by encoded_batch_bytes()
+  uint32_t record_extra_bytes =
+      0;  // per-record term of encoded_batch_bytes(): 0, or 16 when encrypting
 };
 // One record of an APPEND; payload points into the frame body it came from.
 struct AppendRecord {
@@ -117,7 +118,7 @@ struct ReadRequest {
   uint32_t max_records = 0;  // 0 = no limit
   uint32_t max_bytes = 0;    // 0 = daemon default
   uint8_t follow = 0;
-  uint8_t flags = 0;         // header flags: kReadSkipDead | kReadHeaderOnly
+  uint8_t flags = 0;  // header flags: kReadSkipDead | kReadHeaderOnly
 };
 // One record of a RECORDS reply; payload points into the frame body.
 struct ReadRecord {

@@ -22,8 +22,8 @@ namespace {
 // One source of truth for the defaults a client can rely on without asking
 // (docs/protocol.md "Limits"): the protocol's constants are the daemon's.
 static_assert(proto::kDefaultMaxRecordBytes == wal::kDefaultMaxRecordBytes);
-static_assert(proto::kDefaultMaxFrameBody >= proto::kDefaultMaxRecordBytes +
-                                                 proto::kAppendRecordHeaderSize,
+static_assert(proto::kDefaultMaxFrameBody >=
+                  proto::kDefaultMaxRecordBytes + proto::kAppendRecordHeaderSize,
               "the default frame must carry the default largest record");
 
 using namespace config_parse;  // NOLINT: the parsing helpers (config_parse.h)
@@ -308,7 +308,8 @@ Status apply_overrides(const ConfigOverrides& o, Config* c) {
     c->socket_path = *o.socket_path;
   }
   if (o.admin_listen) {
-    SIDEWAL_RETURN_IF_ERROR(parse_listen(*o.admin_listen, "--admin", &c->admin_host, &c->admin_port));
+    SIDEWAL_RETURN_IF_ERROR(
+        parse_listen(*o.admin_listen, "--admin", &c->admin_host, &c->admin_port));
   }
   return Status::Ok();
 }
@@ -343,23 +344,23 @@ Status finalize_config(Config* c) {
     }
     if (!found) {
       std::string ids;
-      for (const auto& k : c->encryption_keys) ids += (ids.empty() ? "" : ", ") + std::to_string(k.id);
-      return key_error("encryption.current_key_id",
-                       std::to_string(c->encryption_current_key_id) +
-                           " is not among encryption.keys[].id (" + ids + ")");
+      for (const auto& k : c->encryption_keys)
+        ids += (ids.empty() ? "" : ", ") + std::to_string(k.id);
+      return key_error("encryption.current_key_id", std::to_string(c->encryption_current_key_id) +
+                                                        " is not among encryption.keys[].id (" +
+                                                        ids + ")");
     }
   }
   SIDEWAL_RETURN_IF_ERROR(finalize_archive(&c->archive));
   if (c->wal_segment_bytes % 4096 != 0) {
-    return key_error("wal.segment_bytes", "must be a multiple of 4096, got " +
-                                              std::to_string(c->wal_segment_bytes));
+    return key_error("wal.segment_bytes",
+                     "must be a multiple of 4096, got " + std::to_string(c->wal_segment_bytes));
   }
   // A segment must hold at least a few of the largest records.
   if (c->wal_segment_bytes < 4ull * c->wal_max_record_bytes) {
-    return key_error("wal.segment_bytes",
-                     std::to_string(c->wal_segment_bytes) +
-                         " is smaller than 4 x wal.max_record_bytes (" +
-                         std::to_string(c->wal_max_record_bytes) + ")");
+    return key_error("wal.segment_bytes", std::to_string(c->wal_segment_bytes) +
+                                              " is smaller than 4 x wal.max_record_bytes (" +
+                                              std::to_string(c->wal_max_record_bytes) + ")");
   }
   // The largest allowed record must fit in one APPEND frame (its body is the
   // 12-byte APPEND record header and the payload). The engine's batch limit

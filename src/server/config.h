@@ -23,7 +23,7 @@ struct Config {
   std::string data_dir = "./var/data";
 
   std::string socket_path = "./var/sidewal.sock";
-  uint32_t socket_mode = 0660;                  // permission bits of the socket file
+  uint32_t socket_mode = 0660;                // permission bits of the socket file
   std::vector<uint32_t> socket_allowed_uids;  // empty: any peer UID may connect
 
   std::string admin_host = "127.0.0.1";
@@ -51,29 +51,31 @@ struct Config {
   // body_len above this: FRAME_TOO_LARGE. The default is the protocol's (the
   // client library's default max_request_body is the same constant).
   uint32_t max_frame_bytes = proto::kDefaultMaxFrameBody;
-  uint32_t max_connections = 4096;                             // accepted and closed above this
-  uint64_t max_inflight_bytes_per_connection = 16ull << 20;    // stop reading that socket above it
-  uint64_t max_inflight_bytes_total = 256ull << 20;            // stop reading every socket above it
-  uint64_t inflight_reserve_per_connection = 64ull << 10;      // ...except a socket holding less than this
+  uint32_t max_connections = 4096;                           // accepted and closed above this
+  uint64_t max_inflight_bytes_per_connection = 16ull << 20;  // stop reading that socket above it
+  uint64_t max_inflight_bytes_total = 256ull << 20;          // stop reading every socket above it
+  uint64_t inflight_reserve_per_connection = 64ull
+                                             << 10;  // ...except a socket holding less than this
 
-  uint32_t threads = 2;                  // Asio worker threads for connections
-  double drain_timeout_seconds = 30;     // SIGTERM: longest wait for in-flight commits
+  uint32_t threads = 2;               // Asio worker threads for connections
+  double drain_timeout_seconds = 30;  // SIGTERM: longest wait for in-flight commits
 
-  std::string log_level = "info";        // trace, debug, info, warn, error
+  std::string log_level = "info";  // trace, debug, info, warn, error
 
   // Continuous archive to S3-compatible object storage (docs/archive.md,
   // docs/operations.md "Archive"). Off by default.
   struct Archive {
     bool enabled = false;
-    std::string endpoint;            // scheme://host[:port]; default https://s3.REGION.amazonaws.com
+    std::string endpoint;  // scheme://host[:port]; default https://s3.REGION.amazonaws.com
     std::string bucket;
-    std::string prefix;              // keys start with PREFIX/ (no leading or trailing '/')
+    std::string prefix;  // keys start with PREFIX/ (no leading or trailing '/')
     std::string region = "us-east-1";
-    bool path_style = true;          // false: virtual-hosted (BUCKET.host)
-    std::string credentials_dir;     // access_key_id, secret_access_key[, session_token]; empty: AWS_* env
-    std::string ca_file;             // PEM bundle; empty: the system's CAs
-    double interval_seconds = 1;     // tail shipping interval
-    bool truncation_waits = true;    // truncation never deletes what the archive lacks
+    bool path_style = true;  // false: virtual-hosted (BUCKET.host)
+    std::string
+        credentials_dir;  // access_key_id, secret_access_key[, session_token]; empty: AWS_* env
+    std::string ca_file;  // PEM bundle; empty: the system's CAs
+    double interval_seconds = 1;   // tail shipping interval
+    bool truncation_waits = true;  // truncation never deletes what the archive lacks
     // An empty data directory is restored from the archive (its newest
     // generation) before recovery; /readyz 503 meanwhile.
     bool restore_on_empty = false;

@@ -23,10 +23,10 @@ struct Field {
   Field(std::string_view k, bool v) : key(k), value(v) {}
   Field(std::string_view k, double v) : key(k), value(v) {}
   template <typename I>
-    requires std::is_integral_v<I>
-  Field(std::string_view k, I v)
-      : key(k), value(std::is_signed_v<I> ? Value(static_cast<int64_t>(v))
-                                          : Value(static_cast<uint64_t>(v))) {}
+  requires std::is_integral_v<I> Field(std::string_view k, I v)
+      : key(k),
+        value(std::is_signed_v<I> ? Value(static_cast<int64_t>(v))
+                                  : Value(static_cast<uint64_t>(v))) {}
 };
 using Fields = std::initializer_list<Field>;
 

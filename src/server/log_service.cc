@@ -11,34 +11,33 @@ LogService::LogService(wal::WalOptions options, Metrics* metrics)
 
 LogService::~LogService() { join_recovery(); }
 
-void LogService::start_recovery(
-    std::function<void(const Status&, const wal::RecoveryReport&)> done,
-    std::function<Status()> before_open) {
+void LogService::start_recovery(std::function<void(const Status&, const wal::RecoveryReport&)> done,
+                                std::function<Status()> before_open) {
   SW_ASSERT(!recovery_thread_.joinable());
-  recovery_thread_ = std::thread([this, done = std::move(done),
-                                  before_open = std::move(before_open)] {
-    wal::RecoveryReport report;
-    if (before_open) {
-      Status s = before_open();
-      if (!s.ok()) {
-        done(s, report);
-        return;
-      }
-    }
-    auto opened = wal::Wal::open(options_, &report);
-    if (!opened.ok()) {
-      done(opened.status(), report);
-      return;
-    }
-    wal_ = std::move(opened.value());
-    // One engine listener for the whole daemon; it wakes every follower.
-    listener_id_ = wal_->add_durable_listener([this](uint64_t) {
-      MutexLock lock(followers_mu_);
-      for (auto& [id, wake] : followers_) wake();
-    });
-    wal_ptr_.store(wal_.get(), std::memory_order_release);
-    done(Status::Ok(), report);
-  });
+  recovery_thread_ =
+      std::thread([this, done = std::move(done), before_open = std::move(before_open)] {
+        wal::RecoveryReport report;
+        if (before_open) {
+          Status s = before_open();
+          if (!s.ok()) {
+            done(s, report);
+            return;
+          }
+        }
+        auto opened = wal::Wal::open(options_, &report);
+        if (!opened.ok()) {
+          done(opened.status(), report);
+          return;
+        }
+        wal_ = std::move(opened.value());
+        // One engine listener for the whole daemon; it wakes every follower.
+        listener_id_ = wal_->add_durable_listener([this](uint64_t) {
+          MutexLock lock(followers_mu_);
+          for (auto& [id, wake] : followers_) wake();
+        });
+        wal_ptr_.store(wal_.get(), std::memory_order_release);
+        done(Status::Ok(), report);
+      });
 }
 
 void LogService::join_recovery() {

@@ -65,7 +65,7 @@ class LogService : public wal::WalObserver {
   wal::WalOptions options_;
   Metrics* metrics_;
   std::thread recovery_thread_;
-  std::unique_ptr<wal::Wal> wal_;       // owned; published through wal_ptr_
+  std::unique_ptr<wal::Wal> wal_;  // owned; published through wal_ptr_
   std::atomic<wal::Wal*> wal_ptr_{nullptr};
   std::atomic<bool> failed_{false};
   mutable Mutex failure_mu_;
@@ -74,8 +74,8 @@ class LogService : public wal::WalObserver {
   Mutex followers_mu_;
   uint64_t next_follower_id_ GUARDED_BY(followers_mu_) = 1;
   std::unordered_map<uint64_t, std::function<void()>> followers_ GUARDED_BY(followers_mu_);
-  uint64_t listener_id_ = 0;            // the one engine listener, 0 = none
-  TombstoneTracker tombstones_;         // thread-safe; built on first use
+  uint64_t listener_id_ = 0;     // the one engine listener, 0 = none
+  TombstoneTracker tombstones_;  // thread-safe; built on first use
 };
 
 }  // namespace sidewal::server

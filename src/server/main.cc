@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   std::optional<std::string> socket_path;
   std::optional<std::string> admin_listen;
   bool check_only = false;
-  app.add_option("--config", config_path, "YAML config file (config/sidewal.yaml documents every key)");
+  app.add_option("--config", config_path,
+                 "YAML config file (config/sidewal.yaml documents every key)");
   app.add_option("--data-dir", data_dir, "Overrides data_dir");
   app.add_option("--socket", socket_path, "Overrides socket.path");
   app.add_option("--admin", admin_listen, "Overrides admin.listen (host:port)");
@@ -38,9 +39,10 @@ int main(int argc, char** argv) {
     return kExitConfigError;
   }
   Config config = std::move(loaded.value());
-  sidewal::Status st = apply_overrides(
-      ConfigOverrides{.data_dir = data_dir, .socket_path = socket_path, .admin_listen = admin_listen},
-      &config);
+  sidewal::Status st = apply_overrides(ConfigOverrides{.data_dir = data_dir,
+                                                       .socket_path = socket_path,
+                                                       .admin_listen = admin_listen},
+                                       &config);
   if (st.ok()) st = finalize_config(&config);
   if (!st.ok()) {
     // Cross-key checks see the file and the flags together; say both.

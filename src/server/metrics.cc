@@ -27,9 +27,9 @@ using prometheus::BuildHistogram;
 // nobody would select by hand. Metrics.ExpositionParsesAndCarriesEveryMetric
 // checks every label.
 prometheus::Histogram::BucketBoundaries latency_buckets() {
-  return {50e-6, 100e-6, 200e-6, 300e-6, 400e-6, 500e-6, 700e-6, 800e-6, 900e-6,
-          1e-3, 1.25e-3, 1.5e-3, 2e-3, 2.5e-3, 3e-3, 4e-3, 5e-3, 10e-3, 25e-3,
-          50e-3, 100e-3, 250e-3, 500e-3, 1.0};
+  return {50e-6,  100e-6, 200e-6,  300e-6, 400e-6, 500e-6, 700e-6, 800e-6,
+          900e-6, 1e-3,   1.25e-3, 1.5e-3, 2e-3,   2.5e-3, 3e-3,   4e-3,
+          5e-3,   10e-3,  25e-3,   50e-3,  100e-3, 250e-3, 500e-3, 1.0};
 }
 
 prometheus::Histogram::BucketBoundaries record_count_buckets() {
@@ -39,16 +39,21 @@ prometheus::Histogram::BucketBoundaries record_count_buckets() {
 }
 
 constexpr proto::ErrorCode kAllCodes[] = {
-    proto::ErrorCode::kMalformed,      proto::ErrorCode::kFrameTooLarge,
-    proto::ErrorCode::kUnknownOpcode,  proto::ErrorCode::kUnsupportedVersion,
-    proto::ErrorCode::kNotReady,       proto::ErrorCode::kIoFailed,
-    proto::ErrorCode::kNoSpace,        proto::ErrorCode::kLsnTruncated,
-    proto::ErrorCode::kUnauthorized,   proto::ErrorCode::kRecordTooLarge,
+    proto::ErrorCode::kMalformed,
+    proto::ErrorCode::kFrameTooLarge,
+    proto::ErrorCode::kUnknownOpcode,
+    proto::ErrorCode::kUnsupportedVersion,
+    proto::ErrorCode::kNotReady,
+    proto::ErrorCode::kIoFailed,
+    proto::ErrorCode::kNoSpace,
+    proto::ErrorCode::kLsnTruncated,
+    proto::ErrorCode::kUnauthorized,
+    proto::ErrorCode::kRecordTooLarge,
     proto::ErrorCode::kReservedRecordType,
 };
 
 constexpr DaemonState kAllStates[] = {DaemonState::kRecovering, DaemonState::kReady,
-                                     DaemonState::kFailed, DaemonState::kDraining};
+                                      DaemonState::kFailed, DaemonState::kDraining};
 
 }  // namespace
 
@@ -80,14 +85,14 @@ Metrics::Metrics(std::string data_dir, uint64_t segment_bytes)
                          .Help("Time from receipt of an APPEND frame to queuing its ACK.")
                          .Register(r)
                          .Add({}, latency_buckets());
-  flush_duration_ =
-      &BuildHistogram()
-           .Name("sidewal_flush_duration_seconds")
-           .Help("Time from a flush's first write to its sync completing: data write + "
-                 "double-write slot write + fdatasync (or the O_DSYNC writes with "
-                 "wal.sync_mode odsync).")
-           .Register(r)
-           .Add({}, latency_buckets());
+  flush_duration_ = &BuildHistogram()
+                         .Name("sidewal_flush_duration_seconds")
+                         .Help(
+                             "Time from a flush's first write to its sync completing: data write + "
+                             "double-write slot write + fdatasync (or the O_DSYNC writes with "
+                             "wal.sync_mode odsync).")
+                         .Register(r)
+                         .Add({}, latency_buckets());
   group_commit_records_ = &BuildHistogram()
                                .Name("sidewal_group_commit_records")
                                .Help("Records made durable by one flush.")
@@ -124,22 +129,20 @@ Metrics::Metrics(std::string data_dir, uint64_t segment_bytes)
                     .Help("Lowest LSN still in the log.")
                     .Register(r)
                     .Add({});
-  segments_ = &BuildGauge()
-                   .Name("sidewal_segments")
-                   .Help("Segment files in the log.")
-                   .Register(r)
-                   .Add({});
+  segments_ =
+      &BuildGauge().Name("sidewal_segments").Help("Segment files in the log.").Register(r).Add({});
   disk_bytes_ = &BuildGauge()
                      .Name("sidewal_disk_bytes")
                      .Help("Bytes the log occupies on disk.")
                      .Register(r)
                      .Add({});
   segment_size_bytes_ = &BuildGauge()
-                            .Name("sidewal_segment_size_bytes")
-                            .Help("wal.segment_bytes: the size every segment file is allocated "
-                                  "to, so the free space creating the next segment needs.")
-                            .Register(r)
-                            .Add({});
+                             .Name("sidewal_segment_size_bytes")
+                             .Help(
+                                 "wal.segment_bytes: the size every segment file is allocated "
+                                 "to, so the free space creating the next segment needs.")
+                             .Register(r)
+                             .Add({});
   segment_size_bytes_->Set(static_cast<double>(segment_bytes));
   volume_size_family_ = &BuildGauge()
                              .Name("sidewal_volume_size_bytes")
@@ -148,19 +151,22 @@ Metrics::Metrics(std::string data_dir, uint64_t segment_bytes)
   volume_available_family_ =
       &BuildGauge()
            .Name("sidewal_volume_available_bytes")
-           .Help("Bytes of the file system holding data_dir that the daemon (not root) may "
-                 "still allocate (statvfs f_bavail at scrape).")
+           .Help(
+               "Bytes of the file system holding data_dir that the daemon (not root) may "
+               "still allocate (statvfs f_bavail at scrape).")
            .Register(r);
   ready_ = &BuildGauge()
                 .Name("sidewal_ready")
-                .Help("1 when recovery finished, the log accepts writes and the daemon is not "
-                      "draining (/readyz 200), else 0.")
+                .Help(
+                    "1 when recovery finished, the log accepts writes and the daemon is not "
+                    "draining (/readyz 200), else 0.")
                 .Register(r)
                 .Add({});
   auto& state_family = BuildGauge()
                            .Name("sidewal_state")
-                           .Help("1 for the daemon's current state (recovering, ready, failed = "
-                                 "fail-stopped, draining = stopping), 0 for the others.")
+                           .Help(
+                               "1 for the daemon's current state (recovering, ready, failed = "
+                               "fail-stopped, draining = stopping), 0 for the others.")
                            .Register(r);
   for (DaemonState st : kAllStates) {
     state_[static_cast<size_t>(st)] = &state_family.Add({{"state", daemon_state_name(st)}});
@@ -184,31 +190,36 @@ Metrics::Metrics(std::string data_dir, uint64_t segment_bytes)
     errors_[static_cast<size_t>(c)] = &errors_family_->Add({{"code", proto::error_code_name(c)}});
   }
   archive_requests_ = &BuildCounter()
-                          .Name("sidewal_archive_requests_total")
-                          .Help("Object store requests of the archive, by operation and result "
-                                "(ok or error).")
-                          .Register(r);
-  archive_request_seconds_ = &BuildHistogram()
-                                 .Name("sidewal_archive_request_duration_seconds")
-                                 .Help("Object store request latency of the archive, by operation.")
-                                 .Register(r);
-  for (auto [name, help] : {std::pair<const char*, const char*>{
-           "sidewal_archive_durable_lsn", "The archive's durable LSN: every record up to it is in "
-                                          "the object store (0 = nothing yet)."},
-       {"sidewal_archive_lag_records", "Durable records the archive does not hold yet."},
-       {"sidewal_archive_lag_bytes",
-        "Bytes of durable records (segment bytes, as archived) the archive does not hold yet."},
-       {"sidewal_archive_lag_seconds",
-        "Seconds since the archive last held every durable record (0 when it does)."},
-       {"sidewal_archive_up", "1 when the archive's last upload pass succeeded, else 0."}}) {
+                           .Name("sidewal_archive_requests_total")
+                           .Help(
+                               "Object store requests of the archive, by operation and result "
+                               "(ok or error).")
+                           .Register(r);
+  archive_request_seconds_ =
+      &BuildHistogram()
+           .Name("sidewal_archive_request_duration_seconds")
+           .Help("Object store request latency of the archive, by operation.")
+           .Register(r);
+  for (auto [name, help] :
+       {std::pair<const char*, const char*>{
+            "sidewal_archive_durable_lsn",
+            "The archive's durable LSN: every record up to it is in "
+            "the object store (0 = nothing yet)."},
+        {"sidewal_archive_lag_records", "Durable records the archive does not hold yet."},
+        {"sidewal_archive_lag_bytes",
+         "Bytes of durable records (segment bytes, as archived) the archive does not hold yet."},
+        {"sidewal_archive_lag_seconds",
+         "Seconds since the archive last held every durable record (0 when it does)."},
+        {"sidewal_archive_up", "1 when the archive's last upload pass succeeded, else 0."}}) {
     archive_gauges_[name] = &BuildGauge().Name(name).Help(help).Register(r);
   }
-  for (auto [name, help] : {std::pair<const char*, const char*>{
-           "sidewal_archive_uploaded_objects_total", "Pieces (objects) the archive uploaded."},
-       {"sidewal_archive_uploaded_bytes_total", "Bytes the archive uploaded."},
-       {"sidewal_archive_failures_total", "Upload passes of the archive that failed."},
-       {"sidewal_archive_compactions_total", "Segments the archive compacted into one object."},
-       {"sidewal_archive_generations_total", "Archive generations this daemon started."}}) {
+  for (auto [name, help] :
+       {std::pair<const char*, const char*>{"sidewal_archive_uploaded_objects_total",
+                                            "Pieces (objects) the archive uploaded."},
+        {"sidewal_archive_uploaded_bytes_total", "Bytes the archive uploaded."},
+        {"sidewal_archive_failures_total", "Upload passes of the archive that failed."},
+        {"sidewal_archive_compactions_total", "Segments the archive compacted into one object."},
+        {"sidewal_archive_generations_total", "Archive generations this daemon started."}}) {
     archive_counters_[name] = &BuildCounter().Name(name).Help(help).Register(r);
   }
   backend_info_ = &BuildGauge()
@@ -242,8 +253,10 @@ void Metrics::recovered(const wal::RecoveryReport& report) {
 
 void Metrics::archive_request(const char* op, double seconds, bool ok) {
   archive_requests_->Add({{"op", op}, {"result", ok ? "ok" : "error"}}).Increment();
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.001, 0.0025, 0.005, 0.01,
+                                                                   0.025, 0.05,   0.1,   0.25,
+                                                                   0.5,   1,      2.5,   5,
+                                                                   10,    30};
   archive_request_seconds_->Add({{"op", op}}, kBuckets).Observe(seconds);
 }
 
@@ -300,10 +313,11 @@ std::string Metrics::scrape(DaemonState state, const wal::WalStatus* status) {
     set("sidewal_archive_lag_seconds", s.lag_seconds);
     set("sidewal_archive_up", s.last_error.empty() ? 1 : 0);
     auto grow = [this](const char* name, uint64_t now, uint64_t before) {
-      archive_counters_.at(name)->Add({}).Increment(
-          now > before ? static_cast<double>(now - before) : 0);
+      archive_counters_.at(name)->Add({}).Increment(now > before ? static_cast<double>(now - before)
+                                                                 : 0);
     };
-    grow("sidewal_archive_uploaded_objects_total", s.pieces_uploaded, archive_last_.pieces_uploaded);
+    grow("sidewal_archive_uploaded_objects_total", s.pieces_uploaded,
+         archive_last_.pieces_uploaded);
     grow("sidewal_archive_uploaded_bytes_total", s.bytes_uploaded, archive_last_.bytes_uploaded);
     grow("sidewal_archive_failures_total", s.failures, archive_last_.failures);
     grow("sidewal_archive_compactions_total", s.compactions, archive_last_.compactions);

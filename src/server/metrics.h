@@ -14,9 +14,9 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <cstdint>
 #include <functional>
 #include <map>
-#include <cstdint>
 #include <memory>
 #include <string>
 

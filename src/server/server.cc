@@ -223,29 +223,29 @@ void Daemon::on_recovered(const Status& st, const wal::RecoveryReport& r) {
                {{"error", st.ToString()},
                 {"data_dir", config_.data_dir},
                 {"corruption_at", r.corruption_at},
-                {"hint", r.corruption ? "inspect with `sidewal verify`; wal.salvage: true keeps the "
-                                        "prefix before the corruption and drops the rest"
-                                      : ""}});
+                {"hint", r.corruption
+                             ? "inspect with `sidewal verify`; wal.salvage: true keeps the "
+                               "prefix before the corruption and drops the rest"
+                             : ""}});
     begin_shutdown(kExitFailure, "recovery failed");
     return;
   }
   metrics_.recovered(r);
-  log::info("recovery finished",
-            {{"seconds", r.seconds},
-             {"first_lsn", r.first_lsn},
-             {"durable_lsn", r.durable_lsn},
-             {"records", r.records},
-             {"segments", r.segments},
-             {"bytes_on_disk", r.bytes_on_disk},
-             {"discarded_bytes", r.discarded_bytes},
-             {"discarded_records", r.discarded_records},
-             {"discarded_why", r.discarded_why},
-             {"dwb_restores", r.dwb_restores},
-             {"dwb_restored_records", r.dwb_restored_records},
-             {"dwb_why", r.dwb_why},
-             {"corruption", r.corruption},
-             {"corruption_at", r.corruption_at},
-             {"backend", r.backend}});
+  log::info("recovery finished", {{"seconds", r.seconds},
+                                  {"first_lsn", r.first_lsn},
+                                  {"durable_lsn", r.durable_lsn},
+                                  {"records", r.records},
+                                  {"segments", r.segments},
+                                  {"bytes_on_disk", r.bytes_on_disk},
+                                  {"discarded_bytes", r.discarded_bytes},
+                                  {"discarded_records", r.discarded_records},
+                                  {"discarded_why", r.discarded_why},
+                                  {"dwb_restores", r.dwb_restores},
+                                  {"dwb_restored_records", r.dwb_restored_records},
+                                  {"dwb_why", r.dwb_why},
+                                  {"corruption", r.corruption},
+                                  {"corruption_at", r.corruption_at},
+                                  {"backend", r.backend}});
   if (shutting_down_) {
     maybe_finish();
     return;
@@ -455,8 +455,8 @@ static Result<std::shared_ptr<const wal::KeyRing>> load_keys(const Config& c) {
   for (const Config::EncryptionKey& k : c.encryption_keys) {
     Result<std::unique_ptr<wal::SecureKey>> key = wal::SecureKey::load_file(k.file);
     if (!key.ok()) {
-      return Status(key.status().code(), "encryption key id " + std::to_string(k.id) + ": " +
-                                             key.status().message());
+      return Status(key.status().code(),
+                    "encryption key id " + std::to_string(k.id) + ": " + key.status().message());
     }
     if (!(*key)->locked()) {
       log::warn("encryption key memory could not be locked (RLIMIT_MEMLOCK); it may be swapped",
@@ -491,9 +491,9 @@ int run_server(const Config& config) {
                 {"holder_host", holder.host}});
     return busy ? kExitDataDirLocked : kExitFailure;
   }
-  log::info("data directory locked",
-            {{"data_dir", config.data_dir}, {"lock_file", (*dir_lock)->path()},
-             {"pid", static_cast<int64_t>(::getpid())}});
+  log::info("data directory locked", {{"data_dir", config.data_dir},
+                                      {"lock_file", (*dir_lock)->path()},
+                                      {"pid", static_cast<int64_t>(::getpid())}});
   Result<std::shared_ptr<const wal::KeyRing>> keys = load_keys(config);
   if (!keys.ok()) {
     log::error("cannot load the encryption keys; nothing was opened or written",

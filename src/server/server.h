@@ -18,8 +18,8 @@ namespace sidewal::server {
 
 // Exit codes of sidewald.
 constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;      // could not start or recovery failed
-constexpr int kExitConfigError = 2;  // bad config file or flags
+constexpr int kExitFailure = 1;        // could not start or recovery failed
+constexpr int kExitConfigError = 2;    // bad config file or flags
 constexpr int kExitDataDirLocked = 3;  // another process holds data_dir (its pid on stderr)
 
 // Runs the daemon until a signal stops it; returns the process exit code.

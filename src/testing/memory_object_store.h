@@ -25,8 +25,17 @@ namespace sidewal::testing {
 
 class MemoryObjectStore final : public archive::ObjectStore {
  public:
-  enum class Op { kPut, kGet, kGetRange, kList, kRemove, kCreateMultipart, kUploadPart,
-                  kCompleteMultipart, kAbortMultipart };
+  enum class Op {
+    kPut,
+    kGet,
+    kGetRange,
+    kList,
+    kRemove,
+    kCreateMultipart,
+    kUploadPart,
+    kCompleteMultipart,
+    kAbortMultipart
+  };
 
   Status put(const std::string& key, std::span<const uint8_t> body) override;
   Status get(const std::string& key, std::string* body) override;
@@ -51,7 +60,7 @@ class MemoryObjectStore final : public archive::ObjectStore {
   void set_min_part_bytes(uint64_t bytes);
 
   // Inspection and damage.
-  uint64_t calls() const;            // every call, failed or not
+  uint64_t calls() const;  // every call, failed or not
   uint64_t failed_calls() const;
   uint64_t calls_of(Op op) const;
   std::map<std::string, std::string> objects() const;
@@ -71,16 +80,16 @@ class MemoryObjectStore final : public archive::ObjectStore {
 
   mutable std::mutex mu_;
   std::map<std::string, std::string> objects_;  // guarded by mu_
-  std::map<std::string, Upload> uploads_;        // guarded by mu_
-  uint64_t next_upload_ = 1;                     // guarded by mu_
-  uint64_t calls_ = 0;                           // guarded by mu_
-  uint64_t failed_ = 0;                          // guarded by mu_
-  std::map<Op, uint64_t> calls_by_op_;           // guarded by mu_
-  int fail_next_ = 0;                            // guarded by mu_
-  std::map<Op, int> fail_op_;                    // guarded by mu_
-  bool down_ = false;                            // guarded by mu_
-  int64_t crash_after_ = -1;                     // guarded by mu_
-  uint64_t min_part_bytes_ = 5u << 20;           // guarded by mu_
+  std::map<std::string, Upload> uploads_;       // guarded by mu_
+  uint64_t next_upload_ = 1;                    // guarded by mu_
+  uint64_t calls_ = 0;                          // guarded by mu_
+  uint64_t failed_ = 0;                         // guarded by mu_
+  std::map<Op, uint64_t> calls_by_op_;          // guarded by mu_
+  int fail_next_ = 0;                           // guarded by mu_
+  std::map<Op, int> fail_op_;                   // guarded by mu_
+  bool down_ = false;                           // guarded by mu_
+  int64_t crash_after_ = -1;                    // guarded by mu_
+  uint64_t min_part_bytes_ = 5u << 20;          // guarded by mu_
 };
 
 }  // namespace sidewal::testing

@@ -135,11 +135,8 @@ SimDisk::Step SimDisk::take_step(StepKind kind, const char* op, const std::strin
     StepInfo info{s.index, op, path, to ? *to : std::string(), offset, len};
     const Fault fault = hook_(info);
     switch (fault.kind) {
-      case Fault::kNone:
-        break;
-      case Fault::kCrash:
-        s.outcome = Step::kCrash;
-        break;
+      case Fault::kNone: break;
+      case Fault::kCrash: s.outcome = Step::kCrash; break;
       case Fault::kFail:
         SW_ASSERT(fault.err > 0);
         s.outcome = Step::kFail;
@@ -188,8 +185,9 @@ Status SimDisk::check_direct(const Handle& h, uint64_t offset, const void* buf, 
   if (offset % alignment_ != 0 || len % alignment_ != 0 || addr % alignment_ != 0) {
     return Status::InvalidArgument(std::string(op) + " " + range(h.path, offset, len) +
                                    ": O_DIRECT needs offset, length and buffer address "
-                                   "aligned to " + std::to_string(alignment_) +
-                                   " bytes (buffer % " + std::to_string(alignment_) + " = " +
+                                   "aligned to " +
+                                   std::to_string(alignment_) + " bytes (buffer % " +
+                                   std::to_string(alignment_) + " = " +
                                    std::to_string(addr % alignment_) + ")");
   }
   return Status::Ok();
@@ -236,11 +234,8 @@ Status SimDisk::do_write(Handle& h, uint64_t offset, const uint8_t* buf, size_t 
   }
   Status st;
   switch (s.outcome) {
-    case Step::kFail:
-      st = Status::FromErrno(s.err, what);
-      break;
-    case Step::kTear:
-      [[fallthrough]];
+    case Step::kFail: st = Status::FromErrno(s.err, what); break;
+    case Step::kTear: [[fallthrough]];
     case Step::kCrash:
       // In flight when power failed: restart() decides how much landed.
       inode.pending.push_back(std::move(p));
@@ -278,9 +273,7 @@ Status SimDisk::do_sync(Handle& h, const char* op) {
       st = Status::FromErrno(s.err, what);
       break;
     case Step::kCrash:
-    case Step::kTear:
-      st = crash_status(what);
-      break;
+    case Step::kTear: st = crash_status(what); break;
     case Step::kProceed:
       for (const Pending& p : inode.pending) apply_durable(inode, p, p.data.size());
       inode.pending.clear();
@@ -299,8 +292,9 @@ Result<size_t> SimDisk::direct_alignment(const std::string& dir) {
     return Status::FromErrno(ENOENT, "probe O_DIRECT alignment in " + dir);
   }
   if (refuse_direct_) {
-    return Status::Unsupported(dir + ": the filesystem does not support O_DIRECT (simulated: "
-                                     "SimDisk::refuse_direct)");
+    return Status::Unsupported(dir +
+                               ": the filesystem does not support O_DIRECT (simulated: "
+                               "SimDisk::refuse_direct)");
   }
   return alignment_;
 }
@@ -310,8 +304,9 @@ Result<FileHandle> SimDisk::open(const std::string& path, const OpenOptions& opt
   const std::string what = "open " + path;
   if (crashed_) return crash_status(what);
   if (options.direct && refuse_direct_) {
-    return Status::Unsupported(path + ": the filesystem does not support O_DIRECT (simulated: "
-                                      "SimDisk::refuse_direct)");
+    return Status::Unsupported(path +
+                               ": the filesystem does not support O_DIRECT (simulated: "
+                               "SimDisk::refuse_direct)");
   }
   const std::string norm = normalize(path);
   if (options.create) {
@@ -381,8 +376,7 @@ Status SimDisk::write2_and_sync(FileHandle file, uint64_t offset, const void* bu
   SIDEWAL_RETURN_IF_ERROR(check_direct(*h, offset2, buf2, len2, "write2_and_sync"));
   if (!h->writable) return Status::FromErrno(EBADF, "write " + range(h->path, offset, len));
   SIDEWAL_RETURN_IF_ERROR(do_write(*h, offset, static_cast<const uint8_t*>(buf), len, "write"));
-  SIDEWAL_RETURN_IF_ERROR(
-      do_write(*h, offset2, static_cast<const uint8_t*>(buf2), len2, "write"));
+  SIDEWAL_RETURN_IF_ERROR(do_write(*h, offset2, static_cast<const uint8_t*>(buf2), len2, "write"));
   return do_sync(*h, "fdatasync");
 }
 
@@ -412,9 +406,7 @@ Status SimDisk::preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill /*f
   Pending zeros{0, std::vector<uint8_t>(bytes, 0), std::nullopt, false, next_seq_++};
   Status st;
   switch (s.outcome) {
-    case Step::kFail:
-      st = Status::FromErrno(s.err, what);
-      break;
+    case Step::kFail: st = Status::FromErrno(s.err, what); break;
     case Step::kCrash:
     case Step::kTear:
       // The zero writes were under way: restart() decides how much landed.
@@ -659,12 +651,8 @@ SimDisk::RestartReport SimDisk::restart() {
         garbage = p.garbage && landed < len;
       } else {
         switch (model_) {
-          case CrashModel::kProcessCrash:
-            landed = len;
-            break;
-          case CrashModel::kDropUnsynced:
-            landed = 0;
-            break;
+          case CrashModel::kProcessCrash: landed = len; break;
+          case CrashModel::kDropUnsynced: landed = 0; break;
           case CrashModel::kTearLast:
             if (p.seq != newest_seq) {
               landed = len;

@@ -35,10 +35,10 @@
 //   create_dir, remove, rename, sync_dir, open with create=true. write_and_sync
 //   is two steps (the write, then the sync); if the write step fails, the sync
 //   step is not taken. write2_and_sync is three (write, write, sync), so a
-//   plan can crash or tear between and during a flush's two writes. Reads, list_dir, file_size, close, open without create
-//   and direct_alignment are not counted. io_count() is the number of steps
-//   taken so far, so a test can run a workload once to count its steps, then
-//   rerun it crashing at each one.
+//   plan can crash or tear between and during a flush's two writes. Reads, list_dir, file_size,
+//   close, open without create and direct_alignment are not counted. io_count() is the number of
+//   steps taken so far, so a test can run a workload once to count its steps, then rerun it
+//   crashing at each one.
 //   - crash_after_io(k): steps 0..k-1 succeed; step k and every later call
 //     fail with kIoError "simulated crash ..." and crashed() turns true. A
 //     write at the crashing step is "in flight": restart() decides whether it
@@ -169,7 +169,7 @@ class SimDisk final : public IoBackend {
   Result<std::vector<std::string>> list_dir(const std::string& dir) override;
 
   // ---- configuration ----
-  void set_alignment(size_t alignment);     // power of two >= 512; default 4096
+  void set_alignment(size_t alignment);  // power of two >= 512; default 4096
   void set_crash_model(CrashModel model);
   // Makes open(direct=true) and direct_alignment() fail with kUnsupported, as
   // a filesystem without O_DIRECT would (tmpfs before Linux 6.6).
@@ -187,8 +187,8 @@ class SimDisk final : public IoBackend {
     // "write", "fdatasync", "preallocate", "open" (with create), "mkdir",
     // "fsync directory", "unlink", "rename".
     std::string op;
-    std::string path;  // as the caller passed it; for rename, the source
-    std::string to;    // rename's destination; empty otherwise
+    std::string path;     // as the caller passed it; for rename, the source
+    std::string to;       // rename's destination; empty otherwise
     uint64_t offset = 0;  // write: offset; preallocate: 0
     uint64_t len = 0;     // write: length; preallocate: bytes
   };
@@ -238,13 +238,13 @@ class SimDisk final : public IoBackend {
     uint64_t offset = 0;
     std::vector<uint8_t> data;
     std::optional<uint32_t> forced_sectors;  // set by tear_write_at: lands exactly this prefix
-    bool garbage = false;  // with forced_sectors: the next sector gets garbage
+    bool garbage = false;                    // with forced_sectors: the next sector gets garbage
     uint64_t seq = 0;  // global write order, across files (kTearLast tears the newest)
   };
   struct Inode {
-    std::vector<uint8_t> durable;  // survives power loss
-    std::vector<uint8_t> cache;    // what reads see; durable + pending (+ dropped writes)
-    std::vector<Pending> pending;  // unsynced writes, oldest first
+    std::vector<uint8_t> durable;    // survives power loss
+    std::vector<uint8_t> cache;      // what reads see; durable + pending (+ dropped writes)
+    std::vector<Pending> pending;    // unsynced writes, oldest first
     std::set<uint64_t> bad_sectors;  // latent read errors (sector numbers)
   };
   struct Namespace {
@@ -287,26 +287,26 @@ class SimDisk final : public IoBackend {
   bool dir_exists(const Namespace& ns, const std::string& norm) const;
 
   mutable std::mutex mu_;
-  std::mt19937_64 rng_;                  // guarded by mu_; only restart() draws from it
-  CrashModel model_;                     // guarded by mu_
-  size_t alignment_ = 4096;              // guarded by mu_
-  bool refuse_direct_ = false;           // guarded by mu_
-  std::map<uint64_t, Inode> inodes_;     // guarded by mu_
-  uint64_t next_inode_ = 1;              // guarded by mu_
-  Namespace volatile_ns_;                // guarded by mu_
-  Namespace durable_ns_;                 // guarded by mu_
-  std::map<FileHandle, Handle> handles_; // guarded by mu_
-  FileHandle next_handle_ = 100;         // guarded by mu_; never reused, even across restarts
-  uint64_t steps_ = 0;                   // guarded by mu_; steps taken since the last restart
-  uint64_t next_seq_ = 0;                // guarded by mu_; Pending::seq source
-  std::optional<uint64_t> crash_at_;     // guarded by mu_
-  std::map<uint64_t, uint32_t> tear_at_; // guarded by mu_
-  std::set<uint64_t> garbage_at_;        // guarded by mu_; tear_at_ steps that tear with garbage
-  std::map<uint64_t, int> fail_at_;      // guarded by mu_
-  FaultHook hook_;                       // guarded by mu_
-  bool crashed_ = false;                 // guarded by mu_
-  bool trace_on_ = false;                // guarded by mu_
-  std::vector<std::string> trace_;       // guarded by mu_
+  std::mt19937_64 rng_;                   // guarded by mu_; only restart() draws from it
+  CrashModel model_;                      // guarded by mu_
+  size_t alignment_ = 4096;               // guarded by mu_
+  bool refuse_direct_ = false;            // guarded by mu_
+  std::map<uint64_t, Inode> inodes_;      // guarded by mu_
+  uint64_t next_inode_ = 1;               // guarded by mu_
+  Namespace volatile_ns_;                 // guarded by mu_
+  Namespace durable_ns_;                  // guarded by mu_
+  std::map<FileHandle, Handle> handles_;  // guarded by mu_
+  FileHandle next_handle_ = 100;          // guarded by mu_; never reused, even across restarts
+  uint64_t steps_ = 0;                    // guarded by mu_; steps taken since the last restart
+  uint64_t next_seq_ = 0;                 // guarded by mu_; Pending::seq source
+  std::optional<uint64_t> crash_at_;      // guarded by mu_
+  std::map<uint64_t, uint32_t> tear_at_;  // guarded by mu_
+  std::set<uint64_t> garbage_at_;         // guarded by mu_; tear_at_ steps that tear with garbage
+  std::map<uint64_t, int> fail_at_;       // guarded by mu_
+  FaultHook hook_;                        // guarded by mu_
+  bool crashed_ = false;                  // guarded by mu_
+  bool trace_on_ = false;                 // guarded by mu_
+  std::vector<std::string> trace_;        // guarded by mu_
 };
 
 }  // namespace sidewal::wal

@@ -111,7 +111,8 @@ Result<std::unique_ptr<DirLock>> DirLock::acquire(const std::string& dir, Mode m
     // is durable only once its parent is synced.
     SIDEWAL_RETURN_IF_ERROR(posix::create_dir(dir));
     SIDEWAL_RETURN_IF_ERROR(posix::sync_dir(parent_dir(dir)));
-    if (::stat(dir.c_str(), &dst) != 0) return Status::FromErrno(errno, "stat data directory " + dir);
+    if (::stat(dir.c_str(), &dst) != 0)
+      return Status::FromErrno(errno, "stat data directory " + dir);
   }
   if (!S_ISDIR(dst.st_mode)) {
     return Status::InvalidArgument("data directory " + dir + " is not a directory");
@@ -119,8 +120,8 @@ Result<std::unique_ptr<DirLock>> DirLock::acquire(const std::string& dir, Mode m
 
   // O_CREAT without O_TRUNC: opening an existing LOCK changes none of its
   // bytes (they belong to whoever holds the lock). Readers create nothing.
-  const int flags = exclusive ? (O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW)
-                              : (O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  const int flags =
+      exclusive ? (O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW) : (O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   int fd;
   do {
     fd = ::open(path.c_str(), flags, 0644);

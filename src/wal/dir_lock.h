@@ -76,7 +76,7 @@ class DirLock {
 
   const std::string dir_;
   const Mode mode_;
-  const int fd_;  // open file description holding the lock; closed on release
+  const int fd_;     // open file description holding the lock; closed on release
   const dev_t dev_;  // of the directory
   const ino_t ino_;
 };

@@ -65,8 +65,8 @@ bool decode_slot(const uint8_t* in, size_t align, uint64_t segment_id, uint64_t 
     return false;
   }
   if (segment_id != 0 && s.segment_id != segment_id) {
-    *why = "segment id " + std::to_string(s.segment_id) + ", expected " +
-           std::to_string(segment_id);
+    *why =
+        "segment id " + std::to_string(s.segment_id) + ", expected " + std::to_string(segment_id);
     return false;
   }
   if (get_u32(in + kCrcOffset) != slot_crc(in, in + kSlotHeaderBytes, s.image_bytes)) {
@@ -95,8 +95,8 @@ Status read_slots(IoBackend* io, FileHandle file, const std::string& path, uint6
     Slot s;
     s.index = i;
     std::string why;
-    if (decode_slot(buf.data() + i * kSlotPages * align, align, segment_id, end, &s.header,
-                    &s.page, &why)) {
+    if (decode_slot(buf.data() + i * kSlotPages * align, align, segment_id, end, &s.header, &s.page,
+                    &why)) {
       out->push_back(std::move(s));
     }
   }

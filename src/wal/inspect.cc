@@ -44,7 +44,7 @@ Status inspect_dir(const std::string& dir, IoBackend* io,
   std::string key_path;  // segment whose key state is below
   std::shared_ptr<const SecureKey> seg_key;
   std::string key_problem;
-  std::string auth_problem;  // first record of the segment whose tag failed
+  std::string auth_problem;        // first record of the segment whose tag failed
   std::string first_auth_problem;  // of the whole log
   auto key_for = [&](const SegmentScan& s) {
     if (key_path == s.path) return;
@@ -88,36 +88,36 @@ Status inspect_dir(const std::string& dir, IoBackend* io,
     }
     on_segment(info);
   };
-  std::function<void(const SegmentScan&, const RecordView&)> rec_cb =
-      [&](const SegmentScan& s, const RecordView& v) {
-      key_for(s);
-      if (s.preamble.cipher != format::kCipherNone && seg_key == nullptr) return;  // no key
-      if (!on_record && s.preamble.cipher == format::kCipherNone) return;
-      if (!auth_problem.empty()) return;  // nothing after a failed tag is handed out
-      Record r;
-      r.lsn = v.header.lsn;
-      r.type = v.header.type;
-      r.flags = v.header.flags;
-      r.tenant = v.header.tenant;
-      if (s.preamble.cipher == format::kCipherNone) {
-        r.payload.assign(v.payload, v.payload + v.header.payload_len);
-      } else {
-        r.payload.resize(v.header.payload_len >= kTagBytes ? v.header.payload_len - kTagBytes : 0);
-        Status st = open_record(cipher, *seg_key, s.preamble.segment_id, v.header, v.payload,
-                                r.payload.data(), s.path, v.offset);
-        if (!st.ok()) {
-          auth_problem = st.message();
-          batch.clear();
-          return;
-        }
-      }
-      if (!on_record) return;
-      batch.push_back(std::move(r));
-      if (v.header.flags & format::kFlagBatchEnd) {
-        for (const Record& b : batch) on_record(b);
+  std::function<void(const SegmentScan&, const RecordView&)> rec_cb = [&](const SegmentScan& s,
+                                                                          const RecordView& v) {
+    key_for(s);
+    if (s.preamble.cipher != format::kCipherNone && seg_key == nullptr) return;  // no key
+    if (!on_record && s.preamble.cipher == format::kCipherNone) return;
+    if (!auth_problem.empty()) return;  // nothing after a failed tag is handed out
+    Record r;
+    r.lsn = v.header.lsn;
+    r.type = v.header.type;
+    r.flags = v.header.flags;
+    r.tenant = v.header.tenant;
+    if (s.preamble.cipher == format::kCipherNone) {
+      r.payload.assign(v.payload, v.payload + v.header.payload_len);
+    } else {
+      r.payload.resize(v.header.payload_len >= kTagBytes ? v.header.payload_len - kTagBytes : 0);
+      Status st = open_record(cipher, *seg_key, s.preamble.segment_id, v.header, v.payload,
+                              r.payload.data(), s.path, v.offset);
+      if (!st.ok()) {
+        auth_problem = st.message();
         batch.clear();
+        return;
       }
-    };
+    }
+    if (!on_record) return;
+    batch.push_back(std::move(r));
+    if (v.header.flags & format::kFlagBatchEnd) {
+      for (const Record& b : batch) on_record(b);
+      batch.clear();
+    }
+  };
   DirScan scan;
   Status st = scan_dir(io, dir, align, direct, seg_cb, rec_cb, &scan, report);
   if (st.ok() && !first_auth_problem.empty() && !report->corruption) {

@@ -77,13 +77,12 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, RecoveryReport
   Result<size_t> align = io->direct_alignment(options.dir);
   if (!align.ok()) return align.status();
   const uint64_t a = *align;
-  if (options.segment_bytes % a != 0 ||
-      options.segment_bytes < (dwb::kReservedPages + 4) * a) {
+  if (options.segment_bytes % a != 0 || options.segment_bytes < (dwb::kReservedPages + 4) * a) {
     return Status::InvalidArgument("wal: segment_bytes " + std::to_string(options.segment_bytes) +
                                    " must be a multiple of the " + std::to_string(a) +
-                                   "-byte I/O alignment of " + options.dir +
-                                   " and at least " + std::to_string(dwb::kReservedPages + 4) +
-                                   " pages (the last " + std::to_string(dwb::kReservedPages) +
+                                   "-byte I/O alignment of " + options.dir + " and at least " +
+                                   std::to_string(dwb::kReservedPages + 4) + " pages (the last " +
+                                   std::to_string(dwb::kReservedPages) +
                                    " hold the double-write slots)");
   }
   const bool encrypt = options.keys != nullptr && options.keys->has_current();
@@ -102,7 +101,8 @@ Result<std::unique_ptr<Wal>> Wal::open(const WalOptions& options, RecoveryReport
   }
 
   DirScan scan;
-  SIDEWAL_RETURN_IF_ERROR(scan_dir(io.get(), options.dir, a, /*direct=*/true, {}, {}, &scan, report));
+  SIDEWAL_RETURN_IF_ERROR(
+      scan_dir(io.get(), options.dir, a, /*direct=*/true, {}, {}, &scan, report));
   // Every encrypted segment's key must be configured, with the bytes it was
   // written with, before repair writes anything (a wrong key is refused with
   // the files untouched).

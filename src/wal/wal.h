@@ -21,8 +21,8 @@
 
 namespace sidewal::wal {
 
-class KeyRing;  // wal/codecs/secure_key.h
-class DirLock;  // wal/dir_lock.h
+class KeyRing;          // wal/codecs/secure_key.h
+class DirLock;          // wal/dir_lock.h
 class TruncationFloor;  // wal/truncation_floor.h
 
 // Record types 0x0000-0x7FFF belong to the application; 0x8000-0xFFFF are the
@@ -146,21 +146,21 @@ struct WalOptions {
 
 // What recovery found and did.
 struct RecoveryReport {
-  uint64_t first_lsn = 1;         // lowest LSN still in the log
-  uint64_t durable_lsn = 0;       // last LSN of the last complete batch (0 = empty)
+  uint64_t first_lsn = 1;    // lowest LSN still in the log
+  uint64_t durable_lsn = 0;  // last LSN of the last complete batch (0 = empty)
   uint64_t segments = 0;
   uint64_t bytes_on_disk = 0;
   uint64_t records = 0;
-  uint64_t discarded_bytes = 0;   // torn or partial tail cut off
-  uint64_t discarded_records = 0; // records of an incomplete trailing batch
-  std::string discarded_why;      // empty when nothing was cut
+  uint64_t discarded_bytes = 0;       // torn or partial tail cut off
+  uint64_t discarded_records = 0;     // records of an incomplete trailing batch
+  std::string discarded_why;          // empty when nothing was cut
   uint64_t dwb_restores = 0;          // torn pages restored from the double-write slots
   uint64_t dwb_restored_records = 0;  // records valid in those pages at/after the tear
   std::string dwb_why;                // which pages, from which slots; empty when none
-  bool corruption = false;        // a bad record followed by valid ones
-  std::string corruption_at;      // "segment <file> offset <n>: <what>"
+  bool corruption = false;            // a bad record followed by valid ones
+  std::string corruption_at;          // "segment <file> offset <n>: <what>"
   double seconds = 0;
-  std::string backend;            // which IoBackend ran
+  std::string backend;  // which IoBackend ran
 };
 
 struct WalStatus {
@@ -169,7 +169,7 @@ struct WalStatus {
   uint64_t segments = 0;
   uint64_t bytes_on_disk = 0;
   LogState state = LogState::kRecovering;
-  std::string failure;  // why the log is failed, when it is
+  std::string failure;                     // why the log is failed, when it is
   std::vector<std::string> segment_paths;  // for mincore residency measurement
   // The next segment is pre-created (rollover will not wait for it). When its
   // creation failed with ENOSPC, next_segment_problem says so and appends that
@@ -250,17 +250,17 @@ class Wal {
 struct SegmentInfo {
   std::string path;
   uint64_t segment_id = 0;
-  uint64_t first_lsn = 0;   // from the name; records start here
-  uint64_t last_lsn = 0;    // last valid record (first_lsn - 1 when empty)
+  uint64_t first_lsn = 0;  // from the name; records start here
+  uint64_t last_lsn = 0;   // last valid record (first_lsn - 1 when empty)
   uint64_t records = 0;
-  uint64_t valid_bytes = 0; // end offset of the last valid record
-  uint8_t cipher = 0;       // 0 none, 1 AES-256-GCM
-  uint16_t key_id = 0;      // key id of an encrypted segment (0 for none)
+  uint64_t valid_bytes = 0;  // end offset of the last valid record
+  uint8_t cipher = 0;        // 0 none, 1 AES-256-GCM
+  uint16_t key_id = 0;       // key id of an encrypted segment (0 for none)
   uint64_t key_fingerprint = 0;
   // Encrypted segment whose key was not given or does not match: its records'
   // CRCs were checked but their payloads not decrypted (and not handed out).
   std::string key_problem;
-  std::string problem;      // empty when the segment is clean
+  std::string problem;  // empty when the segment is clean
 };
 // Scans `dir` like recovery does, calling on_segment once per segment (in
 // order, after its records) and on_record for every valid record. Either
@@ -270,7 +270,7 @@ struct SegmentInfo {
 // CRC-checked only, not handed out, and SegmentInfo::key_problem says so.
 Status inspect_dir(const std::string& dir, IoBackend* io,
                    const std::function<void(const SegmentInfo&)>& on_segment,
-                   const std::function<void(const Record&)>& on_record,
-                   RecoveryReport* report, std::shared_ptr<const KeyRing> keys = nullptr);
+                   const std::function<void(const Record&)>& on_record, RecoveryReport* report,
+                   std::shared_ptr<const KeyRing> keys = nullptr);
 
 }  // namespace sidewal::wal

@@ -34,10 +34,11 @@ WalImpl::WalImpl(const WalOptions& options, std::shared_ptr<IoBackend> io, size_
       tag_bytes_(encrypt_ ? kTagBytes : 0),
       staging_bytes_(staging_capacity(uint64_t{options.max_record_bytes} + tag_bytes_,
                                       options.segment_bytes, alignment)),
-      max_batch_bytes_(std::min<uint64_t>(
-          staging_bytes_ - 2 * alignment,
-          dwb::records_end(options.segment_bytes, alignment) -
-              format::preamble_bytes(encrypt_ ? format::kCipherAes256Gcm : format::kCipherNone))) {
+      max_batch_bytes_(
+          std::min<uint64_t>(staging_bytes_ - 2 * alignment,
+                             dwb::records_end(options.segment_bytes, alignment) -
+                                 format::preamble_bytes(encrypt_ ? format::kCipherAes256Gcm
+                                                                 : format::kCipherNone))) {
   for (Staging& s : bufs_) s.buf.reset(align_, staging_bytes_);
   dwb_slot_.reset(align_, dwb::kSlotPages * align_);
 }
@@ -84,10 +85,11 @@ Status WalImpl::start(const DirScan& scan) {
     format::Preamble p;
     SIDEWAL_RETURN_IF_ERROR(new_segment_preamble(next_id, &p, &active_key));
     std::string spare = join_path(dir_, format::spare_file_name(next_id));
-    SIDEWAL_RETURN_IF_ERROR(create_spare_segment(
-        io_, spare, p, opts_.segment_bytes, align_,
-        opts_.preallocation == WalOptions::Preallocation::kReserve ? ZeroFill::kReserve
-                                                                   : ZeroFill::kWrite));
+    SIDEWAL_RETURN_IF_ERROR(
+        create_spare_segment(io_, spare, p, opts_.segment_bytes, align_,
+                             opts_.preallocation == WalOptions::Preallocation::kReserve
+                                 ? ZeroFill::kReserve
+                                 : ZeroFill::kWrite));
     std::string path = join_path(dir_, format::segment_file_name(scan.next_lsn));
     SIDEWAL_RETURN_IF_ERROR(io_->rename(spare, path));
     SIDEWAL_RETURN_IF_ERROR(io_->sync_dir(dir_));
@@ -132,10 +134,9 @@ Status WalImpl::start(const DirScan& scan) {
   // The double-write invariant from the first flush on: slot 0 holds the
   // durable copy of the page the first flush rewrites, slot 1 nothing (no
   // stale copy from before a crash or a cut survives this).
-  SIDEWAL_RETURN_IF_ERROR(dwb::reset_slots_at_open(io_, write_fd_, active.path, active.size,
-                                                   align_, active.id, opts_.dwb, fill.base,
-                                                   fill.buf.data(), fill.carry,
-                                                   scan.next_lsn - 1, &dwb_next_slot_));
+  SIDEWAL_RETURN_IF_ERROR(dwb::reset_slots_at_open(io_, write_fd_, active.path, active.size, align_,
+                                                   active.id, opts_.dwb, fill.base, fill.buf.data(),
+                                                   fill.carry, scan.next_lsn - 1, &dwb_next_slot_));
   fill.segment_id = active.id;
   fill.segment_bytes = active.size;
   fill.path = active.path;

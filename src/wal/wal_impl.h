@@ -88,8 +88,8 @@ class WalImpl final : public Wal {
     // Target segment.
     uint64_t segment_id = 0;
     uint64_t segment_bytes = 0;
-    std::string path;        // final name of the segment
-    std::string spare_path;  // set when new_segment
+    std::string path;          // final name of the segment
+    std::string spare_path;    // set when new_segment
     bool new_segment = false;  // rename spare_path -> path (+ dir fsync) before the write
     bool sealed = false;       // the next batch starts a new segment
     // Key of an encrypted target segment (null: plaintext). Its records are
@@ -109,7 +109,7 @@ class WalImpl final : public Wal {
     std::string path;
     uint64_t size = 0;
     format::Preamble preamble;  // cipher, key id, salt: what a reader needs to decrypt
-    bool on_disk = false;  // renamed into place and the directory synced
+    bool on_disk = false;       // renamed into place and the directory synced
     std::vector<IndexEntry> index;
   };
 
@@ -122,7 +122,7 @@ class WalImpl final : public Wal {
     uint32_t batches = 0;
     uint64_t durable = 0;
     uint64_t written = 0;
-    uint64_t dwb_bytes = 0;  // written to the double-write slot by this flush
+    uint64_t dwb_bytes = 0;     // written to the double-write slot by this flush
     uint64_t queued_bytes = 0;  // released from pending_bytes_ once delivered
     double seconds = 0;
   };
@@ -215,14 +215,15 @@ class WalImpl final : public Wal {
   const std::shared_ptr<SegmentKeys> keys_;
   const bool encrypt_;
   const uint64_t tag_bytes_;
-  const size_t staging_bytes_;     // capacity of each staging buffer
+  const size_t staging_bytes_;      // capacity of each staging buffer
   const uint64_t max_batch_bytes_;  // largest encoded batch append() accepts
 
   mutable std::mutex mu_;
   std::condition_variable flush_cv_;  // flusher waits for work
-  std::condition_variable space_cv_;  // appenders over max_pending_bytes wait for acks, failure or close
-  std::condition_variable prep_cv_;   // preparer waits for a request
-  Staging bufs_[2];                   // guarded by mu_ (see Staging)
+  std::condition_variable
+      space_cv_;  // appenders over max_pending_bytes wait for acks, failure or close
+  std::condition_variable prep_cv_;  // preparer waits for a request
+  Staging bufs_[2];                  // guarded by mu_ (see Staging)
   // Appends that could not be placed when made, with a copy of their
   // records, in call (= LSN) order; their bytes are in pending_bytes_.
   struct Parked {
@@ -232,17 +233,17 @@ class WalImpl final : public Wal {
     AppendCallback done;
     uint64_t asked_at_attempt = kNotAsked;  // spare_attempts_ when it asked for a spare
   };
-  std::deque<Parked> parked_;  // guarded by mu_
-  int fill_ = 0;                      // index of the fill buffer; guarded by mu_
-  uint64_t next_lsn_ = 1;             // guarded by mu_
-  uint64_t pending_bytes_ = 0;        // appended (parked too), callbacks not yet run; guarded by mu_
-  uint64_t last_index_offset_ = 0;    // of the fill target segment; guarded by mu_
-  bool index_empty_ = true;           // fill target has no index entry yet; guarded by mu_
-  bool flusher_idle_ = false;         // guarded by mu_
-  bool closing_ = false;              // guarded by mu_
-  bool stopping_preparer_ = false;    // guarded by mu_
-  Status failed_;                     // first failure; guarded by mu_
-  bool failed_notified_ = false;      // on_failed called; guarded by mu_
+  std::deque<Parked> parked_;       // guarded by mu_
+  int fill_ = 0;                    // index of the fill buffer; guarded by mu_
+  uint64_t next_lsn_ = 1;           // guarded by mu_
+  uint64_t pending_bytes_ = 0;      // appended (parked too), callbacks not yet run; guarded by mu_
+  uint64_t last_index_offset_ = 0;  // of the fill target segment; guarded by mu_
+  bool index_empty_ = true;         // fill target has no index entry yet; guarded by mu_
+  bool flusher_idle_ = false;       // guarded by mu_
+  bool closing_ = false;            // guarded by mu_
+  bool stopping_preparer_ = false;  // guarded by mu_
+  Status failed_;                   // first failure; guarded by mu_
+  bool failed_notified_ = false;    // on_failed called; guarded by mu_
   // Spare segment (guarded by mu_).
   bool spare_ready_ = false;
   bool spare_wanted_ = false;
@@ -250,7 +251,7 @@ class WalImpl final : public Wal {
   std::string spare_path_;
   format::Preamble spare_preamble_;
   std::shared_ptr<const SecureKey> spare_key_;
-  Status spare_status_;         // result of the last pre-creation attempt
+  Status spare_status_;          // result of the last pre-creation attempt
   uint64_t spare_attempts_ = 0;  // finished pre-creation attempts
   uint64_t next_segment_id_ = 1;
   // Flush history for WalOptions::Preallocation::kAuto (guarded by mu_):
@@ -267,14 +268,15 @@ class WalImpl final : public Wal {
   // The other slot holds the durable copy of the page this flush rewrites,
   // so it is never the one written. Flusher-only after start().
   size_t dwb_next_slot_ = 0;
-  AlignedBuffer dwb_slot_;  // encoded slot (header + image), flusher-only
+  AlignedBuffer dwb_slot_;    // encoded slot (header + image), flusher-only
   RecordCipher seal_cipher_;  // seals encrypted flushes (one per thread)
 
   std::mutex complete_mu_;
   std::condition_variable complete_cv_;
-  std::deque<Completion> completions_;               // guarded by complete_mu_
-  std::vector<std::vector<Pending>> spare_vectors_;  // emptied, capacity kept; guarded by complete_mu_
-  bool completer_stop_ = false;                      // guarded by complete_mu_
+  std::deque<Completion> completions_;  // guarded by complete_mu_
+  std::vector<std::vector<Pending>>
+      spare_vectors_;            // emptied, capacity kept; guarded by complete_mu_
+  bool completer_stop_ = false;  // guarded by complete_mu_
   // A thread (the completer, or the flusher in deliver_or_hand_off) is
   // running a completion outside complete_mu_; the other waits. Guarded by
   // complete_mu_.
@@ -297,7 +299,7 @@ class WalImpl final : public Wal {
   // call add/remove_durable_listener itself.
   std::mutex listeners_mu_;
   std::map<uint64_t, std::function<void(uint64_t)>> listeners_;  // guarded by listeners_mu_
-  uint64_t next_listener_id_ = 1;                                 // guarded by listeners_mu_
+  uint64_t next_listener_id_ = 1;                                // guarded by listeners_mu_
 
   std::mutex close_mu_;  // serializes close()
   bool closed_ = false;  // guarded by close_mu_

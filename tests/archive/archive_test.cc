@@ -20,12 +20,13 @@ using testing::MemoryObjectStore;
 using wal::testing::make_payload;
 using wal::testing::ScratchDir;
 
-std::vector<wal::Record> records_of_dir(const std::string& dir, wal::RecoveryReport* rep = nullptr) {
+std::vector<wal::Record> records_of_dir(const std::string& dir,
+                                        wal::RecoveryReport* rep = nullptr) {
   std::vector<wal::Record> out;
   auto io = wal::make_backend(wal::BackendKind::kPwrite, nullptr);
   wal::RecoveryReport local;
-  Status s = wal::inspect_dir(dir, io.get(), {}, [&](const wal::Record& r) { out.push_back(r); },
-                              rep ? rep : &local);
+  Status s = wal::inspect_dir(
+      dir, io.get(), {}, [&](const wal::Record& r) { out.push_back(r); }, rep ? rep : &local);
   EXPECT_TRUE(s.ok()) << s.ToString();
   return out;
 }
@@ -59,14 +60,14 @@ TEST(ArchiveNames, PieceKeyRoundTripsAndSortsByOffset) {
   const std::string key = piece_key("p/q", "0123456789abcdef", n);
   EXPECT_EQ(key.rfind("p/q/generations/0123456789abcdef/segments/00000000000000000005/", 0), 0u);
   PieceName back;
-  ASSERT_TRUE(parse_piece_suffix(key.substr(segments_prefix("p/q", "0123456789abcdef").size()),
-                                 &back));
+  ASSERT_TRUE(
+      parse_piece_suffix(key.substr(segments_prefix("p/q", "0123456789abcdef").size()), &back));
   EXPECT_EQ(back, n);
   EXPECT_FALSE(parse_piece_suffix("00000000000000000005/junk", &back));
   n.begin = n.end;
-  EXPECT_FALSE(parse_piece_suffix(piece_key("", "0123456789abcdef", n)
-                                      .substr(segments_prefix("", "0123456789abcdef").size()),
-                                  &back));
+  EXPECT_FALSE(parse_piece_suffix(
+      piece_key("", "0123456789abcdef", n).substr(segments_prefix("", "0123456789abcdef").size()),
+      &back));
 }
 
 TEST(ArchiveNames, Rfc3339AndUrls) {

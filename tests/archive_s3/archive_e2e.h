@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/support/daemon_harness.h"
 #include "support/s3rver_fixture.h"
+#include "tests/support/daemon_harness.h"
 #include "wal/wal.h"
 
 namespace sidewal::e2e {

@@ -33,8 +33,8 @@ std::vector<wal::Record> records_of_dir(const std::string& dir) {
   std::vector<wal::Record> out;
   auto io = wal::make_backend(wal::BackendKind::kPwrite, nullptr);
   wal::RecoveryReport rep;
-  Status s = wal::inspect_dir(dir, io.get(), {}, [&](const wal::Record& r) { out.push_back(r); },
-                              &rep);
+  Status s = wal::inspect_dir(
+      dir, io.get(), {}, [&](const wal::Record& r) { out.push_back(r); }, &rep);
   EXPECT_TRUE(s.ok()) << s.ToString();
   return out;
 }

@@ -133,8 +133,9 @@ TEST_F(S3ObjectStoreTest, ListWalksEveryPageInKeyOrder) {
   }
   ASSERT_TRUE(store->list("", &got).ok());
   EXPECT_EQ(got.size(), want.size() + 3);
-  EXPECT_TRUE(std::is_sorted(got.begin(), got.end(),
-                             [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; }));
+  EXPECT_TRUE(std::is_sorted(got.begin(), got.end(), [](const ObjectInfo& a, const ObjectInfo& b) {
+    return a.key < b.key;
+  }));
 
   ASSERT_TRUE(store->list("nothing/", &got).ok());
   EXPECT_TRUE(got.empty());
@@ -333,7 +334,8 @@ TEST(S3ConfigTest, OpenRejectsWhatCannotWork) {
   good.bucket = "b";
   good.credentials = {"id", "secret", ""};
   EXPECT_TRUE(S3ObjectStore::open(good).ok());
-  for (const char* endpoint : {"ftp://host", "http://host/some/path", "not a url", "http://h/?x=1"}) {
+  for (const char* endpoint :
+       {"ftp://host", "http://host/some/path", "not a url", "http://h/?x=1"}) {
     S3Config c = good;
     c.endpoint = endpoint;
     EXPECT_EQ(S3ObjectStore::open(c).status().code(), Code::kInvalidArgument) << endpoint;

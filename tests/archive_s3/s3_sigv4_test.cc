@@ -44,8 +44,8 @@ constexpr const char* kExampleSignature =
 
 struct CapturedRequest {
   std::string method;
-  std::string path;   // as sent (encoded)
-  std::string query;  // as sent, without '?'
+  std::string path;                                 // as sent (encoded)
+  std::string query;                                // as sent, without '?'
   std::multimap<std::string, std::string> headers;  // names lower-cased, values trimmed
   std::string body;
 
@@ -141,9 +141,8 @@ class CaptureServer {
       const std::string cont = "HTTP/1.1 100 Continue\r\n\r\n";
       (void)::send(c, cont.data(), cont.size(), MSG_NOSIGNAL);
     }
-    const size_t length = req.header("content-length").empty()
-                              ? 0
-                              : std::stoul(req.header("content-length"));
+    const size_t length =
+        req.header("content-length").empty() ? 0 : std::stoul(req.header("content-length"));
     req.body = in.substr(header_end + 4);
     while (req.body.size() < length) {
       ssize_t n = ::recv(c, buf, sizeof(buf), 0);
@@ -217,7 +216,8 @@ std::string spec_encode(const std::string& s, bool keep_slash) {
   std::string out;
   char buf[4];
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (keep_slash && c == '/')) {
       out.push_back(static_cast<char>(c));
     } else {
       std::snprintf(buf, sizeof(buf), "%%%02X", c);
@@ -240,7 +240,9 @@ std::string spec_signature(const CapturedRequest& r, const std::string& secret,
     const std::string kv = r.query.substr(pos, amp - pos);
     size_t eq = kv.find('=');
     params.emplace_back(spec_encode(percent_decode(kv.substr(0, eq)), false),
-                        eq == std::string::npos ? "" : spec_encode(percent_decode(kv.substr(eq + 1)), false));
+                        eq == std::string::npos
+                            ? ""
+                            : spec_encode(percent_decode(kv.substr(eq + 1)), false));
     pos = amp + 1;
   }
   std::sort(params.begin(), params.end());
@@ -257,10 +259,9 @@ std::string spec_signature(const CapturedRequest& r, const std::string& secret,
     start = semi + 1;
   }
   const std::string date = r.header("x-amz-date");
-  const std::string canonical_request = r.method + "\n" +
-                                        spec_encode(percent_decode(r.path), true) + "\n" + query +
-                                        "\n" + canonical_headers + "\n" + signed_headers + "\n" +
-                                        r.header("x-amz-content-sha256");
+  const std::string canonical_request =
+      r.method + "\n" + spec_encode(percent_decode(r.path), true) + "\n" + query + "\n" +
+      canonical_headers + "\n" + signed_headers + "\n" + r.header("x-amz-content-sha256");
   const std::string scope = date.substr(0, 8) + "/" + region + "/s3/aws4_request";
   const std::string to_sign =
       "AWS4-HMAC-SHA256\n" + date + "\n" + scope + "\n" + sha256_hex(canonical_request);
@@ -296,8 +297,7 @@ TEST(S3SigV4Test, MatchesAwsPublishedGetObjectExample) {
   // GET /test.txt, Host examplebucket.s3.amazonaws.com, Range bytes=0-9,
   // x-amz-date 20130524T000000Z, empty payload, us-east-1.
   CaptureServer server([](const CapturedRequest&) {
-    return http_response(206, "Partial Content", "0123456789",
-                         "Content-Range: bytes 0-9/100\r\n");
+    return http_response(206, "Partial Content", "0123456789", "Content-Range: bytes 0-9/100\r\n");
   });
   S3Config config;
   config.endpoint = "http://s3.amazonaws.com";
@@ -306,7 +306,8 @@ TEST(S3SigV4Test, MatchesAwsPublishedGetObjectExample) {
   config.region = "us-east-1";
   config.credentials = {kExampleAccessKey, kExampleSecret, ""};
   config.fixed_amz_date = kExampleDate;
-  config.connect_to = {"examplebucket.s3.amazonaws.com:80:127.0.0.1:" + std::to_string(server.port())};
+  config.connect_to = {"examplebucket.s3.amazonaws.com:80:127.0.0.1:" +
+                       std::to_string(server.port())};
   auto store = S3ObjectStore::open(config);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   std::string body;
@@ -404,12 +405,14 @@ TEST(S3SigV4Test, EveryRequestKindIsSignedAsTheSpecSays) {
       EXPECT_NE((";" + a.signed_headers + ";").find(std::string(";") + h + ";"), std::string::npos)
           << h << " not signed: " << a.signed_headers;
     }
-    EXPECT_EQ(a.signature, spec_signature(r, "secret/with+chars", "eu-central-1", a.signed_headers));
+    EXPECT_EQ(a.signature,
+              spec_signature(r, "secret/with+chars", "eu-central-1", a.signed_headers));
   }
   // The key is sent encoded as SigV4 wants it (S3 signs the path as sent).
   EXPECT_EQ(reqs[0].path, "/bucket/gen%201/seg%2B0001%3Da%25b~c.wal");
   EXPECT_EQ(reqs[3].query, "list-type=2&max-keys=1&prefix=x%2F%20%26%20y");
-  EXPECT_EQ(reqs[4].query, "continuation-token=a%2Fb%2Bc%3D%3D&list-type=2&max-keys=1&prefix=x%2F%20%26%20y");
+  EXPECT_EQ(reqs[4].query,
+            "continuation-token=a%2Fb%2Bc%3D%3D&list-type=2&max-keys=1&prefix=x%2F%20%26%20y");
   EXPECT_EQ(reqs[6].query, "partNumber=1&uploadId=up%2F1%2Bx");
   EXPECT_NE(reqs[7].body.find("<ETag>\"0123abcd\"</ETag>"), std::string::npos) << reqs[7].body;
 }
@@ -427,8 +430,8 @@ TEST(S3ErrorMappingTest, StoreAnswersBecomeTheContractsCodes) {
     next = std::move(r);
   };
   auto error_xml = [](const std::string& code, const std::string& message) {
-    return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" + code +
-           "</Code><Message>" + message + "</Message></Error>";
+    return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" + code + "</Code><Message>" +
+           message + "</Message></Error>";
   };
   S3Config config;
   config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());

@@ -49,8 +49,8 @@ std::optional<double> json_number(const std::string& json, const std::string& ke
 }
 
 std::vector<std::string> base_args(const Daemon& d) {
-  return {"--socket", d.socket_path(), "--admin", "127.0.0.1:" + std::to_string(d.admin_port()),
-          "--data-dir", d.data_dir(), "--json"};
+  return {"--socket",   d.socket_path(), "--admin", "127.0.0.1:" + std::to_string(d.admin_port()),
+          "--data-dir", d.data_dir(),    "--json"};
 }
 
 TEST(SidewalBench, ClosedLoopMeasuresAndVerifiesAgainstALiveDaemon) {
@@ -58,8 +58,9 @@ TEST(SidewalBench, ClosedLoopMeasuresAndVerifiesAgainstALiveDaemon) {
   Daemon d(dir.path());
   d.start_ready();
   auto args = base_args(d);
-  args.insert(args.end(), {"--connections", "4", "--pipeline", "8", "--batch", "2", "--record-bytes",
-                           "200", "--duration", "1", "--warmup", "0.2", "--verify-sample", "300"});
+  args.insert(args.end(),
+              {"--connections", "4", "--pipeline", "8", "--batch", "2", "--record-bytes", "200",
+               "--duration", "1", "--warmup", "0.2", "--verify-sample", "300"});
   BenchProcess p(args);
   const BenchRun r = p.wait(std::chrono::seconds(60));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -82,7 +83,8 @@ TEST(SidewalBench, ClosedLoopMeasuresAndVerifiesAgainstALiveDaemon) {
   ASSERT_TRUE(per_flush.has_value()) << r.out;
   EXPECT_GE(*per_flush, 1.0) << r.out;
   // O_DIRECT keeps the log out of the page cache; the measurement exists.
-  EXPECT_TRUE(std::regex_search(r.out, std::regex("\"residency_bytes\": \\{\"before\": [0-9]+, \"after\": [0-9]+")))
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("\"residency_bytes\": \\{\"before\": [0-9]+, \"after\": [0-9]+")))
       << r.out;
   EXPECT_GE(json_number(r.out, "wal_files").value_or(0), 1) << r.out;
 }
@@ -130,8 +132,9 @@ TEST(SidewalBench, AnOverloadedOpenLoopRunCountsTheRequestsItNeverFinished) {
   // never sent before the short drain gives up; they still count in the
   // latency histogram (coordinated omission would drop them) and the run
   // is reported as not keeping up.
-  args.insert(args.end(), {"--connections", "1", "--pipeline", "1", "--rate", "100000", "--duration",
-                           "0.5", "--warmup", "0", "--drain-timeout", "0.2", "--verify-sample", "10"});
+  args.insert(args.end(),
+              {"--connections", "1", "--pipeline", "1", "--rate", "100000", "--duration", "0.5",
+               "--warmup", "0", "--drain-timeout", "0.2", "--verify-sample", "10"});
   BenchProcess p(args);
   const BenchRun r = p.wait(std::chrono::seconds(60));
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
@@ -164,7 +167,8 @@ TEST(SidewalBench, ADaemonKilledMidRunIsReportedAsFailure) {
   const BenchRun r = p.wait(std::chrono::seconds(25));
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("\"ok\": false"), std::string::npos) << r.out;
-  EXPECT_GT(json_number(r.out, "errors").value_or(0) + json_number(r.out, "mismatches").value_or(0), 0)
+  EXPECT_GT(json_number(r.out, "errors").value_or(0) + json_number(r.out, "mismatches").value_or(0),
+            0)
       << r.out;
 }
 

@@ -26,9 +26,9 @@ TEST(FollowLatency, PairsTimesCountsEarlyDeliveriesAndMissingRecords) {
   FollowLatency f = pair_follow_times(ack, got);
   EXPECT_EQ(f.histogram.count(), 3u);  // records 0, 1, 2
   EXPECT_EQ(f.histogram.max(), 1000u);
-  EXPECT_EQ(f.histogram.min(), 0u);    // record 2 arrived before its ACK callback
+  EXPECT_EQ(f.histogram.min(), 0u);  // record 2 arrived before its ACK callback
   EXPECT_EQ(f.delivered_before_ack, 1u);
-  EXPECT_EQ(f.missing, 2u);            // 3 never delivered, 4 never ACKed
+  EXPECT_EQ(f.missing, 2u);  // 3 never delivered, 4 never ACKed
   EXPECT_EQ(f.histogram.value_at_percentile(50), 50u);
 }
 

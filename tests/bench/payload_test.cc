@@ -21,7 +21,8 @@ TEST(Payload, DifferentRecordsHaveDifferentFiller) {
   std::vector<uint8_t> a(64), b(64);
   fill_payload(1, 1, a);
   fill_payload(1, 2, b);
-  EXPECT_FALSE(std::equal(a.begin() + kPayloadHeaderBytes, a.end(), b.begin() + kPayloadHeaderBytes));
+  EXPECT_FALSE(
+      std::equal(a.begin() + kPayloadHeaderBytes, a.end(), b.begin() + kPayloadHeaderBytes));
 }
 
 TEST(Payload, CheckNamesTheFirstDifferingByteAndWhatTheRecordClaims) {

@@ -30,8 +30,10 @@ sidewal_append_records_total_other 9 1700000000000
 TEST(MetricsScrape, ReadsPlainAndLabelledSamplesAndSumsLabelSets) {
   EXPECT_EQ(metric_value(kMetrics, "sidewal_append_records_total"), 250.0);
   EXPECT_EQ(metric_value(kMetrics, "sidewal_errors_total"), 3.0);
-  EXPECT_EQ(metric_value(kMetrics, "sidewal_append_records_total_other"), 9.0);  // timestamp dropped
-  EXPECT_EQ(metric_value(kMetrics, "sidewal_group_commit_records"), std::nullopt);  // only _sum etc.
+  EXPECT_EQ(metric_value(kMetrics, "sidewal_append_records_total_other"),
+            9.0);  // timestamp dropped
+  EXPECT_EQ(metric_value(kMetrics, "sidewal_group_commit_records"),
+            std::nullopt);  // only _sum etc.
   EXPECT_EQ(metric_value(kMetrics, "sidewal_missing"), std::nullopt);
 }
 
@@ -44,8 +46,9 @@ TEST(MetricsScrape, RecordsPerFlushIsTheDeltaOfSumOverDeltaOfCount) {
 }
 
 TEST(HostMemory, ParsesCachedFromMeminfo) {
-  const char* meminfo = "MemTotal:       24000000 kB\nBuffers:          1000 kB\n"
-                        "Cached:           204800 kB\nSwapCached:            0 kB\n";
+  const char* meminfo =
+      "MemTotal:       24000000 kB\nBuffers:          1000 kB\n"
+      "Cached:           204800 kB\nSwapCached:            0 kB\n";
   auto r = parse_meminfo_cached(meminfo);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r.value(), 204800ull * 1024);
@@ -58,12 +61,13 @@ TEST(HostMemory, ParsesCachedFromMeminfo) {
 TEST(HostMemory, ResidencyCountsOnlyWalFilesAndSeesCachedPages) {
   // In the working directory (the build tree), not /tmp: on a tmpfs /tmp
   // pages cannot be evicted and the second half would not hold.
-  const auto dir = std::filesystem::current_path() /
-                   ("sidewal-bench-residency-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::current_path() / ("sidewal-bench-residency-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir / "sub");
   const std::vector<char> data(256 * 1024, 'x');
   for (const char* name : {"a.wal", "sub/b.wal", "other.dat"}) {
-    std::ofstream(dir / name, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
+    std::ofstream(dir / name, std::ios::binary)
+        .write(data.data(), static_cast<std::streamsize>(data.size()));
   }
   // Just written through the page cache: every page of each file is resident
   // (unless the machine evicts them within these microseconds, which a

@@ -203,25 +203,27 @@ TEST(CliOffline, DumpDecodesControlRecordsAndVerifyReportsCountsAndTombstones) {
     std::vector<uint8_t> t1, t2, purge, calvin;
     ASSERT_TRUE(wal::encode_collection_tombstone({7, "orders", 3}, &t1).ok());
     ASSERT_TRUE(wal::encode_collection_tombstone({7, "orders", 2}, &t2).ok());  // lower: no effect
-    ASSERT_TRUE(wal::encode_temporal_purge(
-                    {2, wal::EngineTag::kDocumentStore, "d", -5, 9}, &purge).ok());
+    ASSERT_TRUE(
+        wal::encode_temporal_purge({2, wal::EngineTag::kDocumentStore, "d", -5, 9}, &purge).ok());
     ASSERT_TRUE(wal::encode_calvin_applied({4, 5, 6}, &calvin).ok());
     std::string a = "app";
     std::vector<wal::RecordIn> recs = {
-        {1, 0, 7, bytes_of(a)},   {1, 0, 7, bytes_of(a)},        {3, 0, 9, bytes_of(a)},
-        {0x8001, 0, 0, t1},       {0x8001, 0, 0, t2},            {0x8002, 0, 0, purge},
-        {0x8003, 0, 0, calvin},
+        {1, 0, 7, bytes_of(a)}, {1, 0, 7, bytes_of(a)}, {3, 0, 9, bytes_of(a)}, {0x8001, 0, 0, t1},
+        {0x8001, 0, 0, t2},     {0x8002, 0, 0, purge},  {0x8003, 0, 0, calvin},
     };
     ASSERT_TRUE((*w)->append_sync(recs).ok());
     ASSERT_TRUE((*w)->close().ok());
   }
   Output d = run({"dump", "--data-dir", dir});
   ASSERT_EQ(d.exit_code, 0) << d.err;
-  EXPECT_NE(d.out.find("4 32769 0 collection-tombstone tenant=7 collection=\"orders\" purge_lsn=3\n"),
-            std::string::npos) << d.out;
+  EXPECT_NE(d.out.find(
+                "4 32769 0 collection-tombstone tenant=7 collection=\"orders\" purge_lsn=3\n"),
+            std::string::npos)
+      << d.out;
   EXPECT_NE(d.out.find("6 32770 0 temporal-purge tenant=2 engine=document-store collection=\"d\" "
                        "cutoff_ms=-5 versions_purged=9\n"),
-            std::string::npos) << d.out;
+            std::string::npos)
+      << d.out;
   EXPECT_NE(d.out.find("7 32771 0 calvin-applied epoch=4 position=5 shard=6\n"), std::string::npos)
       << d.out;
   EXPECT_NE(d.out.find("1 1 7 app\n"), std::string::npos) << d.out;
@@ -230,11 +232,13 @@ TEST(CliOffline, DumpDecodesControlRecordsAndVerifyReportsCountsAndTombstones) {
   ASSERT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_NE(v.out.find("log first_lsn 1 durable_lsn 7 records 7"), std::string::npos) << v.out;
   EXPECT_NE(v.out.find("records by type: 0x0001=2 0x0003=1 0x8001=2 0x8002=1 0x8003=1\n"),
-            std::string::npos) << v.out;
+            std::string::npos)
+      << v.out;
   EXPECT_NE(v.out.find("records by tenant: 0=4 7=2 9=1\n"), std::string::npos) << v.out;
   EXPECT_NE(v.out.find("tombstones in force 1\n  collection-tombstone tenant=7 "
                        "collection=\"orders\" purge_lsn=3\n"),
-            std::string::npos) << v.out;
+            std::string::npos)
+      << v.out;
   EXPECT_NE(v.out.find("calvin shard 6 applied epoch 4 position 5 (lsn 7)"), std::string::npos)
       << v.out;
   EXPECT_NE(v.out.find("temporal purges 1"), std::string::npos) << v.out;
@@ -267,7 +271,9 @@ TEST_F(CliOnline, AppendFromArgsAndStdinThenReadThemBack) {
   Output a = run(with_socket({"append", "--tenant", "7", "hello", "world"}));
   ASSERT_EQ(a.exit_code, 0) << a.err;
   EXPECT_EQ(a.out, "1\n2\n");
-  Output b = run(with_socket({"append", "--type", "3"}), "line one\nbin\x01" "ary\n0xlooks-hex\n");
+  Output b = run(with_socket({"append", "--type", "3"}),
+                 "line one\nbin\x01"
+                 "ary\n0xlooks-hex\n");
   ASSERT_EQ(b.exit_code, 0) << b.err;
   EXPECT_EQ(b.out, "3\n4\n5\n");
   // Arguments are one atomic APPEND; stdin lines were batched.
@@ -289,7 +295,9 @@ TEST_F(CliOnline, AppendFromArgsAndStdinThenReadThemBack) {
   Output hex = run(with_socket({"read", "--from", "1", "--max", "1", "--hex"}));
   EXPECT_EQ(hex.out, "1 0 7 0x68656c6c6f\n");
   Output raw = run(with_socket({"read", "--from", "3", "--max", "2", "--raw"}));
-  EXPECT_EQ(raw.out, "line one\nbin\x01" "ary\n");
+  EXPECT_EQ(raw.out,
+            "line one\nbin\x01"
+            "ary\n");
 }
 
 TEST_F(CliOnline, StatusAndTruncatePrintTheirResults) {
@@ -306,14 +314,14 @@ TEST_F(CliOnline, StatusAndTruncatePrintTheirResults) {
 }
 
 TEST_F(CliOnline, DaemonErrorExitsOneWithTheCodeName) {
-  client::testing::FakeDaemon daemon(
-      socket_, [](client::testing::FakeDaemon::Conn& c, const proto::FrameHeader& h,
-                  std::span<const uint8_t>) {
-        if (h.opcode != static_cast<uint8_t>(proto::Opcode::kAppend)) return false;
-        std::vector<uint8_t> out;
-        proto::encode_error(h.request_id, proto::ErrorCode::kNoSpace, "disk full", &out);
-        return c.send(out);
-      });
+  client::testing::FakeDaemon daemon(socket_, [](client::testing::FakeDaemon::Conn& c,
+                                                 const proto::FrameHeader& h,
+                                                 std::span<const uint8_t>) {
+    if (h.opcode != static_cast<uint8_t>(proto::Opcode::kAppend)) return false;
+    std::vector<uint8_t> out;
+    proto::encode_error(h.request_id, proto::ErrorCode::kNoSpace, "disk full", &out);
+    return c.send(out);
+  });
   Output o = run(with_socket({"append", "x"}));
   EXPECT_EQ(o.exit_code, 1);
   EXPECT_NE(o.err.find("NoSpace: daemon error NO_SPACE (7): disk full"), std::string::npos)
@@ -331,8 +339,9 @@ TEST_F(CliOnline, TailFollowPrintsRecordsAsTheyArrive) {
   client::testing::FakeDaemon daemon(socket_);
   ASSERT_EQ(run(with_socket({"append", "first"})).exit_code, 0);
   // --from makes the outcome independent of when the tail starts following.
-  test::ChildProcess tail(SIDEWAL_CLI_PATH, with_socket({"tail", "-f", "--from", "1", "--max", "3"}),
-                         {.pipe_stdin = true});
+  test::ChildProcess tail(SIDEWAL_CLI_PATH,
+                          with_socket({"tail", "-f", "--from", "1", "--max", "3"}),
+                          {.pipe_stdin = true});
   auto c = client::Client::connect(socket_);
   ASSERT_TRUE(c.ok());
   for (std::string p : {"second", "third", "fourth"}) {

@@ -57,7 +57,6 @@ class Completions {
 
 class ClientTest : public ::testing::Test {
  protected:
-
   ClientOptions options() const {
     ClientOptions o;
     o.socket_path = path_;
@@ -81,7 +80,9 @@ TEST_F(ClientTest, BlockingCallsRoundTripThroughTheDaemon) {
   EXPECT_EQ(hello->max_record_bytes, 1u << 20);
 
   std::string a = "alpha", b = "beta", empty;
-  RecordIn batch[3] = {{1, 0, 10, bytes_of(a)}, {2, 0, 11, bytes_of(b)}, {3, 0, 12, bytes_of(empty)}};
+  RecordIn batch[3] = {{1, 0, 10, bytes_of(a)},
+                       {2, 0, 11, bytes_of(b)},
+                       {3, 0, 12, bytes_of(empty)}};
   auto lsn = client.append(batch);
   ASSERT_TRUE(lsn.ok()) << lsn.status().ToString();
   EXPECT_EQ(*lsn, 1u);
@@ -164,10 +165,12 @@ TEST_F(ClientTest, PipelinedAppendsCompleteInRequestOrderEvenIfRepliesArriveReve
   for (int i = 0; i < kN; ++i) {
     // Batch sizes 1..3 so the LSNs are not just the index.
     std::vector<RecordIn> recs(1 + i % 3, RecordIn{1, 0, 0, bytes_of(payloads[i])});
-    ASSERT_TRUE((*c)->append_async(recs, [&done, i](const Status& s, uint64_t lsn, uint32_t n) {
-                        EXPECT_EQ(n, 1u + i % 3);
-                        done.add(s, lsn, i);
-                      }).ok());
+    ASSERT_TRUE((*c)->append_async(recs,
+                                   [&done, i](const Status& s, uint64_t lsn, uint32_t n) {
+                                     EXPECT_EQ(n, 1u + i % 3);
+                                     done.add(s, lsn, i);
+                                   })
+                    .ok());
   }
   ASSERT_TRUE(done.wait_until(kN));
   uint64_t expect_lsn = 1;
@@ -192,10 +195,10 @@ TEST_F(ClientTest, ManyThreadsPipelineOnOneConnection) {
       std::string p = "thread-" + std::to_string(t);
       RecordIn r{static_cast<uint16_t>(t), 0, 0, bytes_of(p)};
       for (int i = 0; i < kPerThread; ++i) {
-        Status s = (*c)->append_async(std::span(&r, 1), [&done, t](const Status& st, uint64_t lsn,
-                                                                  uint32_t) {
-          done.add(st, lsn, static_cast<uint64_t>(t));
-        });
+        Status s = (*c)->append_async(std::span(&r, 1),
+                                      [&done, t](const Status& st, uint64_t lsn, uint32_t) {
+                                        done.add(st, lsn, static_cast<uint64_t>(t));
+                                      });
         ASSERT_TRUE(s.ok()) << s.ToString();
       }
     });
@@ -306,7 +309,7 @@ TEST_F(ClientTest, BrokenConnectionFailsPendingWithClosedAndNextCallReconnects) 
   RecordIn r{1, 0, 0, bytes_of(p)};
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE((*c)->append_async(std::span(&r, 1), [&done, i](const Status& s, uint64_t lsn,
-                                                               uint32_t) { done.add(s, lsn, i); })
+                                                                uint32_t) { done.add(s, lsn, i); })
                     .ok());
   }
   ASSERT_TRUE(done.wait_until(5));
@@ -348,7 +351,7 @@ TEST_F(ClientTest, AnswerAlreadyReceivedSurvivesABreakBehindAnUnansweredOne) {
   RecordIn r{1, 0, 0, bytes_of(p)};
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE((*c)->append_async(std::span(&r, 1), [&done, i](const Status& s, uint64_t lsn,
-                                                               uint32_t) { done.add(s, lsn, i); })
+                                                                uint32_t) { done.add(s, lsn, i); })
                     .ok());
   }
   ASSERT_TRUE(done.wait_until(2));
@@ -529,8 +532,7 @@ TEST_F(ClientTest, ErrorForAnUnknownRequestIsAConnectionRefusal) {
   auto st = (*c)->status();
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.status().code(), Code::kClosed);
-  EXPECT_NE(st.status().message().find("UNAUTHORIZED (9): uid 1234 not allowed"),
-            std::string::npos)
+  EXPECT_NE(st.status().message().find("UNAUTHORIZED (9): uid 1234 not allowed"), std::string::npos)
       << st.status().message();
 }
 
@@ -581,7 +583,8 @@ TEST_F(ClientTest, BlockingCallFromACallbackReturnsBusyInsteadOfDeadlocking) {
                     auto nested = (*c)->status();
                     inner = nested.status();
                     done.add(s, 0, 0);
-                  }).ok());
+                  })
+                  .ok());
   ASSERT_TRUE(done.wait_until(1));
   (*c)->close();  // joins the reader before `inner` is read
   ASSERT_TRUE(inner.has_value());
@@ -621,7 +624,7 @@ TEST_F(ClientTest, CloseFailsInFlightRequestsWithClosed) {
   RecordIn r{1, 0, 0, bytes_of(p)};
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE((*c)->append_async(std::span(&r, 1), [&done, i](const Status& s, uint64_t lsn,
-                                                               uint32_t) { done.add(s, lsn, i); })
+                                                                uint32_t) { done.add(s, lsn, i); })
                     .ok());
   }
   ASSERT_TRUE(daemon.wait_until([&] { return daemon.requests_seen(proto::Opcode::kAppend) >= 3; }));
@@ -636,13 +639,13 @@ TEST_F(ClientTest, QueuedBytesAboveTheLimitBlockTheSubmitterUntilTheSocketDrains
   // The daemon does not read while it holds `gate`; with a small queue limit
   // async submitters must wait instead of buffering without bound.
   std::mutex gate;
-  FakeDaemon daemon(path_, [&](FakeDaemon::Conn&, const proto::FrameHeader& h,
-                               std::span<const uint8_t>) {
-    // The limits HELLO of connect() is answered at once.
-    if (h.opcode == static_cast<uint8_t>(proto::Opcode::kHello)) return false;
-    std::lock_guard lk(gate);
-    return false;
-  });
+  FakeDaemon daemon(path_,
+                    [&](FakeDaemon::Conn&, const proto::FrameHeader& h, std::span<const uint8_t>) {
+                      // The limits HELLO of connect() is answered at once.
+                      if (h.opcode == static_cast<uint8_t>(proto::Opcode::kHello)) return false;
+                      std::lock_guard lk(gate);
+                      return false;
+                    });
   // Taken after the daemon exists, so it is released before the daemon's
   // destructor joins a serving thread that may wait on it.
   std::unique_lock held(gate);
@@ -656,9 +659,10 @@ TEST_F(ClientTest, QueuedBytesAboveTheLimitBlockTheSubmitterUntilTheSocketDrains
   constexpr int kN = 200;  // ~3 MiB: far above the socket buffers plus the limit
   std::thread submitter([&] {
     for (int i = 0; i < kN; ++i) {
-      ASSERT_TRUE((*c)->append_async(std::span(&r, 1), [&done, i](const Status& s, uint64_t lsn,
-                                                                 uint32_t) { done.add(s, lsn, i); })
-                      .ok());
+      ASSERT_TRUE(
+          (*c)->append_async(std::span(&r, 1), [&done, i](const Status& s, uint64_t lsn,
+                                                          uint32_t) { done.add(s, lsn, i); })
+              .ok());
     }
   });
   ASSERT_TRUE(daemon.wait_until([&] { return daemon.requests_seen(proto::Opcode::kAppend) >= 1; }));
@@ -718,15 +722,15 @@ TEST_F(ClientTest, CallbacksNeverBlockTheReaderWhenTheDaemonStopsReading) {
     EXPECT_TRUE((*c)->status_async([&](const Status&, const proto::StatusReply&) {
                       RecordIn r{1, 0, 1, bytes_of(big)};
                       for (int i = 0; i < kN; ++i) {
-                        Status s = (*c)->append_async(
-                            std::span(&r, 1),
-                            [&acked, i](const Status& st, uint64_t lsn, uint32_t) {
-                              acked.add(st, lsn, i);
-                            });
+                        Status s =
+                            (*c)->append_async(std::span(&r, 1),
+                                               [&acked, i](const Status& st, uint64_t lsn,
+                                                           uint32_t) { acked.add(st, lsn, i); });
                         EXPECT_TRUE(s.ok()) << s.ToString();
                       }
                       submitted.add(Status::Ok(), 0, 0);
-                    }).ok());
+                    })
+                    .ok());
   });
   // However the test ends: open the gate, then wait for that thread.
   struct OpenAndJoin {

@@ -120,7 +120,8 @@ class FakeDaemon {
   // frame arrives and after it is handled, so it may read only atomics (such
   // as accepted() and requests_seen()) or the test's own state. Returns false
   // at the deadline.
-  bool wait_until(const std::function<bool()>& pred, std::chrono::seconds limit = std::chrono::seconds(10)) {
+  bool wait_until(const std::function<bool()>& pred,
+                  std::chrono::seconds limit = std::chrono::seconds(10)) {
     std::unique_lock lk(mu_);
     return cv_.wait_for(lk, limit, pred);
   }
@@ -191,8 +192,8 @@ class FakeDaemon {
       }
       case proto::Opcode::kStatus: {
         std::lock_guard lk(mu_);
-        proto::StatusReply r{first_lsn(), log_.empty() ? 0 : log_.back().lsn, 1,
-                             log_.size() * 100, 1};
+        proto::StatusReply r{first_lsn(), log_.empty() ? 0 : log_.back().lsn, 1, log_.size() * 100,
+                             1};
         proto::encode_status_ok(h.request_id, r, &out);
         break;
       }
@@ -233,7 +234,9 @@ class FakeDaemon {
     hello_ = std::move(b);
   }
   // Requests of `op` received (HELLOs sent on connect are not the test's).
-  uint64_t requests_seen(proto::Opcode op) const { return per_opcode_[static_cast<uint8_t>(op)].load(); }
+  uint64_t requests_seen(proto::Opcode op) const {
+    return per_opcode_[static_cast<uint8_t>(op)].load();
+  }
 
  private:
   struct Follower {
@@ -249,7 +252,9 @@ class FakeDaemon {
   }
 
   // REQUIRES: mu_ held.
-  uint64_t first_lsn() const { return log_.empty() ? std::max<uint64_t>(truncated_below_, 1) : log_.front().lsn; }
+  uint64_t first_lsn() const {
+    return log_.empty() ? std::max<uint64_t>(truncated_below_, 1) : log_.front().lsn;
+  }
 
   // REQUIRES: mu_ held. One RECORDS frame with every stored record from *next.
   void append_records_locked(uint64_t id, uint64_t* next, uint32_t max_records, uint32_t* sent,

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "client/client.h"
 #include "client/channel.h"
+#include "client/client.h"
 #include "proto/protocol.h"
 #include "tests/client/fake_daemon.h"
 #include "tests/support/temp_dir.h"

@@ -29,8 +29,8 @@ int fuzz_record(const uint8_t* data, size_t size) {
     FUZZ_CHECK(expected == 0 || h.lsn == expected);
     std::span<const uint8_t> payload(disk.data() + format::kHeaderBytes, h.payload_len);
     std::vector<uint8_t> again(format::record_bytes(h.payload_len) + 64);
-    const size_t n = format::encode_record(segment_id, h.lsn, h.type, h.flags, h.tenant, payload,
-                                           again.data());
+    const size_t n =
+        format::encode_record(segment_id, h.lsn, h.type, h.flags, h.tenant, payload, again.data());
     FUZZ_CHECK(n >= format::kHeaderBytes + h.payload_len);
     FUZZ_CHECK(std::memcmp(again.data(), disk.data(), format::kHeaderBytes + h.payload_len) == 0);
   } else if (c == format::RecordCheck::kBad) {

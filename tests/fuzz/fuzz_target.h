@@ -28,19 +28,17 @@ inline bool register_target(const char* name, TargetFn fn) {
 
 }  // namespace sidewal::fuzz
 
-#define FUZZ_CHECK(cond)                                                          \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
+#define FUZZ_CHECK(cond)                                                                     \
+  do {                                                                                       \
+    if (!(cond)) {                                                                           \
       std::fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                               \
-    }                                                                             \
+      std::abort();                                                                          \
+    }                                                                                        \
   } while (0)
 
 #ifdef SIDEWAL_FUZZER
-#define SIDEWAL_FUZZ_TARGET(name, fn)                                          \
-  extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) { \
-    return fn(data, size);                                                   \
-  }
+#define SIDEWAL_FUZZ_TARGET(name, fn) \
+  extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) { return fn(data, size); }
 #else
 #define SIDEWAL_FUZZ_TARGET(name, fn) \
   static const bool sidewal_fuzz_registered_##name = ::sidewal::fuzz::register_target(#name, fn);

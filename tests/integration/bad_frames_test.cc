@@ -15,8 +15,8 @@ namespace {
 std::vector<uint8_t> raw_frame(uint8_t opcode, uint64_t id, const std::vector<uint8_t>& body,
                                uint32_t body_len_override = UINT32_MAX) {
   proto::FrameHeader h;
-  h.body_len = body_len_override == UINT32_MAX ? static_cast<uint32_t>(body.size())
-                                               : body_len_override;
+  h.body_len =
+      body_len_override == UINT32_MAX ? static_cast<uint32_t>(body.size()) : body_len_override;
   h.opcode = opcode;
   h.request_id = id;
   std::vector<uint8_t> out(proto::kHeaderSize);
@@ -51,8 +51,8 @@ class GoodClient {
             RawClient c(socket);
             uint64_t last = 0;
             for (uint64_t i = 0; !stop_.load(); ++i) {
-              const proto::Ack a = expect_ack(
-                  c.append({TestRecord{.type = 1, .payload = make_payload(77, i, 64)}}));
+              const proto::Ack a =
+                  expect_ack(c.append({TestRecord{.type = 1, .payload = make_payload(77, i, 64)}}));
               if (a.first_lsn <= last) throw std::runtime_error("LSN went backwards");
               last = a.first_lsn;
               acks_.fetch_add(1);
@@ -179,8 +179,8 @@ TEST(BadFrames, EveryKindIsAnsweredAndNoneDisturbsAWellBehavedClient) {
 
   // Each error was counted by code.
   const std::string metrics = http_get(d.admin_port(), "/metrics").body;
-  for (const char* code : {"MALFORMED", "FRAME_TOO_LARGE", "UNKNOWN_OPCODE",
-                           "UNSUPPORTED_VERSION", "RECORD_TOO_LARGE", "RESERVED_RECORD_TYPE"}) {
+  for (const char* code : {"MALFORMED", "FRAME_TOO_LARGE", "UNKNOWN_OPCODE", "UNSUPPORTED_VERSION",
+                           "RECORD_TOO_LARGE", "RESERVED_RECORD_TYPE"}) {
     const std::string series = std::string("sidewal_errors_total{code=\"") + code + "\"} ";
     const auto at = metrics.find(series);
     ASSERT_NE(at, std::string::npos) << series;

@@ -14,9 +14,9 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
-#include <sstream>
 #include <map>
 #include <random>
+#include <sstream>
 
 #include "tests/support/daemon_harness.h"
 
@@ -146,8 +146,8 @@ TEST(Daemon, SigtermAcksInFlightAppendsThenExitsZero) {
   std::map<uint64_t, std::vector<TestRecord>> sent;
   constexpr int kRequests = 400;
   for (int i = 0; i < kRequests; ++i) {
-    std::vector<TestRecord> batch = {TestRecord{.type = 1, .tenant = 2,
-                                                .payload = make_payload(0, i, 2000)}};
+    std::vector<TestRecord> batch = {
+        TestRecord{.type = 1, .tenant = 2, .payload = make_payload(0, i, 2000)}};
     const uint64_t id = c.next_id();
     c.send_append(id, batch);
     sent[id] = batch;
@@ -220,9 +220,9 @@ TEST(Daemon, RepliesComeInRequestOrderAcrossRequestKinds) {
   // protocol v1 promises "zero or more RECORDS, then END". What is checked is
   // that all of them come between STATUS_OK and the second ACK.
   const std::vector<std::pair<uint64_t, proto::Opcode>> want = {
-      {1, proto::Opcode::kAck},      {2, proto::Opcode::kStatusOk}, {3, proto::Opcode::kRecords},
-      {3, proto::Opcode::kEnd},      {4, proto::Opcode::kAck},      {5, proto::Opcode::kHelloOk},
-      {6, proto::Opcode::kError},    {7, proto::Opcode::kOk},       {8, proto::Opcode::kAck}};
+      {1, proto::Opcode::kAck},   {2, proto::Opcode::kStatusOk}, {3, proto::Opcode::kRecords},
+      {3, proto::Opcode::kEnd},   {4, proto::Opcode::kAck},      {5, proto::Opcode::kHelloOk},
+      {6, proto::Opcode::kError}, {7, proto::Opcode::kOk},       {8, proto::Opcode::kAck}};
   uint64_t records_seen = 0;
   for (const auto& [id, op] : want) {
     auto f = c.read_frame();
@@ -486,8 +486,7 @@ TEST(Daemon, StaleSocketFileIsReplacedButALiveOneIsNotStolen) {
   TempDir other;
   std::ofstream(other.path() + "/c.yaml") << "data_dir: " << other.path() << "/data\n"
                                           << "admin:\n  listen: 127.0.0.1:0\n";
-  RunResult r = run_sidewald(
-      {"--config", other.path() + "/c.yaml", "--socket", d.socket_path()});
+  RunResult r = run_sidewald({"--config", other.path() + "/c.yaml", "--socket", d.socket_path()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("in use by a live process"), std::string::npos) << r.out << r.err;
   // ... and the first one keeps serving on it.
@@ -508,8 +507,10 @@ TEST(Daemon, ThousandIdleConnectionsAreFine) {
   EXPECT_NE(metrics.find("\nsidewal_connections 1000"), std::string::npos);
   idle.clear();
   EXPECT_TRUE(d.wait_until(
-      [&] { return http_get(d.admin_port(), "/metrics").body.find("\nsidewal_connections 0") !=
-                   std::string::npos; },
+      [&] {
+        return http_get(d.admin_port(), "/metrics").body.find("\nsidewal_connections 0") !=
+               std::string::npos;
+      },
       seconds(10)));
 }
 

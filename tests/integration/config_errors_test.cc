@@ -33,8 +33,8 @@ TEST(ConfigErrors, BadFilesExitTwoNamingTheKey) {
   for (const Case& c : cases) {
     const std::string path = dir.path() + "/bad.yaml";
     std::ofstream(path) << c.yaml;
-    RunResult r = run_sidewald({"--config", path, "--data-dir", dir.path() + "/d", "--socket",
-                                dir.path() + "/s.sock"});
+    RunResult r = run_sidewald(
+        {"--config", path, "--data-dir", dir.path() + "/d", "--socket", dir.path() + "/s.sock"});
     EXPECT_EQ(r.exit_code, 2) << c.yaml << r.err;
     EXPECT_NE(r.err.find(c.key + ":"), std::string::npos) << "stderr: " << r.err;
     EXPECT_NE(r.err.find(path), std::string::npos) << "stderr: " << r.err;
@@ -56,8 +56,8 @@ TEST(ConfigErrors, BadFlagsAndMissingFileExitTwo) {
   EXPECT_EQ(r.exit_code, 2);
 
   // The documented example is valid.
-  r = run_sidewald({"--config", std::string(SIDEWAL_SOURCE_DIR) + "/config/sidewal.yaml",
-                    "--check-config"});
+  r = run_sidewald(
+      {"--config", std::string(SIDEWAL_SOURCE_DIR) + "/config/sidewal.yaml", "--check-config"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 

@@ -25,8 +25,8 @@ struct Sent {
 // every record it sent (by stream seq) and every ACK.
 struct Loader {
   uint32_t stream = 0;
-  std::map<uint64_t, Sent> sent;         // seq -> record
-  std::map<uint64_t, uint64_t> acked;    // lsn -> seq
+  std::map<uint64_t, Sent> sent;       // seq -> record
+  std::map<uint64_t, uint64_t> acked;  // lsn -> seq
   std::string error;
 };
 

@@ -75,7 +75,9 @@ uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
-RunResult run_cli(const std::vector<std::string>& args) { return run_program(SIDEWAL_CLI_PATH, args); }
+RunResult run_cli(const std::vector<std::string>& args) {
+  return run_program(SIDEWAL_CLI_PATH, args);
+}
 
 // `sidewal dump --hex` output back into records ("lsn type tenant 0x..").
 std::vector<TestRecord> parse_dump(const std::string& out) {

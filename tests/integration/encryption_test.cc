@@ -22,8 +22,8 @@ void write_key(const std::string& path, uint8_t seed, size_t n = 32) {
 std::string keys_yaml(const std::vector<std::pair<int, std::string>>& keys) {
   std::string s = "[";
   for (const auto& [id, file] : keys) {
-    s += (s.size() > 1 ? ", " : "") + std::string("{id: ") + std::to_string(id) +
-         ", file: \"" + file + "\"}";
+    s += (s.size() > 1 ? ", " : "") + std::string("{id: ") + std::to_string(id) + ", file: \"" +
+         file + "\"}";
   }
   return s + "]";
 }
@@ -50,7 +50,8 @@ std::map<std::string, std::string> dir_bytes(const std::string& dir) {
 std::vector<TestRecord> some_records(uint32_t stream, int n) {
   std::vector<TestRecord> v;
   for (int i = 0; i < n; ++i) {
-    v.push_back(TestRecord{.type = 2, .tenant = 5, .payload = make_payload(stream, i, 100 + i * 40)});
+    v.push_back(
+        TestRecord{.type = 2, .tenant = 5, .payload = make_payload(stream, i, 100 + i * 40)});
   }
   return v;
 }
@@ -93,7 +94,8 @@ TEST(Encryption, DaemonAppendsReadsAndRestartsWithEncryptionOn) {
     auto got = c.read_all(1);
     ASSERT_EQ(got.size(), sent.size() + more.size());
     for (size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(got[i].payload, sent[i].payload);
-    for (size_t i = 0; i < more.size(); ++i) EXPECT_EQ(got[sent.size() + i].payload, more[i].payload);
+    for (size_t i = 0; i < more.size(); ++i)
+      EXPECT_EQ(got[sent.size() + i].payload, more[i].payload);
     d.signal(SIGTERM);
     EXPECT_EQ(d.wait_exit(), 0) << d.output();
   }
@@ -109,8 +111,7 @@ TEST(Encryption, DaemonAppendsReadsAndRestartsWithEncryptionOn) {
   EXPECT_NE(v.find("key_id 2"), std::string::npos) << v;
   EXPECT_NE(v.find("verify ok"), std::string::npos) << v;
   // Without the keys: CRCs checked, key ids still listed, payloads not read.
-  const std::string cmd2 =
-      cli + " verify --data-dir " + dir.path() + "/data > " + out + " 2>&1";
+  const std::string cmd2 = cli + " verify --data-dir " + dir.path() + "/data > " + out + " 2>&1";
   EXPECT_EQ(std::system(cmd2.c_str()), 0);
   std::ifstream vf2(out);
   const std::string v2(std::istreambuf_iterator<char>(vf2), {});

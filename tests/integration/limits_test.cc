@@ -51,7 +51,8 @@ std::vector<TestRecord> batch_of_exactly(uint64_t target, uint32_t max_payload, 
     if (left - 24 - extra - payload != 0 && left - 24 - extra - payload < 24 + extra) {
       payload -= 24 + extra;
     }
-    v.push_back(TestRecord{.type = 1, .tenant = 3,
+    v.push_back(TestRecord{.type = 1,
+                           .tenant = 3,
                            .payload = make_payload(9, v.size(), static_cast<size_t>(payload))});
     left -= 24 + extra + payload;
   }
@@ -62,8 +63,8 @@ std::vector<TestRecord> batch_of_exactly(uint64_t target, uint32_t max_payload, 
 std::vector<proto::AppendRecord> views(const std::vector<TestRecord>& records) {
   std::vector<proto::AppendRecord> v;
   for (const TestRecord& r : records) {
-    v.push_back(proto::AppendRecord{.type = r.type, .flags = 0, .tenant = r.tenant,
-                                    .payload = r.payload});
+    v.push_back(
+        proto::AppendRecord{.type = r.type, .flags = 0, .tenant = r.tenant, .payload = r.payload});
   }
   return v;
 }
@@ -271,9 +272,9 @@ FramedRead read_framed(RawClient& c, uint64_t from, uint8_t flags, uint32_t max_
     out.largest = std::max(out.largest, f->body.size());
     EXPECT_LE(f->body.size(), max_reply_body) << "frame " << out.frames;
     std::vector<proto::ReadRecord> recs;
-    EXPECT_TRUE(proto::decode_records(f->body, &recs,
-                                      (f->header.flags & proto::kRecordsHeaderOnly) != 0)
-                    .ok());
+    EXPECT_TRUE(
+        proto::decode_records(f->body, &recs, (f->header.flags & proto::kRecordsHeaderOnly) != 0)
+            .ok());
     for (const auto& r : recs) out.lsns.push_back(r.lsn);
   }
 }

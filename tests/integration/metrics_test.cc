@@ -51,7 +51,8 @@ std::string only_state(const std::string& metrics) {
 
 std::string state_now(uint16_t admin_port) {
   const HttpResponse res = http_get(admin_port, "/metrics");
-  if (res.status != 200) throw std::runtime_error("/metrics answered " + std::to_string(res.status));
+  if (res.status != 200)
+    throw std::runtime_error("/metrics answered " + std::to_string(res.status));
   return only_state(res.body);
 }
 
@@ -93,7 +94,8 @@ TEST(Metrics, ExpositionParsesAndCarriesEveryMetric) {
 
   // Text exposition format 0.0.4: comments, or `name{labels} value`.
   const std::regex help(R"(# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .*)");
-  const std::regex type(R"(# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|histogram|summary|untyped))");
+  const std::regex type(
+      R"(# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|histogram|summary|untyped))");
   const std::regex sample_line(
       R"re([a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*,?\})? (-?[0-9.eE+-]+|\+Inf|-Inf|NaN)( -?[0-9]+)?)re");
   std::set<std::string> names;
@@ -113,16 +115,28 @@ TEST(Metrics, ExpositionParsesAndCarriesEveryMetric) {
     }
   }
   EXPECT_GT(lines, 50);
-  for (const char* m :
-       {"sidewal_append_records_total", "sidewal_append_bytes_total",
-        "sidewal_commit_latency_seconds", "sidewal_flush_duration_seconds",
-        "sidewal_group_commit_records", "sidewal_dwb_bytes_written_total",
-        "sidewal_dwb_restores_total", "sidewal_page_cache_bytes", "sidewal_wal_resident_bytes",
-        "sidewal_durable_lsn", "sidewal_first_lsn", "sidewal_segments", "sidewal_disk_bytes",
-        "sidewal_segment_size_bytes", "sidewal_volume_size_bytes",
-        "sidewal_volume_available_bytes", "sidewal_ready", "sidewal_state",
-        "sidewal_recovery_duration_seconds", "sidewal_connections", "sidewal_errors_total",
-        "sidewal_io_backend_info"}) {
+  for (const char* m : {"sidewal_append_records_total",
+                        "sidewal_append_bytes_total",
+                        "sidewal_commit_latency_seconds",
+                        "sidewal_flush_duration_seconds",
+                        "sidewal_group_commit_records",
+                        "sidewal_dwb_bytes_written_total",
+                        "sidewal_dwb_restores_total",
+                        "sidewal_page_cache_bytes",
+                        "sidewal_wal_resident_bytes",
+                        "sidewal_durable_lsn",
+                        "sidewal_first_lsn",
+                        "sidewal_segments",
+                        "sidewal_disk_bytes",
+                        "sidewal_segment_size_bytes",
+                        "sidewal_volume_size_bytes",
+                        "sidewal_volume_available_bytes",
+                        "sidewal_ready",
+                        "sidewal_state",
+                        "sidewal_recovery_duration_seconds",
+                        "sidewal_connections",
+                        "sidewal_errors_total",
+                        "sidewal_io_backend_info"}) {
     EXPECT_TRUE(names.count(m)) << "missing metric " << m;
   }
   EXPECT_EQ(sample(body, "sidewal_append_records_total"), 100);
@@ -142,14 +156,16 @@ TEST(Metrics, ExpositionParsesAndCarriesEveryMetric) {
   EXPECT_EQ(sample(body, "sidewal_segment_size_bytes"), 4 << 20);
   EXPECT_EQ(sample(body, "sidewal_connections"), 1);
   EXPECT_EQ(sample(body, "sidewal_errors_total{code=\"MALFORMED\"}"), 0);
-  EXPECT_TRUE(std::regex_search(body, std::regex(R"re(\nsidewal_io_backend_info\{backend="(io_uring|pwrite)"\} 1)re")))
+  EXPECT_TRUE(std::regex_search(
+      body, std::regex(R"re(\nsidewal_io_backend_info\{backend="(io_uring|pwrite)"\} 1)re")))
       << body;
   // Both latency histograms bracket 1 ms finely, with 1 ms itself a boundary
   // (the alert counts commits above le="0.001").
-  const std::vector<std::string> bounds = {
-      "5e-05", "0.0001", "0.0002", "0.0003", "0.0004", "0.0005", "0.0007", "0.0008",
-      "0.0009", "0.001", "0.00125", "0.0015", "0.002", "0.0025", "0.003", "0.004",
-      "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "+Inf"};
+  const std::vector<std::string> bounds = {"5e-05",   "0.0001", "0.0002", "0.0003", "0.0004",
+                                           "0.0005",  "0.0007", "0.0008", "0.0009", "0.001",
+                                           "0.00125", "0.0015", "0.002",  "0.0025", "0.003",
+                                           "0.004",   "0.005",  "0.01",   "0.025",  "0.05",
+                                           "0.1",     "0.25",   "0.5",    "1",      "+Inf"};
   EXPECT_EQ(bucket_bounds(body, "sidewal_commit_latency_seconds"), bounds);
   EXPECT_EQ(bucket_bounds(body, "sidewal_flush_duration_seconds"), bounds);
   EXPECT_LE(sample(body, "sidewal_commit_latency_seconds_bucket{le=\"0.001\"}"), 100);
@@ -158,7 +174,8 @@ TEST(Metrics, ExpositionParsesAndCarriesEveryMetric) {
   // file system's, free space is what an unprivileged writer may allocate.
   struct statvfs v {};
   ASSERT_EQ(::statvfs(d.data_dir().c_str(), &v), 0);
-  EXPECT_EQ(sample(body, "sidewal_volume_size_bytes"), static_cast<double>(v.f_blocks) * v.f_frsize);
+  EXPECT_EQ(sample(body, "sidewal_volume_size_bytes"),
+            static_cast<double>(v.f_blocks) * v.f_frsize);
   const double available = sample(body, "sidewal_volume_available_bytes");
   EXPECT_GT(available, 0);
   EXPECT_LE(available, sample(body, "sidewal_volume_size_bytes"));
@@ -269,7 +286,8 @@ TEST(Metrics, StateIsDrainingWhileSigtermWaitsForAReadToFinish) {
   {
     RawClient w(d.socket_path());
     for (int i = 0; i < 8; ++i) {
-      const std::vector<TestRecord> batch(16, TestRecord{.type = 1, .payload = make_payload(3, i, 64 * 1024)});
+      const std::vector<TestRecord> batch(16, TestRecord{.type = 1,
+                                                         .payload = make_payload(3, i, 64 * 1024)});
       expect_ack(w.append(batch));
     }
   }
@@ -289,8 +307,10 @@ TEST(Metrics, StateIsDrainingWhileSigtermWaitsForAReadToFinish) {
   EXPECT_EQ(state_now(d.admin_port()), "ready");
   d.signal(SIGTERM);
   std::string st;
-  ASSERT_TRUE(d.wait_until([&] { return (st = state_now(d.admin_port())) == "draining"; }, seconds(20)))
-      << "last state " << st << "\n" << d.output();
+  ASSERT_TRUE(
+      d.wait_until([&] { return (st = state_now(d.admin_port())) == "draining"; }, seconds(20)))
+      << "last state " << st << "\n"
+      << d.output();
   EXPECT_EQ(http_get(d.admin_port(), "/readyz").status, 503);
   EXPECT_EQ(readyz_state(d.admin_port()), "draining");
   EXPECT_EQ(http_get(d.admin_port(), "/healthz").status, 200);

@@ -48,7 +48,9 @@ TestRecord app(uint32_t tenant, const std::string& collection, const std::string
 }
 
 TestRecord tomb(uint32_t tenant, const std::string& collection, uint64_t purge_lsn) {
-  return TestRecord{.type = 0x8001, .tenant = 0, .payload = tombstone(tenant, collection, purge_lsn)};
+  return TestRecord{.type = 0x8001,
+                    .tenant = 0,
+                    .payload = tombstone(tenant, collection, purge_lsn)};
 }
 
 struct ReadReply {
@@ -56,7 +58,7 @@ struct ReadReply {
   std::vector<uint32_t> payload_lens;  // as the entries announced them
   std::vector<uint8_t> frame_flags;    // header flags of each RECORDS frame
   uint64_t next_lsn = 0;
-  size_t body_bytes = 0;               // RECORDS body bytes in total
+  size_t body_bytes = 0;  // RECORDS body bytes in total
 };
 
 // One READ (follow 0) with header `flags`, until END; fails on ERROR.
@@ -65,8 +67,11 @@ ReadReply read_with(RawClient& c, uint64_t from, uint8_t flags, uint32_t max_rec
   const uint64_t id = c.next_id();
   std::vector<uint8_t> frame;
   proto::encode_read(id,
-                     proto::ReadRequest{.from_lsn = from, .max_records = max_records,
-                                        .max_bytes = 0, .follow = 0, .flags = flags},
+                     proto::ReadRequest{.from_lsn = from,
+                                        .max_records = max_records,
+                                        .max_bytes = 0,
+                                        .follow = 0,
+                                        .flags = flags},
                      &frame);
   EXPECT_TRUE(c.send(frame));
   for (;;) {
@@ -87,11 +92,13 @@ ReadReply read_with(RawClient& c, uint64_t from, uint8_t flags, uint32_t max_rec
     out.frame_flags.push_back(f->header.flags);
     out.body_bytes += f->body.size();
     std::vector<proto::ReadRecord> recs;
-    Status st = proto::decode_records(f->body, &recs,
-                                      (f->header.flags & proto::kRecordsHeaderOnly) != 0);
+    Status st =
+        proto::decode_records(f->body, &recs, (f->header.flags & proto::kRecordsHeaderOnly) != 0);
     EXPECT_TRUE(st.ok()) << st.ToString();
     for (const auto& r : recs) {
-      out.records.push_back(TestRecord{.lsn = r.lsn, .type = r.type, .tenant = r.tenant,
+      out.records.push_back(TestRecord{.lsn = r.lsn,
+                                       .type = r.type,
+                                       .tenant = r.tenant,
                                        .payload = {r.payload.begin(), r.payload.end()}});
       out.payload_lens.push_back(r.payload_len);
     }
@@ -112,9 +119,9 @@ std::vector<uint64_t> lsns(const std::vector<TestRecord>& records) {
 // tenant, 3 another collection, 6 names no collection, 7 is a control record,
 // 8 is above the purge LSN.
 std::vector<TestRecord> standard_log() {
-  return {app(1, "orders", "a"), app(1, "orders", "b"), app(1, "users", "c"),
-          app(2, "orders", "d"), app(1, "orders", "e"),
-          TestRecord{.type = 1, .tenant = 1, .payload = {0xff}},
+  return {app(1, "orders", "a"), app(1, "orders", "b"),
+          app(1, "users", "c"),  app(2, "orders", "d"),
+          app(1, "orders", "e"), TestRecord{.type = 1, .tenant = 1, .payload = {0xff}},
           tomb(1, "orders", 5),  app(1, "orders", "f")};
 }
 const std::vector<uint64_t> kLiveInStandardLog = {3, 4, 5, 6, 7, 8};
@@ -190,7 +197,8 @@ TEST(ReadFlags, HeaderOnlyFromTheDiskMatchesAFullReadForLargeRecords) {
   {
     RawClient c(d.socket_path());
     for (size_t i = 0; i < sizes.size(); ++i) {
-      TestRecord r{.type = static_cast<uint16_t>(i + 1), .tenant = 6,
+      TestRecord r{.type = static_cast<uint16_t>(i + 1),
+                   .tenant = 6,
                    .payload = make_payload(4, i, sizes[i])};
       ASSERT_EQ(expect_ack(c.append({r})).first_lsn, i + 1);
     }
@@ -284,8 +292,11 @@ TEST(ReadFlags, FollowWithSkipDeadSkipsRecordsDeadWhenTheyBecomeDurable) {
   const uint64_t rid = follower.next_id();
   std::vector<uint8_t> frame;
   proto::encode_read(rid,
-                     proto::ReadRequest{.from_lsn = 1, .max_records = 0, .max_bytes = 0,
-                                        .follow = 1, .flags = proto::kReadSkipDead},
+                     proto::ReadRequest{.from_lsn = 1,
+                                        .max_records = 0,
+                                        .max_bytes = 0,
+                                        .follow = 1,
+                                        .flags = proto::kReadSkipDead},
                      &frame);
   ASSERT_TRUE(follower.send(frame));
   std::vector<uint64_t> got;
@@ -362,8 +373,8 @@ TEST(ReadFlagsClient, ReadOptionsSelectSkipDeadAndHeaderOnly) {
   for (const TestRecord& r : standard_log()) payloads.push_back(r.payload);
   const auto log = standard_log();
   for (size_t i = 0; i < log.size(); ++i) {
-    in.push_back(client::RecordIn{.type = log[i].type, .flags = 0, .tenant = log[i].tenant,
-                                  .payload = payloads[i]});
+    in.push_back(client::RecordIn{
+        .type = log[i].type, .flags = 0, .tenant = log[i].tenant, .payload = payloads[i]});
   }
   ASSERT_EQ(c.append(in).value(), 1u);
 
@@ -411,7 +422,8 @@ TEST(ReadFlagsClient, ReadOptionsSelectSkipDeadAndHeaderOnly) {
 
   // Bits the protocol does not define are refused before anything is sent.
   proto::ReadRequest bad{.from_lsn = 1, .flags = 0x04};
-  auto id = c.read_async(bad, [](auto) {}, [](const Status&, uint64_t) {});
+  auto id = c.read_async(
+      bad, [](auto) {}, [](const Status&, uint64_t) {});
   EXPECT_FALSE(id.ok());
   EXPECT_EQ(id.status().code(), Code::kInvalidArgument);
 }

@@ -79,10 +79,8 @@ TEST(ProtoHeader, PeekFrameReportsIncompleteCompleteAndTooLarge) {
   std::vector<uint8_t> wire;
   encode_truncate(9, 77, &wire);
   FrameHeader h;
-  EXPECT_EQ(peek_frame(std::span(wire).first(kHeaderSize - 1), 1024, &h),
-            FrameStatus::kIncomplete);
-  EXPECT_EQ(peek_frame(std::span(wire).first(wire.size() - 1), 1024, &h),
-            FrameStatus::kIncomplete);
+  EXPECT_EQ(peek_frame(std::span(wire).first(kHeaderSize - 1), 1024, &h), FrameStatus::kIncomplete);
+  EXPECT_EQ(peek_frame(std::span(wire).first(wire.size() - 1), 1024, &h), FrameStatus::kIncomplete);
   EXPECT_EQ(peek_frame(wire, 1024, &h), FrameStatus::kComplete);
   EXPECT_EQ(h.body_len, 8u);
   EXPECT_EQ(h.request_id, 9u);
@@ -156,8 +154,7 @@ TEST(ProtoHello, RoundTripsAndRejectsBadBodies) {
   ASSERT_TRUE(decode_hello(f.body, &back).ok());
   EXPECT_EQ(back.version, kVersion);
   EXPECT_EQ(back.name, "postgres-7");
-  expect_rejects_short_and_long(f.body, "HELLO",
-                                [&](auto b) { return decode_hello(b, &back); });
+  expect_rejects_short_and_long(f.body, "HELLO", [&](auto b) { return decode_hello(b, &back); });
   EXPECT_FALSE(decode_hello(std::span(f.body).first(7), &back).ok());
 }
 
@@ -352,9 +349,10 @@ TEST(ProtoRecords, FramesOfEmptyRecordsStayWithinTheBudgetEntryHeadersIncluded) 
 
 TEST(ProtoRecords, FramePackingCountsPayloadsAndGivesAnOversizedRecordItsOwnFrame) {
   std::string small(100, 's'), big(3000, 'b');
-  std::vector<ReadRecord> recs = {
-      {1, 1, 0, 0, bytes_of(small), 100}, {2, 1, 0, 0, bytes_of(small), 100},
-      {3, 1, 0, 0, bytes_of(big), 3000},  {4, 1, 0, 0, bytes_of(small), 100}};
+  std::vector<ReadRecord> recs = {{1, 1, 0, 0, bytes_of(small), 100},
+                                  {2, 1, 0, 0, bytes_of(small), 100},
+                                  {3, 1, 0, 0, bytes_of(big), 3000},
+                                  {4, 1, 0, 0, bytes_of(small), 100}};
   std::vector<uint8_t> wire;
   // Budget 260: two 120-byte entries fit (240), the third would not.
   EXPECT_EQ(encode_records_frames(1, recs, false, 260, &wire), 3u);
@@ -523,11 +521,15 @@ TEST(ProtoRead, FlagsTravelInTheHeaderFlagsByteAndTheBodyIsUnchanged) {
 TEST(ProtoRecords, HeaderOnlyFrameCarriesTrueLengthsAndNoPayloadBytes) {
   std::vector<uint8_t> wire;
   const size_t start = begin_records(9, &wire, /*header_only=*/true);
-  add_record_header(ReadRecord{.lsn = 40, .type = 1, .flags = 1, .tenant = 2, .payload = {},
-                               .payload_len = 5000},
-                    &wire);
-  add_record_header(ReadRecord{.lsn = 41, .type = 0x8001, .flags = 0, .tenant = 3,
-                               .payload = {}, .payload_len = 0},
+  add_record_header(
+      ReadRecord{.lsn = 40, .type = 1, .flags = 1, .tenant = 2, .payload = {}, .payload_len = 5000},
+      &wire);
+  add_record_header(ReadRecord{.lsn = 41,
+                               .type = 0x8001,
+                               .flags = 0,
+                               .tenant = 3,
+                               .payload = {},
+                               .payload_len = 0},
                     &wire);
   finish_records(start, &wire);
   Frame f = split(wire);

@@ -231,7 +231,8 @@ TEST(ProtocolVectors, EveryRequestDecodesEncodesOrIsRefusedWhereTheVectorSays) {
     const std::string stage = valid ? "" : v.at("reject").at("stage").str();
     const std::string error = valid ? "" : v.at("reject").at("error_name").str();
     if (!valid) {
-      EXPECT_EQ(error, error_code_name(static_cast<ErrorCode>(v.at("reject").at("error_code").u64())));
+      EXPECT_EQ(error,
+                error_code_name(static_cast<ErrorCode>(v.at("reject").at("error_code").u64())));
       EXPECT_EQ(v.at("reject").at("closes_connection").b(), error == "FRAME_TOO_LARGE");
     }
 
@@ -263,8 +264,8 @@ TEST(ProtocolVectors, EveryRequestDecodesEncodesOrIsRefusedWhereTheVectorSays) {
     std::vector<AppendRecord> appended;
     static const JsonValue kNoBody;
     const JsonValue& want = v.at("body");
-    Status st = check_request_body(f, want.is_null() ? kNoBody : want, v.at("canonical").b(),
-                                   &appended);
+    Status st =
+        check_request_body(f, want.is_null() ? kNoBody : want, v.at("canonical").b(), &appended);
     if (stage == "body") {
       EXPECT_FALSE(st.ok());
       EXPECT_EQ(st.code(), Code::kInvalidArgument);
@@ -483,7 +484,8 @@ TEST(ProtocolVectors, CoverEveryOpcodeErrorCodeAndFlag) {
       refused_with.insert(v.at("reject").at("error_code").u64());
     }
   }
-  for (uint64_t op : {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0xFF}) {
+  for (uint64_t op :
+       {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0xFF}) {
     EXPECT_EQ(valid_ops.count(op), 1u) << "no valid vector of opcode " << op;
   }
   for (uint64_t op : {0x01, 0x02, 0x03, 0x04, 0x05, 0x06}) {
@@ -495,9 +497,14 @@ TEST(ProtocolVectors, CoverEveryOpcodeErrorCodeAndFlag) {
   for (uint64_t code : {1, 2, 3, 4, 10, 11}) {  // the ones a request's bytes alone cause
     EXPECT_EQ(refused_with.count(code), 1u) << "no request refused with " << code;
   }
-  for (auto [op, flags] : std::vector<std::pair<uint64_t, uint64_t>>{
-           {0x01, 0x00}, {0x01, 0x01}, {0x03, 0x00}, {0x03, 0x01}, {0x03, 0x02}, {0x03, 0x03},
-           {0x83, 0x00}, {0x83, 0x02}}) {
+  for (auto [op, flags] : std::vector<std::pair<uint64_t, uint64_t>>{{0x01, 0x00},
+                                                                     {0x01, 0x01},
+                                                                     {0x03, 0x00},
+                                                                     {0x03, 0x01},
+                                                                     {0x03, 0x02},
+                                                                     {0x03, 0x03},
+                                                                     {0x83, 0x00},
+                                                                     {0x83, 0x02}}) {
     EXPECT_EQ(op_flags.count({op, flags}), 1u) << "opcode " << op << " flags " << flags;
   }
 }

@@ -31,9 +31,7 @@ struct JsonValue {
     if (it == object.end()) throw std::runtime_error("missing key \"" + key + "\"");
     return it->second;
   }
-  bool has(const std::string& key) const {
-    return kind == Kind::kObject && object.count(key) != 0;
-  }
+  bool has(const std::string& key) const { return kind == Kind::kObject && object.count(key) != 0; }
   uint64_t u64() const { return expect(Kind::kInt, "integer").integer; }
   bool b() const { return expect(Kind::kBool, "bool").boolean; }
   const std::string& str() const { return expect(Kind::kString, "string").string; }

@@ -18,8 +18,8 @@
 #include <random>
 #include <thread>
 
-#include "tests/support/daemon_harness.h"
 #include "log_checker.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::reliability {
 namespace {
@@ -205,9 +205,8 @@ TEST(CrashLoop, SigkillAtRandomMomentsLosesNoAckedRecord) {
       "crash loop: seed %llu: %llu kills survived (%llu during recovery), %llu records sent, "
       "%llu ACKed, %llu in the log, 0 ACKed records lost\n",
       static_cast<unsigned long long>(seed), static_cast<unsigned long long>(kills),
-      static_cast<unsigned long long>(during_recovery),
-      static_cast<unsigned long long>(sent_total), static_cast<unsigned long long>(acked_total),
-      static_cast<unsigned long long>(end - 1));
+      static_cast<unsigned long long>(during_recovery), static_cast<unsigned long long>(sent_total),
+      static_cast<unsigned long long>(acked_total), static_cast<unsigned long long>(end - 1));
   RecordProperty("kills", static_cast<int>(kills));
   RecordProperty("acked", static_cast<int>(acked_total));
   EXPECT_GT(acked_total, 0u);

@@ -15,8 +15,8 @@
 #include <random>
 #include <sstream>
 
-#include "tests/support/daemon_harness.h"
 #include "log_checker.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::reliability {
 namespace {
@@ -47,8 +47,9 @@ class DiskFaults : public ::testing::Test {
     // Under ASan the preloaded shim comes before the ASan runtime.
     const char* asan = std::getenv("ASAN_OPTIONS");
     const std::string saved_asan = asan ? asan : "";
-    ::setenv("ASAN_OPTIONS", (saved_asan + (saved_asan.empty() ? "" : ":") +
-                              "verify_asan_link_order=0").c_str(), 1);
+    ::setenv("ASAN_OPTIONS",
+             (saved_asan + (saved_asan.empty() ? "" : ":") + "verify_asan_link_order=0").c_str(),
+             1);
     d.start_ready();
     ::unsetenv("LD_PRELOAD");
     ::unsetenv("SIDEWAL_FAULTSHIM_DIR");
@@ -58,9 +59,7 @@ class DiskFaults : public ::testing::Test {
       ::unsetenv("ASAN_OPTIONS");
     }
   }
-  void fault_on(const std::string& name) {
-    std::ofstream(ctl_ + "/" + name) << "on\n";
-  }
+  void fault_on(const std::string& name) { std::ofstream(ctl_ + "/" + name) << "on\n"; }
   void fault_off(const std::string& name) { ::unlink((ctl_ + "/" + name).c_str()); }
   // How many times the shim injected `name` (its "injected" log).
   int injected(const std::string& name) {
@@ -90,7 +89,8 @@ class DiskFaults : public ::testing::Test {
     if (f.opcode() == proto::Opcode::kAck) {
       const proto::Ack a = it::expect_ack(f);
       EXPECT_EQ(a.count, n);
-      for (uint16_t i = 0; i < n; ++i) checker_.note_acked(a.first_lsn + i, round_, client_, seq_ + i);
+      for (uint16_t i = 0; i < n; ++i)
+        checker_.note_acked(a.first_lsn + i, round_, client_, seq_ + i);
       seq_ += n;
       ++batch_;
     } else if (!refusal_never_lands) {
@@ -176,7 +176,8 @@ TEST_F(DiskFaults, EnospcForNewSegmentsRefusesAppendsKeepsServingAndResumes) {
   for (int i = 0; i < 512 && !refused; ++i) {
     Frame f = append(c, 4, 4000, /*refusal_never_lands=*/true);
     if (f.opcode() == proto::Opcode::kError) {
-      ASSERT_EQ(error_code(f), static_cast<uint16_t>(proto::ErrorCode::kNoSpace)) << it::describe(f);
+      ASSERT_EQ(error_code(f), static_cast<uint16_t>(proto::ErrorCode::kNoSpace))
+          << it::describe(f);
       refused = true;
     }
   }
@@ -201,8 +202,8 @@ TEST_F(DiskFaults, EnospcForNewSegmentsRefusesAppendsKeepsServingAndResumes) {
   fault_off("enospc");
   for (int i = 0; i < 80; ++i) {
     Frame f = append(c, 4, 4000);
-    ASSERT_EQ(f.opcode(), proto::Opcode::kAck) << "APPEND " << i << " after space returned: "
-                                                << it::describe(f);
+    ASSERT_EQ(f.opcode(), proto::Opcode::kAck)
+        << "APPEND " << i << " after space returned: " << it::describe(f);
   }
   EXPECT_EQ(c.status().state, 1);
   restart_clean_and_check(d);

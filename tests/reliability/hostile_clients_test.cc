@@ -26,8 +26,8 @@
 #include <set>
 #include <thread>
 
-#include "tests/support/daemon_harness.h"
 #include "log_checker.h"
+#include "tests/support/daemon_harness.h"
 
 namespace sidewal::reliability {
 namespace {
@@ -63,9 +63,8 @@ std::vector<uint8_t> header(uint32_t body_len, uint8_t opcode, uint64_t id) {
 
 std::vector<uint8_t> append_frame(uint64_t id, uint32_t client, uint64_t seq, size_t len) {
   const auto payload = make_tagged_payload(PayloadTag{client, 0, seq, seq, 0, 1}, len);
-  std::vector<proto::AppendRecord> recs{
-      proto::AppendRecord{.type = static_cast<uint16_t>(client), .flags = 0, .tenant = 0,
-                          .payload = payload}};
+  std::vector<proto::AppendRecord> recs{proto::AppendRecord{
+      .type = static_cast<uint16_t>(client), .flags = 0, .tenant = 0, .payload = payload}};
   std::vector<uint8_t> frame;
   proto::encode_append(id, recs, &frame);
   return frame;
@@ -87,7 +86,8 @@ TEST(HostileClients, DaemonStaysBoundedAndAWellBehavedClientKeepsGettingAcks) {
   // option is ignored by a build without ASan).
   const char* asan = std::getenv("ASAN_OPTIONS");
   const std::string saved_asan = asan ? asan : "";
-  ::setenv("ASAN_OPTIONS", (saved_asan + (saved_asan.empty() ? "" : ":") + "quarantine_size_mb=8").c_str(), 1);
+  ::setenv("ASAN_OPTIONS",
+           (saved_asan + (saved_asan.empty() ? "" : ":") + "quarantine_size_mb=8").c_str(), 1);
   d.start_ready();
   if (asan) {
     ::setenv("ASAN_OPTIONS", saved_asan.c_str(), 1);
@@ -112,8 +112,7 @@ TEST(HostileClients, DaemonStaysBoundedAndAWellBehavedClientKeepsGettingAcks) {
         auto f = c.read_frame(seconds(20));
         if (!f) throw std::runtime_error("good client: connection closed");
         const proto::Ack a = it::expect_ack(*f);
-        const int64_t ms =
-            std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
+        const int64_t ms = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
         if (ms > worst_ms.load()) worst_ms.store(ms);
         good_acked.emplace_back(a.first_lsn, seq);
         good_acks.fetch_add(1);
@@ -230,9 +229,10 @@ TEST(HostileClients, DaemonStaysBoundedAndAWellBehavedClientKeepsGettingAcks) {
       RawClient& c = *stalled[i];
       for (int k = 0; k < 20000; ++k) {
         std::vector<uint8_t> frame;
-        proto::encode_read(c.next_id(), proto::ReadRequest{.from_lsn = 1, .max_records = 0,
-                                                          .max_bytes = 0, .follow = 0},
-                           &frame);
+        proto::encode_read(
+            c.next_id(),
+            proto::ReadRequest{.from_lsn = 1, .max_records = 0, .max_bytes = 0, .follow = 0},
+            &frame);
         size_t off = 0;
         while (off < frame.size()) {
           pollfd p{c.fd(), POLLOUT, 0};
@@ -240,8 +240,8 @@ TEST(HostileClients, DaemonStaysBoundedAndAWellBehavedClientKeepsGettingAcks) {
             stalls.fetch_add(1);
             return;
           }
-          ssize_t n = ::send(c.fd(), frame.data() + off, frame.size() - off,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+          ssize_t n =
+              ::send(c.fd(), frame.data() + off, frame.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
           if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
           if (n <= 0) {
             note_error("non-reader: send failed");
@@ -289,13 +289,13 @@ TEST(HostileClients, DaemonStaysBoundedAndAWellBehavedClientKeepsGettingAcks) {
   EXPECT_LT(rss_peak, rss_start + allowance_kib)
       << "VmRSS " << rss_peak << " KiB with " << offered.load()
       << " READs of ~8 MiB pending from non-readers (start " << rss_start << " KiB)";
-  std::printf("hostile: VmRSS start %llu KiB, with 16 stalled non-readers %llu KiB; "
-              "non-readers got %llu READs in before the daemon stopped reading them; "
-              "good client %llu ACKs, worst %lld ms\n",
-              static_cast<unsigned long long>(rss_start), static_cast<unsigned long long>(rss_peak),
-              static_cast<unsigned long long>(offered.load()),
-              static_cast<unsigned long long>(good_acks.load()),
-              static_cast<long long>(worst_ms.load()));
+  std::printf(
+      "hostile: VmRSS start %llu KiB, with 16 stalled non-readers %llu KiB; "
+      "non-readers got %llu READs in before the daemon stopped reading them; "
+      "good client %llu ACKs, worst %lld ms\n",
+      static_cast<unsigned long long>(rss_start), static_cast<unsigned long long>(rss_peak),
+      static_cast<unsigned long long>(offered.load()),
+      static_cast<unsigned long long>(good_acks.load()), static_cast<long long>(worst_ms.load()));
 
   // The good client still gets ACKs with the non-readers stalled.
   const uint64_t before = good_acks.load();

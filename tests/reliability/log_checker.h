@@ -67,14 +67,14 @@ class LogChecker {
       const Sender s{tag->round, tag->client};
       auto sent = sent_.find(s);
       if (sent == sent_.end() || tag->seq >= sent->second) {
-        err << "lsn " << r.lsn << ": round " << tag->round << " client " << tag->client
-            << " seq " << tag->seq << " was never sent";
+        err << "lsn " << r.lsn << ": round " << tag->round << " client " << tag->client << " seq "
+            << tag->seq << " was never sent";
         return err.str();
       }
       Progress& p = progress_[s];
       if (tag->seq != p.next_seq) {
-        err << "lsn " << r.lsn << ": round " << tag->round << " client " << tag->client
-            << " seq " << tag->seq << " but the sender's next record is seq " << p.next_seq
+        err << "lsn " << r.lsn << ": round " << tag->round << " client " << tag->client << " seq "
+            << tag->seq << " but the sender's next record is seq " << p.next_seq
             << " (a record skipped, duplicated or reordered)";
         return err.str();
       }
@@ -92,9 +92,9 @@ class LogChecker {
         open_ = *tag;
       } else {
         if (tag->index != 0 || tag->batch != p.next_batch) {
-          err << "lsn " << r.lsn << ": expected the start of batch " << p.next_batch
-              << " of round " << tag->round << " client " << tag->client << ", got batch "
-              << tag->batch << " index " << tag->index;
+          err << "lsn " << r.lsn << ": expected the start of batch " << p.next_batch << " of round "
+              << tag->round << " client " << tag->client << ", got batch " << tag->batch
+              << " index " << tag->index;
           return err.str();
         }
         open_ = *tag;
@@ -106,9 +106,8 @@ class LogChecker {
       ++verified_;
     }
     if (open_) {
-      err << "log ends inside batch " << open_->batch << " of round " << open_->round
-          << " client " << open_->client << " (index " << open_->index << " of "
-          << open_->count << ")";
+      err << "log ends inside batch " << open_->batch << " of round " << open_->round << " client "
+          << open_->client << " (index " << open_->index << " of " << open_->count << ")";
       return err.str();
     }
     // Every ACKed LSN in this range names the record found there; none beyond.
@@ -124,8 +123,8 @@ class LogChecker {
       if (tag->round != it->second.round || tag->client != it->second.client ||
           tag->seq != it->second.seq) {
         err << "ACKed lsn " << it->first << " holds round " << tag->round << " client "
-            << tag->client << " seq " << tag->seq << ", the ACK was for round "
-            << it->second.round << " client " << it->second.client << " seq " << it->second.seq;
+            << tag->client << " seq " << tag->seq << ", the ACK was for round " << it->second.round
+            << " client " << it->second.client << " seq " << it->second.seq;
         return err.str();
       }
     }

@@ -124,24 +124,27 @@ archive: {enabled: true, bucket: b, prefix: /x/y/, region: eu-west-1, path_style
   EXPECT_DOUBLE_EQ(f.archive.interval_seconds, 0.5);
   EXPECT_FALSE(f.archive.truncation_waits);
   expect_rejected("archive: {enabled: true}\n", "archive.bucket", "must be set");
-  expect_rejected("archive: {enabled: true, bucket: b, endpoint: s3.example}\n",
-                  "archive.endpoint", "expected http");
+  expect_rejected("archive: {enabled: true, bucket: b, endpoint: s3.example}\n", "archive.endpoint",
+                  "expected http");
   expect_rejected("archive: {interval_seconds: 0}\n", "archive.interval_seconds", "at least");
   expect_rejected("archive: {buckett: b}\n", "archive.buckett", "unknown key");
   // restore_on_empty, the upload concurrency and the bandwidth cap.
   EXPECT_FALSE(d->archive.restore_on_empty);
   EXPECT_EQ(d->archive.upload_concurrency, 4u);
   EXPECT_EQ(d->archive.max_upload_bytes_per_second, 0u);
-  auto t = parse("archive: {restore_on_empty: true, upload_concurrency: 8, "
-                 "max_upload_bytes_per_second: 50MiB}\n");
+  auto t = parse(
+      "archive: {restore_on_empty: true, upload_concurrency: 8, "
+      "max_upload_bytes_per_second: 50MiB}\n");
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_TRUE(t->archive.restore_on_empty);
   EXPECT_EQ(t->archive.upload_concurrency, 8u);
   EXPECT_EQ(t->archive.max_upload_bytes_per_second, 50u << 20);
-  expect_rejected("archive: {upload_concurrency: 0}\n", "archive.upload_concurrency", "out of range");
+  expect_rejected("archive: {upload_concurrency: 0}\n", "archive.upload_concurrency",
+                  "out of range");
   expect_rejected("archive: {max_upload_bytes_per_second: 1000}\n",
                   "archive.max_upload_bytes_per_second", "at least 64KiB");
-  expect_rejected("archive: {restore_on_empty: yes}\n", "archive.restore_on_empty", "true or false");
+  expect_rejected("archive: {restore_on_empty: yes}\n", "archive.restore_on_empty",
+                  "true or false");
 }
 
 TEST(Config, DwbIsOnByDefaultAndTakesOnOrOff) {
@@ -182,7 +185,8 @@ TEST(Config, WrongTypesAreRejected) {
 TEST(Config, ImpossibleValuesAreRejected) {
   expect_rejected("wal:\n  max_record_bytes: 32MiB\n", "wal.max_record_bytes", "out of range");
   expect_rejected("wal:\n  max_record_bytes: 0\n", "wal.max_record_bytes", "out of range");
-  expect_rejected("wal:\n  io_backend: aio\n", "wal.io_backend", "expected auto, io_uring or pwrite");
+  expect_rejected("wal:\n  io_backend: aio\n", "wal.io_backend",
+                  "expected auto, io_uring or pwrite");
   expect_rejected("wal:\n  sync_mode: fsync\n", "wal.sync_mode", "expected fdatasync or odsync");
   expect_rejected("wal:\n  segment_bytes: 10000001\n", "wal.segment_bytes", "multiple of 4096");
   expect_rejected("wal:\n  segment_bytes: 2MiB\n  max_record_bytes: 1MiB\n", "wal.segment_bytes",
@@ -190,10 +194,13 @@ TEST(Config, ImpossibleValuesAreRejected) {
   expect_rejected("limits:\n  max_frame_bytes: 1MiB\n", "limits.max_frame_bytes",
                   "cannot carry one record");
   expect_rejected("limits:\n  max_connections: 0\n", "limits.max_connections", "out of range");
-  expect_rejected("limits:\n  max_inflight_bytes_per_connection: 1GiB\n  max_inflight_bytes_total: 512MiB\n",
-                  "limits.max_inflight_bytes_total", "below");
-  expect_rejected("limits:\n  max_inflight_bytes_per_connection: 64KiB\n  inflight_reserve_per_connection: 1MiB\n",
-                  "limits.inflight_reserve_per_connection", "above");
+  expect_rejected(
+      "limits:\n  max_inflight_bytes_per_connection: 1GiB\n  max_inflight_bytes_total: 512MiB\n",
+      "limits.max_inflight_bytes_total", "below");
+  expect_rejected(
+      "limits:\n  max_inflight_bytes_per_connection: 64KiB\n  inflight_reserve_per_connection: "
+      "1MiB\n",
+      "limits.inflight_reserve_per_connection", "above");
   expect_rejected("server:\n  threads: 0\n", "server.threads", "out of range");
   expect_rejected("socket:\n  mode: \"0999\"\n", "socket.mode", "octal");
   expect_rejected("socket:\n  mode: \"0440\"\n", "socket.mode", "0600");
@@ -248,7 +255,8 @@ TEST(Config, FlagsOverrideTheFile) {
 }
 
 TEST(PageCache, MeminfoCachedIsParsed) {
-  const auto path = std::filesystem::temp_directory_path() / ("meminfo-" + std::to_string(getpid()));
+  const auto path =
+      std::filesystem::temp_directory_path() / ("meminfo-" + std::to_string(getpid()));
   {
     std::ofstream f(path);
     f << "MemTotal:       16000000 kB\nBuffers:          100 kB\nCached:          2048 kB\n"
@@ -264,7 +272,8 @@ TEST(PageCache, MeminfoCachedIsParsed) {
 }
 
 TEST(PageCache, ResidentBytesSeesBufferedWritesAndSkipsMissingFiles) {
-  const auto path = std::filesystem::temp_directory_path() / ("resident-" + std::to_string(getpid()));
+  const auto path =
+      std::filesystem::temp_directory_path() / ("resident-" + std::to_string(getpid()));
   const std::string data(256 * 1024, 'x');
   {
     std::ofstream f(path, std::ios::binary);

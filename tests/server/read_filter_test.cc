@@ -62,8 +62,8 @@ TEST(ReadFilter, IsDeadRecordFollowsTheConventionAndNeverKillsControlRecords) {
   EXPECT_FALSE(is_dead_record(state, rec(9, 1, 2, convention("orders", "x"))));   // other tenant
   EXPECT_FALSE(is_dead_record(state, rec(9, 1, 1, convention("users", "x"))));    // other name
   EXPECT_FALSE(is_dead_record(state, rec(9, 1, 1, {0xff})));  // names no collection
-  EXPECT_FALSE(is_dead_record(state, rec(5, wal::kTypeCollectionTombstone, 1,
-                                          tombstone(1, "orders", 10))));
+  EXPECT_FALSE(
+      is_dead_record(state, rec(5, wal::kTypeCollectionTombstone, 1, tombstone(1, "orders", 10))));
   std::vector<wal::Record> rs = {rec(8, 1, 1, convention("orders", "a")),
                                  rec(9, 1, 1, convention("users", "b")),
                                  rec(11, 1, 1, convention("orders", "c"))};
@@ -78,10 +78,10 @@ TEST(ReadFilter, TrackerSeesTombstonesAboveTheChunkAndLaterOnes) {
   auto opened = wal::Wal::open(o, nullptr);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   wal::Wal& w = **opened;
-  append(w, 1, 1, convention("orders", "a"));                  // 1
-  append(w, 1, 1, convention("users", "b"));                   // 2
+  append(w, 1, 1, convention("orders", "a"));                              // 1
+  append(w, 1, 1, convention("users", "b"));                               // 2
   append(w, wal::kTypeCollectionTombstone, 0, tombstone(1, "orders", 2));  // 3
-  append(w, 1, 1, convention("orders", "c"));                  // 4
+  append(w, 1, 1, convention("orders", "c"));                              // 4
 
   TombstoneTracker t;
   EXPECT_EQ(t.covered_lsn(), 0u);
@@ -95,8 +95,8 @@ TEST(ReadFilter, TrackerSeesTombstonesAboveTheChunkAndLaterOnes) {
 
   // A later tombstone widens what is dead, for records read before or after.
   append(w, wal::kTypeCollectionTombstone, 0, tombstone(1, "orders", 100));  // 5
-  append(w, 1, 1, convention("orders", "d"));                                 // 6
-  append(w, 1, 1, convention("users", "e"));                                  // 7
+  append(w, 1, 1, convention("orders", "d"));                                // 6
+  append(w, 1, 1, convention("users", "e"));                                 // 7
   chunk = read_from(w, 4);
   ASSERT_TRUE(t.filter(&w, &chunk).ok());
   EXPECT_EQ(lsns(chunk), (std::vector<uint64_t>{5, 7}));

@@ -126,8 +126,8 @@ Plan make_plan(uint64_t seed) {
   p.suffix = ".wal";
   switch (p.scenario) {
     case Scenario::kCrash: {
-      static const char* kOps[] = {"write", "write", "fdatasync", "fdatasync", "rename",
-                                   "fsync directory", "preallocate", "open"};
+      static const char* kOps[] = {"write",  "write",           "fdatasync",   "fdatasync",
+                                   "rename", "fsync directory", "preallocate", "open"};
       p.op = kOps[rng() % 8];
       if (p.op == "preallocate" || p.op == "open") p.suffix = ".spare";
       if (p.op == "fsync directory") p.suffix = "";
@@ -185,7 +185,8 @@ void run_workload(const Plan& plan, const WalOptions& opts, SeedRun* run) {
     std::vector<RecordIn> recs(n);
     for (uint16_t i = 0; i < n; ++i) {
       PayloadTag t{0, 0, seq + i, batch, i, n};
-      payloads.push_back(make_tagged_payload(t, kMinPayload + rng() % (plan.max_payload - kMinPayload + 1)));
+      payloads.push_back(
+          make_tagged_payload(t, kMinPayload + rng() % (plan.max_payload - kMinPayload + 1)));
       recs[i].type = 0;
       recs[i].tenant = 0;
       recs[i].payload = payloads.back();
@@ -200,7 +201,8 @@ void run_workload(const Plan& plan, const WalOptions& opts, SeedRun* run) {
     log->append(recs, [&, first_seq, n](const Status& st, uint64_t first_lsn) {
       std::lock_guard<std::mutex> lk(mu);
       if (st.ok()) {
-        for (uint16_t i = 0; i < n; ++i) run->checker.note_acked(first_lsn + i, 0, 0, first_seq + i);
+        for (uint16_t i = 0; i < n; ++i)
+          run->checker.note_acked(first_lsn + i, 0, 0, first_seq + i);
         run->acked += n;
       } else if (st.code() == Code::kNoSpace && plan.scenario == Scenario::kNoSpace) {
         nospace = true;
@@ -272,8 +274,7 @@ std::string run_seed(uint64_t seed, bool trace, Stats* stats) {
         if (k != plan.nth) return SimDisk::Fault::none();
         return SimDisk::Fault::tear(
             std::min<uint32_t>(plan.tear_sectors, static_cast<uint32_t>(s.len / 512 - 1)));
-      default:
-        return k == plan.nth ? SimDisk::Fault::crash() : SimDisk::Fault::none();
+      default: return k == plan.nth ? SimDisk::Fault::crash() : SimDisk::Fault::none();
     }
   });
 
@@ -372,8 +373,8 @@ std::string run_seed(uint64_t seed, bool trace, Stats* stats) {
     if (!(plan.scenario == Scenario::kBitFlip && media_fault && reported_cut &&
           problem.find("lost") != std::string::npos)) {
       return fail(problem + " (recovery: durable_lsn " + std::to_string(report.durable_lsn) +
-                  ", discarded " + std::to_string(report.discarded_bytes) + " bytes: " +
-                  report.discarded_why + ")");
+                  ", discarded " + std::to_string(report.discarded_bytes) +
+                  " bytes: " + report.discarded_why + ")");
     }
   }
   if (!problem.empty()) ++stats->cut;
@@ -432,12 +433,14 @@ TEST(Simulation, EverySeedKeepsAckedRecordsAndDetectsMediaFaults) {
   }
   std::printf("simulation: %llu seeds from %llu passed:", static_cast<unsigned long long>(seeds),
               static_cast<unsigned long long>(base));
-  for (const auto& [name, n] : by_scenario) std::printf(" %s %llu", name.c_str(), static_cast<unsigned long long>(n));
-  std::printf("; fault fired in %llu, %llu records ACKed, %llu read back after recovery, "
-              "%llu damaged logs refused, %llu damaged tails cut and reported\n",
-              static_cast<unsigned long long>(stats.fired), static_cast<unsigned long long>(stats.acked),
-              static_cast<unsigned long long>(stats.recovered),
-              static_cast<unsigned long long>(stats.refused), static_cast<unsigned long long>(stats.cut));
+  for (const auto& [name, n] : by_scenario)
+    std::printf(" %s %llu", name.c_str(), static_cast<unsigned long long>(n));
+  std::printf(
+      "; fault fired in %llu, %llu records ACKed, %llu read back after recovery, "
+      "%llu damaged logs refused, %llu damaged tails cut and reported\n",
+      static_cast<unsigned long long>(stats.fired), static_cast<unsigned long long>(stats.acked),
+      static_cast<unsigned long long>(stats.recovered),
+      static_cast<unsigned long long>(stats.refused), static_cast<unsigned long long>(stats.cut));
   // The plans are meant to bite: most seeds' faults must really happen.
   EXPECT_GT(stats.fired * 2, seeds);
 }
@@ -460,7 +463,8 @@ TEST(Simulation, LockstepSeedReproducesExactly) {
       run_workload(plan, opts, &run);
       std::vector<std::string> data_path;
       for (const auto& line : disk->trace()) {
-        if (line.find(".wal") != std::string::npos) data_path.push_back(line.substr(line.find(' ')));
+        if (line.find(".wal") != std::string::npos)
+          data_path.push_back(line.substr(line.find(' ')));
       }
       return std::make_pair(run.acked, data_path);
     };

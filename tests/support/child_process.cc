@@ -133,7 +133,8 @@ ChildProcess::Output ChildProcess::communicate(std::chrono::milliseconds timeout
     if (out_ >= 0) fds[n++] = {out_, POLLIN, 0};
     if (err_ >= 0) fds[n++] = {err_, POLLIN, 0};
     if (in_ >= 0) fds[n++] = {in_, POLLOUT, 0};
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     const int r = left.count() <= 0 ? 0 : ::poll(fds, n, static_cast<int>(left.count()));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {

@@ -95,7 +95,8 @@ bool RawClient::read_exact(uint8_t* p, size_t n, Clock::time_point deadline, boo
     if (r < 0 && errno == EINTR) continue;
     // End-of-file, or a reset because the daemon died (kill -9 with bytes
     // unread), means "closed"; any other error says what it was.
-    if (r < 0 && errno != ECONNRESET) fail(std::string("recv from the daemon: ") + std::strerror(errno));
+    if (r < 0 && errno != ECONNRESET)
+      fail(std::string("recv from the daemon: ") + std::strerror(errno));
     if (r <= 0) return false;
     got += static_cast<size_t>(r);
   }
@@ -131,8 +132,8 @@ void RawClient::send_append(uint64_t id, const std::vector<TestRecord>& records)
   std::vector<proto::AppendRecord> in;
   in.reserve(records.size());
   for (const auto& r : records) {
-    in.push_back(proto::AppendRecord{.type = r.type, .flags = 0, .tenant = r.tenant,
-                                     .payload = r.payload});
+    in.push_back(
+        proto::AppendRecord{.type = r.type, .flags = 0, .tenant = r.tenant, .payload = r.payload});
   }
   std::vector<uint8_t> frame;
   proto::encode_append(id, in, &frame);
@@ -144,8 +145,9 @@ Frame RawClient::append(const std::vector<TestRecord>& records) {
   send_append(id, records);
   auto f = read_frame();
   if (!f) fail("connection closed waiting for the APPEND reply");
-  if (f->header.request_id != id) fail("reply for request " + std::to_string(f->header.request_id) +
-                                       ", expected " + std::to_string(id));
+  if (f->header.request_id != id)
+    fail("reply for request " + std::to_string(f->header.request_id) + ", expected " +
+         std::to_string(id));
   return *f;
 }
 
@@ -171,9 +173,10 @@ std::vector<TestRecord> RawClient::read_all(uint64_t from, uint32_t max_bytes) {
   for (;;) {
     const uint64_t id = next_id();
     std::vector<uint8_t> frame;
-    proto::encode_read(id, proto::ReadRequest{.from_lsn = next, .max_records = 0,
-                                              .max_bytes = max_bytes, .follow = 0},
-                       &frame);
+    proto::encode_read(
+        id,
+        proto::ReadRequest{.from_lsn = next, .max_records = 0, .max_bytes = max_bytes, .follow = 0},
+        &frame);
     if (!send(frame)) fail("send READ: connection closed");
     uint64_t end_next = 0;
     size_t got = 0;
@@ -186,7 +189,9 @@ std::vector<TestRecord> RawClient::read_all(uint64_t from, uint32_t max_bytes) {
         Status st = proto::decode_records(f->body, &recs);
         if (!st.ok()) fail("bad RECORDS: " + st.ToString());
         for (const auto& r : recs) {
-          out.push_back(TestRecord{.lsn = r.lsn, .type = r.type, .tenant = r.tenant,
+          out.push_back(TestRecord{.lsn = r.lsn,
+                                   .type = r.type,
+                                   .tenant = r.tenant,
                                    .payload = {r.payload.begin(), r.payload.end()}});
           ++got;
         }
@@ -222,9 +227,9 @@ proto::ErrorReply expect_error(const Frame& f) {
 }
 
 std::string describe(const Frame& f) {
-  std::string s = std::string(proto::opcode_name(f.header.opcode)) + " request_id=" +
-                  std::to_string(f.header.request_id) + " body_len=" +
-                  std::to_string(f.header.body_len);
+  std::string s = std::string(proto::opcode_name(f.header.opcode)) +
+                  " request_id=" + std::to_string(f.header.request_id) +
+                  " body_len=" + std::to_string(f.header.body_len);
   if (f.opcode() == proto::Opcode::kError) {
     proto::ErrorReply e;
     if (proto::decode_error(f.body, &e).ok()) {

@@ -75,7 +75,7 @@ class RawClient {
   // Request helpers; each returns the reply frame for its request id.
   uint64_t next_id() { return ++last_id_; }
   void send_append(uint64_t id, const std::vector<TestRecord>& records);
-  Frame append(const std::vector<TestRecord>& records);   // sends and waits for the reply
+  Frame append(const std::vector<TestRecord>& records);  // sends and waits for the reply
   proto::StatusReply status();
   // READ (no follow) from `from` until END: every record; throws on ERROR.
   std::vector<TestRecord> read_all(uint64_t from, uint32_t max_bytes = 0);
@@ -146,7 +146,7 @@ class Daemon {
   std::thread pump_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::string output_;  // guarded by mu_
+  std::string output_;      // guarded by mu_
   size_t output_seen_ = 0;  // output_ offset the current start() began at
 };
 

@@ -1,12 +1,12 @@
 #include "s3rver_fixture.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -107,8 +107,7 @@ uint16_t unused_loopback_port() {
   return port;
 }
 
-Result<std::unique_ptr<S3rver>> S3rver::start(const std::vector<std::string>& buckets,
-                                              bool tls) {
+Result<std::unique_ptr<S3rver>> S3rver::start(const std::vector<std::string>& buckets, bool tls) {
   if (::access(S3RVER_SCRIPT, R_OK) != 0) {
     return Status::NotFound(std::string(S3RVER_SCRIPT) +
                             " is missing: run scripts/install-deps.sh (npm ci in tools/s3rver)");
@@ -161,9 +160,11 @@ Status S3rver::spawn(bool* addr_in_use) {
   // --openssl-legacy-provider: s3rver makes ListObjectsV2 continuation
   // tokens with DES, which OpenSSL 3 (Node 17 and later) only has there;
   // without it every listing past the first page is a 500.
-  std::vector<std::string> args = {"node", "--openssl-legacy-provider", S3RVER_SCRIPT,
-                                   "--directory", data,
-                                   "--address", "127.0.0.1", "--port", port};
+  std::vector<std::string> args = {"node",        "--openssl-legacy-provider",
+                                   S3RVER_SCRIPT, "--directory",
+                                   data,          "--address",
+                                   "127.0.0.1",   "--port",
+                                   port};
   if (tls_) args.insert(args.end(), {"--cert", ca_file(), "--key", dir_ + "/key.pem"});
   for (const std::string& b : buckets_) {
     args.push_back("--configure-bucket");

@@ -33,10 +33,11 @@ constexpr size_t kTagBytes = 12;
 // A record's payload says who appended it: thread, batch, index, batch size,
 // then bytes derived from those, so recovery output can be checked without
 // knowing the LSNs of unacknowledged records.
-std::vector<uint8_t> record_payload(uint32_t thread, uint32_t batch, uint16_t index,
-                                    uint16_t count, size_t len) {
-  std::vector<uint8_t> p = testing::make_payload(
-      (static_cast<uint64_t>(thread) << 40) ^ (static_cast<uint64_t>(batch) << 20) ^ index, len);
+std::vector<uint8_t> record_payload(uint32_t thread, uint32_t batch, uint16_t index, uint16_t count,
+                                    size_t len) {
+  std::vector<uint8_t> p = testing::make_payload((static_cast<uint64_t>(thread) << 40) ^
+                                                     (static_cast<uint64_t>(batch) << 20) ^ index,
+                                                 len);
   put_u32(p.data(), thread);
   put_u32(p.data() + 4, batch);
   put_u16(p.data() + 8, index);
@@ -185,7 +186,8 @@ void crash_at_every_step(SimDisk::CrashModel model, uint64_t seed) {
   // margin covers runs that take a few more steps than the counting run.
   const uint64_t steps = count_steps(seed) + 8;
   for (uint64_t k = 0; k < steps; ++k) {
-    SCOPED_TRACE("crash after I/O step " + std::to_string(k) + ", seed " + std::to_string(seed + k));
+    SCOPED_TRACE("crash after I/O step " + std::to_string(k) + ", seed " +
+                 std::to_string(seed + k));
     crash_run(model, seed + k, [k](SimDisk& d) { d.crash_after_io(k); });
     if (::testing::Test::HasFatalFailure() || ::testing::Test::HasFailure()) return;
   }

@@ -12,8 +12,8 @@
 #include <iterator>
 #include <map>
 
-#include "tests/support/child_process.h"
 #include "testing/sim_disk.h"
+#include "tests/support/child_process.h"
 #include "wal/dir_lock.h"
 #include "wal_test_util.h"
 

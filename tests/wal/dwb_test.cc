@@ -73,9 +73,9 @@ std::vector<Batch> make_batches(uint64_t seed) {
 // Where each flush lands, from the format's rules (one batch per flush):
 // the page it rewrites and how many durable bytes that page already held.
 struct FlushPlan {
-  uint64_t segment = 0;    // index of the segment (0 = first)
-  uint64_t page = 0;       // offset of the first page the flush writes
-  uint64_t carry = 0;      // durable bytes of that page before the flush
+  uint64_t segment = 0;  // index of the segment (0 = first)
+  uint64_t page = 0;     // offset of the first page the flush writes
+  uint64_t carry = 0;    // durable bytes of that page before the flush
 };
 std::vector<FlushPlan> plan_flushes(const std::vector<Batch>& batches) {
   const uint64_t end = dwb::records_end(kSegmentBytes, kAlign);
@@ -111,8 +111,7 @@ WalOptions options(std::shared_ptr<SimDisk> disk, bool dwb) {
 // Appends the batches one at a time until one fails (the crash); returns the
 // acknowledged records by LSN.
 std::map<uint64_t, std::vector<uint8_t>> run_workload(const std::shared_ptr<SimDisk>& disk,
-                                                      const std::vector<Batch>& batches,
-                                                      bool dwb) {
+                                                      const std::vector<Batch>& batches, bool dwb) {
   std::map<uint64_t, std::vector<uint8_t>> acked;
   auto opened = Wal::open(options(disk, dwb), nullptr);
   if (!opened.ok()) return acked;
@@ -137,7 +136,7 @@ struct Outcome {
   bool opened = false;
   std::string open_error;
   RecoveryReport report;
-  uint64_t lost_acked = 0;  // acknowledged records missing or changed
+  uint64_t lost_acked = 0;            // acknowledged records missing or changed
   std::vector<std::string> problems;  // anything else wrong with the recovered log
 };
 
@@ -156,8 +155,9 @@ Outcome recover_and_check(const std::shared_ptr<SimDisk>& disk, bool dwb,
   const std::vector<Record> all = read_all(*wal);
   std::set<uint32_t> batches_seen;
   for (size_t j = 0; j < all.size();) {
-    if (all[j].lsn != j + 1) out.problems.push_back("lsn " + std::to_string(all[j].lsn) +
-                                                    " at position " + std::to_string(j));
+    if (all[j].lsn != j + 1)
+      out.problems.push_back("lsn " + std::to_string(all[j].lsn) + " at position " +
+                             std::to_string(j));
     if (all[j].payload.size() < kTagBytes) {
       out.problems.push_back("short payload at lsn " + std::to_string(all[j].lsn));
       break;
@@ -201,7 +201,8 @@ struct FlushFault {
 
 void install(SimDisk& disk, const FlushFault& f) {
   const uint64_t records_end = dwb::records_end(kSegmentBytes, kAlign);
-  auto state = std::make_shared<std::pair<uint64_t, bool>>(0, false);  // data writes seen, in flush k
+  auto state =
+      std::make_shared<std::pair<uint64_t, bool>>(0, false);  // data writes seen, in flush k
   disk.set_fault_hook([f, records_end, state](const SimDisk::StepInfo& s) {
     if (!is_wal(s.path)) return SimDisk::Fault::none();
     if (s.op == "write" && s.offset < records_end) {
@@ -479,10 +480,12 @@ TEST(Dwb, SlotsHoldTheLastPageOfEachFlush) {
   std::vector<uint8_t> p0, p1;
   std::string why;
   const uint64_t end = dwb::records_end(kSegmentBytes, kAlign);
-  ASSERT_TRUE(dwb::decode_slot(file.data() + dwb::slot_offset(kSegmentBytes, kAlign, 0), kAlign,
-                               0, end, &h0, &p0, &why)) << why;
-  ASSERT_TRUE(dwb::decode_slot(file.data() + dwb::slot_offset(kSegmentBytes, kAlign, 1), kAlign,
-                               0, end, &h1, &p1, &why)) << why;
+  ASSERT_TRUE(dwb::decode_slot(file.data() + dwb::slot_offset(kSegmentBytes, kAlign, 0), kAlign, 0,
+                               end, &h0, &p0, &why))
+      << why;
+  ASSERT_TRUE(dwb::decode_slot(file.data() + dwb::slot_offset(kSegmentBytes, kAlign, 1), kAlign, 0,
+                               end, &h1, &p1, &why))
+      << why;
   EXPECT_EQ(h0.seq, 2u);  // flush 2
   EXPECT_EQ(h1.seq, 1u);  // flush 1
   EXPECT_EQ(h0.target, 0u);
@@ -528,8 +531,9 @@ TEST(Dwb, SlotWithBadCrcIsIgnoredAndTheOlderOneUsed) {
   // Slot 0 (the newest) rots too: its CRC fails, slot 1 (sequence 1) holds
   // record 1, and record 2 is still intact on disk after it.
   ASSERT_TRUE(t.disk
-                  ->flip_bit_at_rest(t.path, dwb::slot_offset(kSegmentBytes, kAlign, 0) +
-                                                 dwb::kSlotHeaderBytes + 60,
+                  ->flip_bit_at_rest(t.path,
+                                     dwb::slot_offset(kSegmentBytes, kAlign, 0) +
+                                         dwb::kSlotHeaderBytes + 60,
                                      1)
                   .ok());
   t.disk->restart();
@@ -550,8 +554,8 @@ TEST(Dwb, InspectReportsTheRestoreWithoutWriting) {
   const std::vector<uint8_t> before = t.bytes();
   RecoveryReport rep;
   std::vector<Record> seen;
-  ASSERT_TRUE(inspect_dir(kDir, t.disk.get(), {}, [&](const Record& r) { seen.push_back(r); },
-                          &rep)
+  ASSERT_TRUE(inspect_dir(
+                  kDir, t.disk.get(), {}, [&](const Record& r) { seen.push_back(r); }, &rep)
                   .ok());
   EXPECT_EQ(rep.dwb_restores, 1u);
   EXPECT_EQ(rep.dwb_restored_records, 2u);
@@ -573,9 +577,8 @@ TEST(Dwb, OffWritesNoSlotAndInvalidatesOldOnes) {
     dwb::SlotHeader h;
     std::vector<uint8_t> p;
     std::string why;
-    EXPECT_FALSE(dwb::decode_slot(file.data() + dwb::slot_offset(kSegmentBytes, kAlign, i),
-                                  kAlign, 0, dwb::records_end(kSegmentBytes, kAlign), &h, &p,
-                                  &why))
+    EXPECT_FALSE(dwb::decode_slot(file.data() + dwb::slot_offset(kSegmentBytes, kAlign, i), kAlign,
+                                  0, dwb::records_end(kSegmentBytes, kAlign), &h, &p, &why))
         << "slot " << i << " still valid with dwb off";
   }
 }

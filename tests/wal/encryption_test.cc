@@ -204,7 +204,8 @@ TEST(WalEncryption, RoundTripThroughEveryReader) {
     EXPECT_EQ(r.header.payload_len, want[r.header.lsn].size()) << "lazy reader: plaintext length";
     EXPECT_EQ(r.payload, nullptr) << "lazy reader decrypts only on load_payload()";
     ASSERT_TRUE((*reader)->load_payload(&r).ok());
-    EXPECT_EQ(std::vector<uint8_t>(r.payload, r.payload + r.header.payload_len), want[r.header.lsn]);
+    EXPECT_EQ(std::vector<uint8_t>(r.payload, r.payload + r.header.payload_len),
+              want[r.header.lsn]);
     ++n;
   }
   EXPECT_EQ(n, want.size());
@@ -220,7 +221,8 @@ TEST(WalEncryption, RoundTripThroughEveryReader) {
   ASSERT_FALSE(infos.empty());
   EXPECT_EQ(infos[0].key_id, 1);
   EXPECT_NE(infos[0].key_problem.find("key id 1"), std::string::npos) << infos[0].key_problem;
-  EXPECT_EQ(mmap_replay(d.log(), 1, UINT64_MAX, [](const MmapRecord&) { return true; }, &ms)
+  EXPECT_EQ(mmap_replay(
+                d.log(), 1, UINT64_MAX, [](const MmapRecord&) { return true; }, &ms)
                 .code(),
             Code::kNotFound);
 }
@@ -278,8 +280,8 @@ class WalEncryptionTamper : public ::testing::Test {
     RecoveryReport irep;
     std::vector<uint64_t> handed;
     ASSERT_TRUE(
-        inspect_dir(d_.log(), io.get(), {}, [&](const Record& r) { handed.push_back(r.lsn); },
-                    &irep, keys_)
+        inspect_dir(
+            d_.log(), io.get(), {}, [&](const Record& r) { handed.push_back(r.lsn); }, &irep, keys_)
             .ok());
     EXPECT_TRUE(irep.corruption) << what;
     EXPECT_EQ(std::count(handed.begin(), handed.end(), lsn), 0) << what;
@@ -353,10 +355,10 @@ TEST(WalEncryption, RotationAndMixedLogsReadBack) {
     expect_records(read_all(**wal), want);
     ASSERT_TRUE((*wal)->close().ok());
   };
-  add(nullptr, 1000);                          // plaintext
-  add(ring({{1, 1}}, 1), 2000);                // encrypted under key 1
-  add(ring({{1, 1}, {2, 2}}, 2), 3000);        // rotated to key 2
-  add(ring({{1, 1}, {2, 2}}, 0), 4000);        // encryption off again, keys kept to read
+  add(nullptr, 1000);                    // plaintext
+  add(ring({{1, 1}}, 1), 2000);          // encrypted under key 1
+  add(ring({{1, 1}, {2, 2}}, 2), 3000);  // rotated to key 2
+  add(ring({{1, 1}, {2, 2}}, 0), 4000);  // encryption off again, keys kept to read
   std::set<std::pair<int, int>> cipher_key;
   for (const std::string& p : segment_paths(d.log())) {
     format::Preamble pre = preamble_of(p);
@@ -398,8 +400,7 @@ void check_nonces_unique(const std::vector<std::pair<std::string, std::vector<ui
       Nonce n = derive_nonce(pre.segment_id, h.lsn);
       std::vector<uint8_t> pair(kb.begin(), kb.end());
       pair.insert(pair.end(), n.begin(), n.end());
-      EXPECT_TRUE(pairs.insert(pair).second)
-          << "(key, nonce) reused: " << path << " lsn " << h.lsn;
+      EXPECT_TRUE(pairs.insert(pair).second) << "(key, nonce) reused: " << path << " lsn " << h.lsn;
       ++records;
       pos += format::record_bytes(h.payload_len);
     }

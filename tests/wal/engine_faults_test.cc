@@ -3,9 +3,9 @@
 // pre-creating a segment, and the bound on queued bytes.
 #include <gtest/gtest.h>
 
-#include <cerrno>
 #include <fcntl.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include <atomic>
 #include <filesystem>

@@ -246,7 +246,8 @@ TEST(WalEngine, RolloverCreatesSegmentsNamedByFirstLsnAndReadsSpanThem) {
   for (const std::string& name : testing::wal_files(o.dir)) {
     if (name == DirLock::kFileName) continue;
     uint64_t v = 0;
-    EXPECT_TRUE(format::parse_segment_file_name(name, &v) || format::parse_spare_file_name(name, &v))
+    EXPECT_TRUE(format::parse_segment_file_name(name, &v) ||
+                format::parse_spare_file_name(name, &v))
         << name;
   }
 }
@@ -279,8 +280,9 @@ TEST(WalEngine, TruncateBeforeDeletesWholeSegmentsOnly) {
   ASSERT_GE(before.segments, 4u);
   // Segment 2's first LSN: truncating before it deletes exactly segment 1.
   uint64_t seg2_first = 0;
-  ASSERT_TRUE(format::parse_segment_file_name(
-      std::filesystem::path(before.segment_paths[1]).filename(), &seg2_first));
+  ASSERT_TRUE(
+      format::parse_segment_file_name(std::filesystem::path(before.segment_paths[1]).filename(),
+                                      &seg2_first));
   auto first = wal->truncate_before(seg2_first + 1);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(*first, seg2_first);
@@ -529,7 +531,8 @@ TEST(WalEngine, InspectDirIsReadOnlyAndReportsWhatRecoveryWouldDo) {
   // Find the end of the records in the last segment and tear a header there.
   std::vector<uint8_t> seg = peek(last, 0, std::filesystem::file_size(last));
   uint64_t pos = 16;
-  while (get_u64(seg.data() + pos) != 0) pos += format::record_bytes(get_u32(seg.data() + pos + 16));
+  while (get_u64(seg.data() + pos) != 0)
+    pos += format::record_bytes(get_u32(seg.data() + pos + 16));
   std::vector<uint8_t> hdr(24, 0);
   put_u64(hdr.data(), 101);
   put_u32(hdr.data() + 16, 1000);

@@ -74,7 +74,7 @@ TEST(WalFormat, EncryptedPreambleCarriesSaltAndFingerprint) {
   encode_preamble(p, b);
   EXPECT_EQ(records_offset(p), 40u);
   EXPECT_EQ(b[5], 1);
-  EXPECT_EQ(b[6], 0x03);  // key id LE at 6..7
+  EXPECT_EQ(b[6], 0x03);   // key id LE at 6..7
   EXPECT_EQ(b[16], 0xA0);  // salt at 16
   EXPECT_EQ(b[32], 0x88);  // fingerprint LE at 32
   Preamble q;

@@ -49,8 +49,8 @@ inline std::unique_ptr<Wal> must_open(const WalOptions& o, RecoveryReport* repor
   return std::move(r).value();
 }
 
-inline Result<uint64_t> append_one(Wal& wal, const std::vector<uint8_t>& payload,
-                                   uint16_t type = 1, uint32_t tenant = 7) {
+inline Result<uint64_t> append_one(Wal& wal, const std::vector<uint8_t>& payload, uint16_t type = 1,
+                                   uint32_t tenant = 7) {
   RecordIn r;
   r.type = type;
   r.tenant = tenant;

@@ -66,18 +66,18 @@ TEST(ControlRecords, CollectionTombstoneHasTheDocumentedBytes) {
 
 TEST(ControlRecords, TemporalPurgeHasTheDocumentedBytes) {
   auto out = encoded(TemporalPurge{7, EngineTag::kColumnStore, "x", -2, 5});
-  const std::vector<uint8_t> want = {7, 0, 0, 0,  // tenant
-                                     2,           // engine
-                                     1, 0, 'x',   // name
+  const std::vector<uint8_t> want = {7,    0,    0,    0,                             // tenant
+                                     2,                                               // engine
+                                     1,    0,    'x',                                 // name
                                      0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,  // -2
-                                     5, 0, 0, 0, 0, 0, 0, 0};
+                                     5,    0,    0,    0,    0,    0,    0,    0};
   EXPECT_EQ(out, want);
 }
 
 TEST(ControlRecords, CalvinAppliedHasTheDocumentedBytes) {
   auto out = encoded(CalvinApplied{0x0102030405060708, 0x0A0B0C0D, 0x11121314});
-  const std::vector<uint8_t> want = {8, 7, 6, 5, 4, 3, 2, 1, 0x0D, 0x0C, 0x0B, 0x0A,
-                                     0x14, 0x13, 0x12, 0x11};
+  const std::vector<uint8_t> want = {8,    7,    6,    5,    4,    3,    2,    1,
+                                     0x0D, 0x0C, 0x0B, 0x0A, 0x14, 0x13, 0x12, 0x11};
   EXPECT_EQ(out, want);
 }
 
@@ -214,8 +214,7 @@ TEST(ControlRecords, DecoderRefusesUnknownEngineTags) {
   auto p = encoded(TemporalPurge{3, EngineTag::kRowStore, "o", 1, 2});
   for (int tag : {0, 4, 0x7F, 0xFF}) {
     p[4] = static_cast<uint8_t>(tag);
-    expect_invalid(decode_temporal_purge(p).status(),
-                   "unknown engine tag " + std::to_string(tag));
+    expect_invalid(decode_temporal_purge(p).status(), "unknown engine tag " + std::to_string(tag));
     expect_invalid(validate_control_record(kTypeTemporalPurge, p), "unknown engine tag");
   }
 }
@@ -230,18 +229,18 @@ TEST(ControlRecords, Utf8ValidationIsStrict) {
     size_t at;
   };
   const Bad bad[] = {
-      {"a\x80", 1},                  // lone continuation byte
-      {"\xC0\xAF", 0},               // overlong '/'
-      {"\xC1\xBF", 0},               // overlong
-      {"\xE0\x80\xAF", 0},           // overlong 3-byte
-      {"\xF0\x80\x80\xAF", 0},       // overlong 4-byte
-      {"ab\xED\xA0\x80", 2},         // UTF-16 surrogate U+D800
-      {"\xF4\x90\x80\x80", 0},       // above U+10FFFF
-      {"\xF5\x80\x80\x80", 0},       // invalid lead
-      {"\xFF", 0},                   // invalid byte
-      {"x\xC3", 1},                  // truncated 2-byte
-      {"\xE6\x97", 0},               // truncated 3-byte
-      {"\xE6\x97\x41", 0},           // bad continuation
+      {"a\x80", 1},             // lone continuation byte
+      {"\xC0\xAF", 0},          // overlong '/'
+      {"\xC1\xBF", 0},          // overlong
+      {"\xE0\x80\xAF", 0},      // overlong 3-byte
+      {"\xF0\x80\x80\xAF", 0},  // overlong 4-byte
+      {"ab\xED\xA0\x80", 2},    // UTF-16 surrogate U+D800
+      {"\xF4\x90\x80\x80", 0},  // above U+10FFFF
+      {"\xF5\x80\x80\x80", 0},  // invalid lead
+      {"\xFF", 0},              // invalid byte
+      {"x\xC3", 1},             // truncated 2-byte
+      {"\xE6\x97", 0},          // truncated 3-byte
+      {"\xE6\x97\x41", 0},      // bad continuation
   };
   for (const auto& b : bad) {
     at = 99;

@@ -138,8 +138,8 @@ TEST(RecordCipher, WrongKeyWrongNonceOrAnotherSegmentIsRefused) {
   EXPECT_EQ(c.open(*key, derive_nonce(6, 100), aad, sealed, out).code(), Code::kCorruption);
   EXPECT_EQ(c.open(*key, derive_nonce(5, 101), aad, sealed, out).code(), Code::kCorruption);
   // The same record bytes copied into segment 6: the AAD binds the segment id.
-  EXPECT_EQ(c.open(*key, derive_nonce(5, 100), record_aad(6, 100, 1, 0, 1, 64 + kTagBytes),
-                   sealed, out)
+  EXPECT_EQ(c.open(*key, derive_nonce(5, 100), record_aad(6, 100, 1, 0, 1, 64 + kTagBytes), sealed,
+                   out)
                 .code(),
             Code::kCorruption);
   EXPECT_TRUE(c.open(*key, derive_nonce(5, 100), aad, sealed, out).ok());

@@ -155,7 +155,7 @@ TEST(SecureKey, LivesInALockedPageExcludedFromCoreDumpsAndReadOnly) {
   EXPECT_TRUE((*key)->excluded_from_core_dumps());
   EXPECT_TRUE(has_flag(flags, "dd")) << flags;  // VM_DONTDUMP
   EXPECT_EQ(has_flag(flags, "lo"), (*key)->locked()) << flags;
-  EXPECT_TRUE(has_flag(flags, "wf")) << flags;  // VM_WIPEONFORK
+  EXPECT_TRUE(has_flag(flags, "wf")) << flags;   // VM_WIPEONFORK
   EXPECT_FALSE(has_flag(flags, "wr")) << flags;  // not writable while in use
   EXPECT_TRUE(has_flag(flags, "rd")) << flags;
   rlimit lim{};
@@ -265,9 +265,10 @@ TEST(SecureKey, SerialsAreUniqueAndNeverReused) {
 TEST(SecureKey, SegmentKeyIsHkdfSha256OfTheConfiguredKeySaltAndSegmentId) {
   // python3: HKDF(hashes.SHA256(), 32, salt=bytes(range(0xA0, 0xB0)),
   //   info=b"sidewal segment key v1" + (7).to_bytes(8, "little")).derive(bytes(range(1, 33)))
-  const auto want = std::vector<uint8_t>{
-      0x8f, 0x33, 0x0b, 0x1a, 0xb0, 0x73, 0x28, 0xdd, 0xbb, 0xaa, 0xa6, 0x00, 0xac, 0x5d, 0x60, 0x48,
-      0x44, 0xf2, 0xfa, 0x64, 0xb1, 0x00, 0x4b, 0xa6, 0xb3, 0x7c, 0x65, 0x7b, 0x0d, 0xfd, 0xc8, 0x4e};
+  const auto want =
+      std::vector<uint8_t>{0x8f, 0x33, 0x0b, 0x1a, 0xb0, 0x73, 0x28, 0xdd, 0xbb, 0xaa, 0xa6,
+                           0x00, 0xac, 0x5d, 0x60, 0x48, 0x44, 0xf2, 0xfa, 0x64, 0xb1, 0x00,
+                           0x4b, 0xa6, 0xb3, 0x7c, 0x65, 0x7b, 0x0d, 0xfd, 0xc8, 0x4e};
   auto configured = SecureKey::from_bytes(key_bytes(1), "/secrets/key");
   ASSERT_TRUE(configured.ok());
   std::array<uint8_t, kSegmentSaltBytes> salt{}, other_salt{};

@@ -42,11 +42,12 @@ Record app(uint64_t lsn, uint32_t tenant, const std::string& coll, const std::st
   r.lsn = lsn;
   r.type = 0x0010;
   r.tenant = tenant;
-  EXPECT_TRUE(encode_leading_collection_name(
-                  coll, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()),
-                                                 body.size()),
-                  &r.payload)
-                  .ok());
+  EXPECT_TRUE(
+      encode_leading_collection_name(
+          coll,
+          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(body.data()), body.size()),
+          &r.payload)
+          .ok());
   return r;
 }
 
@@ -105,8 +106,7 @@ TEST(ReplayState, OnePassCollectsTombstonesMarkersAndPurgesInOrder) {
   EXPECT_EQ(state.calvin_marker(2), nullptr);
   EXPECT_EQ(state.calvin_regressions(), 0u);
 
-  EXPECT_EQ(state.temporal_purges(),
-            (std::vector<TemporalPurgeEntry>{{4, p1}, {8, p2}}));
+  EXPECT_EQ(state.temporal_purges(), (std::vector<TemporalPurgeEntry>{{4, p1}, {8, p2}}));
 }
 
 TEST(ReplayState, CalvinMarkerIsTheHighestEpochAndPositionAndCountsRegressions) {
@@ -120,8 +120,8 @@ TEST(ReplayState, CalvinMarkerIsTheHighestEpochAndPositionAndCountsRegressions) 
 
 TEST(ReplayState, ConventionFindsDeadRecordsByTheirLeadingCollectionName) {
   ReplayState state;
-  const std::vector<Record> log = {app(1, 1, "orders", "o1"), app(2, 1, "users", "u1"),
-                                   app(3, 2, "orders", "o2"), app(4, 1, "orders", "o3"),
+  const std::vector<Record> log = {app(1, 1, "orders", "o1"),    app(2, 1, "users", "u1"),
+                                   app(3, 2, "orders", "o2"),    app(4, 1, "orders", "o3"),
                                    tombstone(5, 1, "orders", 4), app(6, 1, "orders", "o4")};
   feed(state, log);
   std::vector<uint64_t> dead;

@@ -1,8 +1,8 @@
 // The real backends (pwrite and io_uring) on real O_DIRECT files. Every test
 // runs against each backend, once unrestricted and once with each syscall or
 // submission capped at a few pages, which forces the short-write path.
-#include <sys/resource.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -23,8 +23,8 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/temp_dir.h"
-#include "wal/io/io_backend.h"
 #include "wal/io/aligned_buffer.h"
+#include "wal/io/io_backend.h"
 #include "wal/io/io_posix.h"
 #include "wal/io/io_pwrite.h"
 #include "wal/io/io_uring_backend.h"

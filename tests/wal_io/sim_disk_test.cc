@@ -177,13 +177,13 @@ TEST(SimDisk, RenameAndRemoveAreDurableOnlyAfterSyncDir) {
 
 TEST(SimDisk, CrashAfterIoFailsThatStepAndEveryLaterOne) {
   SimDisk disk(1);
-  ASSERT_TRUE(disk.create_dir("/d").ok());        // step 0
-  FileHandle f = must_open(disk, "/d/seg");       // step 1
+  ASSERT_TRUE(disk.create_dir("/d").ok());   // step 0
+  FileHandle f = must_open(disk, "/d/seg");  // step 1
   disk.crash_after_io(3);
   Page b(0x33);
   ASSERT_TRUE(disk.write(f, 0, b.data(), kPage).ok());  // step 2
   EXPECT_FALSE(disk.crashed());
-  Status st = disk.sync(f);                             // step 3: crash
+  Status st = disk.sync(f);  // step 3: crash
   EXPECT_EQ(st.code(), Code::kIoError);
   EXPECT_NE(st.message().find("simulated crash"), std::string::npos) << st.ToString();
   EXPECT_TRUE(disk.crashed());

@@ -26,8 +26,10 @@ struct CountedLog {
   void fill(uint64_t count, size_t len) {
     for (uint64_t i = 0; i < count; ++i) {
       const std::vector<uint8_t> p = make_payload(i, len);
-      RecordIn r{.type = static_cast<uint16_t>(1 + i % 5), .flags = 0,
-                 .tenant = static_cast<uint32_t>(i), .payload = p};
+      RecordIn r{.type = static_cast<uint16_t>(1 + i % 5),
+                 .flags = 0,
+                 .tenant = static_cast<uint32_t>(i),
+                 .payload = p};
       ASSERT_TRUE(wal->append_sync(std::span(&r, 1)).ok());
     }
   }
@@ -40,7 +42,9 @@ struct CountedLog {
 std::vector<RecordHeaderInfo> headers_of(const std::vector<Record>& records) {
   std::vector<RecordHeaderInfo> v;
   for (const Record& r : records) {
-    v.push_back(RecordHeaderInfo{.lsn = r.lsn, .type = r.type, .flags = r.flags,
+    v.push_back(RecordHeaderInfo{.lsn = r.lsn,
+                                 .type = r.type,
+                                 .flags = r.flags,
                                  .tenant = r.tenant,
                                  .payload_len = static_cast<uint32_t>(r.payload.size())});
   }
@@ -74,8 +78,8 @@ TEST(HeaderOnlyRead, LargeRecordsCostHeaderIoOnly) {
   for (const RecordHeaderInfo& h : heads) EXPECT_EQ(h.payload_len, kLen);
   // The full read reads every byte; the header scan a page or two per record.
   EXPECT_GE(full_io, log_bytes);
-  EXPECT_LE(header_io, log_bytes / 50) << "header-only read " << header_io << " of "
-                                       << log_bytes << " bytes";
+  EXPECT_LE(header_io, log_bytes / 50)
+      << "header-only read " << header_io << " of " << log_bytes << " bytes";
   EXPECT_LE(header_io, kCount * 3 * 4096 + (256u << 10));
 }
 

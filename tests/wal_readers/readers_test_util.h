@@ -21,9 +21,7 @@ inline WalOptions small_log(const std::string& dir, std::shared_ptr<IoBackend> i
 }
 
 // The payload of the n-th record a test appends (sizes vary 0..3000 bytes).
-inline std::vector<uint8_t> nth_payload(uint64_t n) {
-  return make_payload(n, (n * 131) % 3001);
-}
+inline std::vector<uint8_t> nth_payload(uint64_t n) { return make_payload(n, (n * 131) % 3001); }
 
 // Appends records [first_n, first_n + count) in batches of up to 5.
 inline void fill(Wal& wal, uint64_t first_n, uint64_t count, uint32_t tenant = 7) {
@@ -34,8 +32,10 @@ inline void fill(Wal& wal, uint64_t first_n, uint64_t count, uint32_t tenant = 7
     std::vector<RecordIn> recs;
     for (uint64_t i = 0; i < k; ++i) payloads.push_back(nth_payload(n + i));
     for (uint64_t i = 0; i < k; ++i) {
-      recs.push_back(RecordIn{.type = static_cast<uint16_t>(1 + (n + i) % 3), .flags = 0,
-                              .tenant = tenant, .payload = payloads[i]});
+      recs.push_back(RecordIn{.type = static_cast<uint16_t>(1 + (n + i) % 3),
+                              .flags = 0,
+                              .tenant = tenant,
+                              .payload = payloads[i]});
     }
     Result<uint64_t> r = wal.append_sync(recs);
     ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -30,7 +30,8 @@ class ReplayTest : public ::testing::Test {
         ASSERT_TRUE(encode_collection_tombstone({0, "c2", wal.durable_lsn() + 1}, &c).ok());
         append(wal, kTypeCollectionTombstone, 0, c);
       } else if (i % 50 == 25) {
-        ASSERT_TRUE(encode_calvin_applied({i / 50, static_cast<uint32_t>(i), uint32_t(i % 3)}, &c).ok());
+        ASSERT_TRUE(
+            encode_calvin_applied({i / 50, static_cast<uint32_t>(i), uint32_t(i % 3)}, &c).ok());
         append(wal, kTypeCalvinApplied, 0, c);
       } else if (i == 200 || i == 250) {
         ASSERT_TRUE(encode_temporal_purge({1, EngineTag::kRowStore, "c1", int64_t(i), i}, &c).ok());

@@ -202,20 +202,25 @@ TEST_F(SequentialReaderTest, MmapReplayReturnsTheSameRecordsAndGivesItsPagesBack
   }();
   std::vector<Record> got;
   MmapReaderStats stats;
-  Status st = mmap_replay(dir_.log(), 77, UINT64_MAX, [&](const MmapRecord& m) {
-    Record& r = got.emplace_back();
-    r.lsn = m.header.lsn;
-    r.type = m.header.type;
-    r.flags = m.header.flags;
-    r.tenant = m.header.tenant;
-    r.payload.assign(m.payload, m.payload + m.header.payload_len);
-    return true;
-  }, &stats, /*release_bytes=*/16 * 1024);
+  Status st = mmap_replay(
+      dir_.log(), 77, UINT64_MAX,
+      [&](const MmapRecord& m) {
+        Record& r = got.emplace_back();
+        r.lsn = m.header.lsn;
+        r.type = m.header.type;
+        r.flags = m.header.flags;
+        r.tenant = m.header.tenant;
+        r.payload.assign(m.payload, m.payload + m.header.payload_len);
+        return true;
+      },
+      &stats, /*release_bytes=*/16 * 1024);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(got, want);
   // Every segment it mapped was given back (whole files, page-rounded).
   EXPECT_GE(stats.bytes_released, (stats.segments - 1) * 64 * 1024);
-  EXPECT_EQ(mmap_replay(dir_.log(), 1, 0, [](const MmapRecord&) { return true; }, &stats).code(),
+  EXPECT_EQ(mmap_replay(
+                dir_.log(), 1, 0, [](const MmapRecord&) { return true; }, &stats)
+                .code(),
             Code::kOk);
 }
 

@@ -97,7 +97,8 @@ TEST(TailWindow, MemoryStaysUnderTheCapacityAndTheOldestFlushesGo) {
   EXPECT_EQ(next, 200u);
   EXPECT_EQ(out.front().payload, make_payload(s.first_lsn + 1, 200));
   // Limits as Wal::read: at least one record, then stop before the byte limit.
-  ASSERT_TRUE(tw.read(s.first_lsn, 200, ReadLimits{.max_records = 0, .max_bytes = 450}, &out, &next));
+  ASSERT_TRUE(
+      tw.read(s.first_lsn, 200, ReadLimits{.max_records = 0, .max_bytes = 450}, &out, &next));
   EXPECT_EQ(out.size(), 2u);
   EXPECT_EQ(next, s.first_lsn + 2);
   // A flush larger than the window empties it (it must stay contiguous).

@@ -91,7 +91,7 @@ static void note(const char* fault, const char* call, const char* path) {
   close(fd);
 }
 
-static atomic_uint eagain_toggle;  /* every other call, each fault on its own */
+static atomic_uint eagain_toggle; /* every other call, each fault on its own */
 static atomic_uint eintr_toggle;
 
 /* Decides the fate of a write of `len` bytes to fd. Returns 0 to proceed

@@ -10,9 +10,7 @@ FrameReader::Next FrameReader::next(uint32_t max_body, proto::FrameHeader* h,
                                     std::span<const uint8_t>* body) {
   const size_t avail = end_ - begin_;
   switch (proto::peek_frame(std::span<const uint8_t>(buf_.get() + begin_, avail), max_body, h)) {
-    case proto::FrameStatus::kTooLarge:
-      clear();
-      return Next::kTooLarge;
+    case proto::FrameStatus::kTooLarge: clear(); return Next::kTooLarge;
     case proto::FrameStatus::kIncomplete: {
       if (avail < proto::kHeaderSize) return Next::kNeedMore;
       // Make room for the whole frame: grow the buffer for a frame bigger than

@@ -110,8 +110,7 @@ void Session::pump(uint64_t request_id) {
   });
 }
 
-void Session::on_read_chunk(uint64_t request_id, const Status& st,
-                            std::vector<wal::Record> records,
+void Session::on_read_chunk(uint64_t request_id, const Status& st, std::vector<wal::Record> records,
                             std::vector<wal::RecordHeaderInfo> headers, uint64_t next_lsn) {
   --blocking_ops_;
   auto it = reads_.find(request_id);
@@ -133,13 +132,20 @@ void Session::on_read_chunk(uint64_t request_id, const Status& st,
     std::vector<proto::ReadRecord> entries;
     entries.reserve(records.size() + headers.size());
     for (const wal::Record& rec : records) {
-      entries.push_back(proto::ReadRecord{
-          .lsn = rec.lsn, .type = rec.type, .flags = rec.flags, .tenant = rec.tenant,
-          .payload = rec.payload, .payload_len = static_cast<uint32_t>(rec.payload.size())});
+      entries.push_back(
+          proto::ReadRecord{.lsn = rec.lsn,
+                            .type = rec.type,
+                            .flags = rec.flags,
+                            .tenant = rec.tenant,
+                            .payload = rec.payload,
+                            .payload_len = static_cast<uint32_t>(rec.payload.size())});
     }
     for (const wal::RecordHeaderInfo& h : headers) {
-      entries.push_back(proto::ReadRecord{.lsn = h.lsn, .type = h.type, .flags = h.flags,
-                                          .tenant = h.tenant, .payload = {},
+      entries.push_back(proto::ReadRecord{.lsn = h.lsn,
+                                          .type = h.type,
+                                          .flags = h.flags,
+                                          .tenant = h.tenant,
+                                          .payload = {},
                                           .payload_len = h.payload_len});
     }
     for (const proto::ReadRecord& e : entries) {

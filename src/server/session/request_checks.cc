@@ -38,10 +38,11 @@ RequestCheck check_append_records(const std::vector<proto::AppendRecord>& record
   for (size_t i = 0; i < records.size(); ++i) {
     const proto::AppendRecord& r = records[i];
     if (r.payload.size() > max_record_bytes) {
-      return RequestError{ErrorCode::kRecordTooLarge,
-                          "record " + std::to_string(i) + " payload is " +
-                              std::to_string(r.payload.size()) + " bytes; wal.max_record_bytes is " +
-                              std::to_string(max_record_bytes)};
+      return RequestError{ErrorCode::kRecordTooLarge, "record " + std::to_string(i) +
+                                                          " payload is " +
+                                                          std::to_string(r.payload.size()) +
+                                                          " bytes; wal.max_record_bytes is " +
+                                                          std::to_string(max_record_bytes)};
     }
     if (RequestCheck refused = check_control_record(i, r.type, r.payload)) return refused;
   }

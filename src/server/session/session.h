@@ -102,11 +102,11 @@ class Session : public std::enable_shared_from_this<Session> {
     uint64_t records_left = 0;  // UINT64_MAX when unlimited
     uint64_t bytes_left = 0;    // UINT64_MAX when unlimited
     bool follow = false;
-    bool turn = false;          // reached the front of the slot queue: may send
-    bool busy = false;          // a wal->read is running on the blocking pool
-    bool cancelled = false;     // CANCEL or drain: send END when not busy
-    uint64_t follower_id = 0;   // LogService follower registration, 0 = none
-    uint8_t flags = 0;          // proto::kReadSkipDead | proto::kReadHeaderOnly
+    bool turn = false;         // reached the front of the slot queue: may send
+    bool busy = false;         // a wal->read is running on the blocking pool
+    bool cancelled = false;    // CANCEL or drain: send END when not busy
+    uint64_t follower_id = 0;  // LogService follower registration, 0 = none
+    uint8_t flags = 0;         // proto::kReadSkipDead | proto::kReadHeaderOnly
   };
 
   // Where the engine's append callbacks (completion thread, or the strand
@@ -123,11 +123,10 @@ class Session : public std::enable_shared_from_this<Session> {
     uint64_t first_lsn = 0;
     Status status;
   };
-  struct AppendSink
-      : boost::intrusive_ref_counter<AppendSink, boost::thread_safe_counter> {
+  struct AppendSink : boost::intrusive_ref_counter<AppendSink, boost::thread_safe_counter> {
     std::mutex mu;
-    std::vector<AppendDone> done;    // guarded by mu; in completion order
-    std::weak_ptr<Session> owner;    // set at creation; expires with the session
+    std::vector<AppendDone> done;  // guarded by mu; in completion order
+    std::weak_ptr<Session> owner;  // set at creation; expires with the session
     // Engine callback: queue the result; post drain_appends() to the owner
     // if the queue was empty and the owner is still alive.
     void completed(uint64_t seq, const Status& st, uint64_t first_lsn);
@@ -216,13 +215,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Requests.
   std::deque<Slot> slots_;
-  uint64_t front_seq_ = 0;   // sequence number of slots_.front()
-  bool flushing_ = false;    // guard: flush_slots() is running (it is not re-entrant)
+  uint64_t front_seq_ = 0;  // sequence number of slots_.front()
+  bool flushing_ = false;   // guard: flush_slots() is running (it is not re-entrant)
   std::vector<wal::RecordIn> scratch_records_;
   std::vector<proto::AppendRecord> scratch_append_;
-  AppendSinkRef sink_;                     // created by the first APPEND
-  std::vector<AppendDone> done_batch_;     // strand: the batch drain_appends() is answering
-  bool answering_appends_ = false;         // guard: drain_appends() defers flush_slots() to its end
+  AppendSinkRef sink_;                  // created by the first APPEND
+  std::vector<AppendDone> done_batch_;  // strand: the batch drain_appends() is answering
+  bool answering_appends_ = false;      // guard: drain_appends() defers flush_slots() to its end
   // APPENDs handed to the engine and not yet answered. While there are any,
   // keepalive_ holds this session: the engine's callbacks point only at the
   // sink, and a session whose reading is paused by backpressure has no other
@@ -248,7 +247,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<boost::asio::const_buffer> write_bufs_;  // the current write's buffers (reused)
   std::vector<std::vector<uint8_t>> spare_frames_;     // small written frames, for reuse
 
-  uint64_t inflight_ = 0;      // this session's share of the global in-flight bytes
+  uint64_t inflight_ = 0;  // this session's share of the global in-flight bytes
 };
 
 }  // namespace sidewal::server

@@ -35,8 +35,8 @@ Status decode_preamble(const uint8_t* in, size_t avail, const std::string& path,
   uint32_t magic = get_u32(in);
   if (magic != kMagic) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "bad magic 0x%08x at offset 0 (expected 0x%08x \"SWAL\")",
-                  magic, kMagic);
+    std::snprintf(buf, sizeof buf, "bad magic 0x%08x at offset 0 (expected 0x%08x \"SWAL\")", magic,
+                  kMagic);
     return Status::Corruption("segment " + path + ": " + buf + "; not a sidewal segment");
   }
   out->version = get_u8(in + 4);
@@ -62,9 +62,8 @@ Status decode_preamble(const uint8_t* in, size_t avail, const std::string& path,
     std::memcpy(out->salt.data(), in + kPreambleBytes, kSaltBytes);
     out->key_fingerprint = get_u64(in + kPreambleBytes + kSaltBytes);
   } else if (out->cipher != kCipherNone) {
-    return Status::Unsupported("segment " + path + ": cipher id " +
-                               std::to_string(out->cipher) + " (key id " +
-                               std::to_string(out->key_id) +
+    return Status::Unsupported("segment " + path + ": cipher id " + std::to_string(out->cipher) +
+                               " (key id " + std::to_string(out->key_id) +
                                ") is not supported by this build (0 = none, 1 = AES-256-GCM)" +
                                kPreambleDamageHint);
   }

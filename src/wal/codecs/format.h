@@ -51,7 +51,7 @@ struct Preamble {
   uint64_t segment_id = 0;
   // Cipher 1 only (zero otherwise).
   std::array<uint8_t, kSaltBytes> salt{};  // fresh per segment file (RAND_bytes)
-  uint64_t key_fingerprint = 0;             // SecureKey::fingerprint() of the configured key
+  uint64_t key_fingerprint = 0;            // SecureKey::fingerprint() of the configured key
 };
 
 // Bytes of the preamble of a segment with this cipher; records start there.

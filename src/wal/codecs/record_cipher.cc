@@ -92,9 +92,8 @@ Status RecordCipher::seal(const SecureKey& key, const Nonce& nonce, std::span<co
     return Status::IoError("seal: EVP_EncryptUpdate(aad) failed");
   }
   int ct_len = 0;
-  if (!plaintext.empty() &&
-      EVP_EncryptUpdate(seal_ctx_, out.data(), &ct_len, plaintext.data(),
-                        static_cast<int>(plaintext.size())) != 1) {
+  if (!plaintext.empty() && EVP_EncryptUpdate(seal_ctx_, out.data(), &ct_len, plaintext.data(),
+                                              static_cast<int>(plaintext.size())) != 1) {
     return Status::IoError("seal: EVP_EncryptUpdate failed");
   }
   int fin_len = 0;

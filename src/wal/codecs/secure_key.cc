@@ -1,9 +1,9 @@
 #include "wal/codecs/secure_key.h"
 
 #include <fcntl.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
@@ -44,7 +44,8 @@ Result<std::unique_ptr<SecureKey>> SecureKey::allocate(const std::string& source
                                                        PageRelease release) {
   const long page = ::sysconf(_SC_PAGESIZE);
   const size_t map_bytes = page > 0 ? static_cast<size_t>(page) : 4096;
-  void* mem = ::mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* mem =
+      ::mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return Status::FromErrno(errno, "mmap for the key from " + source);
   std::unique_ptr<SecureKey> key(new SecureKey());
   key->mem_ = static_cast<uint8_t*>(mem);
@@ -161,9 +162,9 @@ uint64_t SecureKey::fingerprint() const {
   static constexpr char kLabel[] = "sidewal key fingerprint v1";
   uint8_t mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
-  const uint8_t* out = HMAC(EVP_sha256(), mem_, static_cast<int>(kKeyBytes),
-                            reinterpret_cast<const uint8_t*>(kLabel), sizeof kLabel - 1, mac,
-                            &mac_len);
+  const uint8_t* out =
+      HMAC(EVP_sha256(), mem_, static_cast<int>(kKeyBytes),
+           reinterpret_cast<const uint8_t*>(kLabel), sizeof kLabel - 1, mac, &mac_len);
   SW_ASSERT_MSG(out != nullptr && mac_len >= 8, "HMAC-SHA256 for a key fingerprint");
   const uint64_t fp = get_u64(mac);
   OPENSSL_cleanse(mac, sizeof mac);
@@ -202,8 +203,8 @@ Result<std::unique_ptr<SecureKey>> derive_segment_key(
     OPENSSL_cleanse(derived, sizeof derived);
     return Status::IoError(what + ": EVP_KDF_derive failed");
   }
-  auto key = SecureKey::from_bytes(
-      derived, configured.source() + " (segment " + std::to_string(segment_id) + ")");
+  auto key = SecureKey::from_bytes(derived, configured.source() + " (segment " +
+                                                std::to_string(segment_id) + ")");
   OPENSSL_cleanse(derived, sizeof derived);
   return key;
 }
@@ -240,8 +241,8 @@ Result<const SecureKey*> KeyRing::get(uint16_t id) const {
   if (it == keys_.end()) {
     std::string known;
     for (const auto& [k, v] : keys_) known += (known.empty() ? "" : ", ") + std::to_string(k);
-    return Status::NotFound("no key with id " + std::to_string(id) + " is configured (ids: " +
-                            (known.empty() ? "none" : known) + ")");
+    return Status::NotFound("no key with id " + std::to_string(id) +
+                            " is configured (ids: " + (known.empty() ? "none" : known) + ")");
   }
   return static_cast<const SecureKey*>(it->second.get());
 }

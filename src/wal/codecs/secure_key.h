@@ -62,9 +62,9 @@ class SecureKey {
     return std::span<const uint8_t, kKeyBytes>(mem_, kKeyBytes);
   }
 
-  bool locked() const { return locked_; }                    // mlock succeeded
-  bool excluded_from_core_dumps() const { return dontdump_; } // MADV_DONTDUMP succeeded
-  const std::string& source() const { return source_; }       // the file path (or `source`)
+  bool locked() const { return locked_; }                      // mlock succeeded
+  bool excluded_from_core_dumps() const { return dontdump_; }  // MADV_DONTDUMP succeeded
+  const std::string& source() const { return source_; }        // the file path (or `source`)
 
   // Unique in this process for the key's lifetime and never reused, so a
   // RecordCipher can tell that it already holds this key's schedule.
@@ -85,7 +85,7 @@ class SecureKey {
                                                      PageRelease release);
   Status seal_read_only();
 
-  uint8_t* mem_ = nullptr;   // page-aligned, kPageBytes long, first kKeyBytes are the key
+  uint8_t* mem_ = nullptr;  // page-aligned, kPageBytes long, first kKeyBytes are the key
   size_t map_bytes_ = 0;
   PageRelease release_ = &release_page;
   bool locked_ = false;

@@ -19,8 +19,8 @@ Status SegmentKeys::check(const format::Preamble& p, const std::string& path) co
   if (p.cipher == format::kCipherNone) return Status::Ok();
   if (ring_ == nullptr || ring_->size() == 0) {
     return Status::NotFound("segment " + path + " is encrypted with key id " +
-                            std::to_string(p.key_id) +
-                            " (fingerprint " + fingerprint_hex(p.key_fingerprint) +
+                            std::to_string(p.key_id) + " (fingerprint " +
+                            fingerprint_hex(p.key_fingerprint) +
                             ") but no encryption key is configured");
   }
   Result<const SecureKey*> k = ring_->get(p.key_id);
@@ -41,7 +41,7 @@ Status SegmentKeys::check(const format::Preamble& p, const std::string& path) co
 }
 
 Result<std::shared_ptr<const SecureKey>> SegmentKeys::segment_key(const format::Preamble& p,
-                                                                 const std::string& path) {
+                                                                  const std::string& path) {
   {
     MutexLock g(mu_);
     for (const Cached& c : cache_) {
@@ -80,7 +80,8 @@ size_t encode_record_for_sealing(uint64_t lsn, uint16_t type, uint16_t flags, ui
   h.tenant = tenant;
   h.payload_len = static_cast<uint32_t>(plaintext.size() + kTagBytes);
   format::encode_header(h, out);
-  if (!plaintext.empty()) std::memcpy(out + format::kHeaderBytes, plaintext.data(), plaintext.size());
+  if (!plaintext.empty())
+    std::memcpy(out + format::kHeaderBytes, plaintext.data(), plaintext.size());
   const size_t used = format::kHeaderBytes + plaintext.size();
   const size_t total = format::record_bytes(h.payload_len);
   std::memset(out + used, 0, total - used);

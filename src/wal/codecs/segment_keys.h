@@ -43,7 +43,7 @@ class SegmentKeys {
 
   // The key that seals the records of an encrypted segment (check() first).
   Result<std::shared_ptr<const SecureKey>> segment_key(const format::Preamble& p,
-                                                      const std::string& path);
+                                                       const std::string& path);
 
   // A preamble for a new segment under the current key: fresh salt, key id,
   // fingerprint. REQUIRES: encrypts().

@@ -9,9 +9,10 @@ namespace sidewal::wal {
 namespace {
 
 // Fixed parts of each payload (docs/control-records.md).
-constexpr size_t kTombstoneFixedBytes = 4 + 2 + 8;       // tenant, name_len, purge_lsn
-constexpr size_t kPurgeFixedBytes = 4 + 1 + 2 + 8 + 8;   // tenant, engine, name_len, cutoff, versions
-constexpr size_t kCalvinBytes = 8 + 4 + 4;               // epoch, position, shard
+constexpr size_t kTombstoneFixedBytes = 4 + 2 + 8;  // tenant, name_len, purge_lsn
+constexpr size_t kPurgeFixedBytes =
+    4 + 1 + 2 + 8 + 8;                      // tenant, engine, name_len, cutoff, versions
+constexpr size_t kCalvinBytes = 8 + 4 + 4;  // epoch, position, shard
 
 const char* control_type_name(uint16_t type) {
   switch (type) {
@@ -206,7 +207,8 @@ Status encode_calvin_applied(const CalvinApplied& in, std::vector<uint8_t>* out)
 
 Result<std::string_view> read_collection_name(ByteReader& r, std::string_view what) {
   uint16_t len = 0;
-  if (!r.u16(&len)) return Status::InvalidArgument(std::string(what) + ": payload ends inside name_len");
+  if (!r.u16(&len))
+    return Status::InvalidArgument(std::string(what) + ": payload ends inside name_len");
   const uint8_t* p = nullptr;
   if (!r.bytes(len, &p)) {
     return Status::InvalidArgument(std::string(what) + ": name_len says " + std::to_string(len) +
@@ -219,8 +221,7 @@ Result<std::string_view> read_collection_name(ByteReader& r, std::string_view wh
 }
 
 Result<CollectionTombstone> decode_collection_tombstone(std::span<const uint8_t> payload) {
-  SIDEWAL_RETURN_IF_ERROR(check_size(payload, kTombstoneFixedBytes,
-                                     kTombstoneWhat));
+  SIDEWAL_RETURN_IF_ERROR(check_size(payload, kTombstoneFixedBytes, kTombstoneWhat));
   ByteReader r(payload.data(), payload.size());
   CollectionTombstone t;
   // The size check above guarantees the tenant is there.
@@ -229,9 +230,10 @@ Result<CollectionTombstone> decode_collection_tombstone(std::span<const uint8_t>
   if (!name.ok()) return name.status();
   t.collection.assign(*name);
   if (!r.u64(&t.purge_lsn)) {
-    return Status::InvalidArgument(std::string(kTombstoneWhat) +
-                                   ": payload ends inside purge_lsn (8 bytes expected after the name, " +
-                                   std::to_string(r.remaining()) + " present)");
+    return Status::InvalidArgument(
+        std::string(kTombstoneWhat) +
+        ": payload ends inside purge_lsn (8 bytes expected after the name, " +
+        std::to_string(r.remaining()) + " present)");
   }
   SIDEWAL_RETURN_IF_ERROR(check_consumed(r, kTombstoneWhat, "purge_lsn"));
   SIDEWAL_RETURN_IF_ERROR(check_purge_lsn(t.purge_lsn));
@@ -239,8 +241,7 @@ Result<CollectionTombstone> decode_collection_tombstone(std::span<const uint8_t>
 }
 
 Result<TemporalPurge> decode_temporal_purge(std::span<const uint8_t> payload) {
-  SIDEWAL_RETURN_IF_ERROR(
-      check_size(payload, kPurgeFixedBytes, kPurgeWhat));
+  SIDEWAL_RETURN_IF_ERROR(check_size(payload, kPurgeFixedBytes, kPurgeWhat));
   ByteReader r(payload.data(), payload.size());
   TemporalPurge p;
   uint8_t tag = 0;
@@ -311,8 +312,8 @@ std::string describe(uint16_t type, std::span<const uint8_t> payload) {
       std::snprintf(buf, sizeof buf, " cutoff_ms=%" PRId64 " versions_purged=%" PRIu64,
                     p->cutoff_ms, p->versions_purged);
       return std::string(name) + " tenant=" + std::to_string(p->tenant) +
-             " engine=" + engine_tag_name(p->engine) +
-             " collection=" + quote_name(p->collection) + buf;
+             " engine=" + engine_tag_name(p->engine) + " collection=" + quote_name(p->collection) +
+             buf;
     }
     case kTypeCalvinApplied: {
       auto c = decode_calvin_applied(payload);

@@ -35,8 +35,8 @@ Result<ReplayState> extract_tombstones(IoBackend* io, const std::string& dir,
 // O_DIRECT at the directory's alignment, or buffered 4 KiB reads where the
 // filesystem refuses O_DIRECT (tmpfs). *first_lsn is the log's first LSN
 // (0 for a log without segments).
-Result<std::unique_ptr<SequentialReader>> open_dir_reader(IoBackend* io, const std::string& dir,
-                                                          bool headers_only, uint64_t* first_lsn,
-                                                          std::shared_ptr<SegmentKeys> keys = nullptr);
+Result<std::unique_ptr<SequentialReader>> open_dir_reader(
+    IoBackend* io, const std::string& dir, bool headers_only, uint64_t* first_lsn,
+    std::shared_ptr<SegmentKeys> keys = nullptr);
 
 }  // namespace sidewal::wal

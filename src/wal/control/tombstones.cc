@@ -28,7 +28,8 @@ bool TombstoneSet::is_dead(uint32_t tenant, std::string_view collection, uint64_
   return lsn < purge_lsn(tenant, collection);
 }
 
-void TombstoneSet::for_each(const std::function<void(uint32_t, const std::string&, uint64_t)>& fn) const {
+void TombstoneSet::for_each(
+    const std::function<void(uint32_t, const std::string&, uint64_t)>& fn) const {
   for (const auto& [tenant, names] : by_tenant_) {
     for (const auto& [name, lsn] : names) fn(tenant, name, lsn);
   }
@@ -120,7 +121,8 @@ Result<std::string_view> leading_collection_name(std::span<const uint8_t> payloa
 
 Status encode_leading_collection_name(std::string_view collection, std::span<const uint8_t> rest,
                                       std::vector<uint8_t>* out) {
-  SIDEWAL_RETURN_IF_ERROR(validate_collection_name(collection, "payload by the collection-name convention"));
+  SIDEWAL_RETURN_IF_ERROR(
+      validate_collection_name(collection, "payload by the collection-name convention"));
   ByteWriter w(out);
   w.u16(static_cast<uint16_t>(collection.size()));
   w.bytes(collection.data(), collection.size());

@@ -18,8 +18,8 @@ class FileWindow {
  public:
   // `file_size` and every read are multiples of `alignment`; `window_bytes`
   // is the usual read size (grown when a larger record asks for more).
-  FileWindow(IoBackend* io, FileHandle file, std::string path, uint64_t file_size,
-             size_t alignment, size_t window_bytes);
+  FileWindow(IoBackend* io, FileHandle file, std::string path, uint64_t file_size, size_t alignment,
+             size_t window_bytes);
 
   // Makes [offset, offset + len) readable and points *out at it. `len` must not
   // run past the end of the file. When it has to read, it reads `read_bytes`

@@ -43,8 +43,8 @@ struct OpenOptions {
   bool create = false;     // create if missing (O_CREAT)
   bool exclusive = false;  // fail if it exists (O_EXCL)
   bool writable = true;
-  bool direct = true;      // O_DIRECT; refused filesystems give kUnsupported
-  bool dsync = false;      // O_DSYNC: each write is durable on return
+  bool direct = true;  // O_DIRECT; refused filesystems give kUnsupported
+  bool dsync = false;  // O_DSYNC: each write is durable on return
 };
 
 // How preallocate_zeroed makes a file read as zeros (see there).

@@ -46,7 +46,8 @@ Status kernel_alignment(int fd, const std::string& path, AlignmentProbe* probe) 
   if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
       (stx.stx_mask & STATX_DIOALIGN) != 0) {
     if (stx.stx_dio_offset_align == 0) {
-      return Status::Unsupported(path + ": the filesystem does not support O_DIRECT "
+      return Status::Unsupported(path +
+                                 ": the filesystem does not support O_DIRECT "
                                  "(statx reports no direct I/O alignment)");
     }
     probe->kernel_value = std::max<size_t>(stx.stx_dio_offset_align, stx.stx_dio_mem_align);
@@ -76,8 +77,8 @@ Status unsupported_direct(const std::string& path, const char* what) {
 }  // namespace
 
 size_t sysfs_logical_block_size(dev_t dev) {
-  const std::string base = "/sys/dev/block/" + std::to_string(major(dev)) + ":" +
-                           std::to_string(minor(dev));
+  const std::string base =
+      "/sys/dev/block/" + std::to_string(major(dev)) + ":" + std::to_string(minor(dev));
   // A partition has no queue/ of its own; its parent disk's applies.
   for (const char* rel : {"/queue/logical_block_size", "/../queue/logical_block_size"}) {
     std::ifstream in(base + rel);
@@ -128,8 +129,9 @@ Status check_direct(const FileInfo& info, uint64_t offset, const void* buf, size
   if (offset % a != 0 || len % a != 0 || addr % a != 0) {
     return Status::InvalidArgument(std::string(op) + " " + at(info, offset, len) +
                                    ": O_DIRECT needs offset, length and buffer address "
-                                   "aligned to " + std::to_string(a) + " bytes (buffer % " +
-                                   std::to_string(a) + " = " + std::to_string(addr % a) + ")");
+                                   "aligned to " +
+                                   std::to_string(a) + " bytes (buffer % " + std::to_string(a) +
+                                   " = " + std::to_string(addr % a) + ")");
   }
   return Status::Ok();
 }
@@ -205,8 +207,8 @@ Status pwrite_all(const FileInfo& info, int fd, uint64_t offset, const void* buf
   return Status::Ok();
 }
 
-Status pread_all(const FileInfo& info, int fd, uint64_t offset, void* buf, size_t len,
-                 size_t* got, size_t max_bytes_per_syscall) {
+Status pread_all(const FileInfo& info, int fd, uint64_t offset, void* buf, size_t len, size_t* got,
+                 size_t max_bytes_per_syscall) {
   *got = 0;
   SIDEWAL_RETURN_IF_ERROR(check_direct(info, offset, buf, len, "pread"));
   auto* p = static_cast<uint8_t*>(buf);
@@ -262,8 +264,8 @@ Status preallocate_zeroed(const FileInfo& info, int fd, uint64_t bytes, ZeroFill
     int err = errno;
     // Some filesystems cannot fallocate; the zero writes below allocate anyway.
     if (err != EOPNOTSUPP && err != ENOSYS) {
-      return Status::FromErrno(err, "fallocate " + info.path + " " + std::to_string(bytes) +
-                                        " bytes");
+      return Status::FromErrno(err,
+                               "fallocate " + info.path + " " + std::to_string(bytes) + " bytes");
     }
   } else if (fill == ZeroFill::kReserve) {
     return sync();  // the allocation and the size, durable
@@ -384,8 +386,8 @@ Result<AlignmentProbe> probe_direct_alignment(const std::string& dir) {
     int err = n < 0 ? errno : EIO;
     if (err != EINVAL) {
       ::close(fd);
-      return Status::FromErrno(err, "probe O_DIRECT write of " + std::to_string(a) +
-                                        " bytes in " + dir);
+      return Status::FromErrno(err,
+                               "probe O_DIRECT write of " + std::to_string(a) + " bytes in " + dir);
     }
   }
   ::close(fd);

@@ -66,8 +66,7 @@ Status check_direct(const FileInfo& info, uint64_t offset, const void* buf, size
 // open(2) with O_DIRECT/O_DSYNC/O_CREAT/O_EXCL as asked. A filesystem that
 // refuses O_DIRECT gives kUnsupported naming the path (never a silent
 // fallback to buffered I/O). Records the file in `table`.
-Result<FileHandle> open_file(FileTable& table, const std::string& path,
-                             const OpenOptions& options);
+Result<FileHandle> open_file(FileTable& table, const std::string& path, const OpenOptions& options);
 Status close_file(FileTable& table, FileHandle fd);
 
 // pwrite(2) until all `len` bytes are written. Short writes, EINTR and EAGAIN
@@ -78,8 +77,8 @@ Status close_file(FileTable& table, FileHandle fd);
 Status pwrite_all(const FileInfo& info, int fd, uint64_t offset, const void* buf, size_t len,
                   size_t max_bytes_per_syscall);
 // pread(2) until `len` bytes or end of file; *got says how many.
-Status pread_all(const FileInfo& info, int fd, uint64_t offset, void* buf, size_t len,
-                 size_t* got, size_t max_bytes_per_syscall);
+Status pread_all(const FileInfo& info, int fd, uint64_t offset, void* buf, size_t len, size_t* got,
+                 size_t max_bytes_per_syscall);
 // fdatasync(2). Never retried: after a failure Linux may have dropped the
 // dirty pages, so a second call could succeed without the data on disk.
 Status datasync(const FileInfo& info, int fd);

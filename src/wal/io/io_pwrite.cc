@@ -46,8 +46,7 @@ Status PwriteBackend::write(FileHandle file, uint64_t offset, const void* buf, s
   return posix::pwrite_all(info, file, offset, buf, len, max_bytes_per_syscall_);
 }
 
-Status PwriteBackend::read(FileHandle file, uint64_t offset, void* buf, size_t len,
-                           size_t* got) {
+Status PwriteBackend::read(FileHandle file, uint64_t offset, void* buf, size_t len, size_t* got) {
   *got = 0;
   posix::FileRef ref;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "read", &ref));

@@ -11,7 +11,8 @@
 namespace sidewal::wal {
 namespace {
 
-constexpr unsigned kRingEntries = 8;  // at most 3 SQEs in flight per call (two writes + a draining sync)
+constexpr unsigned kRingEntries =
+    8;  // at most 3 SQEs in flight per call (two writes + a draining sync)
 constexpr int kMaxFruitlessRetries = 1000;
 // An SQE's length is 32 bits; larger writes go in 1 GiB pieces.
 constexpr size_t kMaxSqeBytes = 1u << 30;
@@ -221,8 +222,7 @@ Status UringBackend::write(FileHandle file, uint64_t offset, const void* buf, si
   return write_locked(info, file, offset, static_cast<const uint8_t*>(buf), len);
 }
 
-Status UringBackend::write_and_sync(FileHandle file, uint64_t offset, const void* buf,
-                                    size_t len) {
+Status UringBackend::write_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len) {
   posix::FileRef ref;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "write_and_sync", &ref));
   const posix::FileInfo& info = *ref;
@@ -266,9 +266,8 @@ Status UringBackend::write_and_sync(FileHandle file, uint64_t offset, const void
 // one submission (one io_uring_enter). A short or interrupted write is
 // finished afterwards and synced again: the missing bytes are never reported
 // as durable early.
-Status UringBackend::write2_and_sync(FileHandle file, uint64_t offset, const void* buf,
-                                     size_t len, uint64_t offset2, const void* buf2,
-                                     size_t len2) {
+Status UringBackend::write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,
+                                     uint64_t offset2, const void* buf2, size_t len2) {
   posix::FileRef ref;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "write2_and_sync", &ref));
   const posix::FileInfo& info = *ref;
@@ -297,8 +296,8 @@ Status UringBackend::write2_and_sync(FileHandle file, uint64_t offset, const voi
   io_uring_sqe_set_data64(s, 2);
   int res[3] = {0, 0, 0};
   if (int err = run(write_ring_, 3, res)) {
-    return Status::FromErrno(err, "io_uring_enter for write+write+fdatasync " +
-                                      at(info, offset, len));
+    return Status::FromErrno(err,
+                             "io_uring_enter for write+write+fdatasync " + at(info, offset, len));
   }
   bool complete = res[2] == 0;
   for (int i = 0; i < 2; ++i) {

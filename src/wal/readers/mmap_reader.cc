@@ -44,9 +44,8 @@ void release(Mapping& m, uint64_t from, uint64_t to, MmapReaderStats* stats) {
 }  // namespace
 
 Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
-                   const std::function<bool(const MmapRecord&)>& on_record,
-                   MmapReaderStats* stats, uint64_t release_bytes,
-                   std::shared_ptr<SegmentKeys> keys) {
+                   const std::function<bool(const MmapRecord&)>& on_record, MmapReaderStats* stats,
+                   uint64_t release_bytes, std::shared_ptr<SegmentKeys> keys) {
   RecordCipher cipher;
   std::vector<uint8_t> plain;
   *stats = MmapReaderStats{};
@@ -55,7 +54,8 @@ Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     uint64_t first = 0;
     const std::string name = e.path().filename().string();
-    if (format::parse_segment_file_name(name, &first)) segs.emplace_back(first, join_path(dir, name));
+    if (format::parse_segment_file_name(name, &first))
+      segs.emplace_back(first, join_path(dir, name));
   }
   if (ec) return Status::FromErrno(ec.value(), "listing " + dir);
   std::sort(segs.begin(), segs.end());
@@ -95,8 +95,9 @@ Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
     (void)::madvise(m.base, m.size, MADV_SEQUENTIAL);
     ++stats->segments;
     format::Preamble pre;
-    SIDEWAL_RETURN_IF_ERROR(format::decode_preamble(
-        m.base, std::min<uint64_t>(m.size, format::kMaxPreambleBytes), path, &pre));
+    SIDEWAL_RETURN_IF_ERROR(
+        format::decode_preamble(m.base, std::min<uint64_t>(m.size, format::kMaxPreambleBytes), path,
+                                &pre));
     std::shared_ptr<const SecureKey> seg_key;
     if (pre.cipher != format::kCipherNone) {
       if (keys == nullptr) {
@@ -114,7 +115,8 @@ Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
       format::RecordHeader h;
       std::string why;
       const format::RecordCheck r =
-          format::check_record(m.base + pos, records_end - std::min(pos, records_end), pre.segment_id, expected, &h, &why);
+          format::check_record(m.base + pos, records_end - std::min(pos, records_end),
+                               pre.segment_id, expected, &h, &why);
       if (r == format::RecordCheck::kEnd && last && to_lsn == UINT64_MAX) break;
       if (r != format::RecordCheck::kValid) {
         return Status::Corruption("segment " + path + " offset " + std::to_string(pos) +
@@ -125,7 +127,8 @@ Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
         const uint8_t* payload = m.base + pos + format::kHeaderBytes;
         format::RecordHeader out = h;
         if (seg_key != nullptr) {
-          plain.resize(std::max<size_t>(1, h.payload_len >= kTagBytes ? h.payload_len - kTagBytes : 0));
+          plain.resize(
+              std::max<size_t>(1, h.payload_len >= kTagBytes ? h.payload_len - kTagBytes : 0));
           SIDEWAL_RETURN_IF_ERROR(
               open_record(cipher, *seg_key, pre.segment_id, h, payload, plain.data(), path, pos));
           out.payload_len -= kTagBytes;

@@ -42,8 +42,8 @@ struct MmapRecord {
 // Encrypted segments are decrypted with `keys` (a failed tag is kCorruption);
 // MmapRecord then carries the plaintext and its length.
 Status mmap_replay(const std::string& dir, uint64_t from_lsn, uint64_t to_lsn,
-                   const std::function<bool(const MmapRecord&)>& on_record,
-                   MmapReaderStats* stats, uint64_t release_bytes = 8ull << 20,
+                   const std::function<bool(const MmapRecord&)>& on_record, MmapReaderStats* stats,
+                   uint64_t release_bytes = 8ull << 20,
                    std::shared_ptr<SegmentKeys> keys = nullptr);
 
 }  // namespace sidewal::wal

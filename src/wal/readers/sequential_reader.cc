@@ -168,8 +168,8 @@ Status SequentialReader::next(RecordRef* rec, bool* got) {
     // Headers only, record beyond the buffer: check what the header alone
     // can tell; the CRC waits for load_payload().
     if (h.lsn != expected_) {
-      return corruption(pos_, "lsn " + std::to_string(h.lsn) + ", expected " +
-                                  std::to_string(expected_));
+      return corruption(pos_,
+                        "lsn " + std::to_string(h.lsn) + ", expected " + std::to_string(expected_));
     }
     if ((h.flags & ~format::kKnownFlags) != 0) {
       return corruption(pos_, "unknown flags " + std::to_string(h.flags));
@@ -276,8 +276,10 @@ Status SequentialReader::read_headers(const ReadLimits& limits,
       stats_.payload_bytes -= r.header.payload_len;
       break;
     }
-    out->push_back(RecordHeaderInfo{.lsn = r.header.lsn, .type = r.header.type,
-                                    .flags = r.header.flags, .tenant = r.header.tenant,
+    out->push_back(RecordHeaderInfo{.lsn = r.header.lsn,
+                                    .type = r.header.type,
+                                    .flags = r.header.flags,
+                                    .tenant = r.header.tenant,
                                     .payload_len = r.header.payload_len});
     bytes += r.header.payload_len;
   }
@@ -306,7 +308,8 @@ Result<std::shared_ptr<DirSegments>> DirSegments::open(IoBackend* io, const std:
 Status DirSegments::locate(uint64_t lsn, SegmentRef* ref) const {
   if (firsts_.empty()) return Status::NotFound("the log has no segment");
   if (lsn < firsts_.front()) {
-    return Status::Truncated("lsn " + std::to_string(lsn) + " was truncated; the log starts at lsn " +
+    return Status::Truncated("lsn " + std::to_string(lsn) +
+                             " was truncated; the log starts at lsn " +
                              std::to_string(firsts_.front()));
   }
   const size_t i = std::upper_bound(firsts_.begin(), firsts_.end(), lsn) - firsts_.begin() - 1;
@@ -318,9 +321,8 @@ Status DirSegments::locate(uint64_t lsn, SegmentRef* ref) const {
 }
 
 SegmentLocator DirSegments::locator() const {
-  return [self = shared_from_this()](uint64_t lsn, SegmentRef* ref) {
-    return self->locate(lsn, ref);
-  };
+  return
+      [self = shared_from_this()](uint64_t lsn, SegmentRef* ref) { return self->locate(lsn, ref); };
 }
 
 }  // namespace sidewal::wal

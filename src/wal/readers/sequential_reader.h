@@ -48,10 +48,10 @@ class FileWindow;
 // One segment as the reader needs it.
 struct SegmentRef {
   std::string path;
-  uint64_t id = 0;                        // 0: take it from the file's preamble
-  uint64_t first_lsn = 0;                 // from the name
-  uint64_t next_first_lsn = UINT64_MAX;   // first LSN of the next segment; MAX for the last
-  IndexEntry start;                       // closest known (lsn, offset) at or below the asked LSN
+  uint64_t id = 0;                       // 0: take it from the file's preamble
+  uint64_t first_lsn = 0;                // from the name
+  uint64_t next_first_lsn = UINT64_MAX;  // first LSN of the next segment; MAX for the last
+  IndexEntry start;                      // closest known (lsn, offset) at or below the asked LSN
   // The segment's preamble when the locator knows it (the open log's table);
   // otherwise the reader reads it from the file.
   bool have_preamble = false;
@@ -63,8 +63,8 @@ struct SegmentRef {
 using SegmentLocator = std::function<Status(uint64_t lsn, SegmentRef* ref)>;
 
 struct SequentialReaderOptions {
-  bool direct = true;            // O_DIRECT (no page-cache pollution); false for tmpfs
-  size_t window_bytes = 1 << 20; // usual read size; grown for a larger record
+  bool direct = true;             // O_DIRECT (no page-cache pollution); false for tmpfs
+  size_t window_bytes = 1 << 20;  // usual read size; grown for a larger record
   bool headers_only = false;
   // Keys for encrypted segments (null: an encrypted segment is an error
   // naming its key id). Payloads of encrypted records come back decrypted;
@@ -78,18 +78,18 @@ struct RecordRef {
   // As on disk, except that payload_len is the plaintext length for an
   // encrypted record (on disk it is 16 more: the tag).
   format::RecordHeader header;
-  const uint8_t* payload = nullptr;  // null in headers-only mode when not loaded
-  bool crc_checked = false;          // always true in full mode
-  uint64_t offset = 0;               // of the header in its segment
+  const uint8_t* payload = nullptr;      // null in headers-only mode when not loaded
+  bool crc_checked = false;              // always true in full mode
+  uint64_t offset = 0;                   // of the header in its segment
   const std::string* segment = nullptr;  // path of its segment
 };
 
 struct ReaderStats {
   uint64_t records = 0;
-  uint64_t payload_bytes = 0;      // of the records returned
-  uint64_t crc_checked = 0;        // records whose CRC was verified
-  uint64_t payloads_skipped = 0;   // headers-only: records not read whole
-  uint64_t payload_loads = 0;      // load_payload() calls that had to read
+  uint64_t payload_bytes = 0;     // of the records returned
+  uint64_t crc_checked = 0;       // records whose CRC was verified
+  uint64_t payloads_skipped = 0;  // headers-only: records not read whole
+  uint64_t payload_loads = 0;     // load_payload() calls that had to read
   uint64_t segments_opened = 0;
 };
 
@@ -138,13 +138,13 @@ class SequentialReader {
   const SegmentLocator locate_;
   const SequentialReaderOptions opts_;
 
-  uint64_t expected_ = 0;   // LSN of the next record
+  uint64_t expected_ = 0;  // LSN of the next record
   uint64_t last_lsn_ = UINT64_MAX;
   // Open segment: file_ >= 0 when open.
   FileHandle file_ = -1;
   SegmentRef seg_;
   std::unique_ptr<FileWindow> window_;
-  uint64_t pos_ = 0;        // offset of the next record in the segment
+  uint64_t pos_ = 0;  // offset of the next record in the segment
   // The record next() returned last (for load_payload()).
   uint64_t last_offset_ = 0;
   uint32_t last_len_ = 0;  // on-disk payload_len
@@ -173,7 +173,7 @@ class DirSegments : public std::enable_shared_from_this<DirSegments> {
   const std::vector<std::string>& paths() const { return paths_; }
 
  private:
-  std::vector<uint64_t> firsts_;     // first LSN of each segment, increasing
+  std::vector<uint64_t> firsts_;  // first LSN of each segment, increasing
   std::vector<std::string> paths_;
 };
 

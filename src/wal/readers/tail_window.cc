@@ -17,8 +17,7 @@ void TailWindow::add_flush(uint64_t first_lsn, uint64_t last_lsn,
 }
 
 TailWindow::Prepared TailWindow::prepare(uint64_t first_lsn, uint64_t last_lsn,
-                                         std::span<const uint8_t> records,
-                                         uint32_t tag_bytes) {
+                                         std::span<const uint8_t> records, uint32_t tag_bytes) {
   Prepared out;
   if (capacity_ == 0 || last_lsn < first_lsn) return out;
   auto c = std::make_unique<Chunk>();
@@ -26,9 +25,10 @@ TailWindow::Prepared TailWindow::prepare(uint64_t first_lsn, uint64_t last_lsn,
     // The largest spare: its capacity most likely fits this flush.
     MutexLock g(mu_);
     if (!spare_.empty()) {
-      auto best = std::max_element(spare_.begin(), spare_.end(), [](const Chunk& a, const Chunk& b) {
-        return a.bytes.capacity() < b.bytes.capacity();
-      });
+      auto best =
+          std::max_element(spare_.begin(), spare_.end(), [](const Chunk& a, const Chunk& b) {
+            return a.bytes.capacity() < b.bytes.capacity();
+          });
       *c = std::move(*best);
       spare_.erase(best);
     }
@@ -104,9 +104,8 @@ bool TailWindow::read(uint64_t from_lsn, uint64_t up_to, const ReadLimits& limit
       const uint8_t* rec = c.bytes.data() + c.offsets[lsn - c.first_lsn];
       const format::RecordHeader h = format::decode_header(rec);
       const uint32_t len = h.payload_len - c.tag_bytes;  // plaintext length
-      if (!out->empty() &&
-          ((limits.max_records && out->size() >= limits.max_records) ||
-           (limits.max_bytes && bytes + len > limits.max_bytes))) {
+      if (!out->empty() && ((limits.max_records && out->size() >= limits.max_records) ||
+                            (limits.max_bytes && bytes + len > limits.max_bytes))) {
         *next_lsn = lsn;
         return true;
       }

@@ -38,10 +38,10 @@ constexpr uint64_t kDefaultTailWindowBytes = 16ull << 20;  // 16 MiB
 struct TailWindowStats {
   uint64_t first_lsn = 0;  // 0 when empty
   uint64_t last_lsn = 0;
-  uint64_t bytes = 0;      // encoded bytes held (headers, payloads, padding)
-  uint64_t flushes = 0;    // flushes held
-  uint64_t hits = 0;       // read() calls served from memory
-  uint64_t misses = 0;     // read() calls below the window (or above it)
+  uint64_t bytes = 0;    // encoded bytes held (headers, payloads, padding)
+  uint64_t flushes = 0;  // flushes held
+  uint64_t hits = 0;     // read() calls served from memory
+  uint64_t misses = 0;   // read() calls below the window (or above it)
 };
 
 class TailWindow {
@@ -81,8 +81,8 @@ class TailWindow {
   // *next_lsn. Returns false (and leaves *out empty) when from_lsn is not in
   // the window; the caller then reads from disk. Records above the window's
   // end are left for the next read (*next_lsn says where to go on).
-  bool read(uint64_t from_lsn, uint64_t up_to, const ReadLimits& limits,
-            std::vector<Record>* out, uint64_t* next_lsn);
+  bool read(uint64_t from_lsn, uint64_t up_to, const ReadLimits& limits, std::vector<Record>* out,
+            uint64_t* next_lsn);
 
   TailWindowStats stats() const;
   uint64_t capacity() const { return capacity_; }

@@ -83,9 +83,12 @@ Status WalImpl::read_records(uint64_t from_lsn, const ReadLimits& limits,
     std::vector<Record> in_memory;
     if (tail_.read(from_lsn, durable, limits, &in_memory, next_lsn)) {
       for (const Record& r : in_memory) {
-        headers->push_back(RecordHeaderInfo{.lsn = r.lsn, .type = r.type, .flags = r.flags,
-                                            .tenant = r.tenant,
-                                            .payload_len = static_cast<uint32_t>(r.payload.size())});
+        headers->push_back(
+            RecordHeaderInfo{.lsn = r.lsn,
+                             .type = r.type,
+                             .flags = r.flags,
+                             .tenant = r.tenant,
+                             .payload_len = static_cast<uint32_t>(r.payload.size())});
       }
       return Status::Ok();
     }

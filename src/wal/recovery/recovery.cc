@@ -23,8 +23,8 @@ void mark_corrupt(DirScan* scan, size_t seg, uint64_t offset, std::string what) 
   scan->corrupt = true;
   scan->corrupt_segment = seg;
   scan->corrupt_offset = offset;
-  scan->corrupt_what = "segment " + scan->segments[seg].path + " offset " +
-                       std::to_string(offset) + ": " + std::move(what);
+  scan->corrupt_what = "segment " + scan->segments[seg].path + " offset " + std::to_string(offset) +
+                       ": " + std::move(what);
 }
 
 rc::Corruption corruption_of(const DirScan& scan) {
@@ -46,9 +46,7 @@ void decide(DirScan* scan, RecoveryReport* report) {
   size_t last = 0;
   const rc::RepairCase& c = rc::repair_case({corruption_of(*scan), rc::YesNo::kYes});
   switch (c.action) {
-    case rc::RepairAction::kOpen:
-      last = segs.size() - 1;
-      break;
+    case rc::RepairAction::kOpen: last = segs.size() - 1; break;
     case rc::RepairAction::kDropSegment:
       // The corrupt segment itself goes; the one before it (complete) ends the log.
       last = scan->corrupt_segment;
@@ -60,11 +58,8 @@ void decide(DirScan* scan, RecoveryReport* report) {
       }
       --last;
       break;
-    case rc::RepairAction::kCutSegment:
-      last = scan->corrupt_segment;
-      break;
-    case rc::RepairAction::kRefuse:
-      SW_ASSERT_MSG(false, "the plan is made with salvage on");
+    case rc::RepairAction::kCutSegment: last = scan->corrupt_segment; break;
+    case rc::RepairAction::kRefuse: SW_ASSERT_MSG(false, "the plan is made with salvage on");
   }
   const SegmentScan& s = segs[last];
   scan->keep_segments = last + 1;
@@ -94,8 +89,8 @@ rc::SegmentInputs classify(const DirScan& scan, size_t i, const std::vector<uint
     in.preamble = s.preamble_status.code() == Code::kCorruption ? rc::Preamble::kDamaged
                                                                 : rc::Preamble::kUnsupported;
   }
-  in.id_increases = rc::yes_no(
-      i == 0 || s.preamble.segment_id > scan.segments[i - 1].preamble.segment_id);
+  in.id_increases =
+      rc::yes_no(i == 0 || s.preamble.segment_id > scan.segments[i - 1].preamble.segment_id);
   in.last = rc::yes_no(last);
   in.stop = s.stopped_bad ? rc::Stop::kDamaged : rc::Stop::kEnd;
   in.meets_next = rc::yes_no(!last && s.last_lsn + 1 == first_lsns[i + 1]);
@@ -110,8 +105,7 @@ std::string corrupt_why(rc::SegmentCaseId id, const DirScan& scan, size_t i,
                         const std::string& next_name, uint64_t next_first) {
   const SegmentScan& s = scan.segments[i];
   switch (id) {
-    case rc::SegmentCaseId::kPreambleDamaged:
-      return s.preamble_status.message();
+    case rc::SegmentCaseId::kPreambleDamaged: return s.preamble_status.message();
     case rc::SegmentCaseId::kIdOrder:
       return "segment id " + std::to_string(s.preamble.segment_id) +
              " does not increase over the previous segment's " +
@@ -128,8 +122,7 @@ std::string corrupt_why(rc::SegmentCaseId id, const DirScan& scan, size_t i,
       return (s.stopped_bad ? s.stop_why : std::string("records end (zero header)")) +
              ", yet a valid record lsn " + std::to_string(s.later_lsn) + " at offset " +
              std::to_string(s.later_offset) + " starts a later flush: durable records are missing";
-    default:
-      break;
+    default: break;
   }
   SW_ASSERT_MSG(false, "not a corruption case");
   return {};
@@ -180,21 +173,16 @@ Status scan_dir(IoBackend* io, const std::string& dir, size_t alignment, bool di
     const uint64_t next_first = is_last ? 0 : wal_files[i + 1].first;
     bool stop = true;
     switch (c.action) {
-      case rc::SegmentAction::kFailUnsupported:
-        return s.preamble_status;
+      case rc::SegmentAction::kFailUnsupported: return s.preamble_status;
       case rc::SegmentAction::kCorruptAtStart:
         mark_corrupt(scan, i, 0, corrupt_why(c.id, *scan, i, next_name, next_first));
         break;
       case rc::SegmentAction::kCorruptAtStop:
         mark_corrupt(scan, i, s.stop_offset, corrupt_why(c.id, *scan, i, next_name, next_first));
         break;
-      case rc::SegmentAction::kNextSegment:
-        stop = false;
-        break;
+      case rc::SegmentAction::kNextSegment: stop = false; break;
       case rc::SegmentAction::kEndCut:
-      case rc::SegmentAction::kEndKeep:
-        scan->end_case = &c;
-        break;
+      case rc::SegmentAction::kEndKeep: scan->end_case = &c; break;
     }
     if (in.preamble == rc::Preamble::kValid && in.id_increases == rc::YesNo::kYes) {
       scan->max_segment_id = std::max(scan->max_segment_id, s.preamble.segment_id);
@@ -248,9 +236,8 @@ Status scan_dir(IoBackend* io, const std::string& dir, size_t alignment, bool di
       if (!report->dwb_why.empty()) report->dwb_why += "; ";
       report->dwb_why += "restored the page at offset " + std::to_string(d.page) + " of " +
                          base_name(s.path) + " from double-write slot " + std::to_string(d.slot) +
-                         " (sequence " + std::to_string(d.seq) + "): " +
-                         std::to_string(d.records) + " records at or after offset " +
-                         std::to_string(d.from);
+                         " (sequence " + std::to_string(d.seq) + "): " + std::to_string(d.records) +
+                         " records at or after offset " + std::to_string(d.from);
     }
   }
   return Status::Ok();

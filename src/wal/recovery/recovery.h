@@ -32,9 +32,9 @@ struct DirScan {
   const recovery_cases::SegmentCase* end_case = nullptr;
 
   // What the log holds after repair (salvage applied when corrupt).
-  size_t keep_segments = 0;   // segments [0, keep_segments) stay
-  uint64_t cut_offset = 0;    // end of the log inside the last kept segment
-  uint64_t zero_end = 0;      // bytes [cut_offset, zero_end) of it are cut
+  size_t keep_segments = 0;  // segments [0, keep_segments) stay
+  uint64_t cut_offset = 0;   // end of the log inside the last kept segment
+  uint64_t zero_end = 0;     // bytes [cut_offset, zero_end) of it are cut
   uint64_t next_lsn = 1;
 };
 

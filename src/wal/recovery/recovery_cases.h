@@ -123,19 +123,19 @@ struct SegmentInputs {
   YesNo id_increases = YesNo::kYes;  // segment id above the previous segment's (yes for the first)
   YesNo last = YesNo::kNo;           // the last segment of the directory
   Stop stop = Stop::kEnd;
-  YesNo meets_next = YesNo::kNo;   // not last: the next segment's name is last valid lsn + 1
-  YesNo ends_batch = YesNo::kYes;  // the last valid record carries BATCH_END (yes when none)
-  YesNo later_flush = YesNo::kNo;  // last: a valid FLUSH_START with a higher lsn after the stop
+  YesNo meets_next = YesNo::kNo;    // not last: the next segment's name is last valid lsn + 1
+  YesNo ends_batch = YesNo::kYes;   // the last valid record carries BATCH_END (yes when none)
+  YesNo later_flush = YesNo::kNo;   // last: a valid FLUSH_START with a higher lsn after the stop
   YesNo nonzero_tail = YesNo::kNo;  // last: a non-zero byte after the last valid record
   std::array<uint8_t, 8> values() const {
-    return {static_cast<uint8_t>(preamble),   static_cast<uint8_t>(id_increases),
-            static_cast<uint8_t>(last),       static_cast<uint8_t>(stop),
-            static_cast<uint8_t>(meets_next), static_cast<uint8_t>(ends_batch),
+    return {static_cast<uint8_t>(preamble),    static_cast<uint8_t>(id_increases),
+            static_cast<uint8_t>(last),        static_cast<uint8_t>(stop),
+            static_cast<uint8_t>(meets_next),  static_cast<uint8_t>(ends_batch),
             static_cast<uint8_t>(later_flush), static_cast<uint8_t>(nonzero_tail)};
   }
 };
-constexpr std::array<size_t, 8> kSegmentInputValues = {kPreambleValues, 2, 2, kStopValues,
-                                                       2,               2, 2, 2};
+constexpr std::array<size_t, 8> kSegmentInputValues = {
+    kPreambleValues, 2, 2, kStopValues, 2, 2, 2, 2};
 
 enum class SegmentAction : uint8_t {
   kFailUnsupported,  // recovery returns the Unsupported error; nothing is written

@@ -19,8 +19,8 @@ constexpr size_t kScanWindowBytes = 1 << 20;
 }  // namespace
 
 Status check_record_at(FileWindow& w, uint64_t offset, uint64_t segment_id, uint64_t expected_lsn,
-                format::RecordCheck* result, format::RecordHeader* h, const uint8_t** rec,
-                std::string* why) {
+                       format::RecordCheck* result, format::RecordHeader* h, const uint8_t** rec,
+                       std::string* why) {
   // Records live in [preamble, records_end): the double-write slots follow.
   uint64_t avail = w.records_end() - std::min(offset, w.records_end());
   const uint8_t* p = nullptr;
@@ -169,12 +169,9 @@ rc::Found preamble_found(const Status& st) {
 
 rc::Found record_found(format::RecordCheck r) {
   switch (r) {
-    case format::RecordCheck::kValid:
-      return rc::Found::kValid;
-    case format::RecordCheck::kEnd:
-      return rc::Found::kEnd;
-    case format::RecordCheck::kBad:
-      break;
+    case format::RecordCheck::kValid: return rc::Found::kValid;
+    case format::RecordCheck::kEnd: return rc::Found::kEnd;
+    case format::RecordCheck::kBad: break;
   }
   return rc::Found::kDamaged;
 }
@@ -204,8 +201,7 @@ Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, 
   if (!size.ok()) return size.status();
   out->file_size = *size;
   const rc::YesNo last = rc::yes_no(scan_tail_too);
-  if (out->file_size < (dwb::kReservedPages + 1) * alignment ||
-      out->file_size % alignment != 0) {
+  if (out->file_size < (dwb::kReservedPages + 1) * alignment || out->file_size % alignment != 0) {
     out->preamble_status = Status::Corruption(
         "segment " + path + ": size " + std::to_string(out->file_size) +
         " is not a whole number of " + std::to_string(alignment) + "-byte pages, at least " +
@@ -240,11 +236,11 @@ Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, 
       if (which != std::string::npos) in.slot = rc::Slot::kRepairs;
     }
     switch (rc::step_case(in).action) {
-      case rc::StepAction::kAccept:
-        break;
+      case rc::StepAction::kAccept: break;
       case rc::StepAction::kRestorePage: {
         const dwb::Slot& s = slots[which];
-        w.add_overlay(0, std::vector<uint8_t>(s.page.begin(), s.page.begin() + s.header.image_bytes));
+        w.add_overlay(0,
+                      std::vector<uint8_t>(s.page.begin(), s.page.begin() + s.header.image_bytes));
         out->preamble = restored;
         out->preamble_status = Status::Ok();  // looked at again: the slot's preamble is valid
         SIDEWAL_RETURN_IF_ERROR(commit_restore(w, &slots, which, 0, alignment, out));
@@ -275,7 +271,8 @@ Status scan_segment(IoBackend* io, const std::string& path, uint64_t first_lsn, 
     size_t which = std::string::npos;
     if (rc::step_depends_on_slot(in)) {
       if (!slots_read) {
-        SIDEWAL_RETURN_IF_ERROR(dwb::read_slots(io, fh, path, out->file_size, alignment, id, &slots));
+        SIDEWAL_RETURN_IF_ERROR(
+            dwb::read_slots(io, fh, path, out->file_size, alignment, id, &slots));
         slots_read = true;
       }
       SIDEWAL_RETURN_IF_ERROR(find_record_repair(w, slots, pos, id, expected, &which));

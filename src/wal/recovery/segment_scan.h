@@ -36,12 +36,12 @@ struct SegmentScan {
   format::Preamble preamble;
   Status preamble_status;  // not ok: nothing else below was scanned
 
-  uint64_t records = 0;     // valid records before the stop point
-  uint64_t last_lsn = 0;    // of the last valid record; first_lsn - 1 when none
+  uint64_t records = 0;                         // valid records before the stop point
+  uint64_t last_lsn = 0;                        // of the last valid record; first_lsn - 1 when none
   uint64_t valid_end = format::kPreambleBytes;  // offset after the last valid record
-  uint64_t batch_lsn = 0;   // last valid BATCH_END record; first_lsn - 1 when none
+  uint64_t batch_lsn = 0;  // last valid BATCH_END record; first_lsn - 1 when none
   uint64_t batch_end = format::kPreambleBytes;  // offset after it
-  uint64_t batch_records = 0;  // valid records up to and including batch_lsn
+  uint64_t batch_records = 0;                   // valid records up to and including batch_lsn
 
   // Where the records stop: a zero header (clean end) or a bad record.
   uint64_t stop_offset = format::kPreambleBytes;
@@ -60,11 +60,11 @@ struct SegmentScan {
   // Pages of the last segment restored from its double-write slots (in
   // memory: recovery writes them back, inspect_dir only reports them).
   struct DwbRestore {
-    uint64_t page = 0;     // offset of the restored page
-    size_t slot = 0;       // which slot held it
-    uint64_t seq = 0;      // the slot's sequence number
-    uint64_t from = 0;     // the scan's stop point that the restore repaired
-    uint64_t records = 0;  // valid records starting in [from, page end) after the restore
+    uint64_t page = 0;           // offset of the restored page
+    size_t slot = 0;             // which slot held it
+    uint64_t seq = 0;            // the slot's sequence number
+    uint64_t from = 0;           // the scan's stop point that the restore repaired
+    uint64_t records = 0;        // valid records starting in [from, page end) after the restore
     std::vector<uint8_t> image;  // the page as restored
   };
   std::vector<DwbRestore> dwb_restores;
@@ -78,8 +78,8 @@ class FileWindow;
 // as exists. On kValid, *record points at its header (payload follows) until
 // the window moves.
 Status check_record_at(FileWindow& w, uint64_t offset, uint64_t segment_id, uint64_t expected_lsn,
-                       format::RecordCheck* result, format::RecordHeader* h,
-                       const uint8_t** record, std::string* why);
+                       format::RecordCheck* result, format::RecordHeader* h, const uint8_t** record,
+                       std::string* why);
 
 // Opens `path` read-only (O_DIRECT when `direct`), scans it and closes it.
 // Returns an error only when the file cannot be read; a bad preamble is

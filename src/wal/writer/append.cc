@@ -122,16 +122,16 @@ WalImpl::Placement WalImpl::place_locked(uint64_t bytes, uint64_t* asked_at_atte
     // Creating the next segment ran out of space: this append gets NoSpace
     // and the log stays up; the next append that needs the new segment
     // retries the creation, so appends resume when space returns.
-    *refused = Status::NoSpace("segment " + f.path +
-                               " is full and the next segment could not be created: " +
-                               spare_status_.ToString());
+    *refused = Status::NoSpace(
+        "segment " + f.path +
+        " is full and the next segment could not be created: " + spare_status_.ToString());
     return Placement::kRefused;
   }
   return Placement::kWait;
 }
 
-void WalImpl::park_locked(std::span<const RecordIn> records, uint64_t bytes,
-                          AppendCallback&& done, uint64_t asked_at_attempt) {
+void WalImpl::park_locked(std::span<const RecordIn> records, uint64_t bytes, AppendCallback&& done,
+                          uint64_t asked_at_attempt) {
   Parked& p = parked_.emplace_back();
   size_t payload_bytes = 0;
   for (const RecordIn& r : records) payload_bytes += r.payload.size();
@@ -203,8 +203,8 @@ void WalImpl::encode_batch_locked(std::span<const RecordIn> records, AppendCallb
     if (f.seg_key != nullptr) {
       // Plaintext plus room for the tag; the flusher seals it (flags are
       // final here: FLUSH_START and BATCH_END are known at encoding).
-      f.used += encode_record_for_sealing(lsn, r.type, flags, r.tenant, r.payload,
-                                          f.buf.data() + f.used);
+      f.used +=
+          encode_record_for_sealing(lsn, r.type, flags, r.tenant, r.payload, f.buf.data() + f.used);
     } else {
       f.used += format::encode_record(f.segment_id, lsn, r.type, flags, r.tenant, r.payload,
                                       f.buf.data() + f.used);

@@ -170,9 +170,10 @@ WalImpl::FlushResult WalImpl::write_flush(Staging& fl, const Recarry& recarry) {
 // plaintext (prepared here, published once durable); the disk gets only
 // ciphertext.
 Status WalImpl::seal_flush(Staging& fl, const Recarry& recarry, TailWindow::Prepared* tail_chunk) {
-  *tail_chunk = tail_.prepare(
-      fl.first_lsn, fl.last_lsn,
-      std::span<const uint8_t>(fl.buf.data() + fl.carry, fl.used - fl.carry), kTagBytes);
+  *tail_chunk =
+      tail_.prepare(fl.first_lsn, fl.last_lsn,
+                    std::span<const uint8_t>(fl.buf.data() + fl.carry, fl.used - fl.carry),
+                    kTagBytes);
   Status st = seal_records(seal_cipher_, *fl.seg_key, fl.segment_id, fl.buf.data() + fl.carry,
                            fl.used - fl.carry);
   if (recarry.len > 0) std::memcpy(recarry.to, fl.buf.data() + recarry.from, recarry.len);

@@ -31,12 +31,9 @@ ZeroFill WalImpl::zero_fill_for_spare_locked() {
   flush_count_at_spare_ = flush_count_;
   flushed_bytes_at_spare_ = flushed_bytes_;
   switch (opts_.preallocation) {
-    case WalOptions::Preallocation::kWrite:
-      return ZeroFill::kWrite;
-    case WalOptions::Preallocation::kReserve:
-      return ZeroFill::kReserve;
-    case WalOptions::Preallocation::kAuto:
-      break;
+    case WalOptions::Preallocation::kWrite: return ZeroFill::kWrite;
+    case WalOptions::Preallocation::kReserve: return ZeroFill::kReserve;
+    case WalOptions::Preallocation::kAuto: break;
   }
   // Small flushes (the common case) keep written zeros: their fdatasync
   // stays a bare cache flush (fio on this class of disk: ~2x the flushes/s of
