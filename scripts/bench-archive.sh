@@ -12,7 +12,9 @@
 #   --bin-dir DIR  sidewald, sidewal, sidewal-bench (default build/bin)
 #
 # Each line prints throughput, p50/p99, the host's Cached delta (caches
-# dropped before, as root) and the log's own residency after the run. The
+# dropped before, as root), how much of that delta is s3rver's own object
+# files (fincore of its directory: the store runs on this host) and the log's
+# own residency after the run. The
 # archive's uploaded bytes and its lag at the end come from /metrics.
 # s3rver is tools/s3rver (scripts/install-deps.sh installs it).
 set -euo pipefail
@@ -42,6 +44,13 @@ log() { echo "bench-archive: $*" >&2; }
 wait_until() { local t=$1; shift; local end=$((SECONDS + t)); until "$@" >/dev/null 2>&1; do ((SECONDS < end)) || return 1; sleep 0.1; done; }
 cached_kib() { awk '/^Cached:/ {print $2}' /proc/meminfo; }
 drop_caches() { if [[ $(id -u) -eq 0 ]]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi; }
+# KiB of the object store's own files (s3rver's directory) in the page cache:
+# s3rver runs on this host, so what it writes is cached here; a remote store's
+# would not be. Subtracted from the host's delta to show sidewald's own.
+store_cached_kib() {
+  find "$work/s3" -type f -print0 2>/dev/null | xargs -0 -r fincore --bytes --noheadings --output RES 2>/dev/null |
+    awk '{s += $1} END {print int(s / 1024)}'
+}
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$work/s3"
@@ -76,6 +85,7 @@ YAML
   fi
   drop_caches
   local c0; c0=$(cached_kib)
+  local s0; s0=$(store_cached_kib)
   "$bin_dir/sidewald" --config "$dir/sidewal.yaml" > "$dir/sidewald.log" 2>&1 &
   local pid=$!; pids+=("$pid")
   admin_port() { grep -m1 '"msg":"listening"' "$dir/sidewald.log" | grep -o '"admin_port":[0-9]*' | cut -d: -f2; }
@@ -88,8 +98,9 @@ YAML
     --wake-probe --json > "$dir/result.json"
   local metrics; metrics=$(curl -fsS "http://$admin/metrics" || true)
   local c1; c1=$(cached_kib)
+  local s1; s1=$(store_cached_kib)
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-  python3 - "$dir/result.json" "$archive" "$(( (c1 - c0) / 1024 ))" <<PY
+  python3 - "$dir/result.json" "$archive" "$(( (c1 - c0) / 1024 ))" "$(( (s1 - s0) / 1024 ))" <<PY
 import json, sys
 r = json.load(open(sys.argv[1])); l = r['latency_us']; w = r.get('wake_probe') or {}
 m = {}
@@ -97,9 +108,9 @@ for line in """$metrics""".splitlines():
     if line.startswith('sidewal_archive_') and not line.startswith('#'):
         k, _, v = line.rpartition(' ')
         m[k] = v
-print('archive %-3s %9.0f /s  p50 %6.3f ms  p99 %7.3f ms  wake p99 %6.3f ms  cache %+5s MiB  log residency %s B  uploaded %s B  lag at end %s records'
+print('archive %-3s %9.0f /s  p50 %6.3f ms  p99 %7.3f ms  wake p99 %6.3f ms  cache %+5s MiB (store files %+5s MiB)  log residency %s B  uploaded %s B  lag at end %s records'
       % (sys.argv[2], r['records_per_s'], l['p50'] / 1e3, l['p99'] / 1e3, w.get('p99_us', 0) / 1e3,
-         sys.argv[3], r['residency_bytes']['after'], m.get('sidewal_archive_uploaded_bytes_total', '-'),
+         sys.argv[3], sys.argv[4], r['residency_bytes']['after'], m.get('sidewal_archive_uploaded_bytes_total', '-'),
          m.get('sidewal_archive_lag_records', '-')))
 PY
   rm -rf "$dir"
