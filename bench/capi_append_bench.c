@@ -100,8 +100,7 @@ static args_t parse_args(int argc, char** argv) {
 
 static int send_one(slot_t* slot);
 
-static void on_done(void* ctx, int code, const char* message, uint64_t first_lsn,
-                    uint32_t count) {
+static void on_done(void* ctx, int code, const char* message, uint64_t first_lsn, uint32_t count) {
   (void)first_lsn;
   (void)count;
   slot_t* slot = (slot_t*)ctx;
