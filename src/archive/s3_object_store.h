@@ -2,12 +2,17 @@
 // API, for AWS S3 and S3-compatible stores (MinIO, Ceph RGW, s3rver...).
 //
 // libcurl does the HTTP, the TLS (OpenSSL) and the SigV4 signing
-// (CURLOPT_AWS_SIGV4 "aws:amz:REGION:s3"); this file only builds canonical
+// (CURLOPT_AWS_SIGV4 "aws:amz:REGION:s3"); this client only builds canonical
 // requests libcurl can sign as they are (sorted, encoded query strings;
 // encoded key paths), sets x-amz-content-sha256 to the payload's SHA-256, and
 // turns the store's XML replies (tinyxml2) and errors into Status values as
 // object_store.h describes. docs/archive.md, "Object store client", is the
 // operator's view of the same.
+//
+// The files, one job each: s3_object_store.cc the operations below;
+// s3_request.* one request over libcurl (URL, headers, signing, the handle
+// pool); s3_xml.* the XML replies and bodies; s3_text.* SigV4's canonical
+// encoding; s3_credentials.cc loading the credentials.
 #pragma once
 
 #include <cstdint>
