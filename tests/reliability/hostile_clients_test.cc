@@ -280,9 +280,12 @@ TEST(HostileClients, DaemonStaysBoundedAndAWellBehavedClientKeepsGettingAcks) {
   const uint64_t rss_peak = vm_rss_kib(d.pid());
   // The bound: twice the in-flight budget (buffers are copied once between
   // socket and engine) plus 96 MiB of everything else; doubled again under
-  // ASan (redzones and allocator metadata).
+  // ASan (redzones and allocator metadata), tripled under TSan (its shadow
+  // memory: a 350 MiB peak measured where 219 MiB is allowed unsanitized).
   uint64_t allowance_kib = (kInflightTotal * 2 + (96ull << 20)) / 1024;
-#ifdef SIDEWAL_SANITIZED_DAEMON
+#if defined(SIDEWAL_TSAN_DAEMON)
+  allowance_kib *= 3;
+#elif defined(SIDEWAL_SANITIZED_DAEMON)
   allowance_kib *= 2;
 #endif
   EXPECT_EQ(stalls.load(), 16) << "a non-reader was never throttled";
