@@ -1,6 +1,6 @@
 #include "capi/errors.h"
 
-#include "client/client.h"
+#include "proto/protocol.h"
 
 namespace sidewal::capi {
 namespace {
@@ -29,7 +29,9 @@ static_assert(SIDEWAL_ERR_RESERVED_RECORD_TYPE ==
 
 int code_for(const Status& status) noexcept {
   if (status.ok()) return SIDEWAL_OK;
-  if (auto code = client::daemon_error_code(status)) return static_cast<int>(*code);
+  // A daemon refusal carries the daemon's ERROR code as a field (also the
+  // client's own RECORD_TOO_LARGE); its message is for people only.
+  if (status.remote_code() != 0) return status.remote_code();
   switch (status.code()) {
     case Code::kClosed: return SIDEWAL_ERR_CLOSED;
     case Code::kInvalidArgument: return SIDEWAL_ERR_INVALID_ARGUMENT;

@@ -137,7 +137,7 @@ int sidewal_connect(const sidewal_options_t* options, sidewal_client_t** out) {
       // Anything but a daemon refusal or a bad path is "could not connect":
       // the C++ client reports the last connect() errno as its own code.
       const sidewal::Status& st = cc.status();
-      if (client::daemon_error_code(st) || st.code() == sidewal::Code::kInvalidArgument ||
+      if (st.remote_code() != 0 || st.code() == sidewal::Code::kInvalidArgument ||
           st.code() == sidewal::Code::kClosed) {
         return fail_status(st);
       }

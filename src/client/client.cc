@@ -1,7 +1,6 @@
 #include "client/client.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <utility>
 
 #include "client/channel.h"
@@ -45,7 +44,8 @@ Status blocking_on_reader_thread() {
 
 }  // namespace
 
-// Daemon ERROR code -> Status code. The protocol code stays in the message.
+// Daemon ERROR code -> Status code. The protocol code travels as the
+// Status's remote_code(); the message names it too, for people.
 //   MALFORMED, FRAME_TOO_LARGE, RECORD_TOO_LARGE,
 //   RESERVED_RECORD_TYPE, UNAUTHORIZED      -> InvalidArgument (the request or peer is wrong)
 //   UNKNOWN_OPCODE, UNSUPPORTED_VERSION     -> Unsupported
@@ -55,35 +55,32 @@ Status blocking_on_reader_thread() {
 //   LSN_TRUNCATED                           -> Truncated
 //   anything else (a newer daemon's code)   -> IoError
 Status status_for_daemon_error(proto::ErrorCode code, const std::string& message) {
+  const auto wire = static_cast<uint16_t>(code);
   std::string m = std::string(kDaemonErrorPrefix) + proto::error_code_name(code) + " (" +
-                  std::to_string(static_cast<uint16_t>(code)) + "): " + message;
+                  std::to_string(wire) + "): " + message;
+  Code local = Code::kIoError;
   switch (code) {
     case proto::ErrorCode::kMalformed:
     case proto::ErrorCode::kFrameTooLarge:
     case proto::ErrorCode::kRecordTooLarge:
     case proto::ErrorCode::kReservedRecordType:
-    case proto::ErrorCode::kUnauthorized: return Status::InvalidArgument(std::move(m));
+    case proto::ErrorCode::kUnauthorized: local = Code::kInvalidArgument; break;
     case proto::ErrorCode::kUnknownOpcode:
-    case proto::ErrorCode::kUnsupportedVersion: return Status::Unsupported(std::move(m));
-    case proto::ErrorCode::kNotReady: return Status::Busy(std::move(m));
-    case proto::ErrorCode::kIoFailed: return Status::Failed(std::move(m));
-    case proto::ErrorCode::kNoSpace: return Status::NoSpace(std::move(m));
-    case proto::ErrorCode::kLsnTruncated: return Status::Truncated(std::move(m));
+    case proto::ErrorCode::kUnsupportedVersion: local = Code::kUnsupported; break;
+    case proto::ErrorCode::kNotReady: local = Code::kBusy; break;
+    case proto::ErrorCode::kIoFailed: local = Code::kFailed; break;
+    case proto::ErrorCode::kNoSpace: local = Code::kNoSpace; break;
+    case proto::ErrorCode::kLsnTruncated: local = Code::kTruncated; break;
   }
-  return Status::IoError(std::move(m));
+  // Code 0 is no ERROR code (docs/protocol.md; proto::decode_error refuses
+  // it): reported as IoError with no code to carry.
+  if (wire == 0) return Status::IoError(std::move(m));
+  return Status(local, std::move(m), wire);
 }
 
 std::optional<proto::ErrorCode> daemon_error_code(const Status& status) {
-  const std::string& m = status.message();
-  if (status.ok() || m.rfind(kDaemonErrorPrefix, 0) != 0) return std::nullopt;
-  size_t open = m.find(" (", kDaemonErrorPrefix.size());
-  if (open == std::string::npos) return std::nullopt;
-  char* endp = nullptr;
-  unsigned long code = std::strtoul(m.c_str() + open + 2, &endp, 10);
-  if (endp == m.c_str() + open + 2 || *endp != ')' || code == 0 || code > UINT16_MAX) {
-    return std::nullopt;
-  }
-  return static_cast<proto::ErrorCode>(code);
+  if (status.remote_code() == 0) return std::nullopt;
+  return static_cast<proto::ErrorCode>(status.remote_code());
 }
 
 Client::Client(const ClientOptions& options) : options_(options) {}

@@ -31,10 +31,10 @@
 // call reconnects, retrying with exponential backoff (backoff_initial, doubled
 // up to backoff_max) until connect_timeout has passed.
 //
-// Errors: a daemon ERROR reply becomes a Status whose message starts with
-// "daemon error <NAME> (<code>): ", and whose Code is mapped by
-// status_for_daemon_error(). daemon_error_code() recovers the protocol
-// ErrorCode from such a Status.
+// Errors: a daemon ERROR reply becomes a Status whose Code is mapped by
+// status_for_daemon_error(), which carries the protocol ErrorCode as its
+// remote_code() (daemon_error_code() returns it typed), and whose message
+// starts with "daemon error <NAME> (<code>): " for people.
 //
 // Limits (docs/protocol.md "Limits"): every new connection starts with a
 // HELLO asking for the daemon's limits (HELLO flag LIMITS) and waits for the
@@ -165,11 +165,12 @@ using TruncateCallback = std::function<void(const Status& status, uint64_t first
 
 // Maps a daemon ERROR to a Status (see the table in client.cc).
 Status status_for_daemon_error(proto::ErrorCode code, const std::string& message);
-// The protocol error code carried by a Status built by status_for_daemon_error,
-// or nullopt for local errors (Closed, connect failures, bad arguments).
+// The protocol error code a Status carries (Status::remote_code(), set by
+// status_for_daemon_error), or nullopt for local errors (Closed, connect
+// failures, bad arguments), whatever their message says.
 std::optional<proto::ErrorCode> daemon_error_code(const Status& status);
 
-class Channel;  // one socket and its reader thread (client.cc)
+class Channel;  // one socket and its reader thread (channel.h)
 
 class Client {
  public:

@@ -53,14 +53,27 @@ class [[nodiscard]] Status {
   static Status FromErrno(int err, const std::string& what);
 
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  // An error a peer answered: `remote_code` is the code of its protocol
+  // reply (docs/protocol.md "Errors": the daemon's ERROR code, never 0),
+  // carried beside the Code rather than parsed back out of the message.
+  Status(Code code, std::string message, uint16_t remote_code)
+      : code_(code), remote_code_(remote_code), message_(std::move(message)) {
+    assert(code != Code::kOk && remote_code != 0);
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
+  // The peer's protocol error code; 0 for an error that did not come from a
+  // peer's reply (and for Ok). Code says what the caller does next; this
+  // says exactly what the peer answered. ToString() and message() do not
+  // show it (the message names it for people already).
+  uint16_t remote_code() const { return remote_code_; }
   const std::string& message() const { return message_; }
   std::string ToString() const;
 
  private:
   Code code_ = Code::kOk;
+  uint16_t remote_code_ = 0;
   std::string message_;
 };
 

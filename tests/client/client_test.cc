@@ -268,6 +268,71 @@ TEST_F(ClientTest, EveryDaemonErrorCodeIsPreservedThroughTheStatus) {
   EXPECT_EQ(daemon_error_code(unknown), static_cast<proto::ErrorCode>(77));
   EXPECT_EQ(daemon_error_code(Status::Closed("connection closed by sidewald")), std::nullopt);
   EXPECT_EQ(daemon_error_code(Status::Ok()), std::nullopt);
+  // The code travels as a field, not in the text: a local error whose text
+  // looks like a daemon's has none, and the daemon's keeps its code
+  // whatever the text says.
+  EXPECT_EQ(daemon_error_code(Status::IoError("daemon error MALFORMED (1): why")), std::nullopt);
+  Status s = status_for_daemon_error(proto::ErrorCode::kLsnTruncated, "daemon error NOT_READY (5)");
+  EXPECT_EQ(s.remote_code(), static_cast<uint16_t>(proto::ErrorCode::kLsnTruncated));
+  EXPECT_EQ(daemon_error_code(s), proto::ErrorCode::kLsnTruncated);
+  EXPECT_EQ(s.message(), "daemon error LSN_TRUNCATED (8): daemon error NOT_READY (5)");
+}
+
+TEST_F(ClientTest, AnErrorRepliesCodeArrivesAsTheStatusRemoteCode) {
+  // The daemon's ERROR frames, as they come off the socket: IO_FAILED to the
+  // first APPEND, a code this client does not know to the second (sent
+  // async), then LSN_TRUNCATED to a READ below the first LSN.
+  std::atomic<int> appends{0};
+  FakeDaemon daemon(path_, [&](FakeDaemon::Conn& c, const proto::FrameHeader& h,
+                               std::span<const uint8_t>) {
+    if (h.opcode != static_cast<uint8_t>(proto::Opcode::kAppend)) return false;
+    const int n = appends.fetch_add(1);
+    if (n >= 2) return false;
+    std::vector<uint8_t> out;
+    if (n == 0) {
+      proto::encode_error(h.request_id, proto::ErrorCode::kIoFailed,
+                          "the log is fail-stopped after: IoError: fdatasync: EIO", &out);
+    } else {
+      proto::encode_error(h.request_id, static_cast<proto::ErrorCode>(77), "newer", &out);
+    }
+    c.send(out);
+    return true;
+  });
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  std::string p = "x";
+  RecordIn r{1, 0, 0, bytes_of(p)};
+
+  auto failed = (*c)->append(std::span(&r, 1));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().remote_code(), 6);
+  EXPECT_EQ(failed.status().code(), Code::kFailed);
+  // The text is what it always was.
+  EXPECT_EQ(failed.status().ToString(),
+            "Failed: daemon error IO_FAILED (6): the log is fail-stopped after: IoError: "
+            "fdatasync: EIO");
+
+  Completions done;
+  ASSERT_TRUE((*c)->append_async(std::span(&r, 1), [&done](const Status& st, uint64_t lsn,
+                                                           uint32_t) { done.add(st, lsn, 0); })
+                  .ok());
+  ASSERT_TRUE(done.wait_until(1));
+  EXPECT_EQ(done.statuses[0].remote_code(), 77);
+  EXPECT_EQ(done.statuses[0].code(), Code::kIoError);
+  EXPECT_EQ(done.statuses[0].message(), "daemon error UNKNOWN_ERROR (77): newer");
+
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*c)->append(std::span(&r, 1)).ok());
+  ASSERT_TRUE((*c)->truncate(3).ok());
+  auto read = (*c)->read(1);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().remote_code(), static_cast<uint16_t>(proto::ErrorCode::kLsnTruncated));
+  EXPECT_EQ(read.status().code(), Code::kTruncated);
+
+  // Errors the client makes itself carry none.
+  (*c)->close();
+  auto closed = (*c)->append(std::span(&r, 1));
+  ASSERT_FALSE(closed.ok());
+  EXPECT_EQ(closed.status().remote_code(), 0) << closed.status().ToString();
 }
 
 TEST_F(ClientTest, ReadErrorEndsTheReadWithTheDaemonCode) {

@@ -44,5 +44,35 @@ TEST(Status, FromErrnoMapsNoSpace) {
   EXPECT_NE(s.message().find("write x"), std::string::npos);
 }
 
+TEST(Status, CarriesAPeersErrorCodeBesideItsOwnCode) {
+  // A local error carries none, whatever its message says.
+  EXPECT_EQ(Status::Ok().remote_code(), 0);
+  EXPECT_EQ(Status::IoError("daemon error MALFORMED (1): bad").remote_code(), 0);
+  EXPECT_EQ(Status::FromErrno(ENOSPC, "write x").remote_code(), 0);
+
+  Status s(Code::kNoSpace, "daemon error NO_SPACE (7): disk full", 7);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Code::kNoSpace);
+  EXPECT_EQ(s.remote_code(), 7);
+  // The message and ToString are what they would be without it.
+  EXPECT_EQ(s.message(), "daemon error NO_SPACE (7): disk full");
+  EXPECT_EQ(s.ToString(), "NoSpace: daemon error NO_SPACE (7): disk full");
+  // Copies, moves, assignments and Results keep it.
+  Status copy = s;
+  EXPECT_EQ(copy.remote_code(), 7);
+  Status moved = std::move(copy);
+  EXPECT_EQ(moved.remote_code(), 7);
+  Status assigned;
+  assigned = moved;
+  EXPECT_EQ(assigned.remote_code(), 7);
+  Result<int> r(s);
+  EXPECT_EQ(r.status().remote_code(), 7);
+  // A Status rebuilt from code and message alone is a local error.
+  EXPECT_EQ(Status(s.code(), s.message()).remote_code(), 0);
+  // Assigning a local error over it drops it.
+  assigned = Status::IoError("local");
+  EXPECT_EQ(assigned.remote_code(), 0);
+}
+
 }  // namespace
 }  // namespace sidewal
