@@ -45,32 +45,19 @@ void LogService::join_recovery() {
 }
 
 wal::LogState LogService::state() const {
-  if (wal() == nullptr) return wal::LogState::kRecovering;
-  if (failed_.load(std::memory_order_acquire)) return wal::LogState::kFailed;
-  return wal::LogState::kReady;
+  const wal::Wal* w = wal();
+  return w == nullptr ? wal::LogState::kRecovering : w->state();
 }
 
 proto::ErrorCode LogService::failure_code() const {
-  MutexLock lock(failure_mu_);
-  return failure_.code() == Code::kNoSpace ? proto::ErrorCode::kNoSpace
-                                           : proto::ErrorCode::kIoFailed;
+  const wal::Wal* w = wal();
+  const bool no_space = w != nullptr && w->failure().code() == Code::kNoSpace;
+  return no_space ? proto::ErrorCode::kNoSpace : proto::ErrorCode::kIoFailed;
 }
 
 std::string LogService::failure_message() const {
-  MutexLock lock(failure_mu_);
-  return failure_.ToString();
-}
-
-void LogService::note_failure(const Status& why) {
-  {
-    MutexLock lock(failure_mu_);
-    // The first error is the cause; later ones are usually "log failed".
-    if (failure_.ok()) failure_ = why;
-  }
-  if (!failed_.exchange(true, std::memory_order_acq_rel)) {
-    log::error("log failed: appends now get an error; reads still work; restart to recover",
-               {{"error", why.ToString()}});
-  }
+  const wal::Wal* w = wal();
+  return w == nullptr ? Status::Ok().ToString() : w->failure().ToString();
 }
 
 uint64_t LogService::add_follower(std::function<void()> wake) {
@@ -100,6 +87,9 @@ void LogService::on_flush(uint32_t records, uint32_t /*batches*/, uint64_t /*byt
 
 void LogService::on_dwb_write(uint64_t bytes) { metrics_->dwb_written(bytes); }
 
-void LogService::on_failed(const Status& why) { note_failure(why); }
+void LogService::on_failed(const Status& why) {
+  log::error("log failed: appends now get an error; reads still work; restart to recover",
+             {{"error", why.ToString()}});
+}
 
 }  // namespace sidewal::server

@@ -1,8 +1,13 @@
 // LogService: the daemon's handle on the engine. It opens the log on a
 // background thread (so the socket and admin HTTP answer during recovery),
-// tracks the log's state (recovering, ready, failed), feeds the engine's
-// observer callbacks into the metrics, and fans the engine's single durable
-// listener out to every following READ.
+// answers the log's state (recovering until the open returned, then the
+// engine's own: ready or failed), feeds the engine's observer callbacks into
+// the metrics and the log, and fans the engine's single durable listener out
+// to every following READ.
+//
+// Fail-stop has one owner, the engine (Wal::state(), Wal::failure()): the
+// daemon keeps no copy of it, and hears of it through WalObserver::on_failed
+// (one log line).
 #pragma once
 
 #include <atomic>
@@ -36,13 +41,13 @@ class LogService : public wal::WalObserver {
 
   // Null until recovery succeeded; stays valid until close().
   wal::Wal* wal() const { return wal_ptr_.load(std::memory_order_acquire); }
+  // kRecovering until recovery succeeded, then the engine's Wal::state().
   wal::LogState state() const;
-  // The ERROR code appends get once the log is failed: NO_SPACE when the
-  // failure was ENOSPC, IO_FAILED otherwise.
+  // The ERROR code requests get once the log is failed: NO_SPACE when the
+  // engine's failure was ENOSPC, IO_FAILED otherwise.
   proto::ErrorCode failure_code() const;
+  // The engine's failure (Wal::failure().ToString()), "OK" while there is none.
   std::string failure_message() const;
-  // Records a failure an append callback reported (the observer may not have).
-  void note_failure(const Status& why);
 
   // Followers: `wake` runs on the flusher thread after every flush; it must
   // only post work elsewhere. Returns an id for remove_follower().
@@ -59,6 +64,7 @@ class LogService : public wal::WalObserver {
   void on_flush(uint32_t records, uint32_t batches, uint64_t bytes_written,
                 double sync_seconds) override;
   void on_dwb_write(uint64_t bytes) override;
+  // Logs the failure, once; the state itself stays in the engine.
   void on_failed(const Status& why) override;
 
  private:
@@ -67,9 +73,6 @@ class LogService : public wal::WalObserver {
   std::thread recovery_thread_;
   std::unique_ptr<wal::Wal> wal_;  // owned; published through wal_ptr_
   std::atomic<wal::Wal*> wal_ptr_{nullptr};
-  std::atomic<bool> failed_{false};
-  mutable Mutex failure_mu_;
-  Status failure_ GUARDED_BY(failure_mu_);  // first failure wins
 
   Mutex followers_mu_;
   uint64_t next_follower_id_ GUARDED_BY(followers_mu_) = 1;

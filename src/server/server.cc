@@ -98,7 +98,6 @@ class Daemon {
   void on_connection_closed(uint64_t id);
   void maybe_finish();
   AdminResponse admin(const std::string& path);
-  wal::LogState current_state();
   DaemonState daemon_state();
 
   const Config config_;
@@ -304,22 +303,13 @@ void Daemon::maybe_finish() {
   finished_promise_.set_value(exit_code_);
 }
 
-wal::LogState Daemon::current_state() {
-  wal::Wal* wal = log_.wal();
-  if (wal != nullptr && log_.state() != wal::LogState::kFailed) {
-    // The engine is the authority; its observer normally reports first.
-    const wal::WalStatus s = wal->status();
-    if (s.state == wal::LogState::kFailed) log_.note_failure(Status::Failed(s.failure));
-  }
-  return log_.state();
-}
-
 // The one place /readyz and sidewal_state{state} get their answer from, so
 // the two never disagree. The log's state (recovering until Wal::open
-// returned, failed from the engine's fail-stop) comes from current_state();
-// draining from SIGTERM/SIGINT or a failed recovery (begin_shutdown).
+// returned, then the engine's own, which owns fail-stop) comes from
+// LogService::state(); draining from SIGTERM/SIGINT or a failed recovery
+// (begin_shutdown).
 DaemonState Daemon::daemon_state() {
-  const wal::LogState state = current_state();
+  const wal::LogState state = log_.state();
   if (state == wal::LogState::kFailed) return DaemonState::kFailed;
   if (ctx_.draining.load()) return DaemonState::kDraining;
   return state == wal::LogState::kReady ? DaemonState::kReady : DaemonState::kRecovering;
@@ -340,7 +330,7 @@ AdminResponse Daemon::admin(const std::string& path) {
   }
   r.content_type = "application/json";
   if (path == "/healthz") {
-    const wal::LogState state = current_state();
+    const wal::LogState state = log_.state();
     // Liveness: a fail-stopped log cannot heal in place, but a restart runs
     // recovery, which decides what survived; so failed is 500 and the
     // kubelet restarts the container. Recovering is alive (200).

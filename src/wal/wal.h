@@ -69,14 +69,20 @@ struct RecordHeaderInfo {
   bool operator==(const RecordHeaderInfo&) const = default;
 };
 
-// Called by the flusher after every flush: the daemon turns these into
-// metrics. The engine knows nothing of Prometheus.
+// Called where callbacks run (see the top of this file) after every flush:
+// the daemon turns these into metrics. The engine knows nothing of
+// Prometheus.
 class WalObserver {
  public:
   virtual ~WalObserver() = default;
   virtual void on_flush(uint32_t records, uint32_t batches, uint64_t bytes_written,
                         double sync_seconds) = 0;
   virtual void on_dwb_write(uint64_t /*bytes*/) {}
+  // The log fail-stopped: called once, with the first error
+  // (Wal::failure()), after the callbacks of the flush that failed. A
+  // notification for whoever reports it: the state itself is the engine's
+  // (Wal::state()), already kFailed before any append callback sees the
+  // error.
   virtual void on_failed(const Status& /*why*/) {}
 };
 
@@ -228,6 +234,17 @@ class Wal {
 
   virtual WalStatus status() const = 0;
   virtual uint64_t durable_lsn() const = 0;
+
+  // Fail-stop, owned here (WalObserver::on_failed reports it; the daemon
+  // keeps no copy). state() is kReady once open, and kFailed for good from
+  // the first failed flush (write, sync or rollover) or a next segment that
+  // could not be created for another reason than ENOSPC (which only refuses
+  // the appends that need it, docs/format.md): appends then complete with
+  // kFailed, or kNoSpace when the cause was ENOSPC. failure() is that first
+  // error, ok while the log is not failed. Both are safe from any thread;
+  // state() takes no lock.
+  virtual LogState state() const = 0;
+  virtual Status failure() const = 0;
 
   // Largest encoded batch (sum of records' header + payload + padding, see
   // docs/format.md) append() accepts: max(4 MiB, 2 x largest record), and no

@@ -155,12 +155,19 @@ Status WalImpl::start(const DirScan& scan) {
   return Status::Ok();
 }
 
+// Fail-stop's one owner (see failed_ in wal_impl.h): the only place failed_
+// is set and state_ becomes kFailed.
 void WalImpl::enter_failed_locked(const Status& why) {
   if (!failed_.ok()) return;
   failed_ = why;
   state_.store(static_cast<uint8_t>(LogState::kFailed));
   space_cv_.notify_all();
   flush_cv_.notify_one();
+}
+
+Status WalImpl::failure() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return failed_;
 }
 
 Status WalImpl::caller_error_locked() const {

@@ -58,6 +58,8 @@ class WalImpl final : public Wal {
   Result<uint64_t> truncate_before(uint64_t lsn) override;
   WalStatus status() const override;
   uint64_t durable_lsn() const override { return durable_lsn_.load(std::memory_order_acquire); }
+  LogState state() const override { return static_cast<LogState>(state_.load()); }
+  Status failure() const override;
   uint64_t add_durable_listener(std::function<void(uint64_t)> listener) override;
   void remove_durable_listener(uint64_t id) override;
   uint64_t max_batch_bytes() const override { return max_batch_bytes_; }
@@ -242,8 +244,15 @@ class WalImpl final : public Wal {
   bool flusher_idle_ = false;       // guarded by mu_
   bool closing_ = false;            // guarded by mu_
   bool stopping_preparer_ = false;  // guarded by mu_
-  Status failed_;                   // first failure; guarded by mu_
-  bool failed_notified_ = false;    // on_failed called; guarded by mu_
+  // Fail-stop has one owner, this engine: failed_ (the first failure) and
+  // state_ (below) are the only copy of it in the process. Invariant (seen
+  // from outside mu_): state_ == kFailed exactly when !failed_.ok(); both are
+  // set together, once, by enter_failed_locked() under mu_, and never
+  // cleared. Everyone else (the daemon's LogService, its sessions, /healthz,
+  // /readyz, STATUS) reads them through state() and failure() and keeps no
+  // copy.
+  Status failed_;                 // first failure; guarded by mu_
+  bool failed_notified_ = false;  // on_failed handed to the completer; guarded by mu_
   // Spare segment (guarded by mu_).
   bool spare_ready_ = false;
   bool spare_wanted_ = false;
@@ -288,6 +297,8 @@ class WalImpl final : public Wal {
   TailWindow tail_{opts_.tail_window_bytes};
 
   std::atomic<uint64_t> durable_lsn_{0};
+  // LogState; written by start() (kReady) and enter_failed_locked() (kFailed,
+  // see failed_), read without a lock by state().
   std::atomic<uint8_t> state_{static_cast<uint8_t>(LogState::kRecovering)};
 
   mutable std::mutex table_mu_;

@@ -17,10 +17,4 @@ proto::ErrorCode append_error_code(const Status& st, const LogService& log) {
   return error_code_for(st, log);
 }
 
-bool append_error_fail_stops(const Status& st, const wal::Wal* wal) {
-  return st.code() == Code::kIoError || st.code() == Code::kFailed ||
-         (st.code() == Code::kNoSpace && wal != nullptr &&
-          wal->status().state == wal::LogState::kFailed);
-}
-
 }  // namespace sidewal::server

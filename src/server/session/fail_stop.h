@@ -1,12 +1,14 @@
 // Fail-stop classification: which protocol ERROR code an engine Status
-// becomes (docs/protocol.md "Errors"), and which append errors mean the log
-// fail-stopped.
+// becomes (docs/protocol.md "Errors"). Only that: whether the log is
+// fail-stopped is the engine's to say (Wal::state(), through LogService),
+// never inferred from an error here. NO_SPACE from a next segment that could
+// not be created leaves the log ready (appends resume when space returns,
+// docs/format.md); NO_SPACE from a data write fails it.
 #pragma once
 
 #include "common/status.h"
 #include "proto/protocol.h"
 #include "server/log_service.h"
-#include "wal/wal.h"
 
 namespace sidewal::server {
 
@@ -19,11 +21,5 @@ proto::ErrorCode error_code_for(const Status& st, const LogService& log);
 // (Wal::max_batch_bytes) with kInvalidArgument: the request is too big for
 // the log, not malformed, and splitting it fixes it (RECORD_TOO_LARGE).
 proto::ErrorCode append_error_code(const Status& st, const LogService& log);
-
-// Whether an append's error fail-stopped the log. NoSpace fail-stops only
-// when it came from a data write; when only the next segment could not be
-// created the engine stays ready (appends resume when space returns,
-// docs/format.md), and so must the daemon.
-bool append_error_fail_stops(const Status& st, const wal::Wal* wal);
 
 }  // namespace sidewal::server

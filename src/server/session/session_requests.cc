@@ -137,7 +137,6 @@ void Session::on_append_done(uint64_t seq, const Status& st, uint64_t first_lsn)
     ctx_->metrics->appended(s.records, s.payload_bytes, seconds);
     proto::encode_ack(s.request_id, proto::Ack{.first_lsn = first_lsn, .count = s.records}, &reply);
   } else {
-    if (append_error_fail_stops(st, ctx_->log->wal())) ctx_->log->note_failure(st);
     reply = error_frame(s.request_id, append_error_code(st, *ctx_->log), st.message());
   }
   complete(seq, std::move(reply));

@@ -134,7 +134,7 @@ Result<uint64_t> WalImpl::truncate_before(uint64_t lsn) {
 WalStatus WalImpl::status() const {
   WalStatus s;
   s.durable_lsn = durable_lsn();
-  s.state = static_cast<LogState>(state_.load());
+  s.state = state();
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (!failed_.ok()) s.failure = failed_.ToString();
