@@ -9,9 +9,9 @@ RateLimiter::RateLimiter(uint64_t bytes_per_second)
 
 bool RateLimiter::acquire(uint64_t bytes) {
   if (rate_ == 0) return true;  // no cap: nothing to wait for, nothing to cancel
-  std::unique_lock<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (cancelled_) return false;
-  auto refill = [this] {
+  auto refill = [this]() REQUIRES(mu_) {
     const Clock::time_point now = Clock::now();
     tokens_ = std::min(rate_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
     last_ = now;
@@ -23,7 +23,7 @@ bool RateLimiter::acquire(uint64_t bytes) {
   while (tokens_ < 0) {
     const auto until = last_ + std::chrono::duration_cast<Clock::duration>(
                                    std::chrono::duration<double>(-tokens_ / rate_));
-    if (cv_.wait_until(l, until, [this] { return cancelled_; })) return false;
+    if (cv_.wait_until(mu_, until, [this]() REQUIRES(mu_) { return cancelled_; })) return false;
     refill();
   }
   tokens_ -= static_cast<double>(bytes);
@@ -32,14 +32,14 @@ bool RateLimiter::acquire(uint64_t bytes) {
 
 void RateLimiter::cancel() {
   {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     cancelled_ = true;
   }
   cv_.notify_all();
 }
 
 void RateLimiter::resume() {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   cancelled_ = false;
 }
 

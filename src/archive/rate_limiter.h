@@ -10,9 +10,9 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
+
+#include "common/mutex.h"
 
 namespace sidewal::archive {
 
@@ -24,19 +24,19 @@ class RateLimiter {
   // Takes `bytes` from the bucket, first waiting while it is in debt. False when
   // cancel() was called (before or during the wait): the caller gives up.
   // Without a cap it is always true at once.
-  bool acquire(uint64_t bytes);
+  bool acquire(uint64_t bytes) EXCLUDES(mu_);
   // Wakes every waiter with false, and makes acquire() fail until resume().
-  void cancel();
-  void resume();
+  void cancel() EXCLUDES(mu_);
+  void resume() EXCLUDES(mu_);
 
  private:
   using Clock = std::chrono::steady_clock;
   const double rate_;  // bytes per second; 0: no cap
-  std::mutex mu_;
-  std::condition_variable cv_;
-  double tokens_;           // guarded by mu_; negative: debt
-  Clock::time_point last_;  // guarded by mu_: when tokens_ was refilled
-  bool cancelled_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  double tokens_ GUARDED_BY(mu_);           // negative: debt
+  Clock::time_point last_ GUARDED_BY(mu_);  // when tokens_ was refilled
+  bool cancelled_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace sidewal::archive

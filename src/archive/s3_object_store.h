@@ -17,11 +17,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "archive/object_store.h"
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace sidewal::archive {
@@ -112,18 +112,18 @@ class S3ObjectStore final : public ObjectStore {
   // The Status for a reply that is not a success: `what` names the request.
   Status error_status(const std::string& what, const Response& resp) const;
 
-  std::unique_ptr<Handle> take_handle();
-  void give_back(std::unique_ptr<Handle> handle);
+  std::unique_ptr<Handle> take_handle() EXCLUDES(mu_);
+  void give_back(std::unique_ptr<Handle> handle) EXCLUDES(mu_);
 
   const S3Config config_;
   const std::string scheme_;     // "http" or "https"
   const std::string host_port_;  // endpoint host[:port]
   const std::string sigv4_;      // "aws:amz:REGION:s3"
 
-  std::mutex mu_;
+  Mutex mu_;
   // Idle easy handles, each keeping its connection alive for the next
-  // request. Guarded by mu_.
-  std::vector<std::unique_ptr<Handle>> idle_;
+  // request.
+  std::vector<std::unique_ptr<Handle>> idle_ GUARDED_BY(mu_);
 };
 
 }  // namespace sidewal::archive

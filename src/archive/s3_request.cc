@@ -8,7 +8,6 @@
 
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <utility>
 
 #include "archive/s3_text.h"
@@ -83,7 +82,7 @@ std::string S3ObjectStore::url(const std::string& key, const std::string& query)
 
 std::unique_ptr<S3ObjectStore::Handle> S3ObjectStore::take_handle() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!idle_.empty()) {
       std::unique_ptr<Handle> h = std::move(idle_.back());
       idle_.pop_back();
@@ -97,7 +96,7 @@ std::unique_ptr<S3ObjectStore::Handle> S3ObjectStore::take_handle() {
 }
 
 void S3ObjectStore::give_back(std::unique_ptr<Handle> handle) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   idle_.push_back(std::move(handle));
 }
 

@@ -27,25 +27,25 @@ Uploader::~Uploader() { stop(); }
 
 void Uploader::start() {
   {
-    std::lock_guard<std::mutex> g(run_mu_);
+    MutexLock g(run_mu_);
     if (thread_.joinable()) return;
     stopping_ = false;
   }
   limiter_.resume();
   thread_ = std::thread([this] {
-    std::unique_lock<std::mutex> l(run_mu_);
+    MutexLock l(run_mu_);
     while (!stopping_) {
       l.unlock();
       (void)step();  // the error is in stats() and retried next interval
       l.lock();
-      run_cv_.wait_for(l, opts_.interval, [this] { return stopping_; });
+      run_cv_.wait_for(run_mu_, opts_.interval, [this]() REQUIRES(run_mu_) { return stopping_; });
     }
   });
 }
 
 void Uploader::stop() {
   {
-    std::lock_guard<std::mutex> g(run_mu_);
+    MutexLock g(run_mu_);
     stopping_ = true;
   }
   limiter_.cancel();  // an upload waiting for bandwidth gives up
@@ -54,7 +54,7 @@ void Uploader::stop() {
 }
 
 UploaderStats Uploader::stats() const {
-  std::lock_guard<std::mutex> g(stats_mu_);
+  MutexLock g(stats_mu_);
   UploaderStats s = stats_;
   if (behind_) {
     s.lag_seconds =
@@ -80,7 +80,7 @@ std::vector<Uploader::LocalSegment> Uploader::local_segments() const {
 void Uploader::set_archived(uint64_t lsn) {
   archived_ = lsn;
   if (opts_.floor) opts_.floor->set_keep_from(lsn + 1);
-  std::lock_guard<std::mutex> g(stats_mu_);
+  MutexLock g(stats_mu_);
   stats_.archived_lsn = lsn;
   stats_.generation = gen_;
 }
@@ -114,7 +114,7 @@ Status Uploader::step() {
   measure_lag();
   std::string event, detail;
   {
-    std::lock_guard<std::mutex> g(stats_mu_);
+    MutexLock g(stats_mu_);
     stats_.durable_lsn = std::max(stats_.durable_lsn, durable);
     stats_.lag_records = stats_.durable_lsn > archived_ ? stats_.durable_lsn - archived_ : 0;
     stats_.requests = requests_;
@@ -136,7 +136,7 @@ Status Uploader::step() {
   }
   bool stopping = false;
   {
-    std::lock_guard<std::mutex> g(run_mu_);
+    MutexLock g(run_mu_);
     stopping = stopping_;  // a pass cut short by stop() is not an outage
   }
   if (!event.empty() && opts_.on_event && !(stopping && event == "failing")) {
@@ -147,7 +147,7 @@ Status Uploader::step() {
 
 Status Uploader::start_generation(const std::string& why) {
   {
-    std::lock_guard<std::mutex> g(stats_mu_);
+    MutexLock g(stats_mu_);
     stats_.generation_reason = why;
   }
   std::string id;
@@ -185,7 +185,7 @@ Status Uploader::start_generation(const std::string& why) {
   compactions_.clear();
   set_archived(0);
   {
-    std::lock_guard<std::mutex> g(stats_mu_);
+    MutexLock g(stats_mu_);
     ++stats_.generations_started;
   }
   if (opts_.on_event) opts_.on_event("generation", id + ": " + why);
@@ -340,7 +340,7 @@ Status Uploader::ship() {
   const uint64_t durable = wal_->durable_lsn();
   const uint64_t stamp = now_stamp_us();
   {
-    std::lock_guard<std::mutex> g(stats_mu_);
+    MutexLock g(stats_mu_);
     stats_.durable_lsn = durable;
   }
   if (cur_.next_lsn == 0 || cur_.next_lsn > durable) return Status::Ok();
@@ -397,7 +397,7 @@ Status Uploader::ship() {
     cur_.pieces.push_back(key);
     set_archived(n.last_lsn);
     {
-      std::lock_guard<std::mutex> g(stats_mu_);
+      MutexLock g(stats_mu_);
       ++stats_.pieces_uploaded;
       stats_.bytes_uploaded += n.end - n.begin;
     }
@@ -452,7 +452,7 @@ Status Uploader::compact(const Compaction& c) {
     count_request();
     SIDEWAL_RETURN_IF_ERROR(store_->remove(k));
   }
-  std::lock_guard<std::mutex> g(stats_mu_);
+  MutexLock g(stats_mu_);
   ++stats_.compactions;
   stats_.bytes_uploaded += n.end;
   return Status::Ok();

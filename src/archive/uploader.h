@@ -14,12 +14,10 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +25,7 @@
 #include "archive/object_store.h"
 #include "archive/rate_limiter.h"
 #include "archive/segment_bytes.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "wal/io/io_backend.h"
 #include "wal/truncation_floor.h"
@@ -92,13 +91,13 @@ class Uploader {
   // One pass: list and resume if needed, ship every record durable now,
   // then compact sealed segments. The first error ends the pass (the next
   // one lists again).
-  Status step();
+  Status step() EXCLUDES(stats_mu_, run_mu_);
 
   // A thread calling step() every interval until stop().
-  void start();
-  void stop();
+  void start() EXCLUDES(run_mu_);
+  void stop() EXCLUDES(run_mu_);
 
-  UploaderStats stats() const;
+  UploaderStats stats() const EXCLUDES(stats_mu_);
 
  private:
   struct Cursor {
@@ -160,14 +159,14 @@ class Uploader {
   std::vector<uint8_t> body_;  // one piece or part
   uint64_t requests_ = 0;
 
-  mutable std::mutex stats_mu_;
-  UploaderStats stats_;                                 // guarded by stats_mu_
-  std::chrono::steady_clock::time_point behind_since_;  // guarded by stats_mu_
-  bool behind_ = false;                                 // guarded by stats_mu_
+  mutable Mutex stats_mu_;
+  UploaderStats stats_ GUARDED_BY(stats_mu_);
+  std::chrono::steady_clock::time_point behind_since_ GUARDED_BY(stats_mu_);
+  bool behind_ GUARDED_BY(stats_mu_) = false;
 
-  std::mutex run_mu_;
-  std::condition_variable run_cv_;
-  bool stopping_ = false;  // guarded by run_mu_
+  Mutex run_mu_;
+  CondVar run_cv_;
+  bool stopping_ GUARDED_BY(run_mu_) = false;
   std::thread thread_;
 };
 

@@ -137,7 +137,7 @@ void Uploader::measure_lag() {
     lag_.offset = w.batch_end;
     lag_.next_lsn = w.batch_last_lsn + 1;
   }
-  std::lock_guard<std::mutex> g(stats_mu_);
+  MutexLock g(stats_mu_);
   stats_.lag_bytes = archived_ >= durable ? 0 : lag_.bytes;
 }
 

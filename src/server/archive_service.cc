@@ -205,7 +205,7 @@ void ArchiveService::start(wal::Wal* wal, Metrics* metrics) {
       log::info("archive: new generation", {{"generation", detail}});
     }
   };
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   uploader_ = std::make_unique<archive::Uploader>(observed_.get(), wal, io_.get(), o);
   uploader_->start();
   metrics->set_archive_source([this] { return stats(); });
@@ -221,12 +221,12 @@ void ArchiveService::start(wal::Wal* wal, Metrics* metrics) {
 }
 
 void ArchiveService::stop() {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   if (uploader_) uploader_->stop();
 }
 
 archive::UploaderStats ArchiveService::stats() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   return uploader_ ? uploader_->stats() : archive::UploaderStats{};
 }
 

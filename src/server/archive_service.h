@@ -7,11 +7,11 @@
 
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "archive/object_store.h"
 #include "archive/uploader.h"
+#include "common/mutex.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "wal/io/io_backend.h"
@@ -42,11 +42,11 @@ class ArchiveService {
 
   // Starts shipping `wal` (open, and outliving stop()); requests and the
   // uploader's state go to `metrics`.
-  void start(wal::Wal* wal, Metrics* metrics);
+  void start(wal::Wal* wal, Metrics* metrics) EXCLUDES(mu_);
   // Stops the uploader (a step in progress finishes its request).
-  void stop();
+  void stop() EXCLUDES(mu_);
 
-  archive::UploaderStats stats() const;
+  archive::UploaderStats stats() const EXCLUDES(mu_);
 
  private:
   explicit ArchiveService(const Config& config) : config_(config) {}
@@ -56,8 +56,8 @@ class ArchiveService {
   std::unique_ptr<archive::ObjectStore> observed_;  // store_ with request metrics
   std::unique_ptr<wal::IoBackend> io_;              // O_DIRECT reads of the segments
   std::shared_ptr<wal::TruncationFloor> floor_;
-  mutable std::mutex mu_;
-  std::unique_ptr<archive::Uploader> uploader_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::unique_ptr<archive::Uploader> uploader_ GUARDED_BY(mu_);
 };
 
 }  // namespace sidewal::server

@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "common/json.h"
+#include "common/mutex.h"
 #include "server/admin_http.h"
 #include "server/archive_service.h"
 #include "server/log.h"
@@ -120,9 +121,9 @@ class Daemon {
   asio::steady_timer accept_retry_timer_;
   AdminServer admin_;
 
-  std::mutex sessions_mu_;
-  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions_;  // guarded by sessions_mu_
-  uint64_t next_conn_id_ = 1;                                      // guarded by sessions_mu_
+  Mutex sessions_mu_;
+  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions_ GUARDED_BY(sessions_mu_);
+  uint64_t next_conn_id_ GUARDED_BY(sessions_mu_) = 1;
 
   // Lifecycle, on control_.
   bool shutting_down_ = false;
@@ -187,7 +188,7 @@ void Daemon::on_accept(const boost::system::error_code& ec, Session::Socket sock
   }
   std::shared_ptr<Session> conn;
   {
-    std::lock_guard lock(sessions_mu_);
+    MutexLock lock(sessions_mu_);
     if (sessions_.size() >= config_.max_connections) {
       log::warn("limits.max_connections reached; closing new connection",
                 {{"max_connections", config_.max_connections}, {"pid", cred.pid}});
@@ -208,7 +209,7 @@ void Daemon::on_accept(const boost::system::error_code& ec, Session::Socket sock
 
 void Daemon::on_connection_closed(uint64_t id) {
   {
-    std::lock_guard lock(sessions_mu_);
+    MutexLock lock(sessions_mu_);
     sessions_.erase(id);
   }
   log::debug("connection closed", {{"conn", id}});
@@ -263,7 +264,7 @@ void Daemon::begin_shutdown(int code, const std::string& why) {
   accept_retry_timer_.cancel();
   std::vector<std::shared_ptr<Session>> live;
   {
-    std::lock_guard lock(sessions_mu_);
+    MutexLock lock(sessions_mu_);
     for (auto& [id, w] : sessions_) {
       if (auto c = w.lock()) live.push_back(std::move(c));
     }
@@ -280,7 +281,7 @@ void Daemon::begin_shutdown(int code, const std::string& why) {
     if (ec || finished_) return;
     std::vector<std::shared_ptr<Session>> stuck;
     {
-      std::lock_guard lock(sessions_mu_);
+      MutexLock lock(sessions_mu_);
       for (auto& [id, w] : sessions_) {
         if (auto c = w.lock()) stuck.push_back(std::move(c));
       }
@@ -295,7 +296,7 @@ void Daemon::begin_shutdown(int code, const std::string& why) {
 void Daemon::maybe_finish() {
   if (!shutting_down_ || !recovery_done_ || finished_) return;
   {
-    std::lock_guard lock(sessions_mu_);
+    MutexLock lock(sessions_mu_);
     if (!sessions_.empty()) return;
   }
   finished_ = true;

@@ -31,14 +31,14 @@ Status MemoryObjectStore::enter(Op op) {
 }
 
 Status MemoryObjectStore::put(const std::string& key, std::span<const uint8_t> body) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   SIDEWAL_RETURN_IF_ERROR(enter(Op::kPut));
   objects_[key].assign(body.begin(), body.end());
   return Status::Ok();
 }
 
 Status MemoryObjectStore::get(const std::string& key, std::string* body) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   SIDEWAL_RETURN_IF_ERROR(enter(Op::kGet));
   auto it = objects_.find(key);
   if (it == objects_.end()) return Status::NotFound("no object " + key);
@@ -48,7 +48,7 @@ Status MemoryObjectStore::get(const std::string& key, std::string* body) {
 
 Status MemoryObjectStore::get_range(const std::string& key, uint64_t offset, uint64_t length,
                                     std::string* body) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   SIDEWAL_RETURN_IF_ERROR(enter(Op::kGetRange));
   auto it = objects_.find(key);
   if (it == objects_.end()) return Status::NotFound("no object " + key);
@@ -58,7 +58,7 @@ Status MemoryObjectStore::get_range(const std::string& key, uint64_t offset, uin
 }
 
 Status MemoryObjectStore::list(const std::string& prefix, std::vector<archive::ObjectInfo>* out) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   out->clear();
   SIDEWAL_RETURN_IF_ERROR(enter(Op::kList));
   for (auto it = objects_.lower_bound(prefix);
@@ -73,14 +73,14 @@ Status MemoryObjectStore::list(const std::string& prefix, std::vector<archive::O
 }
 
 Status MemoryObjectStore::remove(const std::string& key) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   SIDEWAL_RETURN_IF_ERROR(enter(Op::kRemove));
   objects_.erase(key);
   return Status::Ok();
 }
 
 Status MemoryObjectStore::create_multipart(const std::string& key, std::string* upload_id) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   SIDEWAL_RETURN_IF_ERROR(enter(Op::kCreateMultipart));
   *upload_id = "upload-" + std::to_string(next_upload_++);
   uploads_[*upload_id].key = key;
@@ -90,7 +90,7 @@ Status MemoryObjectStore::create_multipart(const std::string& key, std::string* 
 Status MemoryObjectStore::upload_part(const std::string& key, const std::string& upload_id,
                                       int part_number, std::span<const uint8_t> body,
                                       std::string* etag) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   SIDEWAL_RETURN_IF_ERROR(enter(Op::kUploadPart));
   auto it = uploads_.find(upload_id);
   if (it == uploads_.end() || it->second.key != key) {
@@ -107,7 +107,7 @@ Status MemoryObjectStore::upload_part(const std::string& key, const std::string&
 
 Status MemoryObjectStore::complete_multipart(const std::string& key, const std::string& upload_id,
                                              const std::vector<std::string>& part_etags) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   SIDEWAL_RETURN_IF_ERROR(enter(Op::kCompleteMultipart));
   auto it = uploads_.find(upload_id);
   if (it == uploads_.end() || it->second.key != key) {
@@ -140,7 +140,7 @@ Status MemoryObjectStore::complete_multipart(const std::string& key, const std::
 }
 
 Status MemoryObjectStore::abort_multipart(const std::string& key, const std::string& upload_id) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   SIDEWAL_RETURN_IF_ERROR(enter(Op::kAbortMultipart));
   auto it = uploads_.find(upload_id);
   if (it != uploads_.end() && it->second.key == key) uploads_.erase(it);
@@ -148,64 +148,64 @@ Status MemoryObjectStore::abort_multipart(const std::string& key, const std::str
 }
 
 void MemoryObjectStore::set_min_part_bytes(uint64_t bytes) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   min_part_bytes_ = bytes;
 }
 void MemoryObjectStore::fail_next(int n) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   fail_next_ = n;
 }
 void MemoryObjectStore::fail_op(Op op, int n) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   fail_op_[op] = n;
 }
 void MemoryObjectStore::set_down(bool down) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   down_ = down;
 }
 void MemoryObjectStore::crash_after(int64_t calls) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   crash_after_ = calls;
 }
 void MemoryObjectStore::clear_faults() {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   fail_next_ = 0;
   fail_op_.clear();
   down_ = false;
   crash_after_ = -1;
 }
 uint64_t MemoryObjectStore::calls() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   return calls_;
 }
 uint64_t MemoryObjectStore::failed_calls() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   return failed_;
 }
 uint64_t MemoryObjectStore::calls_of(Op op) const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   auto it = calls_by_op_.find(op);
   return it == calls_by_op_.end() ? 0 : it->second;
 }
 std::map<std::string, std::string> MemoryObjectStore::objects() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   return objects_;
 }
 bool MemoryObjectStore::contains(const std::string& key) const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   return objects_.count(key) != 0;
 }
 void MemoryObjectStore::corrupt(const std::string& key, uint64_t offset) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   auto it = objects_.find(key);
   if (it != objects_.end() && offset < it->second.size()) it->second[offset] ^= 0x5A;
 }
 void MemoryObjectStore::erase(const std::string& key) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   objects_.erase(key);
 }
 size_t MemoryObjectStore::pending_multipart_uploads() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(mu_);
   return uploads_.size();
 }
 

@@ -15,11 +15,11 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "archive/object_store.h"
+#include "common/mutex.h"
 
 namespace sidewal::testing {
 
@@ -70,26 +70,26 @@ class MemoryObjectStore final : public archive::ObjectStore {
   size_t pending_multipart_uploads() const;  // created, neither completed nor aborted
 
  private:
-  // Counts the call; returns the injected failure, if any. REQUIRES: mu_ held.
-  Status enter(Op op);
+  // Counts the call; returns the injected failure, if any.
+  Status enter(Op op) REQUIRES(mu_);
 
   struct Upload {
     std::string key;
     std::map<int, std::string> parts;
   };
 
-  mutable std::mutex mu_;
-  std::map<std::string, std::string> objects_;  // guarded by mu_
-  std::map<std::string, Upload> uploads_;       // guarded by mu_
-  uint64_t next_upload_ = 1;                    // guarded by mu_
-  uint64_t calls_ = 0;                          // guarded by mu_
-  uint64_t failed_ = 0;                         // guarded by mu_
-  std::map<Op, uint64_t> calls_by_op_;          // guarded by mu_
-  int fail_next_ = 0;                           // guarded by mu_
-  std::map<Op, int> fail_op_;                   // guarded by mu_
-  bool down_ = false;                           // guarded by mu_
-  int64_t crash_after_ = -1;                    // guarded by mu_
-  uint64_t min_part_bytes_ = 5u << 20;          // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, std::string> objects_ GUARDED_BY(mu_);
+  std::map<std::string, Upload> uploads_ GUARDED_BY(mu_);
+  uint64_t next_upload_ GUARDED_BY(mu_) = 1;
+  uint64_t calls_ GUARDED_BY(mu_) = 0;
+  uint64_t failed_ GUARDED_BY(mu_) = 0;
+  std::map<Op, uint64_t> calls_by_op_ GUARDED_BY(mu_);
+  int fail_next_ GUARDED_BY(mu_) = 0;
+  std::map<Op, int> fail_op_ GUARDED_BY(mu_);
+  bool down_ GUARDED_BY(mu_) = false;
+  int64_t crash_after_ GUARDED_BY(mu_) = -1;
+  uint64_t min_part_bytes_ GUARDED_BY(mu_) = 5u << 20;
 };
 
 }  // namespace sidewal::testing

@@ -48,69 +48,69 @@ SimDisk::SimDisk(uint64_t seed, CrashModel model) : rng_(seed), model_(model) {
 
 void SimDisk::set_alignment(size_t alignment) {
   SW_ASSERT(alignment >= kSectorBytes && (alignment & (alignment - 1)) == 0);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   alignment_ = alignment;
 }
 
 void SimDisk::set_crash_model(CrashModel model) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   model_ = model;
 }
 
 void SimDisk::refuse_direct(bool refuse) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   refuse_direct_ = refuse;
 }
 
 void SimDisk::crash_after_io(uint64_t k) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   crash_at_ = k;
 }
 
 void SimDisk::tear_write_at(uint64_t k, uint32_t sectors) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   tear_at_[k] = sectors;
 }
 
 void SimDisk::tear_write_garbage_at(uint64_t k, uint32_t sector) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   tear_at_[k] = sector;
   garbage_at_.insert(k);
 }
 
 void SimDisk::set_fault_hook(FaultHook hook) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   hook_ = std::move(hook);
 }
 
 void SimDisk::fail_io(uint64_t k, int err) {
   SW_ASSERT(err > 0);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   fail_at_[k] = err;
 }
 
 uint64_t SimDisk::io_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return steps_;
 }
 
 bool SimDisk::crashed() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return crashed_;
 }
 
 void SimDisk::set_trace(bool on) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   trace_on_ = on;
 }
 
 std::vector<std::string> SimDisk::trace() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return trace_;
 }
 
 uint64_t SimDisk::unsynced_writes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   uint64_t n = 0;
   for (const auto& [id, inode] : inodes_) n += inode.pending.size();
   return n;
@@ -286,7 +286,7 @@ Status SimDisk::do_sync(Handle& h, const char* op) {
 // ---- IoBackend: data ----
 
 Result<size_t> SimDisk::direct_alignment(const std::string& dir) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (crashed_) return crash_status("direct_alignment " + dir);
   if (!dir_exists(volatile_ns_, normalize(dir))) {
     return Status::FromErrno(ENOENT, "probe O_DIRECT alignment in " + dir);
@@ -300,7 +300,7 @@ Result<size_t> SimDisk::direct_alignment(const std::string& dir) {
 }
 
 Result<FileHandle> SimDisk::open(const std::string& path, const OpenOptions& options) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const std::string what = "open " + path;
   if (crashed_) return crash_status(what);
   if (options.direct && refuse_direct_) {
@@ -336,7 +336,7 @@ Result<FileHandle> SimDisk::open(const std::string& path, const OpenOptions& opt
 }
 
 Status SimDisk::close(FileHandle file) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   // Allowed after a crash: a dying process still closes its descriptors.
   if (handles_.erase(file) == 0) {
     return Status::InvalidArgument("close: file handle " + std::to_string(file) +
@@ -346,7 +346,7 @@ Status SimDisk::close(FileHandle file) {
 }
 
 Status SimDisk::write(FileHandle file, uint64_t offset, const void* buf, size_t len) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Handle* h = nullptr;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "write", &h));
   if (crashed_) return crash_status("write " + range(h->path, offset, len));
@@ -356,7 +356,7 @@ Status SimDisk::write(FileHandle file, uint64_t offset, const void* buf, size_t 
 }
 
 Status SimDisk::write_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Handle* h = nullptr;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "write_and_sync", &h));
   if (crashed_) return crash_status("write_and_sync " + range(h->path, offset, len));
@@ -368,7 +368,7 @@ Status SimDisk::write_and_sync(FileHandle file, uint64_t offset, const void* buf
 
 Status SimDisk::write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,
                                 uint64_t offset2, const void* buf2, size_t len2) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Handle* h = nullptr;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "write2_and_sync", &h));
   if (crashed_) return crash_status("write2_and_sync " + range(h->path, offset, len));
@@ -381,7 +381,7 @@ Status SimDisk::write2_and_sync(FileHandle file, uint64_t offset, const void* bu
 }
 
 Status SimDisk::sync(FileHandle file) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Handle* h = nullptr;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "sync", &h));
   if (crashed_) return crash_status("fdatasync " + h->path);
@@ -391,7 +391,7 @@ Status SimDisk::sync(FileHandle file) {
 Status SimDisk::preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill /*fill*/) {
   // Both fills read as zeros and are durable after the call; the simulation
   // has no extents, so they are the same here.
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Handle* h = nullptr;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "preallocate", &h));
   const std::string what = "preallocate " + h->path + " " + std::to_string(bytes) + " bytes";
@@ -430,7 +430,7 @@ Status SimDisk::preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill /*f
 
 Status SimDisk::read(FileHandle file, uint64_t offset, void* buf, size_t len, size_t* got) {
   *got = 0;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Handle* h = nullptr;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "read", &h));
   if (crashed_) return crash_status("read " + range(h->path, offset, len));
@@ -452,7 +452,7 @@ Status SimDisk::read(FileHandle file, uint64_t offset, void* buf, size_t len, si
 }
 
 Result<uint64_t> SimDisk::file_size(FileHandle file) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Handle* h = nullptr;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "file_size", &h));
   if (crashed_) return crash_status("fstat " + h->path);
@@ -462,7 +462,7 @@ Result<uint64_t> SimDisk::file_size(FileHandle file) {
 // ---- IoBackend: namespace ----
 
 Status SimDisk::sync_dir(const std::string& dir) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const std::string what = "fsync directory " + dir;
   if (crashed_) return crash_status(what);
   const std::string norm = normalize(dir);
@@ -492,7 +492,7 @@ Status SimDisk::sync_dir(const std::string& dir) {
 }
 
 Status SimDisk::create_dir(const std::string& dir) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const std::string what = "mkdir " + dir;
   if (crashed_) return crash_status(what);
   Step s = take_step(StepKind::kOther, "mkdir", dir);
@@ -515,7 +515,7 @@ Status SimDisk::create_dir(const std::string& dir) {
 }
 
 Status SimDisk::remove(const std::string& path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const std::string what = "unlink " + path;
   if (crashed_) return crash_status(what);
   Step s = take_step(StepKind::kOther, "unlink", path);
@@ -532,7 +532,7 @@ Status SimDisk::remove(const std::string& path) {
 }
 
 Status SimDisk::rename(const std::string& from, const std::string& to) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const std::string what = "rename " + from + " to " + to;
   if (crashed_) return crash_status(what);
   Step s = take_step(StepKind::kOther, "rename", from, 0, 0, &to);
@@ -557,7 +557,7 @@ Status SimDisk::rename(const std::string& from, const std::string& to) {
 }
 
 Result<std::vector<std::string>> SimDisk::list_dir(const std::string& dir) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const std::string what = "opendir " + dir;
   if (crashed_) return crash_status(what);
   const std::string norm = normalize(dir);
@@ -577,7 +577,7 @@ Result<std::vector<std::string>> SimDisk::list_dir(const std::string& dir) {
 // ---- media faults ----
 
 Status SimDisk::inject_read_error(const std::string& path, uint64_t offset) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = volatile_ns_.files.find(normalize(path));
   if (it == volatile_ns_.files.end()) {
     return Status::NotFound("inject_read_error: no file " + path);
@@ -588,7 +588,7 @@ Status SimDisk::inject_read_error(const std::string& path, uint64_t offset) {
 
 Status SimDisk::flip_bit_at_rest(const std::string& path, uint64_t offset, unsigned bit) {
   SW_ASSERT(bit < 8);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = volatile_ns_.files.find(normalize(path));
   if (it == volatile_ns_.files.end()) return Status::NotFound("flip_bit_at_rest: no file " + path);
   Inode& inode = inodes_[it->second];
@@ -609,7 +609,7 @@ Status SimDisk::flip_bit_at_rest(const std::string& path, uint64_t offset, unsig
 // ---- power loss ----
 
 SimDisk::RestartReport SimDisk::restart() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   RestartReport rep;
   const bool process_only = model_ == CrashModel::kProcessCrash;
   Namespace ns = process_only ? volatile_ns_ : durable_ns_;
@@ -718,7 +718,7 @@ SimDisk::RestartReport SimDisk::restart() {
 }
 
 bool SimDisk::durable_exists(const std::string& path) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const std::string norm = normalize(path);
   if (durable_ns_.files.count(norm) == 0) return false;
   for (std::string a = parent_of(norm); a != "/"; a = parent_of(a)) {
@@ -728,7 +728,7 @@ bool SimDisk::durable_exists(const std::string& path) const {
 }
 
 Result<std::vector<uint8_t>> SimDisk::durable_content(const std::string& path) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = durable_ns_.files.find(normalize(path));
   if (it == durable_ns_.files.end()) {
     return Status::NotFound("durable_content: " + path + " is not in the durable namespace");

@@ -103,13 +103,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "wal/io/io_backend.h"
 
 namespace sidewal::wal {
@@ -269,44 +269,46 @@ class SimDisk final : public IoBackend {
     bool tear_later = false;  // kProceed, but torn at tear_sectors if unsynced at power loss
   };
 
-  // All REQUIRE mu_ held.
+  // Fault plan, trace and handle table: with mu_ held.
   Step take_step(StepKind kind, const char* op, const std::string& path, uint64_t offset = 0,
-                 uint64_t len = 0, const std::string* to = nullptr);
-  Status crash_status(const std::string& what) const;
-  void record(const Step& step, const std::string& what, const Status& result);
-  Status lookup(FileHandle file, const char* op, Handle** out);
+                 uint64_t len = 0, const std::string* to = nullptr) REQUIRES(mu_);
+  void record(const Step& step, const std::string& what, const Status& result) REQUIRES(mu_);
+  Status lookup(FileHandle file, const char* op, Handle** out) REQUIRES(mu_);
   Status check_direct(const Handle& h, uint64_t offset, const void* buf, size_t len,
-                      const char* op) const;
-  Status do_write(Handle& h, uint64_t offset, const uint8_t* buf, size_t len, const char* op);
-  Status do_sync(Handle& h, const char* op);
-  void apply_durable(Inode& inode, const Pending& p, size_t bytes);
+                      const char* op) const REQUIRES(mu_);
+  Status do_write(Handle& h, uint64_t offset, const uint8_t* buf, size_t len, const char* op)
+      REQUIRES(mu_);
+  Status do_sync(Handle& h, const char* op) REQUIRES(mu_);
   // Writes a sector of garbage (neither the pending write's bytes nor the
-  // durable ones) at `at` of p's range. REQUIRES mu_ held (draws from rng_).
-  void apply_garbage(Inode& inode, const Pending& p, size_t at);
+  // durable ones) at `at` of p's range (draws from rng_).
+  void apply_garbage(Inode& inode, const Pending& p, size_t at) REQUIRES(mu_);
+  // Touch only their arguments (the caller holds mu_ for those that are members).
+  Status crash_status(const std::string& what) const;
+  void apply_durable(Inode& inode, const Pending& p, size_t bytes);
   std::string parent_of(const std::string& norm) const;
   bool dir_exists(const Namespace& ns, const std::string& norm) const;
 
-  mutable std::mutex mu_;
-  std::mt19937_64 rng_;                   // guarded by mu_; only restart() draws from it
-  CrashModel model_;                      // guarded by mu_
-  size_t alignment_ = 4096;               // guarded by mu_
-  bool refuse_direct_ = false;            // guarded by mu_
-  std::map<uint64_t, Inode> inodes_;      // guarded by mu_
-  uint64_t next_inode_ = 1;               // guarded by mu_
-  Namespace volatile_ns_;                 // guarded by mu_
-  Namespace durable_ns_;                  // guarded by mu_
-  std::map<FileHandle, Handle> handles_;  // guarded by mu_
-  FileHandle next_handle_ = 100;          // guarded by mu_; never reused, even across restarts
-  uint64_t steps_ = 0;                    // guarded by mu_; steps taken since the last restart
-  uint64_t next_seq_ = 0;                 // guarded by mu_; Pending::seq source
-  std::optional<uint64_t> crash_at_;      // guarded by mu_
-  std::map<uint64_t, uint32_t> tear_at_;  // guarded by mu_
-  std::set<uint64_t> garbage_at_;         // guarded by mu_; tear_at_ steps that tear with garbage
-  std::map<uint64_t, int> fail_at_;       // guarded by mu_
-  FaultHook hook_;                        // guarded by mu_
-  bool crashed_ = false;                  // guarded by mu_
-  bool trace_on_ = false;                 // guarded by mu_
-  std::vector<std::string> trace_;        // guarded by mu_
+  mutable Mutex mu_;
+  std::mt19937_64 rng_ GUARDED_BY(mu_);  // only restart() draws from it
+  CrashModel model_ GUARDED_BY(mu_);
+  size_t alignment_ GUARDED_BY(mu_) = 4096;
+  bool refuse_direct_ GUARDED_BY(mu_) = false;
+  std::map<uint64_t, Inode> inodes_ GUARDED_BY(mu_);
+  uint64_t next_inode_ GUARDED_BY(mu_) = 1;
+  Namespace volatile_ns_ GUARDED_BY(mu_);
+  Namespace durable_ns_ GUARDED_BY(mu_);
+  std::map<FileHandle, Handle> handles_ GUARDED_BY(mu_);
+  FileHandle next_handle_ GUARDED_BY(mu_) = 100;  // never reused, even across restarts
+  uint64_t steps_ GUARDED_BY(mu_) = 0;            // steps taken since the last restart
+  uint64_t next_seq_ GUARDED_BY(mu_) = 0;         // Pending::seq source
+  std::optional<uint64_t> crash_at_ GUARDED_BY(mu_);
+  std::map<uint64_t, uint32_t> tear_at_ GUARDED_BY(mu_);
+  std::set<uint64_t> garbage_at_ GUARDED_BY(mu_);  // tear_at_ steps that tear with garbage
+  std::map<uint64_t, int> fail_at_ GUARDED_BY(mu_);
+  FaultHook hook_ GUARDED_BY(mu_);
+  bool crashed_ GUARDED_BY(mu_) = false;
+  bool trace_on_ GUARDED_BY(mu_) = false;
+  std::vector<std::string> trace_ GUARDED_BY(mu_);
 };
 
 }  // namespace sidewal::wal

@@ -50,7 +50,7 @@ Status WalImpl::start(const DirScan& scan) {
   uint64_t pos = 0;
   std::shared_ptr<const SecureKey> active_key;
   {
-    std::lock_guard<std::mutex> t(table_mu_);
+    MutexLock t(table_mu_);
     for (size_t i = 0; i < scan.keep_segments; ++i) {
       const SegmentScan& s = scan.segments[i];
       Segment seg;
@@ -101,7 +101,7 @@ Status WalImpl::start(const DirScan& scan) {
     seg.preamble = p;
     seg.on_disk = true;
     pos = format::records_offset(p);
-    std::lock_guard<std::mutex> t(table_mu_);
+    MutexLock t(table_mu_);
     if (replace_last) {
       SW_ASSERT(segs_.back().path == path);
       segs_.back() = std::move(seg);
@@ -110,7 +110,16 @@ Status WalImpl::start(const DirScan& scan) {
     }
   }
 
-  const Segment& active = segs_.back();
+  // Nothing else runs until the threads start at the end; mu_ is held all
+  // the same for what they will share (as everywhere else), and let go
+  // before they start.
+  MutexLock lk(mu_);
+  const Segment* last;
+  {
+    MutexLock t(table_mu_);
+    last = &segs_.back();  // stays put: only start() changes segs_ before the threads run
+  }
+  const Segment& active = *last;
   OpenOptions o;
   o.direct = true;
   o.dsync = opts_.sync_mode == SyncMode::kODsync;
@@ -149,6 +158,7 @@ Status WalImpl::start(const DirScan& scan) {
   durable_lsn_.store(scan.next_lsn - 1, std::memory_order_release);
   spare_wanted_ = true;
   state_.store(static_cast<uint8_t>(LogState::kReady));
+  lk.unlock();
   flusher_ = std::thread([this] { flusher_loop(); });
   completer_ = std::thread([this] { completer_loop(); });
   preparer_ = std::thread([this] { preparer_loop(); });
@@ -166,7 +176,7 @@ void WalImpl::enter_failed_locked(const Status& why) {
 }
 
 Status WalImpl::failure() const {
-  std::lock_guard<std::mutex> lk(mu_);
+  MutexLock lk(mu_);
   return failed_;
 }
 
@@ -179,11 +189,11 @@ Status WalImpl::caller_error_locked() const {
 }
 
 Status WalImpl::close() {
-  std::lock_guard<std::mutex> c(close_mu_);
+  MutexLock c(close_mu_);
   if (closed_) return Status::Ok();
   closed_ = true;
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(mu_);
     closing_ = true;
     stopping_preparer_ = true;
     flush_cv_.notify_one();
@@ -192,7 +202,7 @@ Status WalImpl::close() {
   }
   if (flusher_.joinable()) flusher_.join();
   {
-    std::lock_guard<std::mutex> g(complete_mu_);
+    MutexLock g(complete_mu_);
     completer_stop_ = true;
     complete_cv_.notify_one();
   }
@@ -204,7 +214,7 @@ Status WalImpl::close() {
     write_fd_ = -1;
   }
   dir_lock_.reset();  // nothing of ours writes any more: the next writer may open
-  std::lock_guard<std::mutex> lk(mu_);
+  MutexLock lk(mu_);
   if (!failed_.ok()) return caller_error_locked();
   return st;
 }

@@ -14,21 +14,21 @@
 //     (when no next group waits, the flusher runs them itself:
 //     deliver_or_hand_off);
 //   - one preparer creates the next segment (.spare) ahead of time.
-// Lock order: mu_ -> table_mu_. complete_mu_, listeners_mu_ and truncate_mu_
-// are never held together with mu_.
+// Lock order: mu_ -> table_mu_ (ACQUIRED_BEFORE). complete_mu_,
+// listeners_mu_ and truncate_mu_ are never held together with mu_. The lock
+// rules are annotations clang's -Wthread-safety checks (common/mutex.h).
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "wal/codecs/record_cipher.h"
 #include "wal/codecs/segment_keys.h"
 #include "wal/dir_lock.h"
@@ -48,7 +48,10 @@ class WalImpl final : public Wal {
   Status start(const DirScan& scan);
   // Keeps the directory's exclusive lock (null: none) until close(); called
   // by Wal::open before start().
-  void hold_dir_lock(std::shared_ptr<const DirLock> lock) { dir_lock_ = std::move(lock); }
+  void hold_dir_lock(std::shared_ptr<const DirLock> lock) EXCLUDES(close_mu_) {
+    MutexLock c(close_mu_);
+    dir_lock_ = std::move(lock);
+  }
 
   void append(std::span<const RecordIn> records, AppendCallback done) override;
   Status read(uint64_t from_lsn, const ReadLimits& limits, std::vector<Record>* out,
@@ -80,8 +83,9 @@ class WalImpl final : public Wal {
   // `base` (rewritten unchanged), [carry, used) the queued records. Bytes of
   // buf at and after `used` are stale (left from earlier turns): the flusher
   // zeroes [used, round_up(used)) before the write, and records encode their
-  // own padding. Guarded by mu_ while it is the fill buffer; owned by the
-  // flusher while it is being flushed.
+  // own padding. bufs_[fill_] (the fill buffer) is GUARDED_BY(mu_); the
+  // other one, while it is being flushed, is owned by the flusher thread,
+  // which reaches it through the reference it took under mu_.
   struct Staging {
     AlignedBuffer buf;
     uint64_t base = 0;  // multiple of align_
@@ -138,15 +142,15 @@ class WalImpl final : public Wal {
   // buffer, or ask the preparer for a spare and note spare_attempts_ in
   // *asked_at_attempt); kRefused: the spare it asked for could not be made
   // (ENOSPC), *refused says so.
-  Placement place_locked(uint64_t bytes, uint64_t* asked_at_attempt, Status* refused);
+  Placement place_locked(uint64_t bytes, uint64_t* asked_at_attempt, Status* refused) REQUIRES(mu_);
   void park_locked(std::span<const RecordIn> records, uint64_t bytes, AppendCallback&& done,
-                   uint64_t asked_at_attempt);
+                   uint64_t asked_at_attempt) REQUIRES(mu_);
   // Admits parked batches in order while they fit; after a failure or once
   // closing, refuses them all. Refusals go to *refused, for
   // hand_off_refused once mu_ is released.
-  void admit_parked_locked(std::vector<Completion>* refused);
-  void hand_off_refused(std::vector<Completion>* refused);
-  void encode_batch_locked(std::span<const RecordIn> records, AppendCallback&& done);
+  void admit_parked_locked(std::vector<Completion>* refused) REQUIRES(mu_);
+  void hand_off_refused(std::vector<Completion>* refused) EXCLUDES(mu_);
+  void encode_batch_locked(std::span<const RecordIn> records, AppendCallback&& done) REQUIRES(mu_);
 
   // Flusher (writer/flusher.cc). One turn of flusher_loop: wait for work,
   // swap the staging buffers, write the flush without mu_, finish it.
@@ -162,24 +166,32 @@ class WalImpl final : public Wal {
     uint64_t dwb_bytes = 0;  // written to the double-write slot
     double seconds = 0;      // write + slot write + sync
   };
-  void flusher_loop();
-  void wait_for_flush_work_locked(std::unique_lock<std::mutex>& lk);
-  void fail_queued_locked(std::unique_lock<std::mutex>& lk, Staging& fl);
-  Recarry swap_buffers_locked(Staging& fl);
-  void prepare_next_locked(Staging& flushing, Staging& next);
-  FlushResult write_flush(Staging& fl, const Recarry& recarry);
+  void flusher_loop() EXCLUDES(mu_);
+  // The fill buffer. The flusher keeps this reference once swap_buffers_locked
+  // has made it the buffer being flushed, which it then owns without mu_: the
+  // analysis cannot follow that hand-over (it would see bufs_ written without
+  // mu_), and does not look through this call.
+  Staging& fill_buffer_locked() REQUIRES(mu_) { return bufs_[fill_]; }
+  void wait_for_flush_work_locked() REQUIRES(mu_);
+  // Lets go of mu_ while it hands the failed callbacks over; holds it again
+  // when it returns.
+  void fail_queued_locked(Staging& fl) REQUIRES(mu_);
+  Recarry swap_buffers_locked(Staging& fl) REQUIRES(mu_);
+  void prepare_next_locked(Staging& flushing, Staging& next) REQUIRES(mu_);
+  FlushResult write_flush(Staging& fl, const Recarry& recarry) EXCLUDES(mu_);
   Status seal_flush(Staging& fl, const Recarry& recarry, TailWindow::Prepared* tail_chunk);
   Status roll_to(const Staging& s);
   // Writes a flush's pages (and, with the double-write buffer, the copy of its
   // partly filled last page; *dwb_bytes says how many slot bytes) and syncs.
   Status write_pages(const Staging& s, uint64_t* dwb_bytes);
   void publish_to_tail(const Staging& fl, TailWindow::Prepared&& tail_chunk);
-  void finish_flush_locked(std::unique_lock<std::mutex>& lk, Staging& fl, FlushResult r);
+  // Lets go of mu_ while it delivers; holds it again when it returns.
+  void finish_flush_locked(Staging& fl, FlushResult r) REQUIRES(mu_);
 
   // Completer (writer/completer.cc).
-  void completer_loop();
+  void completer_loop() EXCLUDES(complete_mu_);
   // Queues `c` for the completer; refills *refill with a recycled vector.
-  void hand_off(Completion&& c, std::vector<Pending>* refill);
+  void hand_off(Completion&& c, std::vector<Pending>* refill) EXCLUDES(mu_, complete_mu_);
   // The flusher's way to hand over a flush: when nothing is queued for the
   // next flush and the completer is idle with nothing queued, the flusher
   // delivers `c` itself (one thread wake-up fewer per commit when appends
@@ -187,25 +199,26 @@ class WalImpl final : public Wal {
   // callbacks while the flusher writes the next group. Either way callbacks
   // run in LSN order: only one thread delivers at a time (completer_busy_)
   // and the flusher delivers only behind an empty queue.
-  void deliver_or_hand_off(Completion&& c, std::vector<Pending>* refill, bool next_flush_waiting);
+  void deliver_or_hand_off(Completion&& c, std::vector<Pending>* refill, bool next_flush_waiting)
+      EXCLUDES(mu_, complete_mu_);
   // Runs one completion's observer calls, callbacks and listeners and
   // releases its queued bytes. Called by whoever holds completer_busy_.
-  void run_completion(Completion& c);
-  void notify_listeners(uint64_t durable);
+  void run_completion(Completion& c) EXCLUDES(mu_, complete_mu_);
+  void notify_listeners(uint64_t durable) EXCLUDES(listeners_mu_);
 
   // Segment preparer (writer/segment_preparer.cc).
-  void preparer_loop();
+  void preparer_loop() EXCLUDES(mu_);
   // How the preparer fills the next spare (WalOptions::preallocation); starts
   // a new history window.
-  ZeroFill zero_fill_for_spare_locked();
+  ZeroFill zero_fill_for_spare_locked() REQUIRES(mu_);
   // A new segment's preamble (fresh salt under the current key when
   // encrypting) and its record key (null for plaintext).
   Status new_segment_preamble(uint64_t id, format::Preamble* p,
                               std::shared_ptr<const SecureKey>* key);
 
   // Fail-stop (wal_impl.cc).
-  void enter_failed_locked(const Status& why);
-  Status caller_error_locked() const;
+  void enter_failed_locked(const Status& why) REQUIRES(mu_);
+  Status caller_error_locked() const REQUIRES(mu_);
 
   const WalOptions opts_;
   const std::shared_ptr<IoBackend> io_owner_;
@@ -220,12 +233,11 @@ class WalImpl final : public Wal {
   const size_t staging_bytes_;      // capacity of each staging buffer
   const uint64_t max_batch_bytes_;  // largest encoded batch append() accepts
 
-  mutable std::mutex mu_;
-  std::condition_variable flush_cv_;  // flusher waits for work
-  std::condition_variable
-      space_cv_;  // appenders over max_pending_bytes wait for acks, failure or close
-  std::condition_variable prep_cv_;  // preparer waits for a request
-  Staging bufs_[2];                  // guarded by mu_ (see Staging)
+  mutable Mutex mu_ ACQUIRED_BEFORE(table_mu_);
+  CondVar flush_cv_;  // flusher waits for work
+  CondVar space_cv_;  // appenders over max_pending_bytes wait for acks, failure or close
+  CondVar prep_cv_;   // preparer waits for a request
+  Staging bufs_[2] GUARDED_BY(mu_);  // see Staging
   // Appends that could not be placed when made, with a copy of their
   // records, in call (= LSN) order; their bytes are in pending_bytes_.
   struct Parked {
@@ -235,15 +247,16 @@ class WalImpl final : public Wal {
     AppendCallback done;
     uint64_t asked_at_attempt = kNotAsked;  // spare_attempts_ when it asked for a spare
   };
-  std::deque<Parked> parked_;       // guarded by mu_
-  int fill_ = 0;                    // index of the fill buffer; guarded by mu_
-  uint64_t next_lsn_ = 1;           // guarded by mu_
-  uint64_t pending_bytes_ = 0;      // appended (parked too), callbacks not yet run; guarded by mu_
-  uint64_t last_index_offset_ = 0;  // of the fill target segment; guarded by mu_
-  bool index_empty_ = true;         // fill target has no index entry yet; guarded by mu_
-  bool flusher_idle_ = false;       // guarded by mu_
-  bool closing_ = false;            // guarded by mu_
-  bool stopping_preparer_ = false;  // guarded by mu_
+  std::deque<Parked> parked_ GUARDED_BY(mu_);
+  int fill_ GUARDED_BY(mu_) = 0;  // index of the fill buffer
+  uint64_t next_lsn_ GUARDED_BY(mu_) = 1;
+  // Appended (parked too), callbacks not yet run.
+  uint64_t pending_bytes_ GUARDED_BY(mu_) = 0;
+  uint64_t last_index_offset_ GUARDED_BY(mu_) = 0;  // of the fill target segment
+  bool index_empty_ GUARDED_BY(mu_) = true;         // fill target has no index entry yet
+  bool flusher_idle_ GUARDED_BY(mu_) = false;
+  bool closing_ GUARDED_BY(mu_) = false;
+  bool stopping_preparer_ GUARDED_BY(mu_) = false;
   // Fail-stop has one owner, this engine: failed_ (the first failure) and
   // state_ (below) are the only copy of it in the process. Invariant (seen
   // from outside mu_): state_ == kFailed exactly when !failed_.ok(); both are
@@ -251,45 +264,45 @@ class WalImpl final : public Wal {
   // cleared. Everyone else (the daemon's LogService, its sessions, /healthz,
   // /readyz, STATUS) reads them through state() and failure() and keeps no
   // copy.
-  Status failed_;                 // first failure; guarded by mu_
-  bool failed_notified_ = false;  // on_failed handed to the completer; guarded by mu_
-  // Spare segment (guarded by mu_).
-  bool spare_ready_ = false;
-  bool spare_wanted_ = false;
-  uint64_t spare_id_ = 0;
-  std::string spare_path_;
-  format::Preamble spare_preamble_;
-  std::shared_ptr<const SecureKey> spare_key_;
-  Status spare_status_;          // result of the last pre-creation attempt
-  uint64_t spare_attempts_ = 0;  // finished pre-creation attempts
-  uint64_t next_segment_id_ = 1;
-  // Flush history for WalOptions::Preallocation::kAuto (guarded by mu_):
-  // record bytes and flushes so far, and their values when the preparer last
-  // chose how to fill a spare.
-  uint64_t flushed_bytes_ = 0;
-  uint64_t flush_count_ = 0;
-  uint64_t flushed_bytes_at_spare_ = 0;
-  uint64_t flush_count_at_spare_ = 0;
+  Status failed_ GUARDED_BY(mu_);                 // first failure
+  bool failed_notified_ GUARDED_BY(mu_) = false;  // on_failed handed to the completer
+  // Spare segment.
+  bool spare_ready_ GUARDED_BY(mu_) = false;
+  bool spare_wanted_ GUARDED_BY(mu_) = false;
+  uint64_t spare_id_ GUARDED_BY(mu_) = 0;
+  std::string spare_path_ GUARDED_BY(mu_);
+  format::Preamble spare_preamble_ GUARDED_BY(mu_);
+  std::shared_ptr<const SecureKey> spare_key_ GUARDED_BY(mu_);
+  Status spare_status_ GUARDED_BY(mu_);          // result of the last pre-creation attempt
+  uint64_t spare_attempts_ GUARDED_BY(mu_) = 0;  // finished pre-creation attempts
+  uint64_t next_segment_id_ GUARDED_BY(mu_) = 1;
+  // Flush history for WalOptions::Preallocation::kAuto: record bytes and
+  // flushes so far, and their values when the preparer last chose how to
+  // fill a spare.
+  uint64_t flushed_bytes_ GUARDED_BY(mu_) = 0;
+  uint64_t flush_count_ GUARDED_BY(mu_) = 0;
+  uint64_t flushed_bytes_at_spare_ GUARDED_BY(mu_) = 0;
+  uint64_t flush_count_at_spare_ GUARDED_BY(mu_) = 0;
 
-  // Flusher-only state.
+  // Owned by the flusher thread (start() sets them before it starts, close()
+  // after it is joined): no lock, which the analysis cannot express.
   FileHandle write_fd_ = -1;
   // Double-write buffer (docs/format.md): the slot the next copy goes to.
   // The other slot holds the durable copy of the page this flush rewrites,
-  // so it is never the one written. Flusher-only after start().
+  // so it is never the one written.
   size_t dwb_next_slot_ = 0;
-  AlignedBuffer dwb_slot_;    // encoded slot (header + image), flusher-only
+  AlignedBuffer dwb_slot_;    // encoded slot (header + image)
   RecordCipher seal_cipher_;  // seals encrypted flushes (one per thread)
 
-  std::mutex complete_mu_;
-  std::condition_variable complete_cv_;
-  std::deque<Completion> completions_;  // guarded by complete_mu_
-  std::vector<std::vector<Pending>>
-      spare_vectors_;            // emptied, capacity kept; guarded by complete_mu_
-  bool completer_stop_ = false;  // guarded by complete_mu_
+  Mutex complete_mu_;
+  CondVar complete_cv_;
+  std::deque<Completion> completions_ GUARDED_BY(complete_mu_);
+  // Emptied, capacity kept.
+  std::vector<std::vector<Pending>> spare_vectors_ GUARDED_BY(complete_mu_);
+  bool completer_stop_ GUARDED_BY(complete_mu_) = false;
   // A thread (the completer, or the flusher in deliver_or_hand_off) is
-  // running a completion outside complete_mu_; the other waits. Guarded by
-  // complete_mu_.
-  bool completer_busy_ = false;
+  // running a completion outside complete_mu_; the other waits.
+  bool completer_busy_ GUARDED_BY(complete_mu_) = false;
 
   // Fed by the flusher after each successful write+sync and before
   // durable_lsn_ moves, so every durable LSN at or above its first is in it.
@@ -301,22 +314,22 @@ class WalImpl final : public Wal {
   // see failed_), read without a lock by state().
   std::atomic<uint8_t> state_{static_cast<uint8_t>(LogState::kRecovering)};
 
-  mutable std::mutex table_mu_;
-  std::deque<Segment> segs_;  // guarded by table_mu_; never empty after start()
+  mutable Mutex table_mu_;
+  std::deque<Segment> segs_ GUARDED_BY(table_mu_);  // never empty after start()
 
-  std::mutex truncate_mu_;  // serializes truncate_before
+  Mutex truncate_mu_;  // serializes truncate_before
 
   // Held while listeners run (on the completer, or the flusher), so a listener must not
   // call add/remove_durable_listener itself.
-  std::mutex listeners_mu_;
-  std::map<uint64_t, std::function<void(uint64_t)>> listeners_;  // guarded by listeners_mu_
-  uint64_t next_listener_id_ = 1;                                // guarded by listeners_mu_
+  Mutex listeners_mu_;
+  std::map<uint64_t, std::function<void(uint64_t)>> listeners_ GUARDED_BY(listeners_mu_);
+  uint64_t next_listener_id_ GUARDED_BY(listeners_mu_) = 1;
 
-  std::mutex close_mu_;  // serializes close()
-  bool closed_ = false;  // guarded by close_mu_
+  Mutex close_mu_;  // serializes close()
+  bool closed_ GUARDED_BY(close_mu_) = false;
   // One writer per directory (wal/dir_lock.h); released by close() once the
-  // files are closed. Guarded by close_mu_ after start().
-  std::shared_ptr<const DirLock> dir_lock_;
+  // files are closed.
+  std::shared_ptr<const DirLock> dir_lock_ GUARDED_BY(close_mu_);
   std::thread flusher_;
   std::thread completer_;
   std::thread preparer_;

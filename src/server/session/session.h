@@ -42,11 +42,11 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string_view>
 #include <vector>
 
+#include "common/mutex.h"
 #include "proto/protocol.h"
 #include "server/server_context.h"
 #include "server/session/frame_reader.h"
@@ -124,12 +124,12 @@ class Session : public std::enable_shared_from_this<Session> {
     Status status;
   };
   struct AppendSink : boost::intrusive_ref_counter<AppendSink, boost::thread_safe_counter> {
-    std::mutex mu;
-    std::vector<AppendDone> done;  // guarded by mu; in completion order
-    std::weak_ptr<Session> owner;  // set at creation; expires with the session
+    Mutex mu;
+    std::vector<AppendDone> done GUARDED_BY(mu);  // in completion order
+    std::weak_ptr<Session> owner;                 // set at creation; expires with the session
     // Engine callback: queue the result; post drain_appends() to the owner
     // if the queue was empty and the owner is still alive.
-    void completed(uint64_t seq, const Status& st, uint64_t first_lsn);
+    void completed(uint64_t seq, const Status& st, uint64_t first_lsn) EXCLUDES(mu);
   };
   using AppendSinkRef = boost::intrusive_ptr<AppendSink>;
 

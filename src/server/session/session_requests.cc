@@ -98,7 +98,7 @@ void Session::handle_append(uint64_t seq) {
 void Session::AppendSink::completed(uint64_t seq, const Status& st, uint64_t first_lsn) {
   std::shared_ptr<Session> session;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     done.push_back(AppendDone{.seq = seq, .first_lsn = first_lsn, .status = st});
     // Only the first result of a batch posts: drain_appends() takes them all.
     if (done.size() == 1) session = owner.lock();
@@ -112,7 +112,7 @@ void Session::AppendSink::completed(uint64_t seq, const Status& st, uint64_t fir
 void Session::drain_appends() {
   SW_ASSERT(done_batch_.empty());
   {
-    std::lock_guard lock(sink_->mu);
+    MutexLock lock(sink_->mu);
     done_batch_.swap(sink_->done);
   }
   // Replies are queued for the whole batch first, then written together.

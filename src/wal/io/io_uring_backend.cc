@@ -21,7 +21,7 @@ std::string at(const posix::FileInfo& info, uint64_t offset, size_t len) {
   return info.path + " offset " + std::to_string(offset) + " length " + std::to_string(len);
 }
 
-Status init_ring(UringBackend::Ring& r) {
+Status init_ring(UringBackend::Ring& r) REQUIRES(r.mu) {
   int ret = io_uring_queue_init(kRingEntries, &r.ring, 0);
   if (ret < 0) return Status::FromErrno(-ret, "io_uring_setup");
   r.initialised = true;
@@ -42,7 +42,7 @@ Status check_opcodes(struct io_uring* ring) {
   return Status::Ok();
 }
 
-struct io_uring_sqe* next_sqe(UringBackend::Ring& r) {
+struct io_uring_sqe* next_sqe(UringBackend::Ring& r) REQUIRES(r.mu) {
   struct io_uring_sqe* sqe = io_uring_get_sqe(&r.ring);
   // Every call reaps all it submitted before releasing the ring, so the SQ
   // ring is empty here.
@@ -55,8 +55,7 @@ struct io_uring_sqe* next_sqe(UringBackend::Ring& r) {
 // failed io_uring_enter/wait (callers build the message only then: no string
 // is built on the I/O path). After such a failure the ring may still hold our
 // SQEs or unreaped completions, so it is marked broken and never used again.
-// REQUIRES: r.mu held.
-int run(UringBackend::Ring& r, unsigned n, int* results) {
+int run(UringBackend::Ring& r, unsigned n, int* results) REQUIRES(r.mu) {
   unsigned submitted = 0;
   int fruitless = 0;
   while (submitted < n) {
@@ -92,12 +91,12 @@ int run(UringBackend::Ring& r, unsigned n, int* results) {
   return 0;
 }
 
-Status usable(const UringBackend::Ring& r) {
+Status usable(const UringBackend::Ring& r) REQUIRES(r.mu) {
   if (!r.broken.empty()) return Status::IoError("io_uring ring unusable: " + r.broken);
   return Status::Ok();
 }
 
-Status nop(UringBackend::Ring& r) {
+Status nop(UringBackend::Ring& r) REQUIRES(r.mu) {
   struct io_uring_sqe* sqe = next_sqe(r);
   io_uring_prep_nop(sqe);
   io_uring_sqe_set_data64(sqe, 0);
@@ -136,12 +135,19 @@ Result<std::unique_ptr<UringBackend>> UringBackend::create(size_t max_bytes_per_
     return Status::Unsupported(std::string("disabled by ") + kDisableIoUringEnv + "=1");
   }
   std::unique_ptr<UringBackend> b(new UringBackend(max_bytes_per_submission));
-  SIDEWAL_RETURN_IF_ERROR(init_ring(b->write_ring_));
-  SIDEWAL_RETURN_IF_ERROR(init_ring(b->read_ring_));
-  SIDEWAL_RETURN_IF_ERROR(check_opcodes(&b->write_ring_.ring));
+  // Nothing else sees the rings yet; their mutexes are taken all the same,
+  // as every other use of a ring does.
+  for (Ring* r : {&b->write_ring_, &b->read_ring_}) {
+    MutexLock lock(r->mu);
+    SIDEWAL_RETURN_IF_ERROR(init_ring(*r));
+  }
+  {
+    MutexLock lock(b->write_ring_.mu);
+    SIDEWAL_RETURN_IF_ERROR(check_opcodes(&b->write_ring_.ring));
+  }
   // Setup alone is not enough: seccomp may block io_uring_enter.
   for (Ring* r : {&b->write_ring_, &b->read_ring_}) {
-    std::lock_guard<std::mutex> lock(r->mu);
+    MutexLock lock(r->mu);
     SIDEWAL_RETURN_IF_ERROR(nop(*r));
   }
   return b;
@@ -218,7 +224,7 @@ Status UringBackend::write(FileHandle file, uint64_t offset, const void* buf, si
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "write", &ref));
   const posix::FileInfo& info = *ref;
   SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "write"));
-  std::lock_guard<std::mutex> lock(write_ring_.mu);
+  MutexLock lock(write_ring_.mu);
   return write_locked(info, file, offset, static_cast<const uint8_t*>(buf), len);
 }
 
@@ -228,7 +234,7 @@ Status UringBackend::write_and_sync(FileHandle file, uint64_t offset, const void
   const posix::FileInfo& info = *ref;
   SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "write_and_sync"));
   const auto* p = static_cast<const uint8_t*>(buf);
-  std::lock_guard<std::mutex> lock(write_ring_.mu);
+  MutexLock lock(write_ring_.mu);
   SIDEWAL_RETURN_IF_ERROR(usable(write_ring_));
   const size_t first = std::min({len, max_bytes_per_submission_, kMaxSqeBytes});
   struct io_uring_sqe* w = next_sqe(write_ring_);
@@ -276,7 +282,7 @@ Status UringBackend::write2_and_sync(FileHandle file, uint64_t offset, const voi
   const uint64_t offs[2] = {offset, offset2};
   const uint8_t* bufs[2] = {static_cast<const uint8_t*>(buf), static_cast<const uint8_t*>(buf2)};
   const size_t lens[2] = {len, len2};
-  std::lock_guard<std::mutex> lock(write_ring_.mu);
+  MutexLock lock(write_ring_.mu);
   SIDEWAL_RETURN_IF_ERROR(usable(write_ring_));
   // The two writes run side by side (their order does not matter: neither is
   // durable before the sync, and the page the data write may tear is
@@ -326,7 +332,7 @@ Status UringBackend::sync(FileHandle file) {
   posix::FileRef ref;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "sync", &ref));
   const posix::FileInfo& info = *ref;
-  std::lock_guard<std::mutex> lock(write_ring_.mu);
+  MutexLock lock(write_ring_.mu);
   return sync_locked(info, file);
 }
 
@@ -347,7 +353,7 @@ Status UringBackend::read(FileHandle file, uint64_t offset, void* buf, size_t le
   const posix::FileInfo& info = *ref;
   SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "read"));
   auto* p = static_cast<uint8_t*>(buf);
-  std::lock_guard<std::mutex> lock(read_ring_.mu);
+  MutexLock lock(read_ring_.mu);
   size_t done = 0;
   int fruitless = 0;
   while (done < len) {

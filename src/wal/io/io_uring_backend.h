@@ -4,7 +4,7 @@
 // Why io_uring here: write_and_sync() links the log write and its fdatasync
 // (IOSQE_IO_LINK) into one submission, one syscall per group commit.
 //
-// Two rings, each guarded by its own mutex: one for the write path (write,
+// Two rings, each with its own mutex (Ring::mu): one for the write path (write,
 // write_and_sync, sync, preallocate; normally only the flusher thread) and one
 // for reads (any thread), so a reader never delays a commit. Each call
 // submits, then reaps its own completions before releasing the ring, so the
@@ -20,10 +20,10 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "wal/io/io_backend.h"
 #include "wal/io/io_posix.h"
 
@@ -73,21 +73,20 @@ class UringBackend final : public IoBackend {
 
   // One io_uring instance plus the lock that serialises its users.
   struct Ring {
-    std::mutex mu;
-    struct io_uring ring;  // guarded by mu
-    bool initialised = false;
+    Mutex mu;
+    struct io_uring ring GUARDED_BY(mu);
+    bool initialised GUARDED_BY(mu) = false;
     // Set when a submission failed after SQEs were queued: the ring may still
-    // hold them, so it is never used again (guarded by mu).
-    std::string broken;
+    // hold them, so it is never used again.
+    std::string broken GUARDED_BY(mu);
   };
 
  private:
   explicit UringBackend(size_t max_bytes_per_submission);
   Status lookup(FileHandle file, const char* op, posix::FileRef* info) const;
-  // REQUIRES: write_ring_.mu held.
   Status write_locked(const posix::FileInfo& info, int fd, uint64_t offset, const uint8_t* buf,
-                      size_t len);
-  Status sync_locked(const posix::FileInfo& info, int fd);
+                      size_t len) REQUIRES(write_ring_.mu);
+  Status sync_locked(const posix::FileInfo& info, int fd) REQUIRES(write_ring_.mu);
 
   const size_t max_bytes_per_submission_;
   posix::FileTable files_;

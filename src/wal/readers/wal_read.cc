@@ -37,7 +37,7 @@ Status WalImpl::read_records(uint64_t from_lsn, const ReadLimits& limits,
   // The segment table is the locator: segment by first LSN, then the closest
   // sparse-index entry at or below the LSN.
   auto locate = [this](uint64_t lsn, SegmentRef* ref) -> Status {
-    std::lock_guard<std::mutex> t(table_mu_);
+    MutexLock t(table_mu_);
     if (segs_.empty() || lsn < segs_.front().first_lsn) {
       return Status::Truncated("lsn " + std::to_string(lsn) +
                                " was truncated; the log starts at lsn " +
@@ -61,7 +61,7 @@ Status WalImpl::read_records(uint64_t from_lsn, const ReadLimits& limits,
   };
   {
     // Below the log's first LSN is Truncated, wherever the records still are.
-    std::lock_guard<std::mutex> t(table_mu_);
+    MutexLock t(table_mu_);
     if (!segs_.empty() && from_lsn < segs_.front().first_lsn) {
       return Status::Truncated("lsn " + std::to_string(from_lsn) +
                                " was truncated; the log starts at lsn " +
@@ -109,13 +109,13 @@ Status WalImpl::read_records(uint64_t from_lsn, const ReadLimits& limits,
 }
 
 Result<uint64_t> WalImpl::truncate_before(uint64_t lsn) {
-  std::lock_guard<std::mutex> g(truncate_mu_);
+  MutexLock g(truncate_mu_);
   if (opts_.truncation_floor) lsn = std::min(lsn, opts_.truncation_floor->keep_from());
   const uint64_t durable = durable_lsn();
   std::vector<std::string> doomed;
   uint64_t first = 0;
   {
-    std::lock_guard<std::mutex> t(table_mu_);
+    MutexLock t(table_mu_);
     // segs_[0] holds [segs_[0].first_lsn, segs_[1].first_lsn - 1]. It goes when
     // all of that is below `lsn` and durable, and a later segment is on disk
     // (so the directory always names the next LSN).
@@ -136,12 +136,12 @@ WalStatus WalImpl::status() const {
   s.durable_lsn = durable_lsn();
   s.state = state();
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(mu_);
     if (!failed_.ok()) s.failure = failed_.ToString();
     s.next_segment_ready = spare_ready_;
     if (!spare_status_.ok()) s.next_segment_problem = spare_status_.ToString();
   }
-  std::lock_guard<std::mutex> t(table_mu_);
+  MutexLock t(table_mu_);
   s.first_lsn = segs_.empty() ? 1 : segs_.front().first_lsn;
   for (const Segment& seg : segs_) {
     if (!seg.on_disk) continue;

@@ -24,15 +24,33 @@ namespace {
 // mu_ is held for a few hundred nanoseconds per batch (copy + CRC of small
 // records), so under many appenders a short spin before sleeping avoids most
 // futex round trips; a holder that is descheduled still lets waiters sleep.
-void lock_briefly_spinning(std::unique_lock<std::mutex>& lk) {
-  for (int i = 0; i < 64; ++i) {
-    if (lk.try_lock()) return;
+// Otherwise a MutexLock: held to the end of the scope unless unlock()ed.
+class SCOPED_CAPABILITY SpinThenLock {
+ public:
+  explicit SpinThenLock(Mutex& mu) ACQUIRE(mu) : mu_(mu) {
+    for (int i = 0; i < 64; ++i) {
+      if (mu_.try_lock()) return;
 #if defined(__x86_64__)
-    __builtin_ia32_pause();
+      __builtin_ia32_pause();
 #endif
+    }
+    mu_.lock();
   }
-  lk.lock();
-}
+  ~SpinThenLock() RELEASE() {
+    if (locked_) mu_.unlock();
+  }
+  SpinThenLock(const SpinThenLock&) = delete;
+  SpinThenLock& operator=(const SpinThenLock&) = delete;
+
+  void unlock() RELEASE() {
+    mu_.unlock();
+    locked_ = false;
+  }
+
+ private:
+  Mutex& mu_;
+  bool locked_ = true;
+};
 
 }  // namespace
 
@@ -68,8 +86,7 @@ void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
     return;
   }
 
-  std::unique_lock<std::mutex> lk(mu_, std::defer_lock);
-  lock_briefly_spinning(lk);
+  SpinThenLock lk(mu_);
   for (;;) {
     if (!failed_.ok()) {
       Status err = caller_error_locked();
@@ -83,7 +100,7 @@ void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
       return;
     }
     if (pending_bytes_ > 0 && pending_bytes_ + bytes > opts_.max_pending_bytes) {
-      space_cv_.wait(lk);
+      space_cv_.wait(mu_);
       continue;
     }
     break;
@@ -195,7 +212,7 @@ void WalImpl::encode_batch_locked(std::span<const RecordIn> records, AppendCallb
     if (i + 1 == records.size()) flags |= format::kFlagBatchEnd;
     const uint64_t offset = f.base + f.used;
     if (index_empty_ || offset - last_index_offset_ >= format::kIndexIntervalBytes) {
-      std::lock_guard<std::mutex> t(table_mu_);
+      MutexLock t(table_mu_);
       segs_.back().index.push_back({lsn, offset});
       last_index_offset_ = offset;
       index_empty_ = false;

@@ -9,7 +9,7 @@
 namespace sidewal::wal {
 
 void WalImpl::hand_off(Completion&& c, std::vector<Pending>* refill) {
-  std::lock_guard<std::mutex> g(complete_mu_);
+  MutexLock g(complete_mu_);
   completions_.push_back(std::move(c));
   if (!spare_vectors_.empty()) {
     refill->swap(spare_vectors_.back());
@@ -20,7 +20,7 @@ void WalImpl::hand_off(Completion&& c, std::vector<Pending>* refill) {
 
 void WalImpl::deliver_or_hand_off(Completion&& c, std::vector<Pending>* refill,
                                   bool next_flush_waiting) {
-  std::unique_lock<std::mutex> g(complete_mu_);
+  MutexLock g(complete_mu_);
   if (next_flush_waiting || completer_busy_ || !completions_.empty()) {
     g.unlock();
     hand_off(std::move(c), refill);
@@ -40,9 +40,9 @@ void WalImpl::deliver_or_hand_off(Completion&& c, std::vector<Pending>* refill,
 // Runs callbacks, observers and listeners flush by flush, in LSN order, while
 // the flusher already writes the next group.
 void WalImpl::completer_loop() {
-  std::unique_lock<std::mutex> lk(complete_mu_);
+  MutexLock lk(complete_mu_);
   for (;;) {
-    complete_cv_.wait(lk, [&] {
+    complete_cv_.wait(complete_mu_, [&]() REQUIRES(complete_mu_) {
       return (!completions_.empty() && !completer_busy_) || (completer_stop_ && !completer_busy_);
     });
     if (completions_.empty()) return;  // stopping, and everything delivered
@@ -73,26 +73,26 @@ void WalImpl::run_completion(Completion& c) {
   {
     // Queued bytes are released only once acknowledged, so max_pending_bytes
     // also bounds callbacks that have not run yet.
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(mu_);
     pending_bytes_ -= c.queued_bytes;
     space_cv_.notify_all();
   }
 }
 
 void WalImpl::notify_listeners(uint64_t durable) {
-  std::lock_guard<std::mutex> g(listeners_mu_);
+  MutexLock g(listeners_mu_);
   for (auto& [id, fn] : listeners_) fn(durable);
 }
 
 uint64_t WalImpl::add_durable_listener(std::function<void(uint64_t)> listener) {
-  std::lock_guard<std::mutex> g(listeners_mu_);
+  MutexLock g(listeners_mu_);
   uint64_t id = next_listener_id_++;
   listeners_.emplace(id, std::move(listener));
   return id;
 }
 
 void WalImpl::remove_durable_listener(uint64_t id) {
-  std::lock_guard<std::mutex> g(listeners_mu_);
+  MutexLock g(listeners_mu_);
   listeners_.erase(id);
 }
 

@@ -15,13 +15,13 @@
 namespace sidewal::wal {
 
 void WalImpl::flusher_loop() {
-  std::unique_lock<std::mutex> lk(mu_);
+  MutexLock lk(mu_);
   std::vector<Completion> refused;  // parked appends refused (stays empty but at the rare ends)
   for (;;) {
-    wait_for_flush_work_locked(lk);
-    Staging& fl = bufs_[fill_];
+    wait_for_flush_work_locked();
+    Staging& fl = fill_buffer_locked();
     if (!failed_.ok()) {
-      fail_queued_locked(lk, fl);
+      fail_queued_locked(fl);
       if (closing_ && bufs_[fill_].records == 0) break;
       continue;
     }
@@ -42,13 +42,13 @@ void WalImpl::flusher_loop() {
     // `fl` now belongs to this thread alone until it becomes the fill buffer again.
     FlushResult r = write_flush(fl, recarry);
     lk.lock();
-    finish_flush_locked(lk, fl, std::move(r));
+    finish_flush_locked(fl, std::move(r));
   }
 }
 
-void WalImpl::wait_for_flush_work_locked(std::unique_lock<std::mutex>& lk) {
+void WalImpl::wait_for_flush_work_locked() {
   flusher_idle_ = true;
-  flush_cv_.wait(lk, [&] {
+  flush_cv_.wait(mu_, [&]() REQUIRES(mu_) {
     const Staging& f = bufs_[fill_];
     return f.records > 0 || f.sealed || closing_ || (!failed_.ok() && !failed_notified_);
   });
@@ -59,7 +59,7 @@ void WalImpl::wait_for_flush_work_locked(std::unique_lock<std::mutex>& lk) {
 // written after a failure
 // (which may have come from the preparer, not from a flush). Returns with
 // mu_ held.
-void WalImpl::fail_queued_locked(std::unique_lock<std::mutex>& lk, Staging& fl) {
+void WalImpl::fail_queued_locked(Staging& fl) {
   Completion c;
   c.status = caller_error_locked();
   if (!failed_notified_) c.failure = failed_;
@@ -72,10 +72,10 @@ void WalImpl::fail_queued_locked(std::unique_lock<std::mutex>& lk, Staging& fl) 
   fl.sealed = false;
   std::vector<Completion> refused;
   admit_parked_locked(&refused);  // refuses every parked append after the failure
-  lk.unlock();
+  mu_.unlock();
   hand_off(std::move(c), &fl.pending);  // fl.pending is touched under mu_ only here
   hand_off_refused(&refused);
-  lk.lock();
+  mu_.lock();
 }
 
 // Makes the other staging buffer the fill buffer, continuing where `fl` ends
@@ -126,7 +126,7 @@ void WalImpl::prepare_next_locked(Staging& fl, Staging& nx) {
     seg.size = opts_.segment_bytes;
     seg.preamble = p;
     {
-      std::lock_guard<std::mutex> t(table_mu_);
+      MutexLock t(table_mu_);
       segs_.push_back(std::move(seg));
     }
     index_empty_ = true;
@@ -193,7 +193,7 @@ Status WalImpl::roll_to(const Staging& s) {
   Status cst = io_->close(write_fd_);
   write_fd_ = *f;
   {
-    std::lock_guard<std::mutex> t(table_mu_);
+    MutexLock t(table_mu_);
     for (auto it = segs_.rbegin(); it != segs_.rend(); ++it) {
       if (it->path == s.path) {
         it->on_disk = true;
@@ -258,7 +258,7 @@ void WalImpl::publish_to_tail(const Staging& fl, TailWindow::Prepared&& tail_chu
 // Records the outcome (durable LSN, or fail-stop), hands the callbacks to the
 // completer and resets `fl` for its next turn as the fill buffer. Called and
 // returns with mu_ held.
-void WalImpl::finish_flush_locked(std::unique_lock<std::mutex>& lk, Staging& fl, FlushResult r) {
+void WalImpl::finish_flush_locked(Staging& fl, FlushResult r) {
   Completion c;
   if (r.status.ok()) {
     if (fl.records > 0) {
@@ -276,7 +276,7 @@ void WalImpl::finish_flush_locked(std::unique_lock<std::mutex>& lk, Staging& fl,
   if (!r.status.ok()) admit_parked_locked(&refused);  // refuses every parked append
   const Staging& next = bufs_[fill_];
   const bool next_flush_waiting = next.records > 0 || next.sealed || !refused.empty();
-  lk.unlock();
+  mu_.unlock();
   c.pending.swap(fl.pending);
   c.queued_bytes = fl.used - fl.carry;
   c.records = fl.records;
@@ -294,7 +294,7 @@ void WalImpl::finish_flush_locked(std::unique_lock<std::mutex>& lk, Staging& fl,
   fl.used = fl.carry = 0;
   fl.records = fl.batches = 0;
   fl.sealed = fl.new_segment = false;
-  lk.lock();
+  mu_.lock();
 }
 
 }  // namespace sidewal::wal

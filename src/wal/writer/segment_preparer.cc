@@ -44,9 +44,9 @@ ZeroFill WalImpl::zero_fill_for_spare_locked() {
 }
 
 void WalImpl::preparer_loop() {
-  std::unique_lock<std::mutex> lk(mu_);
+  MutexLock lk(mu_);
   for (;;) {
-    prep_cv_.wait(lk, [&] {
+    prep_cv_.wait(mu_, [&]() REQUIRES(mu_) {
       return stopping_preparer_ || (spare_wanted_ && !spare_ready_ && failed_.ok());
     });
     if (stopping_preparer_) return;
