@@ -37,7 +37,8 @@ while (($#)); do
 done
 want() { [[ ",$only," == *",$1,"* ]]; }
 log() { echo "bench-clients: $*" >&2; }
-wait_until() { local t=$1; shift; local end=$((SECONDS + t)); until "$@" >/dev/null 2>&1; do ((SECONDS < end)) || return 1; sleep 0.1; done; }
+# shellcheck source=scripts/lib/bench-daemon.sh
+source scripts/lib/bench-daemon.sh
 
 for b in sidewald sidewal-bench capi_append_bench; do
   [[ -x $bin_dir/$b ]] || { log "$bin_dir/$b missing: run scripts/build.sh release"; exit 1; }
@@ -56,20 +57,12 @@ fi
 mkdir -p "$root/var"
 work=$(mktemp -d "$root/var/bench-clients.XXXXXX")
 pid=""
-stop_daemon() { if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; fi; }
-trap 'stop_daemon; rm -rf "$work"' EXIT
+trap 'stop_sidewald; rm -rf "$work"' EXIT
 
 start_daemon() {
   local dir=$1
   rm -rf "$dir"; mkdir -p "$dir/data"
-  "$bin_dir/sidewald" --data-dir "$dir/data" --socket "$dir/sidewal.sock" --admin 127.0.0.1:0 \
-      > "$dir/sidewald.log" 2>&1 &
-  pid=$!
-  admin_port() { grep -m1 '"msg":"listening"' "$dir/sidewald.log" | grep -o '"admin_port":[0-9]*' | cut -d: -f2; }
-  have_admin_port() { [[ -n $(admin_port) ]]; }
-  wait_until 30 have_admin_port || { log "sidewald did not listen"; tail "$dir/sidewald.log" >&2; exit 1; }
-  wait_until 60 curl -fsS "http://127.0.0.1:$(admin_port)/readyz" ||
-    { log "sidewald not ready"; tail "$dir/sidewald.log" >&2; exit 1; }
+  start_sidewald "$bin_dir" "$dir" --data-dir "$dir/data" --socket "$dir/sidewal.sock" --admin 127.0.0.1:0
 }
 
 results=$work/results.tsv  # round client shape rate p50 p99
@@ -126,7 +119,7 @@ for ((r = 1; r <= repeat; r++)); do
       run_client "$r" "$client" $shape "$work/round$r/sidewal.sock"
     done
   done
-  stop_daemon
+  stop_sidewald
 done
 log "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 

@@ -37,12 +37,12 @@ while (($#)); do
   esac
 done
 log() { echo "bench-commit-ab: $*" >&2; }
-wait_until() { local t=$1; shift; local end=$((SECONDS + t)); until "$@" >/dev/null 2>&1; do ((SECONDS < end)) || return 1; sleep 0.1; done; }
+# shellcheck source=scripts/lib/bench-daemon.sh
+source scripts/lib/bench-daemon.sh
 mkdir -p "$root/var"
 work=$(mktemp -d "$root/var/bench-commit-ab.XXXXXX")
 pid=""
-stop_daemon() { if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; fi; }
-trap 'stop_daemon; rm -rf "$work"' EXIT
+trap 'stop_sidewald; rm -rf "$work"' EXIT
 
 # utime+stime in clock ticks, and voluntary+involuntary context switches, of
 # every thread of a process (the sum over /proc/PID/task/*).
@@ -72,13 +72,7 @@ wal:
 server:
   threads: $threads
 EOF
-    "$bin_dir/sidewald" --config "$dir/sidewal.yaml" > "$dir/sidewald.log" 2>&1 &
-    pid=$!
-    admin_port() { grep -m1 '"msg":"listening"' "$dir/sidewald.log" | grep -o '"admin_port":[0-9]*' | cut -d: -f2; }
-    have_admin_port() { [[ -n $(admin_port) ]]; }
-    wait_until 30 have_admin_port || { log "sidewald did not listen"; tail "$dir/sidewald.log" >&2; exit 1; }
-    wait_until 60 curl -fsS "http://127.0.0.1:$(admin_port)/readyz" ||
-      { log "sidewald not ready"; tail "$dir/sidewald.log" >&2; exit 1; }
+    start_sidewald "$bin_dir" "$dir" --config "$dir/sidewal.yaml"
     for shape in "1 1" "16 1"; do
       read -r conns pipe <<< "$shape"
       d_cpu0=$(proc_cpu_ticks "$pid") d_sw0=$(proc_switches "$pid")
@@ -114,7 +108,7 @@ print("\t".join([r, v, shape, f'{j["appends_per_s"]:.0f}', f'{j["latency_us"]["p
 EOF
       log "  round $r $v ${conns}x${pipe}: $(tail -1 "$results" | cut -f4-6 | tr '\t' ' ')"
     done
-    stop_daemon
+    stop_sidewald
   done
 done
 log "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
