@@ -12,9 +12,12 @@
 #   --duration S    measured seconds per line (default 5, after 1 s warmup)
 #   --rounds N      how many times each variant runs, alternated (default 3)
 #   --bin-dir DIR   sidewald and sidewal-bench (default build/bin)
-#   --variants LIST comma list of BACKEND:SYNC[:THREADS] with BACKEND
-#                   io_uring|pwrite, SYNC fdatasync|odsync and THREADS the
-#                   daemon's server.threads (default 2)
+#   --variants LIST comma list of BACKEND:SYNC[:THREADS[:FLUSH[:BIN_DIR]]]
+#                   with BACKEND io_uring|pwrite, SYNC fdatasync|odsync,
+#                   THREADS the daemon's server.threads (default 2), FLUSH
+#                   leader|flusher (wal.caller_flushes true|false; default:
+#                   the daemon's default) and BIN_DIR another build's bin
+#                   directory (default --bin-dir), for A/B of two builds
 #                   (default io_uring:fdatasync,pwrite:fdatasync,io_uring:odsync,pwrite:odsync)
 #
 # Prints one line per (round, variant, shape) and a median (min-max) table.
@@ -56,9 +59,16 @@ IFS=, read -r -a variant_list <<< "$variants"
 log "load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs at the start"
 for ((r = 1; r <= rounds; r++)); do
   for v in "${variant_list[@]}"; do
-    IFS=: read -r backend sync threads <<< "$v"
+    IFS=: read -r backend sync threads flush vbin <<< "$v"
     threads=${threads:-2}
-    dir=$work/$r-$backend-$sync-$threads
+    vbin=${vbin:-$bin_dir}
+    case "${flush:-}" in
+      leader) caller_flushes="  caller_flushes: true" ;;
+      flusher) caller_flushes="  caller_flushes: false" ;;
+      "") caller_flushes="" ;;
+      *) echo "bench-commit-ab: FLUSH must be leader or flusher, got $flush" >&2; exit 2 ;;
+    esac
+    dir=$work/$r-$backend-$sync-$threads-${flush:-default}-$(echo "$vbin" | md5sum | cut -c1-6)
     mkdir -p "$dir/data"
     cat > "$dir/sidewal.yaml" <<EOF
 data_dir: $dir/data
@@ -69,14 +79,15 @@ admin:
 wal:
   io_backend: $backend
   sync_mode: $sync
+$caller_flushes
 server:
   threads: $threads
 EOF
-    start_sidewald "$bin_dir" "$dir" --config "$dir/sidewal.yaml"
+    start_sidewald "$vbin" "$dir" --config "$dir/sidewal.yaml"
     for shape in "1 1" "16 1"; do
       read -r conns pipe <<< "$shape"
       d_cpu0=$(proc_cpu_ticks "$pid") d_sw0=$(proc_switches "$pid")
-      "$bin_dir/sidewal-bench" --socket "$dir/sidewal.sock" --connections "$conns" --pipeline "$pipe" \
+      "$vbin/sidewal-bench" --socket "$dir/sidewal.sock" --connections "$conns" --pipeline "$pipe" \
           --record-bytes 100 --duration "$duration" --warmup 1 --verify-sample 0 --json \
           > "$dir/bench-$conns.json" &
       bpid=$!

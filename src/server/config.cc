@@ -122,6 +122,10 @@ Status parse_root(const YAML::Node& root, Config* c) {
             [c](const YAML::Node& n, const std::string& k) {
               return get_bool(n, k, &c->wal_salvage);
             }},
+           {"caller_flushes",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_bool(n, k, &c->wal_caller_flushes);
+            }},
            {"dwb",
             [c](const YAML::Node& n, const std::string& k) -> Status {
               // YAML 1.2 reads on/off as strings; true/false are accepted too.

@@ -35,6 +35,9 @@ struct Config {
   wal::SyncMode wal_sync_mode = wal::SyncMode::kFdatasync;
   bool wal_salvage = false;
   bool wal_dwb = true;  // wal.dwb: on | off (double-write buffer)
+  // wal.caller_flushes: an APPEND that finds the flusher idle is written and
+  // synced on its connection thread (WalOptions::caller_flushes).
+  bool wal_caller_flushes = true;
 
   // Encryption at rest (docs/operations.md "Encryption at rest"), the shape the
   // Helm chart renders: encryption: {enabled, current_key_id, keys: [{id, file}]}.

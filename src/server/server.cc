@@ -64,6 +64,9 @@ wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing>
   o.sync_mode = c.wal_sync_mode;
   o.salvage = c.wal_salvage;
   o.dwb = c.wal_dwb;
+  // Bounded to one flush per APPEND (wal.h); the connection thread then
+  // answers without a hand-off to the flusher and back.
+  o.caller_flushes = c.wal_caller_flushes;
   // append() runs on an Asio thread, so it must never wait: the connections'
   // in-flight bound (limits.max_inflight_bytes_total) bounds what the engine
   // queues, and the engine gets no bound of its own.
@@ -369,6 +372,7 @@ int Daemon::run() {
              {"sync_mode", sync_mode_name(config_.wal_sync_mode)},
              {"salvage", config_.wal_salvage},
              {"dwb", config_.wal_dwb},
+             {"caller_flushes", config_.wal_caller_flushes},
              {"max_frame_bytes", config_.max_frame_bytes},
              {"max_connections", config_.max_connections},
              {"threads", config_.threads}});

@@ -4,9 +4,10 @@
 // Threads: append() may be called from any number of threads at once. Its
 // callback runs on one of the log's threads once the batch is durable (or the
 // log failed): the completion thread, or the flusher when nothing waits for
-// the next flush. Callbacks (and durable listeners) run one at a time, in LSN
-// order; each must be quick and must not call back into append()
-// synchronously in a way that waits for its own completion.
+// the next flush; with WalOptions::caller_flushes, also the appending thread
+// itself, inside append(), when it led the flush. Callbacks (and durable listeners) run one at a
+// time, in LSN order; each must be quick and must not call back into append() synchronously in a
+// way that waits for its own completion.
 #pragma once
 
 #include <cstdint>
@@ -122,6 +123,16 @@ struct WalOptions {
   // kNoPendingBound: none, for a caller that bounds its own in-flight appends
   // (the daemon: limits.max_inflight_bytes_total), so append() never waits.
   uint64_t max_pending_bytes = 64ull << 20;
+  // Leader flush (RocksDB's write-group leader): an append() that finds the
+  // flusher idle, with no flush in progress, writes and syncs its group on
+  // the calling thread and runs the flush's callbacks there, before append()
+  // returns, instead of waking the flusher and waiting for the completer. A
+  // one-at-a-time committer then crosses no thread hand-off inside the log.
+  // The cost: such an append() takes one write + sync (at most one flush: a
+  // group that arrives meanwhile goes to the flusher thread). Off by default,
+  // since append() then blocks for the device; the daemon turns it on
+  // (wal.caller_flushes) and bounds it to that one flush per call.
+  bool caller_flushes = false;
   // The most recent durable records kept in memory (TailWindow), so
   // followers near the head never read the disk; 0 disables it.
   uint64_t tail_window_bytes = 16ull << 20;
@@ -209,6 +220,9 @@ class Wal {
   // engine: a batch that must wait for the flusher or for the next segment is
   // queued with a copy of its records and gets its LSNs later, in call order.
   // The one wait is the caller's backpressure, WalOptions::max_pending_bytes.
+  // With WalOptions::caller_flushes, append() may also write and sync one
+  // flush itself (and run its callbacks, `done` among them) before it
+  // returns; it never waits for another thread's flush.
   virtual void append(std::span<const RecordIn> records, AppendCallback done) = 0;
 
   // Blocking convenience: waits for durability, returns the first LSN.

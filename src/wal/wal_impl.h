@@ -14,6 +14,12 @@
 //     (when no next group waits, the flusher runs them itself:
 //     deliver_or_hand_off);
 //   - one preparer creates the next segment (.spare) ahead of time.
+// One flush at a time: whoever holds the flush token (flushing_, under mu_)
+// runs a flush turn. That is the flusher thread, or, with
+// WalOptions::caller_flushes, an appender that finds the flusher idle and
+// the token free (lead_flush_locked, the leader): it then swaps, writes,
+// syncs and delivers on its own thread. What is "owned by the flusher
+// thread" below is owned by the token holder.
 // Lock order: mu_ -> table_mu_ (ACQUIRED_BEFORE). complete_mu_,
 // listeners_mu_ and truncate_mu_ are never held together with mu_. The lock
 // rules are annotations clang's -Wthread-safety checks (common/mutex.h).
@@ -167,6 +173,17 @@ class WalImpl final : public Wal {
     double seconds = 0;      // write + slot write + sync
   };
   void flusher_loop() EXCLUDES(mu_);
+  // A flush waits in the fill buffer (or a failure is still to announce, or
+  // close() wants the rest): what the flusher wakes for.
+  bool flush_work_waiting_locked() const REQUIRES(mu_);
+  // The flush turn proper, by the token holder: swap the buffers, admit what
+  // was parked, write and sync without mu_, finish. Lets go of mu_ while it
+  // writes and delivers; holds it again when it returns.
+  void flush_fill_buffer_locked(std::vector<Completion>* refused) REQUIRES(mu_);
+  // An appender's turn as leader (WalOptions::caller_flushes): takes the
+  // token, flushes the fill buffer it just joined, gives the token back and
+  // wakes the flusher if another group waits meanwhile.
+  void lead_flush_locked() REQUIRES(mu_);
   // The fill buffer. The flusher keeps this reference once swap_buffers_locked
   // has made it the buffer being flushed, which it then owns without mu_: the
   // analysis cannot follow that hand-over (it would see bufs_ written without
@@ -255,6 +272,12 @@ class WalImpl final : public Wal {
   uint64_t last_index_offset_ GUARDED_BY(mu_) = 0;  // of the fill target segment
   bool index_empty_ GUARDED_BY(mu_) = true;         // fill target has no index entry yet
   bool flusher_idle_ GUARDED_BY(mu_) = false;
+  // The flush token: a flush turn is running (swap to finish). At most one
+  // holder; the flusher waits for it to be free, a leader takes it only when
+  // it is free and the flusher idle. Write fd, double-write slot and seal
+  // cipher are used only by the holder; mu_ orders one holder's use before
+  // the next.
+  bool flushing_ GUARDED_BY(mu_) = false;
   bool closing_ GUARDED_BY(mu_) = false;
   bool stopping_preparer_ GUARDED_BY(mu_) = false;
   // Fail-stop has one owner, this engine: failed_ (the first failure) and
@@ -284,8 +307,9 @@ class WalImpl final : public Wal {
   uint64_t flushed_bytes_at_spare_ GUARDED_BY(mu_) = 0;
   uint64_t flush_count_at_spare_ GUARDED_BY(mu_) = 0;
 
-  // Owned by the flusher thread (start() sets them before it starts, close()
-  // after it is joined): no lock, which the analysis cannot express.
+  // Owned by the flush-token holder (start() sets them before the flusher
+  // starts, close() after it is joined, and the flusher keeps the token
+  // once it stops): no lock, which the analysis cannot express.
   FileHandle write_fd_ = -1;
   // Double-write buffer (docs/format.md): the slot the next copy goes to.
   // The other slot holds the durable copy of the page this flush rewrites,

@@ -100,6 +100,9 @@ struct Plan {
   uint64_t nth = 0;
   uint32_t tear_sectors = 0;
   uint64_t media_pick = 0;  // read-error / bit-flip: which file, offset, bit
+  // WalOptions::caller_flushes: appends that find the flusher idle write and
+  // sync on the workload's thread (leader flush), so the faults hit that path too.
+  bool caller_flushes = false;
 
   std::string describe() const {
     std::ostringstream o;
@@ -108,6 +111,7 @@ struct Plan {
       << " max_batch " << max_batch << " max_payload " << max_payload << " segment "
       << segment_bytes << " fault at " << op << " #" << nth << " on *" << suffix;
     if (scenario == Scenario::kTear) o << " (" << tear_sectors << " sectors)";
+    if (caller_flushes) o << " caller_flushes";
     return o.str();
   }
 };
@@ -155,6 +159,8 @@ Plan make_plan(uint64_t seed) {
       break;
   }
   p.media_pick = rng();
+  p.caller_flushes =
+      rng() % 2 == 0;  // drawn last: the fields above stay what each seed gave before
   return p;
 }
 
@@ -256,6 +262,7 @@ std::string run_seed(uint64_t seed, bool trace, Stats* stats) {
   opts.segment_bytes = plan.segment_bytes;
   opts.max_record_bytes = 4096;
   opts.io = disk;
+  opts.caller_flushes = plan.caller_flushes;
 
   // The fault hook counts steps of the planned kind. Runs under SimDisk's
   // lock; `count` is only touched there.
@@ -459,6 +466,7 @@ TEST(Simulation, LockstepSeedReproducesExactly) {
       opts.segment_bytes = plan.segment_bytes;
       opts.max_record_bytes = 4096;
       opts.io = disk;
+      opts.caller_flushes = plan.caller_flushes;
       SeedRun run;
       run_workload(plan, opts, &run);
       std::vector<std::string> data_path;

@@ -50,8 +50,12 @@ struct Acked {
   std::map<uint64_t, std::vector<uint8_t>> by_lsn;  // guarded by mu
 };
 
-WalOptions crash_options(std::shared_ptr<SimDisk> disk) {
+// Each crash test runs twice: with every flush on the flusher thread, and
+// with leader flush (WalOptions::caller_flushes), where an appender that
+// finds the flusher idle writes and syncs on its own thread.
+WalOptions crash_options(std::shared_ptr<SimDisk> disk, bool caller_flushes) {
   WalOptions o;
+  o.caller_flushes = caller_flushes;
   o.dir = "/crash/wal";
   o.segment_bytes = 32 * 1024;  // 16 KiB of records (+ the DWB slots): several rollovers per run
   o.max_record_bytes = 512;
@@ -60,8 +64,9 @@ WalOptions crash_options(std::shared_ptr<SimDisk> disk) {
 }
 
 // Runs the workload until it finishes or the log fails. Returns the I/O count.
-void run_workload(const std::shared_ptr<SimDisk>& disk, uint64_t seed, Acked* acked) {
-  auto opened = Wal::open(crash_options(disk), nullptr);
+void run_workload(const std::shared_ptr<SimDisk>& disk, uint64_t seed, bool caller_flushes,
+                  Acked* acked) {
+  auto opened = Wal::open(crash_options(disk, caller_flushes), nullptr);
   if (!opened.ok()) return;  // crashed during open: nothing acknowledged
   std::unique_ptr<Wal> wal = std::move(opened).value();
   std::vector<std::thread> threads;
@@ -136,16 +141,16 @@ uint64_t check_recovered(Wal& wal, const RecoveryReport& rep, const Acked& acked
 
 // One crash run: workload with the fault plan, power loss, recovery, checks,
 // one more append, another power loss, recovery.
-void crash_run(SimDisk::CrashModel model, uint64_t seed,
+void crash_run(SimDisk::CrashModel model, uint64_t seed, bool caller_flushes,
                const std::function<void(SimDisk&)>& plan) {
   auto disk = std::make_shared<SimDisk>(seed, model);
   plan(*disk);
   Acked acked;
-  run_workload(disk, seed, &acked);
+  run_workload(disk, seed, caller_flushes, &acked);
   disk->restart();
 
   RecoveryReport rep;
-  auto opened = Wal::open(crash_options(disk), &rep);
+  auto opened = Wal::open(crash_options(disk, caller_flushes), &rep);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   std::unique_ptr<Wal> wal = std::move(opened).value();
   const uint64_t durable = check_recovered(*wal, rep, acked);
@@ -162,17 +167,17 @@ void crash_run(SimDisk::CrashModel model, uint64_t seed,
   wal.reset();
   disk->restart();
   RecoveryReport rep2;
-  auto again = Wal::open(crash_options(disk), &rep2);
+  auto again = Wal::open(crash_options(disk, caller_flushes), &rep2);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(rep2.durable_lsn, durable + 1);
   EXPECT_EQ(rep2.discarded_bytes, 0u) << rep2.discarded_why;
   check_recovered(**again, rep2, acked);
 }
 
-uint64_t count_steps(uint64_t seed) {
+uint64_t count_steps(uint64_t seed, bool caller_flushes) {
   auto disk = std::make_shared<SimDisk>(seed);
   Acked acked;
-  run_workload(disk, seed, &acked);
+  run_workload(disk, seed, caller_flushes, &acked);
   // The run must be big enough to matter: every thread's batches acked,
   // several flushes and rollovers.
   EXPECT_GE(acked.by_lsn.size(), static_cast<size_t>(kThreads * kBatchesPerThread));
@@ -181,28 +186,30 @@ uint64_t count_steps(uint64_t seed) {
   return disk->io_count();
 }
 
-void crash_at_every_step(SimDisk::CrashModel model, uint64_t seed) {
+void crash_at_every_step(SimDisk::CrashModel model, uint64_t seed, bool caller_flushes) {
   // Thread interleaving changes the step count a little from run to run; the
   // margin covers runs that take a few more steps than the counting run.
-  const uint64_t steps = count_steps(seed) + 8;
+  const uint64_t steps = count_steps(seed, caller_flushes) + 8;
   for (uint64_t k = 0; k < steps; ++k) {
     SCOPED_TRACE("crash after I/O step " + std::to_string(k) + ", seed " +
                  std::to_string(seed + k));
-    crash_run(model, seed + k, [k](SimDisk& d) { d.crash_after_io(k); });
+    crash_run(model, seed + k, caller_flushes, [k](SimDisk& d) { d.crash_after_io(k); });
     if (::testing::Test::HasFatalFailure() || ::testing::Test::HasFailure()) return;
   }
 }
 
-TEST(WalCrash, RecoveryKeepsEveryAckedRecordWhenCrashAfterEachIo) {
-  crash_at_every_step(SimDisk::CrashModel::kRandom, 1000);
+class WalCrash : public ::testing::TestWithParam<bool> {};  // caller_flushes
+
+TEST_P(WalCrash, RecoveryKeepsEveryAckedRecordWhenCrashAfterEachIo) {
+  crash_at_every_step(SimDisk::CrashModel::kRandom, 1000, GetParam());
 }
 
-TEST(WalCrash, RecoveryKeepsEveryAckedRecordWhenUnsyncedWritesAreDropped) {
-  crash_at_every_step(SimDisk::CrashModel::kDropUnsynced, 2000);
+TEST_P(WalCrash, RecoveryKeepsEveryAckedRecordWhenUnsyncedWritesAreDropped) {
+  crash_at_every_step(SimDisk::CrashModel::kDropUnsynced, 2000, GetParam());
 }
 
-TEST(WalCrash, RecoveryKeepsEveryAckedRecordWhenOnlyTheProcessDies) {
-  crash_at_every_step(SimDisk::CrashModel::kProcessCrash, 3000);
+TEST_P(WalCrash, RecoveryKeepsEveryAckedRecordWhenOnlyTheProcessDies) {
+  crash_at_every_step(SimDisk::CrashModel::kProcessCrash, 3000, GetParam());
 }
 
 // The in-flight write (often the rewrite of the partially filled last page,
@@ -211,14 +218,14 @@ TEST(WalCrash, RecoveryKeepsEveryAckedRecordWhenOnlyTheProcessDies) {
 // advances. Under this sector-atomic model the rewrite carries identical bytes
 // for the acked prefix, so no acknowledged record may be lost
 // (docs/format.md "Torn writes").
-TEST(WalCrash, TornRewriteOfTheLastPageLosesNoAckedRecord) {
+TEST_P(WalCrash, TornRewriteOfTheLastPageLosesNoAckedRecord) {
   const uint64_t seed = 4000;
-  const uint64_t steps = count_steps(seed) + 8;
+  const uint64_t steps = count_steps(seed, GetParam()) + 8;
   for (uint64_t k = 0; k < steps; ++k) {
     const uint32_t sectors = 1 + static_cast<uint32_t>(k % 7);
     SCOPED_TRACE("tear I/O step " + std::to_string(k) + " after " + std::to_string(sectors) +
                  " sectors");
-    crash_run(SimDisk::CrashModel::kTearLast, seed + k,
+    crash_run(SimDisk::CrashModel::kTearLast, seed + k, GetParam(),
               [k, sectors](SimDisk& d) { d.tear_write_at(k, sectors); });
     if (::testing::Test::HasFailure()) return;
   }
@@ -226,9 +233,14 @@ TEST(WalCrash, TornRewriteOfTheLastPageLosesNoAckedRecord) {
 
 // kTearLast with a plain crash: every unsynced write lands except the newest,
 // which tears at a seeded sector boundary.
-TEST(WalCrash, TornLastWriteAtSeededBoundaryLosesNoAckedRecord) {
-  crash_at_every_step(SimDisk::CrashModel::kTearLast, 5000);
+TEST_P(WalCrash, TornLastWriteAtSeededBoundaryLosesNoAckedRecord) {
+  crash_at_every_step(SimDisk::CrashModel::kTearLast, 5000, GetParam());
 }
+
+INSTANTIATE_TEST_SUITE_P(Flushes, WalCrash, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "LeaderFlush" : "FlusherThread";
+                         });
 
 }  // namespace
 }  // namespace sidewal::wal

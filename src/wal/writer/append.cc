@@ -10,7 +10,9 @@
 // (admit_parked_locked). The one wait left is the caller's own backpressure:
 // above WalOptions::max_pending_bytes append() waits for acknowledgements
 // (the daemon sets no bound and bounds its in-flight bytes itself, so an
-// Asio thread never waits here).
+// Asio thread never waits here). With WalOptions::caller_flushes an append
+// that finds the flusher idle leads one flush on its own thread
+// (lead_flush_locked); that is device I/O, not a wait for another thread.
 #include <algorithm>
 #include <cstring>
 
@@ -111,7 +113,13 @@ void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
     Status unused;
     if (place_locked(bytes, &asked_at_attempt, &unused) == Placement::kFits) {
       encode_batch_locked(records, std::move(done));
-      if (flusher_idle_) flush_cv_.notify_one();
+      // A busy flusher comes back for this group; a leader wakes it when done.
+      if (!flusher_idle_ || flushing_) return;
+      if (opts_.caller_flushes) {
+        lead_flush_locked();  // this thread writes and syncs the group
+        return;
+      }
+      flush_cv_.notify_one();
       return;
     }
   }

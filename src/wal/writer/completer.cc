@@ -1,9 +1,9 @@
 // The completer: runs each flush's callbacks in LSN order, then the observer
 // and the durable listeners, on its own thread while the flusher already
 // writes the next group; and releases the queued bytes once acknowledged.
-// When nothing waits for the next flush, the flusher delivers its own flush
-// instead (deliver_or_hand_off): a lone commit then costs one thread wake-up
-// fewer.
+// When nothing waits for the next flush, the flush-token holder (the flusher,
+// or a leading appender) delivers its own flush instead
+// (deliver_or_hand_off): a lone commit then costs one thread wake-up fewer.
 #include "wal/wal_impl.h"
 
 namespace sidewal::wal {

@@ -3,7 +3,9 @@
 // written, seals it when the segment is encrypted, issues ONE write (two with
 // the double-write copy) and ONE sync, feeds the tail window, and hands the
 // flush's callbacks to the completer (completer.cc). One turn of
-// flusher_loop is the steps below, in order.
+// flusher_loop is the steps below, in order. With WalOptions::caller_flushes
+// an appender that finds the flusher idle runs the same turn itself
+// (lead_flush_locked): one flush token (flushing_) says who runs it.
 #include <chrono>
 #include <cstring>
 
@@ -33,26 +35,53 @@ void WalImpl::flusher_loop() {
       hand_off_refused(&refused);
       lk.lock();
     }
-    if (fl.records == 0 && !fl.sealed) break;  // closing, nothing left
-
-    const Recarry recarry = swap_buffers_locked(fl);
-    admit_parked_locked(&refused);  // into the new fill buffer, in order
-    lk.unlock();
-    hand_off_refused(&refused);
-    // `fl` now belongs to this thread alone until it becomes the fill buffer again.
-    FlushResult r = write_flush(fl, recarry);
-    lk.lock();
-    finish_flush_locked(fl, std::move(r));
+    if (fl.records == 0 && !fl.sealed) break;  // closing, nothing left (the token stays taken)
+    flush_fill_buffer_locked(&refused);
   }
 }
 
+bool WalImpl::flush_work_waiting_locked() const {
+  const Staging& f = bufs_[fill_];
+  return f.records > 0 || f.sealed || closing_ || (!failed_.ok() && !failed_notified_);
+}
+
+// Gives the token back, waits until there is work and the token is free (a
+// leader may hold it), and takes it.
 void WalImpl::wait_for_flush_work_locked() {
+  flushing_ = false;
   flusher_idle_ = true;
-  flush_cv_.wait(mu_, [&]() REQUIRES(mu_) {
-    const Staging& f = bufs_[fill_];
-    return f.records > 0 || f.sealed || closing_ || (!failed_.ok() && !failed_notified_);
-  });
+  flush_cv_.wait(mu_, [&]() REQUIRES(mu_) { return !flushing_ && flush_work_waiting_locked(); });
   flusher_idle_ = false;
+  flushing_ = true;
+}
+
+void WalImpl::flush_fill_buffer_locked(std::vector<Completion>* refused) {
+  SW_ASSERT(flushing_);
+  Staging& fl = fill_buffer_locked();
+  const Recarry recarry = swap_buffers_locked(fl);
+  admit_parked_locked(refused);  // into the new fill buffer, in order
+  mu_.unlock();
+  hand_off_refused(refused);
+  // `fl` now belongs to the token holder alone until it becomes the fill buffer again.
+  FlushResult r = write_flush(fl, recarry);
+  mu_.lock();
+  finish_flush_locked(fl, std::move(r));
+}
+
+// Called by append() right after it queued its batch, with the flusher idle
+// and the token free, so the fill buffer holds at least that batch and the
+// log is neither failed nor closing (append() checked both under this same
+// hold of mu_).
+void WalImpl::lead_flush_locked() {
+  SW_ASSERT(opts_.caller_flushes && flusher_idle_ && !flushing_);
+  SW_ASSERT(failed_.ok() && !closing_ && fill_buffer_locked().records > 0);
+  flushing_ = true;
+  std::vector<Completion> refused;
+  flush_fill_buffer_locked(&refused);
+  flushing_ = false;
+  // What arrived during this flush (or a failure to announce, or close())
+  // is the flusher's: a leader runs one flush, never a queue of them.
+  if (flush_work_waiting_locked()) flush_cv_.notify_one();
 }
 
 // Fails everything still queued in `fl`, and every parked append; nothing is
