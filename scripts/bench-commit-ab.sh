@@ -16,8 +16,10 @@
 #                   with BACKEND io_uring|pwrite, SYNC fdatasync|odsync,
 #                   THREADS the daemon's server.threads (default 2), FLUSH
 #                   leader|flusher (wal.caller_flushes true|false; default:
-#                   the daemon's default) and BIN_DIR another build's bin
-#                   directory (default --bin-dir), for A/B of two builds
+#                   the daemon's default, and no key written, so an older
+#                   daemon reads the config) and BIN_DIR the directory of
+#                   another build's sidewald (default --bin-dir), for A/B of
+#                   two builds; sidewal-bench is always --bin-dir's
 #                   (default io_uring:fdatasync,pwrite:fdatasync,io_uring:odsync,pwrite:odsync)
 #
 # Prints one line per (round, variant, shape) and a median (min-max) table.
@@ -87,7 +89,7 @@ EOF
     for shape in "1 1" "16 1"; do
       read -r conns pipe <<< "$shape"
       d_cpu0=$(proc_cpu_ticks "$pid") d_sw0=$(proc_switches "$pid")
-      "$vbin/sidewal-bench" --socket "$dir/sidewal.sock" --connections "$conns" --pipeline "$pipe" \
+      "$bin_dir/sidewal-bench" --socket "$dir/sidewal.sock" --connections "$conns" --pipeline "$pipe" \
           --record-bytes 100 --duration "$duration" --warmup 1 --verify-sample 0 --json \
           > "$dir/bench-$conns.json" &
       bpid=$!
