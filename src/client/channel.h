@@ -26,6 +26,9 @@
 // applies from the next frame on). A MALFORMED reply (a daemon that predates
 // the flag) is answered at once with a plain HELLO; an error such as
 // NOT_READY leaves them unknown until ask_limits_again().
+//
+// The files, one job each: channel.cc the socket and sending, channel_reader.cc
+// the reader thread (receiving), channel_limits.cc the limits HELLO.
 #pragma once
 
 #include <atomic>

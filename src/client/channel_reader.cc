@@ -1,0 +1,297 @@
+// Channel's reader thread (channel.h): it assembles the daemon's reply
+// frames from the socket, matches each to the request in flight it answers
+// (one-shot replies complete in request order; RECORDS and END go to their
+// READ), runs the callbacks unlocked, and on a break completes everything
+// still in flight.
+#include "client/channel.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace sidewal::client {
+namespace {
+
+thread_local const void* tls_owner = nullptr;
+thread_local const Channel* tls_connection = nullptr;
+
+Status protocol_violation(const std::string& what) {
+  return Status::Closed("protocol violation by the daemon: " + what);
+}
+
+}  // namespace
+
+struct Channel::Event {
+  enum Kind : uint8_t { kOneShot, kRecords, kEnd } kind = kOneShot;
+  Pending pending;                         // kOneShot
+  std::shared_ptr<ReadStream> stream;      // kRecords, kEnd
+  std::vector<proto::ReadRecord> records;  // kRecords: views into the read buffer
+  Status status;                           // kEnd
+  uint64_t next_lsn = 0;                   // kEnd
+};
+
+const void* Channel::current_owner() { return tls_owner; }
+
+bool Channel::is_reader_thread() const { return tls_connection == this; }
+
+void Channel::reader_loop() {
+  tls_owner = owner_;
+  tls_connection = this;
+  std::vector<uint8_t> buf(std::max<size_t>(options_.read_buffer_bytes, proto::kHeaderSize));
+  size_t begin = 0, end = 0;  // unparsed bytes are buf[begin, end)
+  std::vector<Event> events;
+  for (;;) {
+    bool owns_write = false;
+    {
+      MutexLock lk(mu_);
+      owns_write = reader_owns_write_;
+    }
+    if (owns_write) {
+      // Requests are parked with us: wait for room in the socket or for
+      // replies, whichever comes first, and never block on either alone
+      // (the daemon may be waiting for us to read before it reads more).
+      pollfd p{fd_, POLLIN | POLLOUT, 0};
+      if (::poll(&p, 1, -1) < 0) {
+        if (errno == EINTR) continue;
+        MutexLock lk(mu_);
+        fail_locked(Status::Closed(std::string("poll: ") + std::strerror(errno)));
+        break;
+      }
+      if (p.revents & (POLLOUT | POLLERR | POLLHUP)) {
+        MutexLock lk(mu_);
+        if (reader_owns_write_) flush(/*from_reader=*/true);
+      }
+      if (!(p.revents & (POLLIN | POLLERR | POLLHUP))) continue;
+    }
+    if (end == buf.size()) {
+      std::memmove(buf.data(), buf.data() + begin, end - begin);
+      end -= begin;
+      begin = 0;
+    }
+    ssize_t n = ::recv(fd_, buf.data() + end, buf.size() - end, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      MutexLock lk(mu_);
+      fail_locked(n == 0
+                      ? Status::Closed("connection closed by sidewald")
+                      : Status::Closed(std::string("recv from sidewald: ") + std::strerror(errno)));
+      break;
+    }
+    end += static_cast<size_t>(n);
+
+    bool stop = false;
+    {
+      MutexLock lk(mu_);
+      for (;;) {
+        proto::FrameHeader h;
+        auto st =
+            proto::peek_frame(std::span(buf.data() + begin, end - begin), max_reply_body_, &h);
+        if (st == proto::FrameStatus::kIncomplete) {
+          // A frame bigger than the buffer: grow so the next recv can finish it.
+          size_t need = end - begin >= proto::kHeaderSize ? proto::kHeaderSize + h.body_len : 0;
+          if (need > buf.size()) buf.resize(need);
+          break;
+        }
+        if (st == proto::FrameStatus::kTooLarge) {
+          fail_locked(
+              protocol_violation("reply body of " + std::to_string(h.body_len) +
+                                 " bytes exceeds the limit of " + std::to_string(max_reply_body_) +
+                                 (limits_state_ == LimitsState::kKnown &&
+                                          limits_.source == ServerLimits::Source::kAdvertised
+                                      ? " the daemon advertised (HELLO_OK max_reply_body)"
+                                      : " (ClientOptions::max_reply_body)")));
+          stop = true;
+          break;
+        }
+        std::span<const uint8_t> body(buf.data() + begin + proto::kHeaderSize, h.body_len);
+        Status s = dispatch_locked(h, body, &events);
+        begin += proto::kHeaderSize + h.body_len;
+        if (!s.ok()) {
+          fail_locked(std::move(s));
+          stop = true;
+          break;
+        }
+      }
+    }
+    // Callbacks run unlocked (they may submit); record views point into buf,
+    // which is not touched until they are done.
+    in_callbacks_ = true;
+    run(&events);
+    in_callbacks_ = false;
+    {
+      MutexLock lk(mu_);
+      if (!writing_ && !out_.empty()) flush(/*from_reader=*/true);
+    }
+    if (begin == end) begin = end = 0;
+    if (stop) break;
+  }
+  fail_everything();
+  tls_connection = nullptr;
+  tls_owner = nullptr;
+}
+
+Status Channel::dispatch_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
+                                std::vector<Event>* events) {
+  const auto op = static_cast<proto::Opcode>(h.opcode);
+  // Built only for an error message: formatting it for every reply cost
+  // heap allocations per record.
+  auto where = [&h] {
+    return std::string(proto::opcode_name(h.opcode)) + " for request_id " +
+           std::to_string(h.request_id);
+  };
+  if (op == proto::Opcode::kRecords || op == proto::Opcode::kEnd) {
+    auto it = reads_.find(h.request_id);
+    if (it == reads_.end()) return protocol_violation(where() + ": no READ with that id");
+    Event e;
+    e.stream = it->second;
+    if (op == proto::Opcode::kRecords) {
+      e.kind = Event::kRecords;
+      // The frame says whether its entries carry payloads (HEADER_ONLY READ).
+      Status s =
+          proto::decode_records(body, &e.records, (h.flags & proto::kRecordsHeaderOnly) != 0);
+      if (!s.ok()) return protocol_violation(s.message());
+    } else {
+      e.kind = Event::kEnd;
+      Status s = proto::decode_end(body, &e.next_lsn);
+      if (!s.ok()) return protocol_violation(s.message());
+      reads_.erase(it);
+    }
+    events->push_back(std::move(e));
+    return Status::Ok();
+  }
+  if (op == proto::Opcode::kError) {
+    proto::ErrorReply err;
+    Status s = proto::decode_error(body, &err);
+    if (!s.ok()) return protocol_violation(s.message());
+    auto it = reads_.find(h.request_id);
+    if (it != reads_.end()) {
+      Event e;
+      e.kind = Event::kEnd;
+      e.stream = it->second;
+      e.status = status_for_daemon_error(err.code, err.message);
+      reads_.erase(it);
+      events->push_back(std::move(e));
+      return Status::Ok();
+    }
+    bool known = false;
+    for (const Pending& p : inflight_) known = known || p.id == h.request_id;
+    if (!known) {
+      // An ERROR not tied to a request of ours (e.g. UNAUTHORIZED before
+      // any request was read): the daemon is refusing the connection.
+      return Status::Closed("connection refused by sidewald: " +
+                            status_for_daemon_error(err.code, err.message).message());
+    }
+    Status done = complete_one_shot_locked(h, body, &err);
+    if (done.ok()) drain_ready_locked(events);
+    return done;
+  }
+  Status done = complete_one_shot_locked(h, body, nullptr);
+  if (done.ok()) drain_ready_locked(events);
+  return done;
+}
+
+Status Channel::complete_one_shot_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
+                                         const proto::ErrorReply* error) {
+  auto where = [&h] {
+    return std::string(proto::opcode_name(h.opcode)) + " for request_id " +
+           std::to_string(h.request_id);
+  };
+  // Replies come in request order, so the match is almost always the front.
+  Pending* p = nullptr;
+  for (Pending& q : inflight_) {
+    if (q.id == h.request_id && !q.done) {
+      p = &q;
+      break;
+    }
+  }
+  if (p == nullptr) return protocol_violation(where() + ": no request waiting for it");
+  if (error != nullptr) {
+    p->status = status_for_daemon_error(error->code, error->message);
+    p->done = true;
+    if (p->limits_ask != LimitsAsk::kNone) on_limits_reply_locked(*p);
+    return Status::Ok();
+  }
+  if (h.opcode != static_cast<uint8_t>(p->expect)) {
+    return protocol_violation(where() + ": expected " +
+                              proto::opcode_name(static_cast<uint8_t>(p->expect)));
+  }
+  Status s;
+  switch (p->expect) {
+    case proto::Opcode::kAck:
+      s = proto::decode_ack(body, &p->ack);
+      if (s.ok() && (p->ack.count != p->count || p->ack.first_lsn == 0)) {
+        return protocol_violation(where() + ": ACK of " + std::to_string(p->ack.count) +
+                                  " records at LSN " + std::to_string(p->ack.first_lsn) +
+                                  " for an APPEND of " + std::to_string(p->count));
+      }
+      break;
+    case proto::Opcode::kHelloOk: s = proto::decode_hello_ok(body, &p->hello); break;
+    case proto::Opcode::kStatusOk: s = proto::decode_status_ok(body, &p->status_reply); break;
+    case proto::Opcode::kOk: s = proto::decode_ok(body, &p->first_lsn); break;
+    default: SW_ASSERT_MSG(false, "one-shot request with an unexpected reply opcode");
+  }
+  if (!s.ok()) return protocol_violation(s.message());
+  p->done = true;
+  if (p->limits_ask != LimitsAsk::kNone) on_limits_reply_locked(*p);
+  return Status::Ok();
+}
+
+void Channel::drain_ready_locked(std::vector<Event>* events) {
+  while (!inflight_.empty() && inflight_.front().done) {
+    Event e;
+    e.kind = Event::kOneShot;
+    e.pending = std::move(inflight_.front());
+    inflight_.pop_front();
+    events->push_back(std::move(e));
+  }
+}
+
+void Channel::run(std::vector<Event>* events) {
+  for (Event& e : *events) {
+    switch (e.kind) {
+      case Event::kOneShot:
+        if (e.pending.on_append) {
+          const Pending& r = e.pending;
+          r.on_append(r.status, r.status.ok() ? r.ack.first_lsn : 0, r.count);
+        } else {
+          e.pending.complete(e.pending);
+        }
+        break;
+      case Event::kRecords:
+        if (e.stream->on_records) e.stream->on_records(e.records);
+        break;
+      case Event::kEnd: e.stream->on_end(e.status, e.next_lsn); break;
+    }
+  }
+  events->clear();
+}
+
+void Channel::fail_everything() {
+  std::deque<Pending> inflight;
+  std::unordered_map<uint64_t, std::shared_ptr<ReadStream>> reads;
+  Status why;
+  {
+    MutexLock lk(mu_);
+    SW_ASSERT(broken_);
+    inflight.swap(inflight_);
+    reads.swap(reads_);
+    why = why_broken_;
+  }
+  // In request order. A request whose reply did arrive (waiting only for an
+  // earlier one) keeps its real outcome; the rest get the reason we broke.
+  for (Pending& p : inflight) {
+    if (!p.done) p.status = why;
+    if (p.on_append) {
+      p.on_append(p.status, p.status.ok() ? p.ack.first_lsn : 0, p.count);
+    } else {
+      p.complete(p);
+    }
+  }
+  for (auto& [id, stream] : reads) stream->on_end(why, 0);
+}
+
+}  // namespace sidewal::client
