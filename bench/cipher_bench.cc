@@ -85,7 +85,7 @@ BENCHMARK(BM_Open)->Arg(100)->Arg(4096);
 
 void BM_DeriveSegmentKey(benchmark::State& state) {
   auto key = bench_key();
-  std::array<uint8_t, kSegmentSaltBytes> salt{};
+  std::array<uint8_t, format::kSaltBytes> salt{};
   uint64_t segment = 1;
   const uint64_t allocs = g_openssl_allocs.load();
   for (auto _ : state) {

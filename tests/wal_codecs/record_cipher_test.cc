@@ -246,7 +246,7 @@ std::vector<KeyAndNonce> sealed_in_lifetimes(bool append_after_restart, uint32_t
   unsigned __int128 salt = 0;
   auto new_segment = [&] {
     ++segment_id;
-    std::array<uint8_t, kSegmentSaltBytes> bytes{};
+    std::array<uint8_t, format::kSaltBytes> bytes{};
     EXPECT_TRUE(new_segment_salt(bytes).ok());
     salt = 0;
     for (uint8_t b : bytes) salt = (salt << 8) | b;
@@ -275,7 +275,7 @@ TEST(Nonce, UniqueAcrossRestartsTornTailsAndRolloverWhenEachLifetimeStartsASegme
 
 TEST(RecordCipher, SameRecordInTwoSegmentsSealsDifferently) {
   auto configured = make_key(10);
-  std::array<uint8_t, kSegmentSaltBytes> s1{}, s2{};
+  std::array<uint8_t, format::kSaltBytes> s1{}, s2{};
   ASSERT_TRUE(new_segment_salt(s1).ok());
   ASSERT_TRUE(new_segment_salt(s2).ok());
   auto k1 = derive_segment_key(*configured, s1, 5);

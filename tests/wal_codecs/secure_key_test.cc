@@ -271,8 +271,8 @@ TEST(SecureKey, SegmentKeyIsHkdfSha256OfTheConfiguredKeySaltAndSegmentId) {
                            0x4b, 0xa6, 0xb3, 0x7c, 0x65, 0x7b, 0x0d, 0xfd, 0xc8, 0x4e};
   auto configured = SecureKey::from_bytes(key_bytes(1), "/secrets/key");
   ASSERT_TRUE(configured.ok());
-  std::array<uint8_t, kSegmentSaltBytes> salt{}, other_salt{};
-  for (size_t i = 0; i < kSegmentSaltBytes; ++i) salt[i] = static_cast<uint8_t>(0xA0 + i);
+  std::array<uint8_t, format::kSaltBytes> salt{}, other_salt{};
+  for (size_t i = 0; i < format::kSaltBytes; ++i) salt[i] = static_cast<uint8_t>(0xA0 + i);
   other_salt = salt;
   other_salt[15] ^= 1;
   auto k = derive_segment_key(**configured, salt, 7);
@@ -290,11 +290,11 @@ TEST(SecureKey, SegmentKeyIsHkdfSha256OfTheConfiguredKeySaltAndSegmentId) {
 }
 
 TEST(SecureKey, SegmentSaltsAreFreshRandomBytes) {
-  std::array<uint8_t, kSegmentSaltBytes> a{}, b{};
+  std::array<uint8_t, format::kSaltBytes> a{}, b{};
   ASSERT_TRUE(new_segment_salt(a).ok());
   ASSERT_TRUE(new_segment_salt(b).ok());
   EXPECT_NE(a, b);
-  EXPECT_NE(a, (std::array<uint8_t, kSegmentSaltBytes>{}));
+  EXPECT_NE(a, (std::array<uint8_t, format::kSaltBytes>{}));
 }
 
 TEST(KeyRing, HoldsKeysByIdWithACurrentOne) {

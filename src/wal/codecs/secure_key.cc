@@ -172,7 +172,7 @@ uint64_t SecureKey::fingerprint() const {
 }
 
 Result<std::unique_ptr<SecureKey>> derive_segment_key(
-    const SecureKey& configured, std::span<const uint8_t, kSegmentSaltBytes> salt,
+    const SecureKey& configured, std::span<const uint8_t, format::kSaltBytes> salt,
     uint64_t segment_id) {
   static constexpr char kLabel[] = "sidewal segment key v1";
   const std::string what =
@@ -209,7 +209,7 @@ Result<std::unique_ptr<SecureKey>> derive_segment_key(
   return key;
 }
 
-Status new_segment_salt(std::span<uint8_t, kSegmentSaltBytes> out) {
+Status new_segment_salt(std::span<uint8_t, format::kSaltBytes> out) {
   if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) {
     return Status::IoError("RAND_bytes failed to make a segment salt");
   }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "wal/codecs/format.h"
 
 namespace sidewal::wal {
 
@@ -102,14 +103,13 @@ class SecureKey {
 // info. A fresh key per segment is what makes nonces unique without any
 // durable counter: docs/encryption.md has the argument. The result is a
 // SecureKey like any other (locked, excluded from dumps, wiped).
-constexpr size_t kSegmentSaltBytes = 16;
 Result<std::unique_ptr<SecureKey>> derive_segment_key(
-    const SecureKey& configured, std::span<const uint8_t, kSegmentSaltBytes> salt,
+    const SecureKey& configured, std::span<const uint8_t, format::kSaltBytes> salt,
     uint64_t segment_id);
 
 // Fills `out` from OpenSSL's CSPRNG (RAND_bytes); kIoError if it cannot,
 // never a weaker fallback.
-Status new_segment_salt(std::span<uint8_t, kSegmentSaltBytes> out);
+Status new_segment_salt(std::span<uint8_t, format::kSaltBytes> out);
 
 // Keys by id (the u16 key id of the segment preamble; 0 means "no cipher" and
 // is not a valid id) and which one new segments use.

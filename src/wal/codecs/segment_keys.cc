@@ -52,7 +52,7 @@ Result<std::shared_ptr<const SecureKey>> SegmentKeys::segment_key(const format::
   Result<const SecureKey*> k = ring_->get(p.key_id);
   if (!k.ok()) return k.status();
   Result<std::unique_ptr<SecureKey>> derived =
-      derive_segment_key(**k, std::span<const uint8_t, kSegmentSaltBytes>(p.salt), p.segment_id);
+      derive_segment_key(**k, std::span<const uint8_t, format::kSaltBytes>(p.salt), p.segment_id);
   if (!derived.ok()) return derived.status();
   std::shared_ptr<const SecureKey> key(std::move(*derived));
   MutexLock g(mu_);
@@ -68,7 +68,7 @@ Status SegmentKeys::new_preamble(uint64_t segment_id, format::Preamble* out) con
   out->cipher = format::kCipherAes256Gcm;
   out->key_id = ring_->current_id();
   out->key_fingerprint = ring_->current().fingerprint();
-  return new_segment_salt(std::span<uint8_t, kSegmentSaltBytes>(out->salt));
+  return new_segment_salt(std::span<uint8_t, format::kSaltBytes>(out->salt));
 }
 
 size_t encode_record_for_sealing(uint64_t lsn, uint16_t type, uint16_t flags, uint32_t tenant,

@@ -52,7 +52,7 @@ class SegmentKeys {
  private:
   struct Cached {
     uint64_t segment_id = 0;
-    std::array<uint8_t, kSegmentSaltBytes> salt{};
+    std::array<uint8_t, format::kSaltBytes> salt{};
     uint16_t key_id = 0;
     std::shared_ptr<const SecureKey> key;
   };
