@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <optional>
 #include <random>
 
 #include "archive/archive_names.h"
@@ -73,22 +74,43 @@ std::vector<ListedPiece> list_pieces(archive::ObjectStore* store) {
   return out;
 }
 
+// What most of these tests start from: s3rver with the bucket, a scratch
+// directory, the store's credentials in it (creds_), and a daemon with
+// `archive:` on over tmp_/a (daemon()), not started yet.
+class ArchivedDaemon : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = testing::S3rver::start({kBucket});
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+    daemon_.emplace(mkdirs(tmp_.path() + "/a"), archive_config(*server_, creds_));
+  }
+
+  // Starts the daemon and appends `records` records from `threads` clients
+  // (streams from 1) into acked_; returns once all are acknowledged.
+  void start_and_load(int threads, uint64_t records, milliseconds timeout) {
+    daemon().start_ready();
+    Load load(daemon().socket_path(), threads, 1, &acked_, records);
+    ASSERT_TRUE(load.wait_acked(records, timeout)) << daemon().output();
+  }
+
+  testing::S3rver& server() { return *server_; }
+  Daemon& daemon() { return *daemon_; }
+
+  std::unique_ptr<testing::S3rver> server_;
+  TempDir tmp_;
+  const std::string creds_ = tmp_.path() + "/creds";
+  AckedLog acked_;
+  std::optional<Daemon> daemon_;  // destroyed (killed) first
+};
+
 // Round trip: concurrent appends with the archive on, SIGTERM, restore into
 // a new directory: the same records byte for byte; the restored log opens
 // in a second daemon, which reads them back and continues the generation;
 // --to-lsn gives exactly that prefix.
-TEST(DaemonArchive, RoundTripUnderConcurrentLoad) {
-  auto server = testing::S3rver::start({kBucket});
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
-  TempDir tmp;
-  const std::string creds = tmp.path() + "/creds";
-  Daemon d(mkdirs(tmp.path() + "/a"), archive_config(**server, creds));
-  d.start_ready();
-  AckedLog acked;
-  {
-    Load load(d.socket_path(), 4, 1, &acked, 6000);
-    ASSERT_TRUE(load.wait_acked(6000, seconds(120))) << d.output();
-  }
+TEST_F(ArchivedDaemon, RoundTripUnderConcurrentLoad) {
+  ASSERT_NO_FATAL_FAILURE(start_and_load(4, 6000, seconds(120)));
+  Daemon& d = daemon();
   const uint64_t durable = wait_archive_caught_up(d);
   EXPECT_GT(metric(d.admin_port(), "sidewal_archive_uploaded_bytes_total"), 1e6);
   EXPECT_EQ(metric(d.admin_port(), "sidewal_archive_generations_total"), 1);
@@ -97,17 +119,17 @@ TEST(DaemonArchive, RoundTripUnderConcurrentLoad) {
 
   const std::vector<wal::Record> original = records_of_dir(d.data_dir());
   ASSERT_EQ(original.back().lsn, durable);
-  const std::string restored_dir = tmp.path() + "/b/data";
-  it::RunResult r = run_restore(**server, creds, restored_dir);
+  const std::string restored_dir = tmp_.path() + "/b/data";
+  it::RunResult r = run_restore(server(), creds_, restored_dir);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "restored generation")) << r.out;
   const std::vector<wal::Record> restored = records_of_dir(restored_dir);
   EXPECT_TRUE(original == restored) << original.size() << " records vs " << restored.size();
-  EXPECT_EQ(check_acked(restored, acked.snapshot()), "");
+  EXPECT_EQ(check_acked(restored, acked_.snapshot()), "");
 
   // The restored log in a daemon of its own: the same records over the
   // protocol, and the archive continues its generation (no new one).
-  Daemon d2(mkdirs(tmp.path() + "/b"), archive_config(**server, creds));
+  Daemon d2(mkdirs(tmp_.path() + "/b"), archive_config(server(), creds_));
   d2.start_ready();
   {
     it::RawClient c(d2.socket_path());
@@ -135,8 +157,8 @@ TEST(DaemonArchive, RoundTripUnderConcurrentLoad) {
   while (cut < original.size() && (original[cut].flags & 0x1) == 0) ++cut;
   ASSERT_LT(cut, original.size());
   const uint64_t to_lsn = original[cut].lsn;
-  const std::string prefix_dir = tmp.path() + "/c/data";
-  r = run_restore(**server, creds, prefix_dir, {"--to-lsn", std::to_string(to_lsn)});
+  const std::string prefix_dir = tmp_.path() + "/c/data";
+  r = run_restore(server(), creds_, prefix_dir, {"--to-lsn", std::to_string(to_lsn)});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const std::vector<wal::Record> prefix = records_of_dir(prefix_dir);
   ASSERT_EQ(prefix.size(), cut + 1);
@@ -147,20 +169,15 @@ TEST(DaemonArchive, RoundTripUnderConcurrentLoad) {
 // the archive resumes; in the end one generation with no gap, pieces that
 // overlap hold the same bytes (no two objects claim an LSN with different
 // bytes), and the restore holds every acknowledged record.
-TEST(DaemonArchive, KillNineDuringUploadsResumesWithoutGapsOrConflicts) {
+TEST_F(ArchivedDaemon, KillNineDuringUploadsResumesWithoutGapsOrConflicts) {
   const char* env = std::getenv("SIDEWAL_SEED");
   const uint64_t seed = env != nullptr ? std::strtoull(env, nullptr, 10) : 20261206;
   SCOPED_TRACE("SIDEWAL_SEED=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
-  auto server = testing::S3rver::start({kBucket});
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
-  TempDir tmp;
-  const std::string creds = tmp.path() + "/creds";
-  Daemon d(mkdirs(tmp.path() + "/a"), archive_config(**server, creds));
-  AckedLog acked;
+  Daemon& d = daemon();
   for (uint32_t round = 0; round < 4; ++round) {
     d.start_ready();
-    Load load(d.socket_path(), 3, 1 + round * 16, &acked);
+    Load load(d.socket_path(), 3, 1 + round * 16, &acked_);
     // A random moment: after 200..2500 more acknowledged records (the
     // uploader ships every 0.1 s meanwhile, whole segments and tail pieces).
     const uint64_t at = 200 + rng() % 2300;
@@ -170,14 +187,14 @@ TEST(DaemonArchive, KillNineDuringUploadsResumesWithoutGapsOrConflicts) {
   }
   d.start_ready();
   {
-    Load load(d.socket_path(), 2, 1000, &acked, 500);
+    Load load(d.socket_path(), 2, 1000, &acked_, 500);
     ASSERT_TRUE(load.wait_acked(500, seconds(60)));
   }
   const uint64_t durable = wait_archive_caught_up(d);
   d.signal(SIGTERM);
   ASSERT_EQ(d.wait_exit(), 0) << d.output();
 
-  auto store = open_store(**server);
+  auto store = open_store(server());
   std::vector<archive::GenerationInfo> all, gens;
   ASSERT_TRUE(archive::list_generations(store.get(), kPrefix, &all).ok());
   // A kill between the generation's marker and the local GENERATION file
@@ -226,38 +243,29 @@ TEST(DaemonArchive, KillNineDuringUploadsResumesWithoutGapsOrConflicts) {
   RecordProperty("overlapping_pieces", overlaps);
 
   const std::vector<wal::Record> original = records_of_dir(d.data_dir());
-  const std::string restored_dir = tmp.path() + "/b";
-  it::RunResult r = run_restore(**server, creds, restored_dir);
+  const std::string restored_dir = tmp_.path() + "/b";
+  it::RunResult r = run_restore(server(), creds_, restored_dir);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const std::vector<wal::Record> restored = records_of_dir(restored_dir);
   EXPECT_TRUE(original == restored) << original.size() << " records vs " << restored.size();
   EXPECT_EQ(restored.front().lsn, 1u);
-  EXPECT_EQ(check_acked(restored, acked.snapshot()), "");
+  EXPECT_EQ(check_acked(restored, acked_.snapshot()), "");
 }
 
 // The store goes away (s3rver killed) and comes back on the same port with
 // the same data: appends are acknowledged throughout, /readyz stays 200, the
 // lag grows; afterwards the archive catches up in the same generation.
-TEST(DaemonArchive, StoreOutageKeepsTheLogAndTheArchiveCatchesUp) {
-  auto server = testing::S3rver::start({kBucket});
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
-  TempDir tmp;
-  const std::string creds = tmp.path() + "/creds";
-  Daemon d(mkdirs(tmp.path() + "/a"), archive_config(**server, creds));
-  d.start_ready();
-  AckedLog acked;
-  {
-    Load load(d.socket_path(), 3, 1, &acked, 1500);
-    ASSERT_TRUE(load.wait_acked(1500, seconds(60)));
-  }
+TEST_F(ArchivedDaemon, StoreOutageKeepsTheLogAndTheArchiveCatchesUp) {
+  ASSERT_NO_FATAL_FAILURE(start_and_load(3, 1500, seconds(60)));
+  Daemon& d = daemon();
   // Caught up and nothing new: the uploader makes no request now, so the
   // store is not killed in the middle of writing an object (s3rver, unlike
   // S3, would keep a torn one).
   const uint64_t before = wait_archive_caught_up(d);
 
-  (*server)->stop();
+  server().stop();
   {
-    Load load(d.socket_path(), 3, 100, &acked, 1500);
+    Load load(d.socket_path(), 3, 100, &acked_, 1500);
     ASSERT_TRUE(load.wait_acked(1500, seconds(60))) << "appends must go on without the store";
   }
   expect_ready(d);
@@ -278,14 +286,14 @@ TEST(DaemonArchive, StoreOutageKeepsTheLogAndTheArchiveCatchesUp) {
   // The lag in bytes covers at least the payloads acknowledged since (each
   // record also has its 24-byte header).
   double payload_bytes = 0;
-  for (const auto& [lsn, a] : acked.snapshot()) {
+  for (const auto& [lsn, a] : acked_.snapshot()) {
     if (lsn > before) payload_bytes += a.len + 24;
   }
   EXPECT_GE(metric(d.admin_port(), "sidewal_archive_lag_bytes"), payload_bytes);
   EXPECT_TRUE(contains(d.output(), "archive: uploads failing")) << d.output();
   expect_ready(d);
 
-  ASSERT_TRUE((*server)->restart().ok());
+  ASSERT_TRUE(server().restart().ok());
   const uint64_t durable = wait_archive_caught_up(d);
   EXPECT_GT(durable, before);
   EXPECT_TRUE(contains(d.output(), "archive: uploads succeed again")) << d.output();
@@ -293,12 +301,12 @@ TEST(DaemonArchive, StoreOutageKeepsTheLogAndTheArchiveCatchesUp) {
   d.signal(SIGTERM);
   ASSERT_EQ(d.wait_exit(), 0) << d.output();
 
-  const std::string restored_dir = tmp.path() + "/b";
-  it::RunResult r = run_restore(**server, creds, restored_dir);
+  const std::string restored_dir = tmp_.path() + "/b";
+  it::RunResult r = run_restore(server(), creds_, restored_dir);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const std::vector<wal::Record> restored = records_of_dir(restored_dir);
   EXPECT_TRUE(records_of_dir(d.data_dir()) == restored);
-  EXPECT_EQ(check_acked(restored, acked.snapshot()), "");
+  EXPECT_EQ(check_acked(restored, acked_.snapshot()), "");
 }
 
 // Bad credentials, a missing bucket, a wrong endpoint: the daemon starts,
@@ -359,23 +367,14 @@ TEST(DaemonArchive, BadStoreSettingsAreReportedAndTheLogIsUnaffected) {
 
 // A damaged object (bytes flipped, or cut short) and a missing one:
 // `sidewal restore` refuses and names the object; repaired, it restores.
-TEST(DaemonArchive, RestoreRefusesADamagedOrMissingObjectByName) {
-  auto server = testing::S3rver::start({kBucket});
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
-  TempDir tmp;
-  const std::string creds = tmp.path() + "/creds";
-  Daemon d(mkdirs(tmp.path() + "/a"), archive_config(**server, creds));
-  d.start_ready();
-  AckedLog acked;
-  {
-    Load load(d.socket_path(), 2, 1, &acked, 4000);
-    ASSERT_TRUE(load.wait_acked(4000, seconds(60)));
-  }
+TEST_F(ArchivedDaemon, RestoreRefusesADamagedOrMissingObjectByName) {
+  ASSERT_NO_FATAL_FAILURE(start_and_load(2, 4000, seconds(60)));
+  Daemon& d = daemon();
   wait_archive_caught_up(d);
   d.signal(SIGTERM);
   ASSERT_EQ(d.wait_exit(), 0) << d.output();
 
-  auto store = open_store(**server);
+  auto store = open_store(server());
   std::vector<archive::GenerationInfo> gens;
   ASSERT_TRUE(archive::list_generations(store.get(), kPrefix, &gens).ok());
   ASSERT_EQ(gens.size(), 1u);
@@ -387,8 +386,8 @@ TEST(DaemonArchive, RestoreRefusesADamagedOrMissingObjectByName) {
   int attempt = 0;
   auto refused = [&](const std::string& why, const std::string& named) {
     SCOPED_TRACE(why);
-    const std::string dir = tmp.path() + "/r" + std::to_string(++attempt);
-    it::RunResult r = run_restore(**server, creds, dir);
+    const std::string dir = tmp_.path() + "/r" + std::to_string(++attempt);
+    it::RunResult r = run_restore(server(), creds_, dir);
     EXPECT_NE(r.exit_code, 0) << r.out;
     EXPECT_TRUE(contains(r.err, named)) << r.err;
     EXPECT_FALSE(contains(r.out, "restored generation")) << r.out;
@@ -416,9 +415,9 @@ TEST(DaemonArchive, RestoreRefusesADamagedOrMissingObjectByName) {
   // piece when it was not compacted into one, else the segments around).
   refused("missing", "archive gap");
   put(good);
-  it::RunResult r = run_restore(**server, creds, tmp.path() + "/ok");
+  it::RunResult r = run_restore(server(), creds_, tmp_.path() + "/ok");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_EQ(check_acked(records_of_dir(tmp.path() + "/ok"), acked.snapshot()), "");
+  EXPECT_EQ(check_acked(records_of_dir(tmp_.path() + "/ok"), acked_.snapshot()), "");
 }
 
 }  // namespace
