@@ -96,6 +96,10 @@
 //
 // Thread-safe: one mutex serialises every call (the engine's flusher and its
 // readers call concurrently).
+//
+// The files: sim_disk.cc the IoBackend data operations, sim_disk_namespace.cc
+// the file table (directories, names, what sync_dir makes durable),
+// sim_disk_faults.cc the fault plans, media faults and restart().
 #pragma once
 
 #include <cstddef>
@@ -268,6 +272,11 @@ class SimDisk final : public IoBackend {
     bool garbage = false;
     bool tear_later = false;  // kProceed, but torn at tear_sectors if unsynced at power loss
   };
+
+  // "/a//b/./c/" -> "/a/b/c"; relative paths are taken from "/".
+  static std::string normalize(const std::string& path);
+  // The 512-byte sectors a write of `len` bytes covers.
+  static uint64_t sectors_of(size_t len);
 
   // Fault plan, trace and handle table: with mu_ held.
   Step take_step(StepKind kind, const char* op, const std::string& path, uint64_t offset = 0,
