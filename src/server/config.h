@@ -37,7 +37,7 @@ struct Config {
   bool wal_dwb = true;  // wal.dwb: on | off (double-write buffer)
   // wal.caller_flushes: an APPEND that finds the flusher idle is written and
   // synced on its connection thread (WalOptions::caller_flushes).
-  bool wal_caller_flushes = true;
+  bool wal_caller_flushes = false;
 
   // Encryption at rest (docs/operations.md "Encryption at rest"), the shape the
   // Helm chart renders: encryption: {enabled, current_key_id, keys: [{id, file}]}.

@@ -130,8 +130,8 @@ struct WalOptions {
   // one-at-a-time committer then crosses no thread hand-off inside the log.
   // The cost: such an append() takes one write + sync (at most one flush: a
   // group that arrives meanwhile goes to the flusher thread). Off by default,
-  // since append() then blocks for the device; the daemon turns it on
-  // (wal.caller_flushes) and bounds it to that one flush per call.
+  // since append() then blocks for the device; the daemon's
+  // wal.caller_flushes (off by default) turns it on.
   bool caller_flushes = false;
   // The most recent durable records kept in memory (TailWindow), so
   // followers near the head never read the disk; 0 disables it.
