@@ -46,6 +46,11 @@
 // that predates the limits block (it answers the flag with MALFORMED) is
 // asked again without it: its max_record_bytes is enforced, and the frame
 // and reply limits stay ClientOptions::max_request_body / max_reply_body.
+//
+// The files, one job each: client.cc the connection (connect, reconnect,
+// close), client_async.cc the asynchronous calls, client_blocking.cc the
+// blocking ones, client_errors.cc daemon ERRORs as Statuses; channel.h the
+// connection's socket and reader thread.
 #pragma once
 
 #include <atomic>
@@ -163,7 +168,7 @@ using HelloCallback = std::function<void(const Status& status, const proto::Hell
 using StatusCallback = std::function<void(const Status& status, const proto::StatusReply& reply)>;
 using TruncateCallback = std::function<void(const Status& status, uint64_t first_lsn)>;
 
-// Maps a daemon ERROR to a Status (see the table in client.cc).
+// Maps a daemon ERROR to a Status (see the table in client_errors.cc).
 Status status_for_daemon_error(proto::ErrorCode code, const std::string& message);
 // The protocol error code a Status carries (Status::remote_code(), set by
 // status_for_daemon_error), or nullopt for local errors (Closed, connect

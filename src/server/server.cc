@@ -1,53 +1,27 @@
+// run_server: the startup before the daemon runs (the data directory lock,
+// the keys, the archive), and Daemon::run (daemon.h): listen, start the
+// threads and recovery, wait for the finish, close everything in order.
 #include "server/server.h"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 
 #include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
-#include <future>
 #include <thread>
-#include <unordered_map>
+#include <vector>
 
-#include "common/json.h"
-#include "common/mutex.h"
-#include "server/admin_http.h"
-#include "server/archive_service.h"
+#include "server/daemon.h"
 #include "server/log.h"
-#include "server/log_service.h"
-#include "server/metrics.h"
-#include "server/server_context.h"
-#include "server/session/session.h"
-#include "server/unix_socket.h"
 #include "wal/codecs/secure_key.h"
-#include "wal/codecs/segment_keys.h"
-#include "wal/dir_lock.h"
 
 namespace sidewal::server {
 
 namespace asio = boost::asio;
-using UnixAcceptor = asio::local::stream_protocol::acceptor;
 
 namespace {
-
-const char* state_name(wal::LogState s) {
-  switch (s) {
-    case wal::LogState::kRecovering: return "recovering";
-    case wal::LogState::kReady: return "ready";
-    case wal::LogState::kFailed: return "failed";
-  }
-  return "?";
-}
 
 wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing> keys,
                             std::shared_ptr<const wal::DirLock> dir_lock,
@@ -74,290 +48,23 @@ wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing>
   return o;
 }
 
-class Daemon {
- public:
-  Daemon(const Config& config, std::shared_ptr<const wal::KeyRing> keys,
-         std::shared_ptr<const wal::DirLock> dir_lock, std::unique_ptr<ArchiveService> archive)
-      : config_(config),
-        archive_(std::move(archive)),
-        metrics_(config_.data_dir, config_.wal_segment_bytes),
-        log_(wal_options(config, std::move(keys), std::move(dir_lock), archive_.get()), &metrics_),
-        blocking_(2),
-        ctx_(&config_, &log_, &metrics_, &blocking_),
-        control_(asio::make_strand(io_)),
-        acceptor_(control_),
-        signals_(control_, SIGTERM, SIGINT),
-        drain_timer_(control_),
-        accept_retry_timer_(control_),
-        admin_(admin_io_, [this](const std::string& path) { return admin(path); }) {}
+}  // namespace
 
-  int run();
-
- private:
-  Status listen_unix();
-  void accept_next();
-  void on_accept(const boost::system::error_code& ec, Session::Socket socket);
-  void on_recovered(const Status& st, const wal::RecoveryReport& report);
-  void begin_shutdown(int code, const std::string& why);
-  void on_connection_closed(uint64_t id);
-  void maybe_finish();
-  AdminResponse admin(const std::string& path);
-  DaemonState daemon_state();
-
-  const Config config_;
-  // Null when archive.enabled is false. Started once the log is open,
-  // stopped before it closes.
-  std::unique_ptr<ArchiveService> archive_;
-  Metrics metrics_;
-  LogService log_;
-  asio::thread_pool blocking_;
-  ServerContext ctx_;
-  // Declared after everything connections point at: destroying io_ destroys
-  // the handlers that still hold connections.
-  asio::io_context io_;
-  asio::io_context admin_io_;
-  // Serialises the acceptor, signals, timers and the lifecycle flags below.
-  asio::strand<asio::io_context::executor_type> control_;
-  UnixAcceptor acceptor_;
-  asio::signal_set signals_;
-  asio::steady_timer drain_timer_;
-  asio::steady_timer accept_retry_timer_;
-  AdminServer admin_;
-
-  Mutex sessions_mu_;
-  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions_ GUARDED_BY(sessions_mu_);
-  uint64_t next_conn_id_ GUARDED_BY(sessions_mu_) = 1;
-
-  // Lifecycle, on control_.
-  bool shutting_down_ = false;
-  bool recovery_done_ = false;
-  bool finished_ = false;
-  int exit_code_ = kExitOk;
-  std::promise<int> finished_promise_;
-};
-
-Status Daemon::listen_unix() {
-  const std::string& path = config_.socket_path;
-  SIDEWAL_RETURN_IF_ERROR(ensure_parent_dir(path, "socket.path"));
-  SIDEWAL_RETURN_IF_ERROR(claim_socket_path(path));
-  boost::system::error_code ec;
-  acceptor_.open(asio::local::stream_protocol(), ec);
-  if (ec) return Status::IoError("socket.path " + path + ": socket(): " + ec.message());
-  // The file is created by bind() with the umask applied: restrict it so the
-  // socket never exists, even briefly, with wider permissions than socket.mode.
-  const mode_t old_mask = ::umask(static_cast<mode_t>(~config_.socket_mode & 0777));
-  acceptor_.bind(asio::local::stream_protocol::endpoint(path), ec);
-  ::umask(old_mask);
-  if (ec) return Status::IoError("socket.path " + path + ": bind(): " + ec.message());
-  if (::chmod(path.c_str(), static_cast<mode_t>(config_.socket_mode)) != 0) {
-    return Status::FromErrno(errno, "chmod socket.path " + path);
-  }
-  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Status::IoError("socket.path " + path + ": listen(): " + ec.message());
-  return Status::Ok();
-}
-
-void Daemon::accept_next() {
-  acceptor_.async_accept(asio::make_strand(io_),
-                         [this](const boost::system::error_code& ec, Session::Socket socket) {
-                           on_accept(ec, std::move(socket));
-                         });
-}
-
-void Daemon::on_accept(const boost::system::error_code& ec, Session::Socket socket) {
-  if (shutting_down_ || ec == asio::error::operation_aborted) return;
-  if (ec) {
-    // EMFILE and friends: back off briefly instead of spinning on accept.
-    log::warn("accept failed; retrying in 100 ms", {{"error", ec.message()}});
-    accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
-    accept_retry_timer_.async_wait([this](const boost::system::error_code& e) {
-      if (!e && !shutting_down_) accept_next();
-    });
-    return;
-  }
-  bool authorized = true;
-  ucred cred{};
-  socklen_t len = sizeof(cred);
-  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-    log::warn("SO_PEERCRED failed; closing connection", {{"errno", errno}});
-    authorized = false;
-  } else if (!config_.socket_allowed_uids.empty()) {
-    authorized = std::find(config_.socket_allowed_uids.begin(), config_.socket_allowed_uids.end(),
-                           cred.uid) != config_.socket_allowed_uids.end();
-    if (!authorized) {
-      log::warn("rejected connection from a UID not in socket.allowed_uids",
-                {{"uid", cred.uid}, {"pid", cred.pid}});
-    }
-  }
-  std::shared_ptr<Session> conn;
-  {
-    MutexLock lock(sessions_mu_);
-    if (sessions_.size() >= config_.max_connections) {
-      log::warn("limits.max_connections reached; closing new connection",
-                {{"max_connections", config_.max_connections}, {"pid", cred.pid}});
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    } else {
-      const uint64_t id = next_conn_id_++;
-      conn = std::make_shared<Session>(std::move(socket), &ctx_, id);
-      sessions_.emplace(id, conn);
-    }
-  }
-  if (conn) {
-    log::debug("connection opened", {{"conn", conn->id()}, {"uid", cred.uid}, {"pid", cred.pid}});
-    conn->start(authorized);
-  }
-  accept_next();
-}
-
-void Daemon::on_connection_closed(uint64_t id) {
-  {
-    MutexLock lock(sessions_mu_);
-    sessions_.erase(id);
-  }
-  log::debug("connection closed", {{"conn", id}});
-  asio::post(control_, [this] { maybe_finish(); });
-}
-
-void Daemon::on_recovered(const Status& st, const wal::RecoveryReport& r) {
-  recovery_done_ = true;
-  if (!st.ok()) {
-    log::error("recovery failed; the log was not opened",
-               {{"error", st.ToString()},
-                {"data_dir", config_.data_dir},
-                {"corruption_at", r.corruption_at},
-                {"hint", r.corruption
-                             ? "inspect with `sidewal verify`; wal.salvage: true keeps the "
-                               "prefix before the corruption and drops the rest"
-                             : ""}});
-    begin_shutdown(kExitFailure, "recovery failed");
-    return;
-  }
-  metrics_.recovered(r);
-  log::info("recovery finished", {{"seconds", r.seconds},
-                                  {"first_lsn", r.first_lsn},
-                                  {"durable_lsn", r.durable_lsn},
-                                  {"records", r.records},
-                                  {"segments", r.segments},
-                                  {"bytes_on_disk", r.bytes_on_disk},
-                                  {"discarded_bytes", r.discarded_bytes},
-                                  {"discarded_records", r.discarded_records},
-                                  {"discarded_why", r.discarded_why},
-                                  {"dwb_restores", r.dwb_restores},
-                                  {"dwb_restored_records", r.dwb_restored_records},
-                                  {"dwb_why", r.dwb_why},
-                                  {"corruption", r.corruption},
-                                  {"corruption_at", r.corruption_at},
-                                  {"backend", r.backend}});
-  if (shutting_down_) {
-    maybe_finish();
-    return;
-  }
-  if (archive_) archive_->start(log_.wal(), &metrics_);
-  log::info("ready", {{"socket", config_.socket_path}});
-}
-
-void Daemon::begin_shutdown(int code, const std::string& why) {
-  if (shutting_down_) return;
-  shutting_down_ = true;
-  exit_code_ = code;
-  ctx_.draining.store(true);
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
-  accept_retry_timer_.cancel();
-  std::vector<std::shared_ptr<Session>> live;
-  {
-    MutexLock lock(sessions_mu_);
-    for (auto& [id, w] : sessions_) {
-      if (auto c = w.lock()) live.push_back(std::move(c));
-    }
-  }
-  log::info("shutting down: no new connections or requests; finishing in-flight appends",
-            {{"why", why},
-             {"connections", live.size()},
-             {"drain_timeout_seconds", config_.drain_timeout_seconds},
-             {"recovery_done", recovery_done_}});
-  for (auto& c : live) c->drain();
-  drain_timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(config_.drain_timeout_seconds)));
-  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || finished_) return;
-    std::vector<std::shared_ptr<Session>> stuck;
-    {
-      MutexLock lock(sessions_mu_);
-      for (auto& [id, w] : sessions_) {
-        if (auto c = w.lock()) stuck.push_back(std::move(c));
-      }
-    }
-    log::warn("drain timeout: closing connections with replies still pending",
-              {{"connections", stuck.size()}});
-    for (auto& c : stuck) c->force_close();
-  });
-  maybe_finish();
-}
-
-void Daemon::maybe_finish() {
-  if (!shutting_down_ || !recovery_done_ || finished_) return;
-  {
-    MutexLock lock(sessions_mu_);
-    if (!sessions_.empty()) return;
-  }
-  finished_ = true;
-  drain_timer_.cancel();
-  finished_promise_.set_value(exit_code_);
-}
-
-// The one place /readyz and sidewal_state{state} get their answer from, so
-// the two never disagree. The log's state (recovering until Wal::open
-// returned, then the engine's own, which owns fail-stop) comes from
-// LogService::state(); draining from SIGTERM/SIGINT or a failed recovery
-// (begin_shutdown).
-DaemonState Daemon::daemon_state() {
-  const wal::LogState state = log_.state();
-  if (state == wal::LogState::kFailed) return DaemonState::kFailed;
-  if (ctx_.draining.load()) return DaemonState::kDraining;
-  return state == wal::LogState::kReady ? DaemonState::kReady : DaemonState::kRecovering;
-}
-
-AdminResponse Daemon::admin(const std::string& path) {
-  AdminResponse r;
-  if (path == "/metrics") {
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    const DaemonState state = daemon_state();
-    if (wal::Wal* wal = log_.wal()) {
-      const wal::WalStatus s = wal->status();
-      r.body = metrics_.scrape(state, &s);
-    } else {
-      r.body = metrics_.scrape(state, nullptr);
-    }
-    return r;
-  }
-  r.content_type = "application/json";
-  if (path == "/healthz") {
-    const wal::LogState state = log_.state();
-    // Liveness: a fail-stopped log cannot heal in place, but a restart runs
-    // recovery, which decides what survived; so failed is 500 and the
-    // kubelet restarts the container. Recovering is alive (200).
-    if (state == wal::LogState::kFailed) {
-      r.status = 500;
-      r.body = json_text({{"status", "failed"}, {"error", log_.failure_message()}}) + "\n";
-    } else {
-      r.body = json_text({{"status", "ok"}, {"state", state_name(state)}}) + "\n";
-    }
-    return r;
-  }
-  if (path == "/readyz") {
-    const DaemonState ds = daemon_state();
-    const bool ready = ds == DaemonState::kReady;
-    r.status = ready ? 200 : 503;
-    r.body = json_text({{"ready", ready}, {"state", daemon_state_name(ds)}}) + "\n";
-    return r;
-  }
-  r.status = 404;
-  r.content_type = "text/plain; charset=utf-8";
-  r.body = "not found; try /metrics, /healthz or /readyz\n";
-  return r;
-}
+Daemon::Daemon(const Config& config, std::shared_ptr<const wal::KeyRing> keys,
+               std::shared_ptr<const wal::DirLock> dir_lock,
+               std::unique_ptr<ArchiveService> archive)
+    : config_(config),
+      archive_(std::move(archive)),
+      metrics_(config_.data_dir, config_.wal_segment_bytes),
+      log_(wal_options(config, std::move(keys), std::move(dir_lock), archive_.get()), &metrics_),
+      blocking_(2),
+      ctx_(&config_, &log_, &metrics_, &blocking_),
+      control_(asio::make_strand(io_)),
+      acceptor_(control_),
+      signals_(control_, SIGTERM, SIGINT),
+      drain_timer_(control_),
+      accept_retry_timer_(control_),
+      admin_(admin_io_, [this](const std::string& path) { return admin(path); }) {}
 
 int Daemon::run() {
   log::info("starting",
@@ -437,8 +144,6 @@ int Daemon::run() {
   log::info("stopped", {{"exit_code", code}});
   return (code == kExitOk && !closed.ok()) ? kExitFailure : code;
 }
-
-}  // namespace
 
 // Loads the configured encryption keys (every listed one, so older segments
 // stay readable; the current one only when encryption is enabled). Errors
