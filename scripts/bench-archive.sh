@@ -38,10 +38,12 @@ s3rver_js=$root/tools/s3rver/node_modules/s3rver/bin/s3rver.js
 [[ -f $s3rver_js ]] || { echo "bench-archive: $s3rver_js missing: run scripts/install-deps.sh" >&2; exit 1; }
 work=$(mktemp -d "$root/var/bench-archive.XXXXXX" 2>/dev/null || { mkdir -p "$root/var"; mktemp -d "$root/var/bench-archive.XXXXXX"; })
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+pid=""  # the sidewald of the line being measured (scripts/lib/bench-daemon.sh)
+cleanup() { stop_sidewald; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 log() { echo "bench-archive: $*" >&2; }
-wait_until() { local t=$1; shift; local end=$((SECONDS + t)); until "$@" >/dev/null 2>&1; do ((SECONDS < end)) || return 1; sleep 0.1; done; }
+# shellcheck source=scripts/lib/bench-daemon.sh
+source scripts/lib/bench-daemon.sh
 cached_kib() { awk '/^Cached:/ {print $2}' /proc/meminfo; }
 drop_caches() { if [[ $(id -u) -eq 0 ]]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi; }
 # KiB of the object store's own files (s3rver's directory) in the page cache:
@@ -86,20 +88,14 @@ YAML
   drop_caches
   local c0; c0=$(cached_kib)
   local s0; s0=$(store_cached_kib)
-  "$bin_dir/sidewald" --config "$dir/sidewal.yaml" > "$dir/sidewald.log" 2>&1 &
-  local pid=$!; pids+=("$pid")
-  admin_port() { grep -m1 '"msg":"listening"' "$dir/sidewald.log" | grep -o '"admin_port":[0-9]*' | cut -d: -f2; }
-  have_admin_port() { [[ -n $(admin_port) ]]; }
-  wait_until 30 have_admin_port || { log "sidewald did not listen"; tail "$dir/sidewald.log" >&2; return 1; }
-  local admin=127.0.0.1:$(admin_port)
-  wait_until 60 curl -fsS "http://$admin/readyz" || { log "sidewald not ready"; tail "$dir/sidewald.log" >&2; return 1; }
+  start_sidewald "$bin_dir" "$dir" --config "$dir/sidewal.yaml"
   "$bin_dir/sidewal-bench" --socket "$dir/sidewal.sock" --admin "$admin" --data-dir "$dir/data" \
     --record-bytes 100 --rate "$rate" --connections 2 --pipeline 512 --duration "$duration" \
     --wake-probe --json > "$dir/result.json"
   local metrics; metrics=$(curl -fsS "http://$admin/metrics" || true)
   local c1; c1=$(cached_kib)
   local s1; s1=$(store_cached_kib)
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  stop_sidewald
   python3 - "$dir/result.json" "$archive" "$(( (c1 - c0) / 1024 ))" "$(( (s1 - s0) / 1024 ))" <<PY
 import json, sys
 r = json.load(open(sys.argv[1])); l = r['latency_us']; w = r.get('wake_probe') or {}

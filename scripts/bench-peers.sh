@@ -145,6 +145,7 @@ pg_data=""       # a running PostgreSQL cluster, stopped by cleanup
 pg_ctl=""
 cleanup() {
   set +e
+  if [[ -n $pid ]]; then pids+=("$pid"); fi  # a sidewald still running
   if [[ -n $pg_data ]]; then as_pg "$pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1; fi
   for p in "${pids[@]}"; do
     if kill -0 "$p" 2>/dev/null; then
@@ -168,14 +169,11 @@ cache_before=0
 cache_start() { drop_caches; cache_before=$(cached_kib); }
 cache_delta_mib() { echo $(( ($(cached_kib) - cache_before) / 1024 )); }
 
-# wait_until DEADLINE_S CMD...: polls the real condition, gives up at the deadline.
-wait_until() {
-  local deadline=$(( $(date +%s) + $1 )); shift
-  until "$@" >/dev/null 2>&1; do
-    (( $(date +%s) < deadline )) || return 1
-    sleep 0.05
-  done
-}
+# wait_until SECONDS CMD...; start_sidewald, stop_sidewald (the daemon in `pid`).
+# shellcheck source=scripts/lib/bench-daemon.sh
+source scripts/lib/bench-daemon.sh
+pid=""
+sidewald_log_lines=20
 
 # Results: one row per measured line and run, in $run_dir/rows, for
 # scripts/bench-peers-report.py. Columns: run, name, rate, unit, p50 ms,
@@ -357,18 +355,8 @@ measure_sidewal() {
     rm -rf "$dir"; mkdir -p "$dir/data"
     cache_start
     # Admin port 0: the daemon picks a free port and logs it ("listening").
-    "$bin_dir/sidewald" --data-dir "$dir/data" --socket "$dir/sidewal.sock" --admin 127.0.0.1:0 \
-        > "$dir/sidewald.log" 2>&1 &
-    local pid=$!; pids+=("$pid")
-    admin_port() { grep -m1 '"msg":"listening"' "$dir/sidewald.log" | grep -o '"admin_port":[0-9]*' | cut -d: -f2; }
-    have_admin_port() { [[ -n $(admin_port) ]]; }
-    if ! wait_until 30 have_admin_port; then
-      log "sidewald did not start listening; its log:"; tail -20 "$dir/sidewald.log" >&2; return 1
-    fi
-    local admin=127.0.0.1:$(admin_port)
-    if ! wait_until 60 curl -fsS "http://$admin/readyz"; then
-      log "sidewald did not become ready; its log:"; tail -20 "$dir/sidewald.log" >&2; return 1
-    fi
+    start_sidewald "$bin_dir" "$dir" --data-dir "$dir/data" --socket "$dir/sidewal.sock" \
+        --admin 127.0.0.1:0
     "$bin_dir/sidewal-bench" --socket "$dir/sidewal.sock" --admin "$admin" --data-dir "$dir/data" \
         --record-bytes "$rb" --duration "$duration" --json "$@" > "$dir/result.json" ||
       log "  sidewal-bench exited $? (problems are in its JSON: errors, unacked, verify)"
@@ -376,7 +364,7 @@ measure_sidewal() {
       log "  sidewal-bench produced no result; sidewald log:"; tail -20 "$dir/sidewald.log" >&2; return 1
     fi
     local delta; delta=$(cache_delta_mib)
-    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    stop_sidewald
     # wake: the wake-up probe's p99 in ms ('-' when the line ran without it).
     read -r rps mbs p50 p99 per_flush res vfail wake stalls < <(py "
 import json; r=json.load(open('$dir/result.json')); l=r['latency_us']; w=r.get('wake_probe')
