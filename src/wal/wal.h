@@ -123,15 +123,19 @@ struct WalOptions {
   // kNoPendingBound: none, for a caller that bounds its own in-flight appends
   // (the daemon: limits.max_inflight_bytes_total), so append() never waits.
   uint64_t max_pending_bytes = 64ull << 20;
-  // Leader flush (RocksDB's write-group leader): an append() that finds the
-  // flusher idle, with no flush in progress, writes and syncs its group on
-  // the calling thread and runs the flush's callbacks there, before append()
-  // returns, instead of waking the flusher and waiting for the completer. A
-  // one-at-a-time committer then crosses no thread hand-off inside the log.
-  // The cost: such an append() takes one write + sync (at most one flush: a
-  // group that arrives meanwhile goes to the flusher thread). Off by default,
-  // since append() then blocks for the device; the daemon's
-  // wal.caller_flushes (off by default) turns it on.
+  // Leader flush (RocksDB's write-group leader): while the log serves one
+  // committer at a time (the last few flushes each carried one batch and
+  // nothing waited behind them), an append() that finds the flusher idle,
+  // with no flush in progress, writes and syncs its group on the calling
+  // thread and runs the flush's callbacks there, before append() returns,
+  // instead of waking the flusher and waiting for the completer: the commit
+  // crosses no thread hand-off inside the log. With more committers the
+  // flusher keeps every flush: a leader would take the first append and
+  // leave those a few microseconds behind it to a second flush, where the
+  // flusher's wake-up gathers them into one. The cost: such an append()
+  // takes one write + sync (one flush at most; what arrives meanwhile goes to
+  // the flusher). Off by default, since append() then blocks for the device;
+  // the daemon's wal.caller_flushes turns it on.
   bool caller_flushes = false;
   // The most recent durable records kept in memory (TailWindow), so
   // followers near the head never read the disk; 0 disables it.
@@ -224,6 +228,11 @@ class Wal {
   // flush itself (and run its callbacks, `done` among them) before it
   // returns; it never waits for another thread's flush.
   virtual void append(std::span<const RecordIn> records, AppendCallback done) = 0;
+  // append() for a caller that knows another append follows at once (the
+  // daemon: more request bytes already read from the same socket): it never
+  // leads a flush (WalOptions::caller_flushes), so what follows joins the
+  // same group instead of waiting for a flush of this batch alone.
+  virtual void append_without_leading(std::span<const RecordIn> records, AppendCallback done) = 0;
 
   // Blocking convenience: waits for durability, returns the first LSN.
   Result<uint64_t> append_sync(std::span<const RecordIn> records);

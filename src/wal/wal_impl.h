@@ -59,7 +59,12 @@ class WalImpl final : public Wal {
     dir_lock_ = std::move(lock);
   }
 
-  void append(std::span<const RecordIn> records, AppendCallback done) override;
+  void append(std::span<const RecordIn> records, AppendCallback done) override {
+    append_batch(records, std::move(done), /*may_lead=*/true);
+  }
+  void append_without_leading(std::span<const RecordIn> records, AppendCallback done) override {
+    append_batch(records, std::move(done), /*may_lead=*/false);
+  }
   Status read(uint64_t from_lsn, const ReadLimits& limits, std::vector<Record>* out,
               uint64_t* next_lsn) override;
   Status read_headers(uint64_t from_lsn, const ReadLimits& limits,
@@ -141,6 +146,11 @@ class WalImpl final : public Wal {
 
   // Append (writer/append.cc). append() never waits for the engine: what
   // cannot be placed now is parked and admitted later, in call order.
+  // may_lead: this batch may lead a flush (WalOptions::caller_flushes).
+  void append_batch(std::span<const RecordIn> records, AppendCallback done, bool may_lead);
+  // Leader flush is used only after this many lone flushes in a row (see
+  // lone_flushes_): a committer that is alone for a few round trips.
+  static constexpr uint64_t kLoneFlushesToLead = 4;
   enum class Placement { kFits, kWait, kRefused };
   static constexpr uint64_t kNotAsked = UINT64_MAX;
   // Whether a batch of `bytes` goes into the fill buffer now. kWait: after
@@ -278,6 +288,10 @@ class WalImpl final : public Wal {
   // cipher are used only by the holder; mu_ orders one holder's use before
   // the next.
   bool flushing_ GUARDED_BY(mu_) = false;
+  // Consecutive successful flushes that carried exactly one batch with no
+  // other batch waiting when they finished: the log is serving one committer
+  // at a time, so a leader splits no group (WalOptions::caller_flushes).
+  uint64_t lone_flushes_ GUARDED_BY(mu_) = 0;
   bool closing_ GUARDED_BY(mu_) = false;
   bool stopping_preparer_ GUARDED_BY(mu_) = false;
   // Fail-stop has one owner, this engine: failed_ (the first failure) and

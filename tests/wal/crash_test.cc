@@ -52,7 +52,9 @@ struct Acked {
 
 // Each crash test runs twice: with every flush on the flusher thread, and
 // with leader flush (WalOptions::caller_flushes), where an appender that
-// finds the flusher idle writes and syncs on its own thread.
+// finds the flusher idle writes and syncs on its own thread. Leader flush
+// starts only once flushes come one batch at a time, so that run's workload
+// is one thread appending as many batches as the four threads do.
 WalOptions crash_options(std::shared_ptr<SimDisk> disk, bool caller_flushes) {
   WalOptions o;
   o.caller_flushes = caller_flushes;
@@ -70,10 +72,12 @@ void run_workload(const std::shared_ptr<SimDisk>& disk, uint64_t seed, bool call
   if (!opened.ok()) return;  // crashed during open: nothing acknowledged
   std::unique_ptr<Wal> wal = std::move(opened).value();
   std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
+  const int thread_count = caller_flushes ? 1 : kThreads;
+  const int batches = kThreads * kBatchesPerThread / thread_count;
+  for (int t = 0; t < thread_count; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(seed * 131 + t);
-      for (int b = 0; b < kBatchesPerThread; ++b) {
+      for (int b = 0; b < batches; ++b) {
         const uint16_t n = static_cast<uint16_t>(1 + rng() % 4);
         std::vector<std::vector<uint8_t>> payloads;
         std::vector<RecordIn> batch(n);

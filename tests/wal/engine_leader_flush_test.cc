@@ -144,18 +144,24 @@ void concurrent_appenders_round_trip(bool encrypted) {
   o.max_record_bytes = 4096;
   o.caller_flushes = true;
   if (encrypted) o.keys = one_key_ring();
-  constexpr int kThreads = 6;
-  constexpr int kAppendsPerThread = 150;
+  // Thread 0 commits one batch at a time throughout (so leader flush starts);
+  // the others commit at the same time for part of its run, their appends
+  // landing during leader flushes and going to the flusher.
+  constexpr int kThreads = 4;
+  constexpr int kLoneAppends = 400;
+  constexpr int kOtherAppends = 60;
   std::mutex mu;
   std::vector<uint64_t> callback_order;  // first LSN of each callback, as run; guarded by mu
   std::map<uint64_t, std::vector<uint8_t>> acked;  // by LSN; guarded by mu
+  std::atomic<int> led{0};                         // callbacks that ran inside their own append()
   {
     auto wal = testing::must_open(o);
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
         std::mt19937 rng(static_cast<uint32_t>(t + 1));
-        for (int i = 0; i < kAppendsPerThread; ++i) {
+        const int appends = t == 0 ? kLoneAppends : kOtherAppends;
+        for (int i = 0; i < appends; ++i) {
           const uint16_t n = static_cast<uint16_t>(1 + rng() % 3);
           std::vector<std::vector<uint8_t>> payloads;
           std::vector<RecordIn> batch(n);
@@ -164,7 +170,9 @@ void concurrent_appenders_round_trip(bool encrypted) {
             batch[k].payload = payloads.back();
           }
           std::promise<Status> done;
-          wal->append(batch, [&, n](const Status& st, uint64_t first) {
+          const std::thread::id caller = std::this_thread::get_id();
+          wal->append(batch, [&, n, caller](const Status& st, uint64_t first) {
+            if (std::this_thread::get_id() == caller) ++led;  // inside append(): it led
             std::lock_guard<std::mutex> g(mu);
             callback_order.push_back(first);
             if (st.ok()) {
@@ -178,7 +186,9 @@ void concurrent_appenders_round_trip(bool encrypted) {
       });
     }
     for (auto& th : threads) th.join();
-    ASSERT_EQ(callback_order.size(), static_cast<size_t>(kThreads * kAppendsPerThread));
+    ASSERT_EQ(callback_order.size(),
+              static_cast<size_t>(kLoneAppends + (kThreads - 1) * kOtherAppends));
+    EXPECT_GT(led.load(), 0) << "no append led a flush";
     for (size_t i = 1; i < callback_order.size(); ++i) {
       ASSERT_LT(callback_order[i - 1], callback_order[i]) << "callbacks out of LSN order at " << i;
     }
@@ -203,30 +213,34 @@ TEST(WalLeaderFlush, ConcurrentAppendersGetEveryAckOnceInLsnOrderEncrypted) {
   concurrent_appenders_round_trip(/*encrypted=*/true);
 }
 
-// The third data sync fails (EIO) while appends come one at a time, so the
-// leader is the thread that sees it: its callback gets the error inside
-// append(), the log is failed, and the next append is refused at once.
+// A data sync fails (EIO) once leader flush has started (appends one at a
+// time), so the leader is the thread that sees it: its callback gets the
+// error inside append(), the log is failed, and the next append is refused
+// at once.
 TEST(WalLeaderFlush, AFailedSyncOnTheLeaderStopsTheLog) {
   auto disk = std::make_shared<SimDisk>(11);
   auto syncs = std::make_shared<std::atomic<int>>(0);
   disk->set_fault_hook([syncs](const SimDisk::StepInfo& s) {
-    if (s.op != "fdatasync" || s.path.find(".wal") == std::string::npos) {
-      return SimDisk::Fault::none();
-    }
-    return syncs->fetch_add(1) == 2 ? SimDisk::Fault::fail(EIO) : SimDisk::Fault::none();
+    if (s.op != "fdatasync" || !s.path.ends_with(".wal")) return SimDisk::Fault::none();
+    return syncs->fetch_add(1) == 20 ? SimDisk::Fault::fail(EIO) : SimDisk::Fault::none();
   });
   auto wal = testing::must_open(sim_options(disk, /*caller_flushes=*/true));
   std::vector<uint8_t> payload = make_payload(1, 64);
   RecordIn r;
   r.payload = payload;
   Status failure;
-  for (int i = 0; i < 10 && failure.ok(); ++i) {
-    std::promise<Status> done;
-    wal->append(std::span<const RecordIn>(&r, 1),
-                [&](const Status& st, uint64_t) { done.set_value(st); });
-    failure = done.get_future().get();
+  bool failed_on_caller = false;
+  for (int i = 0; i < 40 && failure.ok(); ++i) {
+    std::promise<std::pair<Status, std::thread::id>> done;
+    wal->append(std::span<const RecordIn>(&r, 1), [&](const Status& st, uint64_t) {
+      done.set_value({st, std::this_thread::get_id()});
+    });
+    auto [st, thread] = done.get_future().get();
+    failure = st;
+    failed_on_caller = thread == std::this_thread::get_id();
   }
   ASSERT_FALSE(failure.ok()) << "the injected EIO must reach an append";
+  EXPECT_TRUE(failed_on_caller) << "the failed flush was the leader's";
   EXPECT_EQ(wal->state(), LogState::kFailed);
   EXPECT_FALSE(wal->failure().ok());
   std::promise<Status> after;
@@ -240,6 +254,25 @@ TEST(WalLeaderFlush, AFailedSyncOnTheLeaderStopsTheLog) {
   EXPECT_TRUE(before_return) << "a failed log refuses inside append()";
   EXPECT_FALSE(after.get_future().get().ok());
   (void)wal->close();
+}
+
+// append_without_leading() never leads, even for a lone committer.
+TEST(WalLeaderFlush, AppendWithoutLeadingLeavesTheFlushToTheFlusher) {
+  auto recorder = std::make_shared<SyncThreadRecorder>(std::make_shared<SimDisk>(3));
+  auto wal = testing::must_open(sim_options(recorder, /*caller_flushes=*/true));
+  std::vector<uint8_t> payload = make_payload(2, 100);
+  RecordIn r;
+  r.payload = payload;
+  for (int i = 0; i < 30; ++i) {
+    std::promise<std::thread::id> done;
+    wal->append_without_leading(std::span<const RecordIn>(&r, 1), [&](const Status& st, uint64_t) {
+      EXPECT_TRUE(st.ok()) << st.ToString();
+      done.set_value(std::this_thread::get_id());
+    });
+    EXPECT_NE(done.get_future().get(), std::this_thread::get_id());
+    EXPECT_NE(recorder->last_sync_thread(), std::this_thread::get_id());
+  }
+  EXPECT_TRUE(wal->close().ok());
 }
 
 }  // namespace

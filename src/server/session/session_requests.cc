@@ -87,12 +87,21 @@ void Session::handle_append(uint64_t seq) {
   if (appends_unanswered_++ == 0 && !closed()) keepalive_ = shared_from_this();
   // The callback's own reference, handed over as a raw pointer (see AppendSink).
   AppendSink* ref = AppendSinkRef(sink_).detach();
-  ctx_->log->wal()->append(scratch_records_, [ref, seq](const Status& st, uint64_t lsn) {
-    // Completion thread (or this strand, for an immediate failure): only
-    // hand over to the strand. The engine calls back exactly once.
+  auto done = [ref, seq](const Status& st, uint64_t lsn) {
+    // Completion thread (or this strand, for an immediate failure or a
+    // leader flush): only hand over to the strand. The engine calls back
+    // exactly once.
     AppendSinkRef sink(ref, /*add_ref=*/false);
     sink->completed(seq, st, lsn);
-  });
+  };
+  // More bytes already read from this socket mean more requests follow at
+  // once: they go into the same group, so this one must not lead a flush
+  // of its own (wal.caller_flushes; docs/operations.md "Leader flush").
+  if (reader_.buffered() > 0) {
+    ctx_->log->wal()->append_without_leading(scratch_records_, std::move(done));
+  } else {
+    ctx_->log->wal()->append(scratch_records_, std::move(done));
+  }
 }
 
 void Session::AppendSink::completed(uint64_t seq, const Status& st, uint64_t first_lsn) {

@@ -56,7 +56,7 @@ class SCOPED_CAPABILITY SpinThenLock {
 
 }  // namespace
 
-void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
+void WalImpl::append_batch(std::span<const RecordIn> records, AppendCallback done, bool may_lead) {
   if (records.empty()) {
     done(Status::InvalidArgument("append of an empty batch"), 0);
     return;
@@ -115,7 +115,7 @@ void WalImpl::append(std::span<const RecordIn> records, AppendCallback done) {
       encode_batch_locked(records, std::move(done));
       // A busy flusher comes back for this group; a leader wakes it when done.
       if (!flusher_idle_ || flushing_) return;
-      if (opts_.caller_flushes) {
+      if (opts_.caller_flushes && may_lead && lone_flushes_ >= kLoneFlushesToLead) {
         lead_flush_locked();  // this thread writes and syncs the group
         return;
       }

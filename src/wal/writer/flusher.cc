@@ -305,6 +305,8 @@ void WalImpl::finish_flush_locked(Staging& fl, FlushResult r) {
   if (!r.status.ok()) admit_parked_locked(&refused);  // refuses every parked append
   const Staging& next = bufs_[fill_];
   const bool next_flush_waiting = next.records > 0 || next.sealed || !refused.empty();
+  const bool lone = r.status.ok() && fl.batches == 1 && !next_flush_waiting && parked_.empty();
+  lone_flushes_ = lone ? lone_flushes_ + 1 : 0;
   mu_.unlock();
   c.pending.swap(fl.pending);
   c.queued_bytes = fl.used - fl.carry;
