@@ -213,31 +213,36 @@ TEST(WalLeaderFlush, ConcurrentAppendersGetEveryAckOnceInLsnOrderEncrypted) {
   concurrent_appenders_round_trip(/*encrypted=*/true);
 }
 
-// A data sync fails (EIO) once leader flush has started (appends one at a
-// time), so the leader is the thread that sees it: its callback gets the
-// error inside append(), the log is failed, and the next append is refused
-// at once.
+// The first data sync made on the appending thread (so by a leader) fails
+// with EIO: that append's callback gets the error inside append(), the log
+// is failed, and the next append is refused at once.
 TEST(WalLeaderFlush, AFailedSyncOnTheLeaderStopsTheLog) {
   auto disk = std::make_shared<SimDisk>(11);
-  auto syncs = std::make_shared<std::atomic<int>>(0);
-  disk->set_fault_hook([syncs](const SimDisk::StepInfo& s) {
-    if (s.op != "fdatasync" || !s.path.ends_with(".wal")) return SimDisk::Fault::none();
-    return syncs->fetch_add(1) == 20 ? SimDisk::Fault::fail(EIO) : SimDisk::Fault::none();
+  const std::thread::id appender = std::this_thread::get_id();
+  auto armed = std::make_shared<std::atomic<bool>>(false);  // after open's own syncs
+  auto fired = std::make_shared<std::atomic<bool>>(false);
+  disk->set_fault_hook([appender, armed, fired](const SimDisk::StepInfo& s) {
+    if (!*armed || s.op != "fdatasync" || !s.path.ends_with(".wal")) return SimDisk::Fault::none();
+    if (std::this_thread::get_id() != appender || fired->exchange(true)) {
+      return SimDisk::Fault::none();
+    }
+    return SimDisk::Fault::fail(EIO);
   });
   auto wal = testing::must_open(sim_options(disk, /*caller_flushes=*/true));
+  *armed = true;
   std::vector<uint8_t> payload = make_payload(1, 64);
   RecordIn r;
   r.payload = payload;
   Status failure;
   bool failed_on_caller = false;
-  for (int i = 0; i < 40 && failure.ok(); ++i) {
+  for (int i = 0; i < 200 && failure.ok(); ++i) {
     std::promise<std::pair<Status, std::thread::id>> done;
     wal->append(std::span<const RecordIn>(&r, 1), [&](const Status& st, uint64_t) {
       done.set_value({st, std::this_thread::get_id()});
     });
     auto [st, thread] = done.get_future().get();
     failure = st;
-    failed_on_caller = thread == std::this_thread::get_id();
+    failed_on_caller = thread == appender;
   }
   ASSERT_FALSE(failure.ok()) << "the injected EIO must reach an append";
   EXPECT_TRUE(failed_on_caller) << "the failed flush was the leader's";
