@@ -12,7 +12,7 @@
 //   - one completer, which runs them in LSN order, then the observer and the
 //     durable listeners, while the flusher already writes the next group
 //     (when no next group waits, the flusher runs them itself:
-//     deliver_or_hand_off);
+//     claim_delivery, then deliver_claimed once the flush token is given back);
 //   - one preparer creates the next segment (.spare) ahead of time.
 // One flush at a time: whoever holds the flush token (flushing_, under mu_)
 // runs a flush turn. That is the flusher thread, or, with
@@ -189,7 +189,10 @@ class WalImpl final : public Wal {
   // The flush turn proper, by the token holder: swap the buffers, admit what
   // was parked, write and sync without mu_, finish. Lets go of mu_ while it
   // writes and delivers; holds it again when it returns.
-  void flush_fill_buffer_locked(std::vector<Completion>* refused) REQUIRES(mu_);
+  // Returns true when this thread claimed the flush's delivery (*claimed):
+  // it gives the token back, then runs deliver_claimed(*claimed) without mu_.
+  bool flush_fill_buffer_locked(std::vector<Completion>* refused, Completion* claimed)
+      REQUIRES(mu_);
   // An appender's turn as leader (WalOptions::caller_flushes): takes the
   // token, flushes the fill buffer it just joined, gives the token back and
   // wakes the flusher if another group waits meanwhile.
@@ -213,21 +216,26 @@ class WalImpl final : public Wal {
   Status write_pages(const Staging& s, uint64_t* dwb_bytes);
   void publish_to_tail(const Staging& fl, TailWindow::Prepared&& tail_chunk);
   // Lets go of mu_ while it delivers; holds it again when it returns.
-  void finish_flush_locked(Staging& fl, FlushResult r) REQUIRES(mu_);
+  // Returns true when the caller is to deliver *claimed (claim_delivery).
+  bool finish_flush_locked(Staging& fl, FlushResult r, Completion* claimed) REQUIRES(mu_);
 
   // Completer (writer/completer.cc).
   void completer_loop() EXCLUDES(complete_mu_);
   // Queues `c` for the completer; refills *refill with a recycled vector.
   void hand_off(Completion&& c, std::vector<Pending>* refill) EXCLUDES(mu_, complete_mu_);
-  // The flusher's way to hand over a flush: when nothing is queued for the
-  // next flush and the completer is idle with nothing queued, the flusher
-  // delivers `c` itself (one thread wake-up fewer per commit when appends
-  // come one at a time); otherwise hand_off, so that the completer runs the
-  // callbacks while the flusher writes the next group. Either way callbacks
-  // run in LSN order: only one thread delivers at a time (completer_busy_)
-  // and the flusher delivers only behind an empty queue.
-  void deliver_or_hand_off(Completion&& c, std::vector<Pending>* refill, bool next_flush_waiting)
+  // The token holder's way to hand over a flush, decided before it gives
+  // the token back (so flushes are handed over in flush order): when nothing
+  // is queued for the next flush and the completer is idle with nothing
+  // queued, it claims the delivery (completer_busy_) and returns true, and
+  // runs deliver_claimed(c) after giving the token back (one thread wake-up
+  // fewer per commit when appends come one at a time, and a leader may
+  // already write the next flush meanwhile); otherwise hand_off, so that the
+  // completer runs the callbacks while the next flush is written. Either way
+  // callbacks run in LSN order: only one thread delivers at a time
+  // (completer_busy_) and a claim is made only behind an empty queue.
+  bool claim_delivery(Completion& c, std::vector<Pending>* refill, bool next_flush_waiting)
       EXCLUDES(mu_, complete_mu_);
+  void deliver_claimed(Completion& c) EXCLUDES(mu_, complete_mu_);
   // Runs one completion's observer calls, callbacks and listeners and
   // releases its queued bytes. Called by whoever holds completer_busy_.
   void run_completion(Completion& c) EXCLUDES(mu_, complete_mu_);
@@ -338,7 +346,7 @@ class WalImpl final : public Wal {
   // Emptied, capacity kept.
   std::vector<std::vector<Pending>> spare_vectors_ GUARDED_BY(complete_mu_);
   bool completer_stop_ GUARDED_BY(complete_mu_) = false;
-  // A thread (the completer, or the flusher in deliver_or_hand_off) is
+  // A thread (the completer, or a token holder that claimed a delivery) is
   // running a completion outside complete_mu_; the other waits.
   bool completer_busy_ GUARDED_BY(complete_mu_) = false;
 

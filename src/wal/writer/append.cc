@@ -113,13 +113,14 @@ void WalImpl::append_batch(std::span<const RecordIn> records, AppendCallback don
     Status unused;
     if (place_locked(bytes, &asked_at_attempt, &unused) == Placement::kFits) {
       encode_batch_locked(records, std::move(done));
-      // A busy flusher comes back for this group; a leader wakes it when done.
-      if (!flusher_idle_ || flushing_) return;
+      // The token's holder (the flusher, or a leader) hands this group on.
+      if (flushing_) return;
       if (opts_.caller_flushes && may_lead && lone_flushes_ >= kLoneFlushesToLead) {
         lead_flush_locked();  // this thread writes and syncs the group
         return;
       }
-      flush_cv_.notify_one();
+      // A flusher that is not idle is delivering and comes back for it.
+      if (flusher_idle_) flush_cv_.notify_one();
       return;
     }
   }

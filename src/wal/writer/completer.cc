@@ -1,9 +1,10 @@
 // The completer: runs each flush's callbacks in LSN order, then the observer
 // and the durable listeners, on its own thread while the flusher already
 // writes the next group; and releases the queued bytes once acknowledged.
-// When nothing waits for the next flush, the flush-token holder (the flusher,
-// or a leading appender) delivers its own flush instead
-// (deliver_or_hand_off): a lone commit then costs one thread wake-up fewer.
+// When nothing waits for the next flush, the thread that wrote it (the
+// flusher, or a leading appender) delivers its own flush instead
+// (claim_delivery, deliver_claimed): a lone commit then costs one thread
+// wake-up fewer.
 #include "wal/wal_impl.h"
 
 namespace sidewal::wal {
@@ -18,21 +19,26 @@ void WalImpl::hand_off(Completion&& c, std::vector<Pending>* refill) {
   complete_cv_.notify_one();
 }
 
-void WalImpl::deliver_or_hand_off(Completion&& c, std::vector<Pending>* refill,
-                                  bool next_flush_waiting) {
+bool WalImpl::claim_delivery(Completion& c, std::vector<Pending>* refill, bool next_flush_waiting) {
   MutexLock g(complete_mu_);
   if (next_flush_waiting || completer_busy_ || !completions_.empty()) {
     g.unlock();
     hand_off(std::move(c), refill);
-    return;
+    return false;
   }
   completer_busy_ = true;
-  g.unlock();
+  if (!spare_vectors_.empty()) {
+    refill->swap(spare_vectors_.back());
+    spare_vectors_.pop_back();
+  }
+  return true;
+}
+
+void WalImpl::deliver_claimed(Completion& c) {
   run_completion(c);
-  c.pending.clear();
-  refill->swap(c.pending);  // the flush's own vector, emptied, capacity kept
-  g.lock();
+  MutexLock g(complete_mu_);
   completer_busy_ = false;
+  if (spare_vectors_.size() < 4) spare_vectors_.push_back(std::move(c.pending));
   // Whatever was handed off meanwhile waited for us.
   if (!completions_.empty()) complete_cv_.notify_one();
 }

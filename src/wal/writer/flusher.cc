@@ -36,7 +36,13 @@ void WalImpl::flusher_loop() {
       lk.lock();
     }
     if (fl.records == 0 && !fl.sealed) break;  // closing, nothing left (the token stays taken)
-    flush_fill_buffer_locked(&refused);
+    Completion claimed;
+    if (flush_fill_buffer_locked(&refused, &claimed)) {
+      flushing_ = false;  // a leader may write the next flush while we deliver
+      lk.unlock();
+      deliver_claimed(claimed);
+      lk.lock();
+    }
   }
 }
 
@@ -55,7 +61,7 @@ void WalImpl::wait_for_flush_work_locked() {
   flushing_ = true;
 }
 
-void WalImpl::flush_fill_buffer_locked(std::vector<Completion>* refused) {
+bool WalImpl::flush_fill_buffer_locked(std::vector<Completion>* refused, Completion* claimed) {
   SW_ASSERT(flushing_);
   Staging& fl = fill_buffer_locked();
   const Recarry recarry = swap_buffers_locked(fl);
@@ -65,23 +71,29 @@ void WalImpl::flush_fill_buffer_locked(std::vector<Completion>* refused) {
   // `fl` now belongs to the token holder alone until it becomes the fill buffer again.
   FlushResult r = write_flush(fl, recarry);
   mu_.lock();
-  finish_flush_locked(fl, std::move(r));
+  return finish_flush_locked(fl, std::move(r), claimed);
 }
 
-// Called by append() right after it queued its batch, with the flusher idle
-// and the token free, so the fill buffer holds at least that batch and the
-// log is neither failed nor closing (append() checked both under this same
-// hold of mu_).
+// Called by append() right after it queued its batch, with the token free
+// (the flusher idle, or delivering its last flush), so the fill buffer holds
+// at least that batch and the log is neither failed nor closing (append()
+// checked both under this same hold of mu_).
 void WalImpl::lead_flush_locked() {
-  SW_ASSERT(opts_.caller_flushes && flusher_idle_ && !flushing_);
+  SW_ASSERT(opts_.caller_flushes && !flushing_);
   SW_ASSERT(failed_.ok() && !closing_ && fill_buffer_locked().records > 0);
   flushing_ = true;
   std::vector<Completion> refused;
-  flush_fill_buffer_locked(&refused);
+  Completion claimed;
+  const bool deliver = flush_fill_buffer_locked(&refused, &claimed);
   flushing_ = false;
   // What arrived during this flush (or a failure to announce, or close())
   // is the flusher's: a leader runs one flush, never a queue of them.
   if (flush_work_waiting_locked()) flush_cv_.notify_one();
+  if (deliver) {
+    mu_.unlock();
+    deliver_claimed(claimed);
+    mu_.lock();
+  }
 }
 
 // Fails everything still queued in `fl`, and every parked append; nothing is
@@ -285,9 +297,10 @@ void WalImpl::publish_to_tail(const Staging& fl, TailWindow::Prepared&& tail_chu
 }
 
 // Records the outcome (durable LSN, or fail-stop), hands the callbacks to the
-// completer and resets `fl` for its next turn as the fill buffer. Called and
-// returns with mu_ held.
-void WalImpl::finish_flush_locked(Staging& fl, FlushResult r) {
+// completer or claims their delivery (true: *claimed, for deliver_claimed
+// once the token is given back) and resets `fl` for its next turn as the
+// fill buffer. Called and returns with mu_ held.
+bool WalImpl::finish_flush_locked(Staging& fl, FlushResult r, Completion* claimed) {
   Completion c;
   if (r.status.ok()) {
     if (fl.records > 0) {
@@ -316,7 +329,8 @@ void WalImpl::finish_flush_locked(Staging& fl, FlushResult r) {
   c.written = format::round_up(fl.used, align_);
   c.dwb_bytes = r.dwb_bytes;
   c.seconds = r.seconds;
-  deliver_or_hand_off(std::move(c), &fl.pending, next_flush_waiting);
+  const bool deliver = claim_delivery(c, &fl.pending, next_flush_waiting);
+  if (deliver) *claimed = std::move(c);
   hand_off_refused(&refused);
   // Reset the buffer for its next turn as the fill buffer. Its bytes are not
   // cleared (a flush of large records is megabytes): each turn zeroes its
@@ -326,6 +340,7 @@ void WalImpl::finish_flush_locked(Staging& fl, FlushResult r) {
   fl.records = fl.batches = 0;
   fl.sealed = fl.new_segment = false;
   mu_.lock();
+  return deliver;
 }
 
 }  // namespace sidewal::wal
