@@ -296,6 +296,10 @@ class WalImpl final : public Wal {
   // cipher are used only by the holder; mu_ orders one holder's use before
   // the next.
   bool flushing_ GUARDED_BY(mu_) = false;
+  // Flush turns running now (flush_fill_buffer_locked): asserted to be 0
+  // when one starts, so a broken token shows at once. Atomic: a turn lets go
+  // of mu_ while it writes.
+  std::atomic<int> flush_turns_{0};
   // Consecutive successful flushes that carried exactly one batch with no
   // other batch waiting when they finished: the log is serving one committer
   // at a time, so a leader splits no group (WalOptions::caller_flushes).

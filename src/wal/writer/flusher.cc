@@ -25,6 +25,7 @@ void WalImpl::flusher_loop() {
     if (!failed_.ok()) {
       fail_queued_locked(fl);
       if (closing_ && bufs_[fill_].records == 0) break;
+      flushing_ = false;
       continue;
     }
     if (closing_ && !parked_.empty()) {
@@ -37,8 +38,9 @@ void WalImpl::flusher_loop() {
     }
     if (fl.records == 0 && !fl.sealed) break;  // closing, nothing left (the token stays taken)
     Completion claimed;
-    if (flush_fill_buffer_locked(&refused, &claimed)) {
-      flushing_ = false;  // a leader may write the next flush while we deliver
+    const bool deliver = flush_fill_buffer_locked(&refused, &claimed);
+    flushing_ = false;  // a leader may write the next flush while we deliver
+    if (deliver) {
       lk.unlock();
       deliver_claimed(claimed);
       lk.lock();
@@ -51,10 +53,12 @@ bool WalImpl::flush_work_waiting_locked() const {
   return f.records > 0 || f.sealed || closing_ || (!failed_.ok() && !failed_notified_);
 }
 
-// Gives the token back, waits until there is work and the token is free (a
-// leader may hold it), and takes it.
+// Waits until there is work and the token is free (a leader may hold it),
+// and takes it. The flusher does not hold the token here: it gave it back
+// at the end of its last turn (a leader may have taken it since, and only
+// that leader gives it back).
 void WalImpl::wait_for_flush_work_locked() {
-  flushing_ = false;
+  SW_ASSERT(!flusher_idle_);
   flusher_idle_ = true;
   flush_cv_.wait(mu_, [&]() REQUIRES(mu_) { return !flushing_ && flush_work_waiting_locked(); });
   flusher_idle_ = false;
@@ -63,6 +67,9 @@ void WalImpl::wait_for_flush_work_locked() {
 
 bool WalImpl::flush_fill_buffer_locked(std::vector<Completion>* refused, Completion* claimed) {
   SW_ASSERT(flushing_);
+  // The token's promise, checked: no other flush turn runs (one would if a
+  // thread gave back a token it did not hold).
+  SW_ASSERT(flush_turns_.fetch_add(1) == 0);
   Staging& fl = fill_buffer_locked();
   const Recarry recarry = swap_buffers_locked(fl);
   admit_parked_locked(refused);  // into the new fill buffer, in order
@@ -71,7 +78,9 @@ bool WalImpl::flush_fill_buffer_locked(std::vector<Completion>* refused, Complet
   // `fl` now belongs to the token holder alone until it becomes the fill buffer again.
   FlushResult r = write_flush(fl, recarry);
   mu_.lock();
-  return finish_flush_locked(fl, std::move(r), claimed);
+  const bool deliver = finish_flush_locked(fl, std::move(r), claimed);
+  SW_ASSERT(flush_turns_.fetch_sub(1) == 1);
+  return deliver;
 }
 
 // Called by append() right after it queued its batch, with the token free
