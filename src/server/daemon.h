@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common/mutex.h"
 #include "server/admin_http.h"
@@ -50,7 +51,7 @@ class Daemon {
   // daemon_listener.cc: the Unix socket, accepting, the session table.
   Status listen_unix();
   void accept_next();
-  void on_accept(const boost::system::error_code& ec, Session::Socket socket);
+  void on_accept(const boost::system::error_code& ec, Session::Socket socket, size_t io);
   void on_connection_closed(uint64_t id);
   // daemon_lifecycle.cc: the end of recovery, the drain and the finish.
   void on_recovered(const Status& st, const wal::RecoveryReport& report);
@@ -68,9 +69,16 @@ class Daemon {
   LogService log_;
   boost::asio::thread_pool blocking_;
   ServerContext ctx_;
-  // Declared after everything connections point at: destroying io_ destroys
-  // the handlers that still hold connections.
-  boost::asio::io_context io_;
+  // One io_context per connection thread (server.threads), each run by
+  // exactly one thread: a connection lives on one of them for its whole
+  // life, so its frames, its APPENDs, a leader flush and its replies run on
+  // one thread with no wake-up of another (a single io_context run by N
+  // threads handed every event from the thread in epoll to another one:
+  // ~2.4 more context switches per commit, BENCHMARKS.md "Connection
+  // threads"). Never empty; index 0 also runs control_. Declared after
+  // everything connections point at: destroying a context destroys the
+  // handlers that still hold connections.
+  std::vector<std::unique_ptr<boost::asio::io_context>> ios_;
   boost::asio::io_context admin_io_;
   // Serialises the acceptor, signals, timers and the lifecycle flags below.
   boost::asio::strand<boost::asio::io_context::executor_type> control_;
@@ -81,7 +89,15 @@ class Daemon {
   AdminServer admin_;
 
   Mutex sessions_mu_;
-  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions_ GUARDED_BY(sessions_mu_);
+  struct SessionEntry {
+    std::weak_ptr<Session> session;
+    size_t io;  // index into ios_
+  };
+  std::unordered_map<uint64_t, SessionEntry> sessions_ GUARDED_BY(sessions_mu_);
+  // Open connections per io_context (same index as ios_): a new connection
+  // goes to the one with the fewest, so two busy connections do not share
+  // a thread while another idles. Sums to sessions_.size().
+  std::vector<size_t> sessions_per_io_ GUARDED_BY(sessions_mu_);
   uint64_t next_conn_id_ GUARDED_BY(sessions_mu_) = 1;
 
   // Lifecycle, on control_.

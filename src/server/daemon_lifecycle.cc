@@ -59,8 +59,8 @@ void Daemon::begin_shutdown(int code, const std::string& why) {
   std::vector<std::shared_ptr<Session>> live;
   {
     MutexLock lock(sessions_mu_);
-    for (auto& [id, w] : sessions_) {
-      if (auto c = w.lock()) live.push_back(std::move(c));
+    for (auto& [id, e] : sessions_) {
+      if (auto c = e.session.lock()) live.push_back(std::move(c));
     }
   }
   log::info("shutting down: no new connections or requests; finishing in-flight appends",
@@ -76,8 +76,8 @@ void Daemon::begin_shutdown(int code, const std::string& why) {
     std::vector<std::shared_ptr<Session>> stuck;
     {
       MutexLock lock(sessions_mu_);
-      for (auto& [id, w] : sessions_) {
-        if (auto c = w.lock()) stuck.push_back(std::move(c));
+      for (auto& [id, e] : sessions_) {
+        if (auto c = e.session.lock()) stuck.push_back(std::move(c));
       }
     }
     log::warn("drain timeout: closing connections with replies still pending",

@@ -40,13 +40,23 @@ Status Daemon::listen_unix() {
 }
 
 void Daemon::accept_next() {
-  acceptor_.async_accept(asio::make_strand(io_),
-                         [this](const boost::system::error_code& ec, Session::Socket socket) {
-                           on_accept(ec, std::move(socket));
+  // The new connection's thread is chosen before it arrives: the
+  // io_context with the fewest open connections now (lowest index on a tie).
+  size_t io = 0;
+  {
+    MutexLock lock(sessions_mu_);
+    SW_ASSERT(sessions_per_io_.size() == ios_.size());
+    for (size_t i = 1; i < sessions_per_io_.size(); ++i) {
+      if (sessions_per_io_[i] < sessions_per_io_[io]) io = i;
+    }
+  }
+  acceptor_.async_accept(asio::make_strand(*ios_[io]),
+                         [this, io](const boost::system::error_code& ec, Session::Socket socket) {
+                           on_accept(ec, std::move(socket), io);
                          });
 }
 
-void Daemon::on_accept(const boost::system::error_code& ec, Session::Socket socket) {
+void Daemon::on_accept(const boost::system::error_code& ec, Session::Socket socket, size_t io) {
   if (shutting_down_ || ec == asio::error::operation_aborted) return;
   if (ec) {
     // EMFILE and friends: back off briefly instead of spinning on accept.
@@ -82,7 +92,8 @@ void Daemon::on_accept(const boost::system::error_code& ec, Session::Socket sock
     } else {
       const uint64_t id = next_conn_id_++;
       conn = std::make_shared<Session>(std::move(socket), &ctx_, id);
-      sessions_.emplace(id, conn);
+      sessions_.emplace(id, SessionEntry{conn, io});
+      ++sessions_per_io_[io];
     }
   }
   if (conn) {
@@ -95,7 +106,11 @@ void Daemon::on_accept(const boost::system::error_code& ec, Session::Socket sock
 void Daemon::on_connection_closed(uint64_t id) {
   {
     MutexLock lock(sessions_mu_);
-    sessions_.erase(id);
+    auto it = sessions_.find(id);
+    SW_ASSERT(it != sessions_.end());
+    SW_ASSERT(sessions_per_io_[it->second.io] > 0);
+    --sessions_per_io_[it->second.io];
+    sessions_.erase(it);
   }
   log::debug("connection closed", {{"conn", id}});
   asio::post(control_, [this] { maybe_finish(); });

@@ -48,6 +48,17 @@ wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing>
   return o;
 }
 
+// One single-threaded io_context per connection thread. Concurrency hint 1:
+// each is run by exactly one thread, so Asio never wakes another thread to
+// run a handler; other threads (the engine's completion thread, the
+// blocking pool) may still post to it, so its locking stays on.
+std::vector<std::unique_ptr<asio::io_context>> make_session_ios(uint32_t threads) {
+  SW_ASSERT(threads >= 1);
+  std::vector<std::unique_ptr<asio::io_context>> ios;
+  for (uint32_t i = 0; i < threads; ++i) ios.push_back(std::make_unique<asio::io_context>(1));
+  return ios;
+}
+
 }  // namespace
 
 Daemon::Daemon(const Config& config, std::shared_ptr<const wal::KeyRing> keys,
@@ -59,12 +70,14 @@ Daemon::Daemon(const Config& config, std::shared_ptr<const wal::KeyRing> keys,
       log_(wal_options(config, std::move(keys), std::move(dir_lock), archive_.get()), &metrics_),
       blocking_(2),
       ctx_(&config_, &log_, &metrics_, &blocking_),
-      control_(asio::make_strand(io_)),
+      ios_(make_session_ios(config_.threads)),
+      control_(asio::make_strand(*ios_[0])),
       acceptor_(control_),
       signals_(control_, SIGTERM, SIGINT),
       drain_timer_(control_),
       accept_retry_timer_(control_),
-      admin_(admin_io_, [this](const std::string& path) { return admin(path); }) {}
+      admin_(admin_io_, [this](const std::string& path) { return admin(path); }),
+      sessions_per_io_(ios_.size(), 0) {}
 
 int Daemon::run() {
   log::info("starting",
@@ -110,10 +123,11 @@ int Daemon::run() {
   asio::post(control_, [this] { accept_next(); });
   admin_.start();
 
-  auto work = asio::make_work_guard(io_);
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  for (auto& io : ios_) work.push_back(asio::make_work_guard(*io));
   auto admin_work = asio::make_work_guard(admin_io_);
   std::vector<std::thread> threads;
-  for (uint32_t i = 0; i < config_.threads; ++i) threads.emplace_back([this] { io_.run(); });
+  for (auto& io : ios_) threads.emplace_back([io = io.get()] { io->run(); });
   std::thread admin_thread([this] { admin_io_.run(); });
 
   // archive.restore_on_empty runs on the recovery thread, before Wal::open.
@@ -137,8 +151,8 @@ int Daemon::run() {
   admin_work.reset();
   admin_io_.stop();
   admin_thread.join();
-  work.reset();
-  io_.stop();
+  for (auto& w : work) w.reset();
+  for (auto& io : ios_) io->stop();
   for (auto& t : threads) t.join();
   ::unlink(config_.socket_path.c_str());
   log::info("stopped", {{"exit_code", code}});
