@@ -36,8 +36,10 @@ struct Config {
   bool wal_salvage = false;
   bool wal_dwb = true;  // wal.dwb: on | off (double-write buffer)
   // wal.caller_flushes: an APPEND that finds the flusher idle is written and
-  // synced on its connection thread (WalOptions::caller_flushes).
-  bool wal_caller_flushes = false;
+  // synced on its connection thread (WalOptions::caller_flushes). On by
+  // default since the fdatasync left io_uring's worker threads: a lone
+  // commit then stays on one thread (docs/operations.md "Leader flush").
+  bool wal_caller_flushes = true;
 
   // Encryption at rest (docs/operations.md "Encryption at rest"), the shape the
   // Helm chart renders: encryption: {enabled, current_key_id, keys: [{id, file}]}.

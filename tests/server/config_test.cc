@@ -147,13 +147,13 @@ archive: {enabled: true, bucket: b, prefix: /x/y/, region: eu-west-1, path_style
                   "true or false");
 }
 
-TEST(Config, CallerFlushesIsOffByDefaultAndTakesABool) {
+TEST(Config, CallerFlushesIsOnByDefaultAndTakesABool) {
   auto d = parse("");
   ASSERT_TRUE(d.ok());
-  EXPECT_FALSE(d->wal_caller_flushes);
-  auto on = parse("wal:\n  caller_flushes: true\n");
-  ASSERT_TRUE(on.ok()) << on.status().ToString();
-  EXPECT_TRUE(on->wal_caller_flushes);
+  EXPECT_TRUE(d->wal_caller_flushes);
+  auto off = parse("wal:\n  caller_flushes: false\n");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_FALSE(off->wal_caller_flushes);
   expect_rejected("wal:\n  caller_flushes: sometimes\n", "wal.caller_flushes",
                   "expected true or false");
 }

@@ -11,8 +11,7 @@
 namespace sidewal::wal {
 namespace {
 
-constexpr unsigned kRingEntries =
-    8;  // at most 3 SQEs in flight per call (two writes + a draining sync)
+constexpr unsigned kRingEntries = 8;  // at most 2 SQEs in flight per call (a flush's two writes)
 constexpr int kMaxFruitlessRetries = 1000;
 // An SQE's length is 32 bits; larger writes go in 1 GiB pieces.
 constexpr size_t kMaxSqeBytes = 1u << 30;
@@ -32,9 +31,8 @@ Status check_opcodes(struct io_uring* ring) {
   struct io_uring_probe* probe = io_uring_get_probe_ring(ring);
   if (probe == nullptr) return Status::Unsupported("io_uring: the kernel cannot list opcodes");
   std::string missing;
-  for (auto [op, name] :
-       {std::pair{IORING_OP_NOP, "NOP"}, std::pair{IORING_OP_READ, "READ"},
-        std::pair{IORING_OP_WRITE, "WRITE"}, std::pair{IORING_OP_FSYNC, "FSYNC"}}) {
+  for (auto [op, name] : {std::pair{IORING_OP_NOP, "NOP"}, std::pair{IORING_OP_READ, "READ"},
+                          std::pair{IORING_OP_WRITE, "WRITE"}}) {
     if (!io_uring_opcode_supported(probe, op)) missing += std::string(" ") + name;
   }
   io_uring_free_probe(probe);
@@ -205,20 +203,6 @@ Status UringBackend::write_locked(const posix::FileInfo& info, int fd, uint64_t 
   return Status::Ok();
 }
 
-Status UringBackend::sync_locked(const posix::FileInfo& info, int fd) {
-  SIDEWAL_RETURN_IF_ERROR(usable(write_ring_));
-  struct io_uring_sqe* sqe = next_sqe(write_ring_);
-  io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-  io_uring_sqe_set_data64(sqe, 0);
-  int res = 0;
-  if (int err = run(write_ring_, 1, &res)) {
-    return Status::FromErrno(err, "io_uring_enter for fdatasync " + info.path);
-  }
-  // Never retried: after a failed flush the kernel may have dropped the pages.
-  if (res < 0) return Status::FromErrno(-res, "fdatasync (io_uring) " + info.path);
-  return Status::Ok();
-}
-
 Status UringBackend::write(FileHandle file, uint64_t offset, const void* buf, size_t len) {
   posix::FileRef ref;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "write", &ref));
@@ -228,50 +212,32 @@ Status UringBackend::write(FileHandle file, uint64_t offset, const void* buf, si
   return write_locked(info, file, offset, static_cast<const uint8_t*>(buf), len);
 }
 
+// The fdatasyncs below are plain fdatasync(2) calls on the calling thread,
+// made after the writes they cover have completed (their completions are
+// reaped first), never SQEs: an fsync SQE always blocks, so io_uring hands
+// it to a kernel worker thread (iou-wrk), and waking that thread and being
+// woken by it cost ~2 context switches and ~30 us of CPU per commit on this
+// project's machines, more than a third of a lone commit's time
+// (BENCHMARKS.md "The fdatasync on the flushing thread"). The ring's lock is
+// not held across them: nothing of the ring is in use by then.
+
 Status UringBackend::write_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len) {
   posix::FileRef ref;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "write_and_sync", &ref));
   const posix::FileInfo& info = *ref;
   SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "write_and_sync"));
-  const auto* p = static_cast<const uint8_t*>(buf);
-  MutexLock lock(write_ring_.mu);
-  SIDEWAL_RETURN_IF_ERROR(usable(write_ring_));
-  const size_t first = std::min({len, max_bytes_per_submission_, kMaxSqeBytes});
-  struct io_uring_sqe* w = next_sqe(write_ring_);
-  io_uring_prep_write(w, file, p, static_cast<unsigned>(first), offset);
-  io_uring_sqe_set_flags(w, IOSQE_IO_LINK);
-  io_uring_sqe_set_data64(w, 0);
-  struct io_uring_sqe* s = next_sqe(write_ring_);
-  io_uring_prep_fsync(s, file, IORING_FSYNC_DATASYNC);
-  io_uring_sqe_set_data64(s, 1);
-  int res[2] = {0, 0};
-  if (int err = run(write_ring_, 2, res)) {
-    return Status::FromErrno(err, "io_uring_enter for write+fdatasync " + at(info, offset, len));
+  {
+    MutexLock lock(write_ring_.mu);
+    SIDEWAL_RETURN_IF_ERROR(
+        write_locked(info, file, offset, static_cast<const uint8_t*>(buf), len));
   }
-  const int wres = res[0];
-  const int sres = res[1];
-  if (wres < 0 && wres != -EINTR && wres != -EAGAIN) {
-    return Status::FromErrno(-wres, "write (io_uring) " + at(info, offset, first));
-  }
-  // A flush that ran and failed is final: the dirty pages may be gone.
-  if (sres < 0 && sres != -ECANCELED) {
-    return Status::FromErrno(-sres, "fdatasync (io_uring, linked) " + info.path);
-  }
-  size_t done = wres > 0 ? static_cast<size_t>(wres) : 0;
-  if (done == len && sres == 0) return Status::Ok();
-  // The write came back short or interrupted (the kernel then cancels the
-  // linked fsync) or covered only the first chunk: finish it, then sync.
-  if (info.direct && done < len) done -= done % info.alignment;
-  if (done < len) {
-    SIDEWAL_RETURN_IF_ERROR(write_locked(info, file, offset + done, p + done, len - done));
-  }
-  return sync_locked(info, file);
+  // Never retried (posix::datasync): the dirty pages may be gone after a failure.
+  return posix::datasync(info, file);
 }
 
-// A flush and its double-write slot: two writes and a draining fdatasync in
-// one submission (one io_uring_enter). A short or interrupted write is
-// finished afterwards and synced again: the missing bytes are never reported
-// as durable early.
+// A flush and its double-write slot: two writes in one submission (one
+// io_uring_enter), both completed (a short or interrupted one is finished),
+// then one fdatasync: the bytes are never reported durable early.
 Status UringBackend::write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,
                                      uint64_t offset2, const void* buf2, size_t len2) {
   posix::FileRef ref;
@@ -282,58 +248,47 @@ Status UringBackend::write2_and_sync(FileHandle file, uint64_t offset, const voi
   const uint64_t offs[2] = {offset, offset2};
   const uint8_t* bufs[2] = {static_cast<const uint8_t*>(buf), static_cast<const uint8_t*>(buf2)};
   const size_t lens[2] = {len, len2};
-  MutexLock lock(write_ring_.mu);
-  SIDEWAL_RETURN_IF_ERROR(usable(write_ring_));
-  // The two writes run side by side (their order does not matter: neither is
-  // durable before the sync, and the page the data write may tear is
-  // protected by the other slot, docs/format.md); the fdatasync drains, i.e.
-  // starts only once both have completed. One device round trip per flush
-  // instead of two.
-  size_t firsts[2];
-  for (int i = 0; i < 2; ++i) {
-    firsts[i] = std::min({lens[i], max_bytes_per_submission_, kMaxSqeBytes});
-    struct io_uring_sqe* w = next_sqe(write_ring_);
-    io_uring_prep_write(w, file, bufs[i], static_cast<unsigned>(firsts[i]), offs[i]);
-    io_uring_sqe_set_data64(w, static_cast<uint64_t>(i));
-  }
-  struct io_uring_sqe* s = next_sqe(write_ring_);
-  io_uring_prep_fsync(s, file, IORING_FSYNC_DATASYNC);
-  io_uring_sqe_set_flags(s, IOSQE_IO_DRAIN);
-  io_uring_sqe_set_data64(s, 2);
-  int res[3] = {0, 0, 0};
-  if (int err = run(write_ring_, 3, res)) {
-    return Status::FromErrno(err,
-                             "io_uring_enter for write+write+fdatasync " + at(info, offset, len));
-  }
-  bool complete = res[2] == 0;
-  for (int i = 0; i < 2; ++i) {
-    const int wres = res[i];
-    if (wres < 0 && wres != -EINTR && wres != -EAGAIN && wres != -ECANCELED) {
-      return Status::FromErrno(-wres, "write (io_uring) " + at(info, offs[i], firsts[i]));
+  {
+    MutexLock lock(write_ring_.mu);
+    SIDEWAL_RETURN_IF_ERROR(usable(write_ring_));
+    // The two writes run side by side (their order does not matter: neither
+    // is durable before the sync, and the page the data write may tear is
+    // protected by the other slot, docs/format.md): one device round trip
+    // for both instead of two.
+    size_t firsts[2];
+    for (int i = 0; i < 2; ++i) {
+      firsts[i] = std::min({lens[i], max_bytes_per_submission_, kMaxSqeBytes});
+      struct io_uring_sqe* w = next_sqe(write_ring_);
+      io_uring_prep_write(w, file, bufs[i], static_cast<unsigned>(firsts[i]), offs[i]);
+      io_uring_sqe_set_data64(w, static_cast<uint64_t>(i));
+    }
+    int res[2] = {0, 0};
+    if (int err = run(write_ring_, 2, res)) {
+      return Status::FromErrno(err, "io_uring_enter for write+write " + at(info, offset, len));
+    }
+    for (int i = 0; i < 2; ++i) {
+      const int wres = res[i];
+      if (wres < 0 && wres != -EINTR && wres != -EAGAIN) {
+        return Status::FromErrno(-wres, "write (io_uring) " + at(info, offs[i], firsts[i]));
+      }
+    }
+    for (int i = 0; i < 2; ++i) {
+      size_t done = res[i] > 0 ? static_cast<size_t>(res[i]) : 0;
+      if (done == lens[i]) continue;
+      // Interrupted, short, or only the first chunk: finish it.
+      if (info.direct) done -= done % info.alignment;
+      SIDEWAL_RETURN_IF_ERROR(
+          write_locked(info, file, offs[i] + done, bufs[i] + done, lens[i] - done));
     }
   }
-  // A flush that ran and failed is final: the dirty pages may be gone.
-  if (res[2] < 0 && res[2] != -ECANCELED) {
-    return Status::FromErrno(-res[2], "fdatasync (io_uring, drained) " + info.path);
-  }
-  for (int i = 0; i < 2; ++i) {
-    size_t done = res[i] > 0 ? static_cast<size_t>(res[i]) : 0;
-    if (done == lens[i]) continue;
-    complete = false;
-    if (info.direct) done -= done % info.alignment;
-    SIDEWAL_RETURN_IF_ERROR(
-        write_locked(info, file, offs[i] + done, bufs[i] + done, lens[i] - done));
-  }
-  if (complete) return Status::Ok();
-  return sync_locked(info, file);
+  // Never retried (posix::datasync): the dirty pages may be gone after a failure.
+  return posix::datasync(info, file);
 }
 
 Status UringBackend::sync(FileHandle file) {
   posix::FileRef ref;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "sync", &ref));
-  const posix::FileInfo& info = *ref;
-  MutexLock lock(write_ring_.mu);
-  return sync_locked(info, file);
+  return posix::datasync(*ref, file);
 }
 
 Status UringBackend::preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill fill) {

@@ -1,11 +1,15 @@
 // UringBackend: the io_uring IoBackend, default wherever the kernel and the
 // container's seccomp profile allow io_uring.
 //
-// Why io_uring here: write_and_sync() links the log write and its fdatasync
-// (IOSQE_IO_LINK) into one submission, one syscall per group commit.
+// Why io_uring here: a flush's two writes (its pages and their double-write
+// slot) go to the device side by side in one submission, and a large write
+// goes in pieces without a syscall each. The fdatasync after them is a plain
+// fdatasync(2) on the calling thread, never an SQE (io_uring_backend.cc says
+// why: an fsync SQE costs a kernel worker's wake-up per commit).
 //
-// Two rings, each with its own mutex (Ring::mu): one for the write path (write,
-// write_and_sync, sync, preallocate; normally only the flusher thread) and one
+// Two rings, each with its own mutex (Ring::mu): one for the writes (write,
+// write_and_sync, write2_and_sync, preallocate; normally only the flushing
+// thread) and one
 // for reads (any thread), so a reader never delays a commit. Each call
 // submits, then reaps its own completions before releasing the ring, so the
 // rings never hold work belonging to another caller.
@@ -34,7 +38,7 @@ namespace sidewal::wal {
 inline constexpr const char* kDisableIoUringEnv = "SIDEWAL_DISABLE_IO_URING";
 
 // Whether io_uring is usable here: ring setup, the opcodes the backend needs
-// (READ, WRITE, FSYNC), and one NOP submitted and completed (a seccomp filter
+// (READ, WRITE), and one NOP submitted and completed (a seccomp filter
 // may allow io_uring_setup yet block io_uring_enter). The error says why not.
 Status probe_io_uring();
 
@@ -53,13 +57,10 @@ class UringBackend final : public IoBackend {
   Status close(FileHandle file) override;
   Status preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill fill) override;
   Status write(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
-  // Write linked to a DATASYNC fsync in one submission. A short or
-  // interrupted write breaks the link (the kernel cancels the fsync): the rest
-  // is then written and synced separately, never reported as success early.
+  // The write (a short or interrupted one finished), then fdatasync(2).
   Status write_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
-  // The double-write flush: both writes side by side and a draining
-  // (IOSQE_IO_DRAIN) fdatasync in one submission; a short or interrupted
-  // write is finished and synced again as above.
+  // The double-write flush: both writes side by side in one submission,
+  // each finished when short or interrupted, then fdatasync(2).
   Status write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,
                          uint64_t offset2, const void* buf2, size_t len2) override;
   Status read(FileHandle file, uint64_t offset, void* buf, size_t len, size_t* got) override;
@@ -86,7 +87,6 @@ class UringBackend final : public IoBackend {
   Status lookup(FileHandle file, const char* op, posix::FileRef* info) const;
   Status write_locked(const posix::FileInfo& info, int fd, uint64_t offset, const uint8_t* buf,
                       size_t len) REQUIRES(write_ring_.mu);
-  Status sync_locked(const posix::FileInfo& info, int fd) REQUIRES(write_ring_.mu);
 
   const size_t max_bytes_per_submission_;
   posix::FileTable files_;
