@@ -17,6 +17,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <future>
 #include <memory>
@@ -100,6 +101,10 @@ class Daemon {
   std::vector<size_t> sessions_per_io_ GUARDED_BY(sessions_mu_);
   uint64_t next_conn_id_ GUARDED_BY(sessions_mu_) = 1;
 
+  // Set by on_recovered() once the recovery's metrics are set and the
+  // archive started; read by daemon_state() on the admin thread. Never
+  // cleared (draining and failure are told apart before it is read).
+  std::atomic<bool> started_{false};
   // Lifecycle, on control_.
   bool shutting_down_ = false;
   bool recovery_done_ = false;

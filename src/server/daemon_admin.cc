@@ -22,12 +22,16 @@ const char* state_name(wal::LogState s) {
 // the two never disagree. The log's state (recovering until Wal::open
 // returned, then the engine's own, which owns fail-stop) comes from
 // LogService::state(); draining from SIGTERM/SIGINT or a failed recovery
-// (begin_shutdown).
+// (begin_shutdown). Ready only once on_recovered() has also run: the log is
+// open a moment before the daemon has set the recovery's metrics
+// (sidewal_io_backend_info, ...) and started the archive, and a probe or a
+// scrape that trusts /readyz must see all of them.
 DaemonState Daemon::daemon_state() {
   const wal::LogState state = log_.state();
   if (state == wal::LogState::kFailed) return DaemonState::kFailed;
   if (ctx_.draining.load()) return DaemonState::kDraining;
-  return state == wal::LogState::kReady ? DaemonState::kReady : DaemonState::kRecovering;
+  return state == wal::LogState::kReady && started_.load() ? DaemonState::kReady
+                                                           : DaemonState::kRecovering;
 }
 
 AdminResponse Daemon::admin(const std::string& path) {

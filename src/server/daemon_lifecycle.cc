@@ -45,6 +45,9 @@ void Daemon::on_recovered(const Status& st, const wal::RecoveryReport& r) {
     return;
   }
   if (archive_) archive_->start(log_.wal(), &metrics_);
+  // From here /readyz may say ready: the recovery's metrics are set and the
+  // archive runs (daemon_state()).
+  started_.store(true);
   log::info("ready", {{"socket", config_.socket_path}});
 }
 

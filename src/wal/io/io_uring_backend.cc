@@ -216,9 +216,9 @@ Status UringBackend::write(FileHandle file, uint64_t offset, const void* buf, si
 // made after the writes they cover have completed (their completions are
 // reaped first), never SQEs: an fsync SQE always blocks, so io_uring hands
 // it to a kernel worker thread (iou-wrk), and waking that thread and being
-// woken by it cost ~2 context switches and ~30 us of CPU per commit on this
-// project's machines, more than a third of a lone commit's time
-// (BENCHMARKS.md "The fdatasync on the flushing thread"). The ring's lock is
+// woken by it cost a lone commit ~5 context switches and 30-45 us of the
+// daemon's CPU on this project's machines, a third of what the commit cost
+// the daemon in all (BENCHMARKS.md "The fdatasync on the flushing thread"). The ring's lock is
 // not held across them: nothing of the ring is in use by then.
 
 Status UringBackend::write_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len) {
