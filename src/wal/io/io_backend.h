@@ -84,9 +84,9 @@ class IoBackend {
   // Two writes of the same file, then one data sync: a flush and its
   // double-write slot (docs/format.md "Double-write buffer"). The two writes
   // may reach the media in either order; nothing is durable before the sync
-  // returns. io_uring submits the two writes unlinked and a draining
-  // (IOSQE_IO_DRAIN) fdatasync in one submission. Default: write(), write(),
-  // sync().
+  // returns. io_uring submits the two writes unlinked in one submission,
+  // reaps both, then calls fdatasync(2) on this thread. Default: write(),
+  // write(), sync().
   virtual Status write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,
                                  uint64_t offset2, const void* buf2, size_t len2) {
     SIDEWAL_RETURN_IF_ERROR(write(file, offset, buf, len));
