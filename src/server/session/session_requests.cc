@@ -97,7 +97,10 @@ void Session::handle_append(uint64_t seq) {
   // More bytes already read from this socket mean more requests follow at
   // once: they go into the same group, so this one must not lead a flush
   // of its own (wal.caller_flushes; docs/operations.md "Leader flush").
-  if (reader_.buffered() > 0) {
+  // Nor may an APPEND that follows another connection's
+  // (ServerContext::last_appender).
+  const bool same_committer = ctx_->last_appender.exchange(id_) == id_;
+  if (reader_.buffered() > 0 || !same_committer) {
     ctx_->log->wal()->append_without_leading(scratch_records_, std::move(done));
   } else {
     ctx_->log->wal()->append(scratch_records_, std::move(done));
