@@ -42,8 +42,9 @@ class ServerContext {
   // connection: a leader blocks its connection thread for the flush, and
   // other connections served by that thread would wait behind it, each
   // then leading a flush of its own, alone, instead of sharing one
-  // (16 one-at-a-time clients on one thread: 3,325 commits/s against
-  // 17,828, BENCHMARKS.md "Leader flush and one connection thread").
+  // (16 one-at-a-time clients on one thread: 3,325 commits/s, against
+  // 15,467 with this rule, BENCHMARKS.md "Leader flush and one connection
+  // thread").
   std::atomic<uint64_t> last_appender{0};
 
   // Global in-flight bytes: request bytes not yet answered plus reply bytes
