@@ -94,11 +94,10 @@ class Daemon {
     std::weak_ptr<Session> session;
     size_t io;  // index into ios_
   };
+  // A new connection goes to the io_context with the fewest open
+  // connections (counted here at each accept), so two busy connections do
+  // not share a thread while another idles.
   std::unordered_map<uint64_t, SessionEntry> sessions_ GUARDED_BY(sessions_mu_);
-  // Open connections per io_context (same index as ios_): a new connection
-  // goes to the one with the fewest, so two busy connections do not share
-  // a thread while another idles. Sums to sessions_.size().
-  std::vector<size_t> sessions_per_io_ GUARDED_BY(sessions_mu_);
   uint64_t next_conn_id_ GUARDED_BY(sessions_mu_) = 1;
 
   // Set by on_recovered() once the recovery's metrics are set and the

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <vector>
 
 #include "server/log.h"
 #include "server/unix_socket.h"
@@ -42,14 +43,12 @@ Status Daemon::listen_unix() {
 void Daemon::accept_next() {
   // The new connection's thread is chosen before it arrives: the
   // io_context with the fewest open connections now (lowest index on a tie).
-  size_t io = 0;
+  std::vector<size_t> open(ios_.size(), 0);
   {
     MutexLock lock(sessions_mu_);
-    SW_ASSERT(sessions_per_io_.size() == ios_.size());
-    for (size_t i = 1; i < sessions_per_io_.size(); ++i) {
-      if (sessions_per_io_[i] < sessions_per_io_[io]) io = i;
-    }
+    for (const auto& [id, e] : sessions_) ++open[e.io];
   }
+  const size_t io = static_cast<size_t>(std::min_element(open.begin(), open.end()) - open.begin());
   acceptor_.async_accept(asio::make_strand(*ios_[io]),
                          [this, io](const boost::system::error_code& ec, Session::Socket socket) {
                            on_accept(ec, std::move(socket), io);
@@ -93,7 +92,6 @@ void Daemon::on_accept(const boost::system::error_code& ec, Session::Socket sock
       const uint64_t id = next_conn_id_++;
       conn = std::make_shared<Session>(std::move(socket), &ctx_, id);
       sessions_.emplace(id, SessionEntry{conn, io});
-      ++sessions_per_io_[io];
     }
   }
   if (conn) {
@@ -106,11 +104,7 @@ void Daemon::on_accept(const boost::system::error_code& ec, Session::Socket sock
 void Daemon::on_connection_closed(uint64_t id) {
   {
     MutexLock lock(sessions_mu_);
-    auto it = sessions_.find(id);
-    SW_ASSERT(it != sessions_.end());
-    SW_ASSERT(sessions_per_io_[it->second.io] > 0);
-    --sessions_per_io_[it->second.io];
-    sessions_.erase(it);
+    sessions_.erase(id);
   }
   log::debug("connection closed", {{"conn", id}});
   asio::post(control_, [this] { maybe_finish(); });

@@ -76,8 +76,7 @@ Daemon::Daemon(const Config& config, std::shared_ptr<const wal::KeyRing> keys,
       signals_(control_, SIGTERM, SIGINT),
       drain_timer_(control_),
       accept_retry_timer_(control_),
-      admin_(admin_io_, [this](const std::string& path) { return admin(path); }),
-      sessions_per_io_(ios_.size(), 0) {}
+      admin_(admin_io_, [this](const std::string& path) { return admin(path); }) {}
 
 int Daemon::run() {
   log::info("starting",

@@ -75,8 +75,8 @@ class IoBackend {
   virtual Status preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill fill) = 0;
 
   virtual Status write(FileHandle file, uint64_t offset, const void* buf, size_t len) = 0;
-  // One write followed by a data sync of the same file; io_uring links the two
-  // in one submission. Default: write() then sync().
+  // One write followed by a data sync of the same file: write() then sync()
+  // (no backend needs more; io_uring's sync is fdatasync(2) on this thread).
   virtual Status write_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len) {
     SIDEWAL_RETURN_IF_ERROR(write(file, offset, buf, len));
     return sync(file);

@@ -212,7 +212,8 @@ Status UringBackend::write(FileHandle file, uint64_t offset, const void* buf, si
   return write_locked(info, file, offset, static_cast<const uint8_t*>(buf), len);
 }
 
-// The fdatasyncs below are plain fdatasync(2) calls on the calling thread,
+// The fdatasyncs here (sync(), and write_and_sync() through IoBackend's
+// default write() + sync()) are plain fdatasync(2) calls on the calling thread,
 // made after the writes they cover have completed (their completions are
 // reaped first), never SQEs: an fsync SQE always blocks, so io_uring hands
 // it to a kernel worker thread (iou-wrk), and waking that thread and being
@@ -220,20 +221,6 @@ Status UringBackend::write(FileHandle file, uint64_t offset, const void* buf, si
 // daemon's CPU on this project's machines, a third of what the commit cost
 // the daemon in all (BENCHMARKS.md "The fdatasync on the flushing thread"). The ring's lock is
 // not held across them: nothing of the ring is in use by then.
-
-Status UringBackend::write_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len) {
-  posix::FileRef ref;
-  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write_and_sync", &ref));
-  const posix::FileInfo& info = *ref;
-  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "write_and_sync"));
-  {
-    MutexLock lock(write_ring_.mu);
-    SIDEWAL_RETURN_IF_ERROR(
-        write_locked(info, file, offset, static_cast<const uint8_t*>(buf), len));
-  }
-  // Never retried (posix::datasync): the dirty pages may be gone after a failure.
-  return posix::datasync(info, file);
-}
 
 // A flush and its double-write slot: two writes in one submission (one
 // io_uring_enter), both completed (a short or interrupted one is finished),

@@ -57,8 +57,6 @@ class UringBackend final : public IoBackend {
   Status close(FileHandle file) override;
   Status preallocate_zeroed(FileHandle file, uint64_t bytes, ZeroFill fill) override;
   Status write(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
-  // The write (a short or interrupted one finished), then fdatasync(2).
-  Status write_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
   // The double-write flush: both writes side by side in one submission,
   // each finished when short or interrupted, then fdatasync(2).
   Status write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,
