@@ -95,7 +95,7 @@ class Run {
   std::atomic<bool> stop_{false};  // closed-loop: window over, send no more
 
   Mutex done_mu_;
-  CondVar done_cv_;  // a connection went idle or failed
+  CondVar done_cv_;  // a connection failed, or went idle after stop_
 };
 
 void Run::send(Conn& c, uint64_t k, uint64_t scheduled) {
@@ -190,7 +190,14 @@ void Run::on_ack(Conn& c, uint64_t k, uint64_t t0, const Status& s, uint64_t fir
     }
   }
   if (s.ok()) pump(c, now);
-  if (idle || !s.ok()) {
+  // The main thread waits for a failure (wait_until_time) and, once stop_ is
+  // set, for every connection to drain. An idle connection before stop_ is
+  // nobody's business: waking the main thread for it cost one wake-up per
+  // ACK at one request per client (CPU the daemon shares on a small machine).
+  // stop_ is read after inflight was updated under c.mu, and the main thread
+  // sets stop_ before it checks drained() under the same locks, so the last
+  // idle connection of a drain always sees stop_ and wakes it.
+  if (!s.ok() || (idle && stop_.load())) {
     MutexLock lock(done_mu_);
     done_cv_.notify_all();
   }
