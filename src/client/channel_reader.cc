@@ -50,23 +50,28 @@ void Channel::reader_loop() {
       MutexLock lk(mu_);
       owns_write = reader_owns_write_;
     }
-    if (owns_write) {
-      // Requests are parked with us: wait for room in the socket or for
-      // replies, whichever comes first, and never block on either alone
-      // (the daemon may be waiting for us to read before it reads more).
-      pollfd p{fd_, POLLIN | POLLOUT, 0};
-      if (::poll(&p, 1, -1) < 0) {
-        if (errno == EINTR) continue;
-        MutexLock lk(mu_);
-        fail_locked(Status::Closed(std::string("poll: ") + std::strerror(errno)));
-        break;
-      }
-      if (p.revents & (POLLOUT | POLLERR | POLLHUP)) {
-        MutexLock lk(mu_);
-        if (reader_owns_write_) flush(/*from_reader=*/true);
-      }
-      if (!(p.revents & (POLLIN | POLLERR | POLLHUP))) continue;
+    // The reader waits in poll(), never inside recv(). A thread blocked in
+    // recv() on a Unix stream socket is also woken whenever the daemon reads
+    // one of our requests: freeing the request's bytes wakes every waiter of
+    // the sending socket (the kernel's unix_write_space), whatever it waits
+    // for, and poll(POLLIN) is the wait that filters that out. At one
+    // request at a time that was a second wake-up per commit (BENCHMARKS.md
+    // "The client's reader and the write-space wake-up"). When requests are
+    // parked with us (owns_write) we wait for room in the socket or for
+    // replies, whichever comes first, and never block on either alone (the
+    // daemon may be waiting for us to read before it reads more).
+    pollfd p{fd_, static_cast<short>(owns_write ? (POLLIN | POLLOUT) : POLLIN), 0};
+    if (::poll(&p, 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      MutexLock lk(mu_);
+      fail_locked(Status::Closed(std::string("poll: ") + std::strerror(errno)));
+      break;
     }
+    if (owns_write && (p.revents & (POLLOUT | POLLERR | POLLHUP))) {
+      MutexLock lk(mu_);
+      if (reader_owns_write_) flush(/*from_reader=*/true);
+    }
+    if (!(p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))) continue;
     if (end == buf.size()) {
       std::memmove(buf.data(), buf.data() + begin, end - begin);
       end -= begin;
