@@ -15,6 +15,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{ErrorKind, Read, Write};
+use std::os::raw::{c_int, c_short, c_ulong};
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -238,7 +240,6 @@ pub struct Client {
     rbuf: Vec<u8>,
     rstart: usize,
     rend: usize,
-    read_timeout: Option<Duration>,
     // One-shot requests in flight, in send order (ids increase).
     slots: VecDeque<Slot>,
     in_flight_bytes: usize,
@@ -306,7 +307,6 @@ impl Client {
             rbuf: vec![0; READ_CHUNK],
             rstart: 0,
             rend: 0,
-            read_timeout: None,
             slots: VecDeque::new(),
             in_flight_bytes: 0,
             reads: HashMap::new(),
@@ -612,20 +612,11 @@ impl Client {
 
     // After a failed write: reads what the daemon sent before it closed.
     fn salvage_replies(&mut self) {
-        let _ = self.set_read_timeout(Some(Duration::from_millis(200)));
         while self.broken.is_none() {
-            if self.pump().is_err() {
+            if self.pump_with(Some(Duration::from_millis(200))).is_err() {
                 break;
             }
         }
-    }
-
-    fn set_read_timeout(&mut self, t: Option<Duration>) -> Result<()> {
-        if self.read_timeout != t {
-            self.stream.set_read_timeout(t)?;
-            self.read_timeout = t;
-        }
-        Ok(())
     }
 
     // Reads once from the socket (waiting up to io_timeout) and files every
@@ -641,7 +632,19 @@ impl Client {
         if let Some(b) = &self.broken {
             return Err(b.error());
         }
-        self.set_read_timeout(timeout)?;
+        // Wait in poll(2), never inside read(): a thread blocked in read() on
+        // a Unix stream socket is also woken each time the daemon reads one
+        // of our requests (the kernel wakes the sending socket's waiters when
+        // it frees the bytes), a second wake-up per one-at-a-time commit.
+        match wait_readable(self.stream.as_raw_fd(), timeout) {
+            Ok(true) => {}
+            Ok(false) => return Err(Error::Timeout),
+            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(()),
+            Err(e) => {
+                self.fail(Broken { daemon: None, violation: false, reason: format!("poll failed: {}", e) });
+                return Ok(());
+            }
+        }
         self.reserve_read_space();
         match self.stream.read(&mut self.rbuf[self.rend..]) {
             Ok(0) => {
@@ -905,4 +908,35 @@ impl<'a> Drop for Follow<'a> {
             self.client.discard.insert(self.id);
         }
     }
+}
+
+// poll(2), declared here: std has no wrapper and the crate takes no
+// dependencies.
+#[repr(C)]
+struct PollFd {
+    fd: c_int,
+    events: c_short,
+    revents: c_short,
+}
+const POLLIN: c_short = 0x1;
+extern "C" {
+    fn poll(fds: *mut PollFd, nfds: c_ulong, timeout: c_int) -> c_int;
+}
+
+// Waits until `fd` has bytes to read, end of file or an error, for at most
+// `timeout` (None: no limit; rounded up to whole milliseconds). Ok(false)
+// when the time ran out first.
+fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> std::io::Result<bool> {
+    let ms: c_int = match timeout {
+        None => -1,
+        Some(t) => t.as_micros().div_ceil(1000).min(c_int::MAX as u128) as c_int,
+    };
+    let mut p = PollFd { fd, events: POLLIN, revents: 0 };
+    // SAFETY: `p` is one valid pollfd, exclusively borrowed for the call, and
+    // nfds says one.
+    let n = unsafe { poll(&mut p, 1, ms) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n > 0)
 }

@@ -163,6 +163,35 @@ fn single_and_batch_appends_get_contiguous_lsns_and_read_back_byte_for_byte() {
     assert_eq!(past.next_lsn, 100);
 }
 
+// Voluntary context switches of the calling thread so far (Linux /proc).
+fn voluntary_switches_of_this_thread() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").expect("/proc/thread-self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("voluntary_ctxt_switches")
+}
+
+#[test]
+fn one_at_a_time_appends_wake_the_caller_once_per_reply() {
+    // A thread blocked in read() on a Unix stream socket is also woken when
+    // the daemon reads the request it sent; the client waits in poll(2) so
+    // that only the reply wakes it (~1 switch per append, not ~2).
+    let daemon = TestDaemon::start();
+    let mut client = connect(&daemon);
+    for i in 0..50 {
+        client.append_one(1, 0, &payload(i, 100)).unwrap();
+    }
+    const COUNTED: u64 = 300;
+    let before = voluntary_switches_of_this_thread();
+    for i in 0..COUNTED {
+        client.append_one(1, 0, &payload(i, 100)).unwrap();
+    }
+    let per_append = (voluntary_switches_of_this_thread() - before) as f64 / COUNTED as f64;
+    assert!(per_append < 1.5, "{per_append} context switches per one-at-a-time append");
+}
+
 #[test]
 fn pipelined_appends_complete_in_send_order() {
     let daemon = TestDaemon::start();
