@@ -4,7 +4,9 @@
 # (capi_append_bench over libsidewal), the Rust crate (clients/rust
 # examples/append_bench, cargo --release) and the Python package
 # (clients/python/bench_append.py, asyncio and threads), each at 1 x 1 and
-# 16 x 16 (connections x APPENDs in flight), 100-byte records, closed loop.
+# 16 x 16 (connections x APPENDs in flight), 100-byte records, closed loop;
+# and the C++ client's blocking append() (sidewal-bench --blocking, a thread
+# per connection, how a database commits synchronously) at 1 x 1 and 16 x 1.
 #
 #   scripts/bench-clients.sh [--duration S] [--repeat N] [--bin-dir DIR] [--only LIST]
 #
@@ -12,7 +14,8 @@
 #   --repeat N     run the whole set N times, clients in turn, and print each
 #                  line's median and spread (min-max) (default 3)
 #   --bin-dir DIR  sidewald, sidewal-bench, capi_append_bench (default build/bin)
-#   --only LIST    comma list of: cpp,c,rust,python (default all)
+#   --only LIST    comma list of: cpp,c,rust,python (default all; cpp is both
+#                  the async and the blocking lines)
 #
 # One daemon serves every line of a round (started fresh per round on a data
 # directory under var/, on the checkout's disk), so the lines differ only in
@@ -91,6 +94,9 @@ run_client() {  # round client conns inflight socket
   case $client in
     cpp) out=$("$bin_dir/sidewal-bench" --socket "$sock" --connections "$c" --pipeline "$p" \
                  --record-bytes 100 --duration "$duration" --warmup 2 --verify-sample 0 --json) ;;
+    cpp-blocking)
+      out=$("$bin_dir/sidewal-bench" --blocking --socket "$sock" --connections "$c" --pipeline "$p" \
+              --record-bytes 100 --duration "$duration" --warmup 2 --verify-sample 0 --json) ;;
     c) out=$("$bin_dir/capi_append_bench" --socket "$sock" --clients "$c" --inflight "$p" \
                --payload 100 --seconds "$duration" --warmup 2) ;;
     rust) out=$("$rust_bench" --socket "$sock" --clients "$c" --inflight "$p" \
@@ -105,7 +111,7 @@ run_client() {  # round client conns inflight socket
 }
 
 clients=()
-want cpp && clients+=(cpp)
+want cpp && clients+=(cpp cpp-blocking)
 want c && clients+=(c)
 want rust && [[ -n $rust_bench ]] && clients+=(rust)
 want python && clients+=(python-asyncio python-threads)
@@ -114,7 +120,10 @@ log "load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs at the start
 for ((r = 1; r <= repeat; r++)); do
   start_daemon "$work/round$r"
   for client in "${clients[@]}"; do
-    for shape in "1 1" "16 16"; do
+    shapes=("1 1" "16 16")
+    # Blocking calls have one APPEND in flight per connection (thread).
+    [[ $client == cpp-blocking ]] && shapes=("1 1" "16 1")
+    for shape in "${shapes[@]}"; do
       # shellcheck disable=SC2086
       run_client "$r" "$client" $shape "$work/round$r/sidewal.sock"
     done

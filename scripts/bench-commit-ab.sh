@@ -13,14 +13,17 @@
 #   --rounds N      how many times each variant runs, alternated (default 3)
 #   --bin-dir DIR   sidewald and sidewal-bench (default build/bin)
 #   --shapes LIST   comma list of CONNECTIONSxIN_FLIGHT (default 1x1,16x1)
-#   --variants LIST comma list of BACKEND:SYNC[:THREADS[:FLUSH[:BIN_DIR]]]
+#   --variants LIST comma list of BACKEND:SYNC[:THREADS[:FLUSH[:BIN_DIR[:BENCH_DIR]]]]
 #                   with BACKEND io_uring|pwrite, SYNC fdatasync|odsync,
 #                   THREADS the daemon's server.threads (default 2), FLUSH
 #                   leader|flusher (wal.caller_flushes true|false; default:
 #                   the daemon's default, and no key written, so an older
 #                   daemon reads the config) and BIN_DIR the directory of
 #                   another build's sidewald (default --bin-dir), for A/B of
-#                   two builds; sidewal-bench is always --bin-dir's
+#                   two builds; BENCH_DIR the directory of the sidewal-bench
+#                   to drive it with (default --bin-dir), for A/B of two
+#                   builds of the load generator or client library; an
+#                   empty field takes its default (io_uring:fdatasync:2::A:B)
 #                   (default io_uring:fdatasync,pwrite:fdatasync,io_uring:odsync,pwrite:odsync)
 #
 # Prints one line per (round, variant, shape) and a median (min-max) table.
@@ -64,16 +67,17 @@ IFS=, read -r -a variant_list <<< "$variants"
 log "load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs at the start"
 for ((r = 1; r <= rounds; r++)); do
   for v in "${variant_list[@]}"; do
-    IFS=: read -r backend sync threads flush vbin <<< "$v"
+    IFS=: read -r backend sync threads flush vbin vbench <<< "$v"
     threads=${threads:-2}
     vbin=${vbin:-$bin_dir}
+    vbench=${vbench:-$bin_dir}
     case "${flush:-}" in
       leader) caller_flushes="  caller_flushes: true" ;;
       flusher) caller_flushes="  caller_flushes: false" ;;
       "") caller_flushes="" ;;
       *) echo "bench-commit-ab: FLUSH must be leader or flusher, got $flush" >&2; exit 2 ;;
     esac
-    dir=$work/$r-$backend-$sync-$threads-${flush:-default}-$(echo "$vbin" | md5sum | cut -c1-6)
+    dir=$work/$r-$backend-$sync-$threads-${flush:-default}-$(echo "$vbin:$vbench" | md5sum | cut -c1-6)
     mkdir -p "$dir/data"
     cat > "$dir/sidewal.yaml" <<EOF
 data_dir: $dir/data
@@ -92,7 +96,7 @@ EOF
     for shape in ${shapes//,/ }; do
       conns=${shape%x*} pipe=${shape#*x}
       d_cpu0=$(proc_cpu_ticks "$pid") d_sw0=$(proc_switches "$pid")
-      "$bin_dir/sidewal-bench" --socket "$dir/sidewal.sock" --connections "$conns" --pipeline "$pipe" \
+      "$vbench/sidewal-bench" --socket "$dir/sidewal.sock" --connections "$conns" --pipeline "$pipe" \
           --record-bytes 100 --duration "$duration" --warmup 1 --verify-sample 0 --json \
           > "$dir/bench-$conns.json" &
       bpid=$!

@@ -69,6 +69,10 @@ int main(int argc, char** argv) {
                "through the measured window, one more thread sleeps 1 ms at a time and records "
                "how late it wakes (p50/p99/p99.9/max, stalls over 2 ms): a noisy machine shows "
                "beside the figures it disturbs");
+  app.add_flag("--blocking", o.blocking,
+               "closed loop through the blocking Client::append: one thread per connection, "
+               "one APPEND at a time, as a database commits synchronously (needs --pipeline 1, "
+               "no --rate)");
   bool uds_rtt = false;
   app.add_flag("--uds-rtt", uds_rtt,
                "instead of the append benchmark, no daemon: two threads over a Unix stream "
@@ -113,6 +117,10 @@ int main(int argc, char** argv) {
     }
     std::fputs(f.value().c_str(), stdout);
     return 0;
+  }
+  if (o.blocking && (o.pipeline != 1 || o.rate > 0)) {
+    std::fprintf(stderr, "sidewal-bench: --blocking needs --pipeline 1 and no --rate\n");
+    return 2;
   }
   auto r = sidewal::bench::run_bench(o);
   if (!r.ok()) {

@@ -75,6 +75,10 @@ class Run {
 
  private:
   void pump(Conn& c, uint64_t now);
+  // The records of request k of connection c, in this thread's scratch area.
+  std::span<const client::RecordIn> records_for(const Conn& c, uint64_t k);
+  // BenchOptions::blocking: connection c's thread, until stop_ or a failure.
+  void blocking_loop(Conn& c);
   void send(Conn& c, uint64_t k, uint64_t scheduled);
   void on_ack(Conn& c, uint64_t k, uint64_t scheduled, const Status& s, uint64_t first_lsn,
               uint32_t count);
@@ -92,15 +96,16 @@ class Run {
   std::unique_ptr<std::optional<client::Client::SendBatch>[]> send_batches_;
   const uint64_t tick_ns_ = static_cast<uint64_t>(o_.send_tick_us * 1000);
   uint64_t window_start_ = 0, window_end_ = 0;
-  std::atomic<bool> stop_{false};  // closed-loop: window over, send no more
+  std::atomic<bool> stop_{false};      // closed-loop: window over, send no more
+  std::vector<std::thread> blockers_;  // BenchOptions::blocking: one per connection
 
   Mutex done_mu_;
   CondVar done_cv_;  // a connection failed, or went idle after stop_
 };
 
-void Run::send(Conn& c, uint64_t k, uint64_t scheduled) {
-  // One scratch area per sending thread: append_async copies the records
-  // into the connection's send buffer before it returns.
+std::span<const client::RecordIn> Run::records_for(const Conn& c, uint64_t k) {
+  // One scratch area per sending thread: the client copies the records into
+  // the connection's send buffer before append_async (or append) returns.
   thread_local std::vector<uint8_t> buf;
   thread_local std::vector<client::RecordIn> recs;
   buf.resize(static_cast<size_t>(o_.batch) * o_.record_bytes);
@@ -110,6 +115,31 @@ void Run::send(Conn& c, uint64_t k, uint64_t scheduled) {
     fill_payload(c.id, k * o_.batch + j, p);
     recs[j] = client::RecordIn{.type = 1, .flags = 0, .tenant = c.id, .payload = p};
   }
+  return recs;
+}
+
+void Run::blocking_loop(Conn& c) {
+  for (;;) {
+    uint64_t k;
+    {
+      MutexLock lock(c.mu);
+      if (c.failed || c.frozen || stop_.load()) return;
+      k = c.next_k++;
+      ++c.inflight;
+    }
+    const std::span<const client::RecordIn> recs = records_for(c, k);
+    const uint64_t t0 = now_ns();
+    auto lsn = c.client->append(recs);
+    if (lsn.ok()) {
+      on_ack(c, k, t0, Status::Ok(), *lsn, static_cast<uint32_t>(recs.size()));
+    } else {
+      on_ack(c, k, t0, lsn.status(), 0, 0);
+    }
+  }
+}
+
+void Run::send(Conn& c, uint64_t k, uint64_t scheduled) {
+  const std::span<const client::RecordIn> recs = records_for(c, k);
   const uint64_t now = now_ns();
   if (open_loop_ && now > scheduled) {
     uint64_t seen = c.max_send_lag_ns.load(std::memory_order_relaxed);
@@ -127,6 +157,7 @@ void Run::send(Conn& c, uint64_t k, uint64_t scheduled) {
 }
 
 void Run::pump(Conn& c, uint64_t now) {
+  if (o_.blocking) return;  // blocking_loop sends the next one itself
   for (;;) {
     uint64_t k;
     uint64_t scheduled = 0;
@@ -354,6 +385,8 @@ Result<BenchResult> Run::execute() {
     for (auto& c : conns_) c->k_limit = schedule_->due_count(c->id, window_end_ - 1);
     send_batches_ = std::make_unique<std::optional<client::Client::SendBatch>[]>(conns_.size());
     scheduler = std::thread([this] { scheduler_loop(); });
+  } else if (o_.blocking) {
+    for (auto& c : conns_) blockers_.emplace_back([this, &c] { blocking_loop(*c); });
   } else {
     for (auto& c : conns_) pump(*c, now_ns());
   }
@@ -415,6 +448,9 @@ Result<BenchResult> Run::execute() {
   // Closing joins each reader thread: after this no callback runs, and the
   // per-connection figures are ours to read.
   for (auto& c : conns_) c->client->close();
+  // A blocking call still waiting got Closed from close() (and was not
+  // counted: frozen); its thread ends now.
+  for (auto& t : blockers_) t.join();
   cached.stop();
 
   for (auto& c : conns_) {

@@ -1,7 +1,8 @@
 // The benchmark run: drives a live sidewald through the client library's
 // pipelined async API, closed-loop (each ACK sends the next request) or
-// open-loop (requests on a fixed clock, OpenLoopSchedule), and gathers what
-// report.h prints.
+// open-loop (requests on a fixed clock, OpenLoopSchedule), or through its
+// blocking append() (one thread per connection), and gathers what report.h
+// prints.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +34,10 @@ struct BenchOptions {
   uint32_t verify_sample = 1000;  // ACKed records read back and compared at the end
   double drain_timeout_s = 30;    // how long to wait for the last ACKs after the window
   bool wake_probe = false;        // run a WakeProbe through the measured window
+  // Closed loop through the blocking Client::append: one thread per
+  // connection, one APPEND at a time (a database committing synchronously).
+  // Needs pipeline 1 and rate 0.
+  bool blocking = false;
 };
 
 struct BenchResult {

@@ -89,6 +89,33 @@ TEST(SidewalBench, ClosedLoopMeasuresAndVerifiesAgainstALiveDaemon) {
   EXPECT_GE(json_number(r.out, "wal_files").value_or(0), 1) << r.out;
 }
 
+TEST(SidewalBench, BlockingModeCommitsOneAtATimePerConnectionAndVerifies) {
+  // --blocking: one thread per connection calls Client::append in a loop.
+  // Every ACK is in order per connection, what it wrote reads back, and the
+  // run drains cleanly at the end of the window.
+  TempDir dir;
+  Daemon d(dir.path());
+  d.start_ready();
+  auto args = base_args(d);
+  args.insert(args.end(), {"--blocking", "--connections", "3", "--pipeline", "1", "--duration", "1",
+                           "--warmup", "0.2", "--verify-sample", "200"});
+  BenchProcess p(args);
+  const BenchRun r = p.wait(std::chrono::seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("\"ok\": true"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"mode\": \"closed_blocking\""), std::string::npos) << r.out;
+  EXPECT_GT(json_number(r.out, "appends").value_or(0), 0) << r.out;
+  EXPECT_GT(json_number(r.out, "checked").value_or(0), 0) << r.out;
+  EXPECT_EQ(json_number(r.out, "mismatches"), 0) << r.out;
+  EXPECT_EQ(json_number(r.out, "order_violations"), 0) << r.out;
+
+  // It refuses what it cannot do: more than one in flight.
+  BenchProcess bad({"--socket", d.socket_path(), "--blocking", "--pipeline", "4"});
+  const BenchRun b = bad.wait(std::chrono::seconds(30));
+  EXPECT_EQ(b.exit_code, 2) << b.out << b.err;
+  EXPECT_NE(b.err.find("--blocking needs --pipeline 1"), std::string::npos) << b.err;
+}
+
 TEST(SidewalBench, OpenLoopMeasuresEveryScheduledRequestOfTheWindow) {
   TempDir dir;
   Daemon d(dir.path());
