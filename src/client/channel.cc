@@ -4,6 +4,7 @@
 // HELLO channel_limits.cc.
 #include "client/channel.h"
 
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -47,11 +48,14 @@ Channel::Channel(int fd, const ClientOptions& options, const void* owner,
       options_(options),
       owner_(owner),
       ids_(ids != nullptr ? ids : &own_ids_),
-      max_reply_body_(options.max_reply_body) {}
+      max_reply_body_(options.max_reply_body),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      rbuf_(std::max<size_t>(options.read_buffer_bytes, proto::kHeaderSize)) {}
 
 Channel::~Channel() {
   SW_ASSERT_MSG(!reader_.joinable(), "Channel destroyed with its reader thread running");
   ::close(fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 void Channel::start() {
@@ -88,9 +92,11 @@ void Channel::fail_locked(Status why) {
   broken_ = true;
   why_broken_ = std::move(why);
   out_.clear();
-  // Wakes the reader's recv() (it sees EOF and fails everything in flight)
-  // and a writer blocked in send().
+  // Wakes the reader's poll() (it sees EOF and fails everything in flight),
+  // a caller reading for itself and a writer blocked in send(); and a
+  // parked reader through its eventfd.
   ::shutdown(fd_, SHUT_RDWR);
+  wake_reader_locked();
   room_cv_.notify_all();
   limits_cv_.notify_all();
 }
@@ -107,9 +113,32 @@ bool Channel::submit(Pending pending, const std::function<void(std::vector<uint8
   MutexLock lk(mu_);
   wait_for_room();
   if (broken_) return false;
+  note_submission_locked(/*blocking=*/false);
   encode(&out_);
   inflight_.push_back(std::move(pending));
   maybe_flush();
+  return true;
+}
+
+bool Channel::submit_blocking(Pending pending,
+                              const std::function<void(std::vector<uint8_t>*)>& encode,
+                              const std::function<bool()>& done) {
+  const uint64_t id = pending.id;
+  {
+    MutexLock lk(mu_);
+    wait_for_room();
+    if (broken_) return false;
+    // Nothing else in flight and nobody reading: the reply will be the next
+    // frame (an unsolicited one aside), so this thread may read it.
+    const bool self_read = read_side_ == ReadSide::kParked && inflight_.empty() && reads_.empty();
+    note_submission_locked(/*blocking=*/true);
+    encode(&out_);
+    inflight_.push_back(std::move(pending));
+    if (self_read) read_side_ = ReadSide::kCaller;
+    maybe_flush();
+    if (!self_read) return true;
+  }
+  caller_read(id, done);
   return true;
 }
 
@@ -118,6 +147,7 @@ bool Channel::submit_read(std::shared_ptr<ReadStream> stream,
   MutexLock lk(mu_);
   wait_for_room();
   if (broken_) return false;
+  note_submission_locked(/*blocking=*/false);
   encode(&out_);
   uint64_t id = stream->id;
   reads_.emplace(id, std::move(stream));

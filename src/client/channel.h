@@ -17,6 +17,19 @@
 // (a pipelined client refilling its window on each ACK) are queued and sent
 // together after the last callback of the batch: one send() per recv().
 //
+// Caller reads: a blocking call (Client::append) that finds the connection
+// idle and the reader thread parked reads its own reply from the socket
+// instead of being woken by the reader (one thread wake-up per commit
+// instead of two). One thread at a time holds the read side (read_side_):
+// the reader thread, nobody (the reader parked), or such a caller. The
+// reader parks only while idle after a blocking call from another thread
+// (blocking_mode_): it then polls the socket for a hang-up only, plus an
+// eventfd that any submission needing it (async, READ, limits HELLO)
+// writes. A caller dispatches only its own reply; at any other frame it
+// hands the read side, with the bytes it buffered, back to the reader and
+// waits like any blocking call. Callbacks of async requests therefore
+// still run on the reader thread only.
+//
 // Breaking: any failure (EOF, socket error, protocol violation, shutdown())
 // marks the connection broken and shuts the socket down; the reader thread
 // then completes everything in flight (Closed) and exits. Nothing is resent.
@@ -99,6 +112,13 @@ class Channel {
   // Returns false, with nothing queued, when the connection is broken.
   bool submit(Pending pending, const std::function<void(std::vector<uint8_t>*)>& encode)
       EXCLUDES(mu_);
+  // submit() for a blocking call whose completion (its Pending's callback)
+  // makes `done` true. When the connection was idle with the reader parked,
+  // the calling thread reads the socket itself until `done` holds or another
+  // frame comes first (then the reader takes over); either way the caller
+  // then waits for its completion as usual, usually finding it there.
+  bool submit_blocking(Pending pending, const std::function<void(std::vector<uint8_t>*)>& encode,
+                       const std::function<bool()>& done) EXCLUDES(mu_);
   bool submit_read(std::shared_ptr<ReadStream> stream,
                    const std::function<void(std::vector<uint8_t>*)>& encode) EXCLUDES(mu_);
   // Sends CANCEL for `read_id` if that READ is still open here.
@@ -152,6 +172,28 @@ class Channel {
   // Marks broken and shuts the socket down; idempotent.
   void fail_locked(Status why) REQUIRES(mu_);
   void reader_loop() EXCLUDES(mu_);
+  // Read side (see "Caller reads"). True when an idle reader may park: a
+  // blocking caller may then read for itself.
+  bool should_park_locked() const REQUIRES(mu_);
+  // A submission the reader must see: it stops parking and, when parked,
+  // takes the read side back.
+  void note_submission_locked(bool blocking) REQUIRES(mu_);
+  void wake_reader_locked() REQUIRES(mu_);
+  // The parked reader's wait: a hang-up of the socket or the eventfd.
+  void wait_parked() EXCLUDES(mu_);
+  // The blocking caller's read loop (it holds the read side; mu_ not held).
+  void caller_read(uint64_t id, const std::function<bool()>& done) EXCLUDES(mu_);
+  // Whole frames are buffered (a caller may leave some to the reader).
+  bool frame_buffered() const;
+  // Makes room in rbuf_ for the next recv().
+  void make_read_room();
+  // Parses buffered frames into events under mu_; with only_id set, stops
+  // before any frame for another request id (returning kOther), and after
+  // the first one for only_id. Sets *stop on a protocol violation (the
+  // connection is failed).
+  enum class Parsed : uint8_t { kNeedMore, kOther };
+  Parsed parse_buffered_locked(std::vector<Event>* events, const uint64_t* only_id, bool* stop)
+      REQUIRES(mu_);
   // Turns one reply frame into events; a non-ok return is a protocol
   // violation.
   Status dispatch_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,
@@ -174,7 +216,8 @@ class Channel {
   std::atomic<uint64_t>* const ids_;  // the Client's request ids, or &own_ids_
   std::thread reader_;
   // Reply bodies above this are a protocol violation: options_.max_reply_body
-  // until the daemon advertises its own. Touched only by the reader thread.
+  // until the daemon advertises its own. Touched only by the holder of the
+  // read side (read_side_).
   uint32_t max_reply_body_;
 
   mutable Mutex mu_;
@@ -205,6 +248,22 @@ class Channel {
   std::string hello_name_ GUARDED_BY(mu_);  // for the plain HELLO after a refusal
   CondVar limits_cv_;                       // limits_state_ left kAsking, or broken
   std::unordered_map<uint64_t, std::shared_ptr<ReadStream>> reads_ GUARDED_BY(mu_);
+
+  // Who reads the socket: one thread at a time (see "Caller reads").
+  enum class ReadSide : uint8_t { kReader, kParked, kCaller };
+  ReadSide read_side_ GUARDED_BY(mu_) = ReadSide::kReader;
+  // The last submission from a thread other than the reader was a blocking
+  // call: an idle reader parks. Any other submission from such a thread
+  // clears it.
+  bool blocking_mode_ GUARDED_BY(mu_) = false;
+  CondVar read_side_cv_;  // read_side_ left kCaller
+  // eventfd that wakes the parked reader; -1: none could be made (the
+  // reader then never parks).
+  int wake_fd_ = -1;
+  // Reply bytes, unparsed in rbuf_[rbegin_, rend_). Owned by the holder of
+  // the read side (handed over under mu_): not GUARDED_BY.
+  std::vector<uint8_t> rbuf_;
+  size_t rbegin_ = 0, rend_ = 0;
 };
 
 }  // namespace sidewal::client

@@ -8,6 +8,7 @@
 namespace sidewal::client {
 
 void Channel::queue_limits_hello_locked(const std::string& name) {
+  note_submission_locked(/*blocking=*/false);
   Pending p;
   p.id = ids_->fetch_add(1);
   p.expect = proto::Opcode::kHelloOk;

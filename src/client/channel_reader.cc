@@ -2,7 +2,9 @@
 // frames from the socket, matches each to the request in flight it answers
 // (one-shot replies complete in request order; RECORDS and END go to their
 // READ), runs the callbacks unlocked, and on a break completes everything
-// still in flight.
+// still in flight. Also the other holders of the read side (channel.h
+// "Caller reads"): the reader parked, and a blocking caller reading its own
+// reply.
 #include "client/channel.h"
 
 #include <poll.h>
@@ -41,43 +43,197 @@ bool Channel::is_reader_thread() const { return tls_connection == this; }
 void Channel::reader_loop() {
   tls_owner = owner_;
   tls_connection = this;
-  std::vector<uint8_t> buf(std::max<size_t>(options_.read_buffer_bytes, proto::kHeaderSize));
-  size_t begin = 0, end = 0;  // unparsed bytes are buf[begin, end)
   std::vector<Event> events;
   for (;;) {
     bool owns_write = false;
+    bool parked = false;
     {
       MutexLock lk(mu_);
+      if (read_side_ == ReadSide::kReader && should_park_locked()) read_side_ = ReadSide::kParked;
+      parked = read_side_ != ReadSide::kReader;
       owns_write = reader_owns_write_;
     }
-    // The reader waits in poll(), never inside recv(). A thread blocked in
-    // recv() on a Unix stream socket is also woken whenever the daemon reads
-    // one of our requests: freeing the request's bytes wakes every waiter of
-    // the sending socket (the kernel's unix_write_space), whatever it waits
-    // for, and poll(POLLIN) is the wait that filters that out. At one
-    // request at a time that was a second wake-up per commit (BENCHMARKS.md
-    // "The client's reader and the write-space wake-up"). When requests are
-    // parked with us (owns_write) we wait for room in the socket or for
-    // replies, whichever comes first, and never block on either alone (the
-    // daemon may be waiting for us to read before it reads more).
-    pollfd p{fd_, static_cast<short>(owns_write ? (POLLIN | POLLOUT) : POLLIN), 0};
+    if (parked) {
+      wait_parked();
+      continue;
+    }
+    // Whole frames a caller left behind are parsed before waiting for more.
+    if (!frame_buffered()) {
+      // The reader waits in poll(), never inside recv(). A thread blocked in
+      // recv() on a Unix stream socket is also woken whenever the daemon
+      // reads one of our requests: freeing the request's bytes wakes every
+      // waiter of the sending socket (the kernel's unix_write_space),
+      // whatever it waits for, and poll(POLLIN) is the wait that filters
+      // that out. At one request at a time that was a second wake-up per
+      // commit (BENCHMARKS.md "The client's reader and the write-space
+      // wake-up"). When requests are parked with us (owns_write) we wait for
+      // room in the socket or for replies, whichever comes first, and never
+      // block on either alone (the daemon may be waiting for us to read
+      // before it reads more).
+      pollfd p{fd_, static_cast<short>(owns_write ? (POLLIN | POLLOUT) : POLLIN), 0};
+      if (::poll(&p, 1, -1) < 0) {
+        if (errno == EINTR) continue;
+        MutexLock lk(mu_);
+        fail_locked(Status::Closed(std::string("poll: ") + std::strerror(errno)));
+        break;
+      }
+      if (owns_write && (p.revents & (POLLOUT | POLLERR | POLLHUP))) {
+        MutexLock lk(mu_);
+        if (reader_owns_write_) flush(/*from_reader=*/true);
+      }
+      if (!(p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))) continue;
+      make_read_room();
+      ssize_t n = ::recv(fd_, rbuf_.data() + rend_, rbuf_.size() - rend_, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        MutexLock lk(mu_);
+        fail_locked(
+            n == 0 ? Status::Closed("connection closed by sidewald")
+                   : Status::Closed(std::string("recv from sidewald: ") + std::strerror(errno)));
+        break;
+      }
+      rend_ += static_cast<size_t>(n);
+    }
+
+    bool stop = false;
+    {
+      MutexLock lk(mu_);
+      (void)parse_buffered_locked(&events, /*only_id=*/nullptr, &stop);
+    }
+    // Callbacks run unlocked (they may submit); record views point into
+    // rbuf_, which is not touched until they are done.
+    in_callbacks_ = true;
+    run(&events);
+    in_callbacks_ = false;
+    {
+      MutexLock lk(mu_);
+      if (!writing_ && !out_.empty()) flush(/*from_reader=*/true);
+    }
+    if (rbegin_ == rend_) rbegin_ = rend_ = 0;
+    if (stop) break;
+  }
+  fail_everything();
+  tls_connection = nullptr;
+  tls_owner = nullptr;
+}
+
+bool Channel::frame_buffered() const {
+  proto::FrameHeader h;
+  return proto::peek_frame(std::span(rbuf_.data() + rbegin_, rend_ - rbegin_), max_reply_body_,
+                           &h) != proto::FrameStatus::kIncomplete;
+}
+
+void Channel::make_read_room() {
+  if (rend_ == rbuf_.size()) {
+    std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+    rend_ -= rbegin_;
+    rbegin_ = 0;
+  }
+}
+
+Channel::Parsed Channel::parse_buffered_locked(std::vector<Event>* events, const uint64_t* only_id,
+                                               bool* stop) {
+  for (;;) {
+    proto::FrameHeader h;
+    auto st =
+        proto::peek_frame(std::span(rbuf_.data() + rbegin_, rend_ - rbegin_), max_reply_body_, &h);
+    if (st == proto::FrameStatus::kIncomplete) {
+      // A frame bigger than the buffer: grow so the next recv can finish it.
+      size_t need = rend_ - rbegin_ >= proto::kHeaderSize ? proto::kHeaderSize + h.body_len : 0;
+      if (need > rbuf_.size()) rbuf_.resize(need);
+      return Parsed::kNeedMore;
+    }
+    if (st == proto::FrameStatus::kTooLarge) {
+      fail_locked(protocol_violation("reply body of " + std::to_string(h.body_len) +
+                                     " bytes exceeds the limit of " +
+                                     std::to_string(max_reply_body_) +
+                                     (limits_state_ == LimitsState::kKnown &&
+                                              limits_.source == ServerLimits::Source::kAdvertised
+                                          ? " the daemon advertised (HELLO_OK max_reply_body)"
+                                          : " (ClientOptions::max_reply_body)")));
+      *stop = true;
+      return Parsed::kNeedMore;
+    }
+    if (only_id != nullptr && h.request_id != *only_id) return Parsed::kOther;
+    std::span<const uint8_t> body(rbuf_.data() + rbegin_ + proto::kHeaderSize, h.body_len);
+    Status s = dispatch_locked(h, body, events);
+    rbegin_ += proto::kHeaderSize + h.body_len;
+    if (!s.ok()) {
+      fail_locked(std::move(s));
+      *stop = true;
+      return Parsed::kNeedMore;
+    }
+    if (only_id != nullptr) return Parsed::kNeedMore;  // the caller's one reply
+  }
+}
+
+// ---- Caller reads (channel.h).
+
+bool Channel::should_park_locked() const {
+  return blocking_mode_ && wake_fd_ >= 0 && !broken_ && inflight_.empty() && reads_.empty() &&
+         !reader_owns_write_ && !writing_ && rbegin_ == rend_;
+}
+
+void Channel::note_submission_locked(bool blocking) {
+  if (is_reader_thread()) return;  // the reader is running: it sees the request
+  blocking_mode_ = blocking;
+  if (!blocking && read_side_ == ReadSide::kParked) {
+    read_side_ = ReadSide::kReader;
+    wake_reader_locked();
+  }
+}
+
+void Channel::wake_reader_locked() {
+  if (wake_fd_ < 0) return;
+  const uint64_t one = 1;
+  // Non-blocking: a full counter already wakes the reader.
+  ssize_t w = ::write(wake_fd_, &one, sizeof one);
+  (void)w;
+}
+
+void Channel::wait_parked() {
+  // events 0 on the socket: poll() reports its hang-up or error only, and
+  // is not woken by replies (a caller reading for itself takes those).
+  pollfd ps[2] = {{fd_, 0, 0}, {wake_fd_, POLLIN, 0}};
+  const int n = ::poll(ps, 2, -1);
+  const int err = errno;
+  if (n > 0 && (ps[1].revents & POLLIN)) {
+    uint64_t count;
+    ssize_t r = ::read(wake_fd_, &count, sizeof count);
+    (void)r;
+  }
+  MutexLock lk(mu_);
+  if (n < 0 && err != EINTR)
+    fail_locked(Status::Closed(std::string("poll: ") + std::strerror(err)));
+  const bool hung_up = n > 0 && (ps[0].revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+  if (hung_up || broken_) {
+    // Read what the daemon said before it hung up, and break, once a caller
+    // reading for itself has given the read side back.
+    read_side_cv_.wait(mu_, [&]() REQUIRES(mu_) { return read_side_ != ReadSide::kCaller; });
+    read_side_ = ReadSide::kReader;
+  }
+}
+
+void Channel::caller_read(uint64_t id, const std::function<bool()>& done) {
+  std::vector<Event> events;
+  bool hand_over = false;
+  for (;;) {
+    bool stop = false;
+    {
+      MutexLock lk(mu_);
+      hand_over = parse_buffered_locked(&events, &id, &stop) == Parsed::kOther || stop;
+    }
+    run(&events);  // this request's completion only: it makes done() true
+    if (hand_over || done()) break;
+    pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, -1) < 0) {
       if (errno == EINTR) continue;
       MutexLock lk(mu_);
       fail_locked(Status::Closed(std::string("poll: ") + std::strerror(errno)));
       break;
     }
-    if (owns_write && (p.revents & (POLLOUT | POLLERR | POLLHUP))) {
-      MutexLock lk(mu_);
-      if (reader_owns_write_) flush(/*from_reader=*/true);
-    }
-    if (!(p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))) continue;
-    if (end == buf.size()) {
-      std::memmove(buf.data(), buf.data() + begin, end - begin);
-      end -= begin;
-      begin = 0;
-    }
-    ssize_t n = ::recv(fd_, buf.data() + end, buf.size() - end, 0);
+    make_read_room();
+    ssize_t n = ::recv(fd_, rbuf_.data() + rend_, rbuf_.size() - rend_, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       MutexLock lk(mu_);
@@ -86,57 +242,21 @@ void Channel::reader_loop() {
                       : Status::Closed(std::string("recv from sidewald: ") + std::strerror(errno)));
       break;
     }
-    end += static_cast<size_t>(n);
-
-    bool stop = false;
-    {
-      MutexLock lk(mu_);
-      for (;;) {
-        proto::FrameHeader h;
-        auto st =
-            proto::peek_frame(std::span(buf.data() + begin, end - begin), max_reply_body_, &h);
-        if (st == proto::FrameStatus::kIncomplete) {
-          // A frame bigger than the buffer: grow so the next recv can finish it.
-          size_t need = end - begin >= proto::kHeaderSize ? proto::kHeaderSize + h.body_len : 0;
-          if (need > buf.size()) buf.resize(need);
-          break;
-        }
-        if (st == proto::FrameStatus::kTooLarge) {
-          fail_locked(
-              protocol_violation("reply body of " + std::to_string(h.body_len) +
-                                 " bytes exceeds the limit of " + std::to_string(max_reply_body_) +
-                                 (limits_state_ == LimitsState::kKnown &&
-                                          limits_.source == ServerLimits::Source::kAdvertised
-                                      ? " the daemon advertised (HELLO_OK max_reply_body)"
-                                      : " (ClientOptions::max_reply_body)")));
-          stop = true;
-          break;
-        }
-        std::span<const uint8_t> body(buf.data() + begin + proto::kHeaderSize, h.body_len);
-        Status s = dispatch_locked(h, body, &events);
-        begin += proto::kHeaderSize + h.body_len;
-        if (!s.ok()) {
-          fail_locked(std::move(s));
-          stop = true;
-          break;
-        }
-      }
-    }
-    // Callbacks run unlocked (they may submit); record views point into buf,
-    // which is not touched until they are done.
-    in_callbacks_ = true;
-    run(&events);
-    in_callbacks_ = false;
-    {
-      MutexLock lk(mu_);
-      if (!writing_ && !out_.empty()) flush(/*from_reader=*/true);
-    }
-    if (begin == end) begin = end = 0;
-    if (stop) break;
+    rend_ += static_cast<size_t>(n);
   }
-  fail_everything();
-  tls_connection = nullptr;
-  tls_owner = nullptr;
+  // The read side goes back: parked again when idle, else to the reader
+  // (bytes still buffered, other requests in flight, or a failure to
+  // finish: the reader completes what is in flight, ours included).
+  MutexLock lk(mu_);
+  SW_ASSERT(read_side_ == ReadSide::kCaller);
+  if (rbegin_ == rend_) rbegin_ = rend_ = 0;
+  if (should_park_locked()) {
+    read_side_ = ReadSide::kParked;
+  } else {
+    read_side_ = ReadSide::kReader;
+    wake_reader_locked();
+  }
+  read_side_cv_.notify_all();
 }
 
 Status Channel::dispatch_locked(const proto::FrameHeader& h, std::span<const uint8_t> body,

@@ -264,6 +264,11 @@ class Client {
                               RecordsCallback on_records, EndCallback on_end);
   // True when the calling thread is a reader thread of this client.
   bool on_reader_thread() const;
+  // append_async(), or with `blocking_done` the blocking append(): its
+  // completion makes *blocking_done true, and the calling thread may read
+  // the reply itself (Channel::submit_blocking).
+  Status queue_append(std::span<const RecordIn> records, AppendCallback done,
+                      const std::function<bool()>* blocking_done);
 
   const ClientOptions options_;
   // Serialises reconnects: conn_ is replaced only with connect_mu_ held

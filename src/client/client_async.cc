@@ -67,6 +67,11 @@ Status check_append(std::span<const RecordIn> records, const ServerLimits& lim) 
 }  // namespace
 
 Status Client::append_async(std::span<const RecordIn> records, AppendCallback done) {
+  return queue_append(records, std::move(done), nullptr);
+}
+
+Status Client::queue_append(std::span<const RecordIn> records, AppendCallback done,
+                            const std::function<bool()>* blocking_done) {
   if (records.empty()) return Status::InvalidArgument("APPEND needs at least one record");
   for (const RecordIn& r : records) {
     if (r.flags != 0) return Status::InvalidArgument("APPEND record flags must be 0");
@@ -85,7 +90,11 @@ Status Client::append_async(std::span<const RecordIn> records, AppendCallback do
   p.count = static_cast<uint32_t>(records.size());
   p.on_append = std::move(done);
   uint64_t id = p.id;
-  if (!(*conn)->submit(std::move(p), [&](auto* out) { proto::encode_append(id, records, out); })) {
+  auto encode = [&](std::vector<uint8_t>* out) { proto::encode_append(id, records, out); };
+  const bool queued = blocking_done != nullptr
+                          ? (*conn)->submit_blocking(std::move(p), encode, *blocking_done)
+                          : (*conn)->submit(std::move(p), encode);
+  if (!queued) {
     // Broke between live_connection() and submit(): nothing was queued.
     return Status::Closed("connection to sidewald broke before the APPEND was sent");
   }

@@ -1,6 +1,8 @@
-// The blocking API: the async calls plus a Waiter the reader thread fills.
+// The blocking API: the async calls plus a Waiter the reader thread fills
+// (an append on an idle connection fills its own: Channel "Caller reads").
 #include "client/client.h"
 
+#include <functional>
 #include <memory>
 #include <utility>
 
@@ -18,6 +20,10 @@ class Waiter {
     done_ = true;
     cv_.notify_one();
   }
+  bool done() const EXCLUDES(mu_) {
+    MutexLock lk(mu_);
+    return done_;
+  }
   Result<T> wait() EXCLUDES(mu_) {
     MutexLock lk(mu_);
     cv_.wait(mu_, [&]() REQUIRES(mu_) { return done_; });
@@ -26,7 +32,7 @@ class Waiter {
   }
 
  private:
-  Mutex mu_;
+  mutable Mutex mu_;
   CondVar cv_;
   bool done_ GUARDED_BY(mu_) = false;
   Status status_ GUARDED_BY(mu_);
@@ -52,9 +58,12 @@ Result<proto::HelloOk> Client::hello(const std::string& name) {
 Result<uint64_t> Client::append(std::span<const RecordIn> records) {
   if (on_reader_thread()) return blocking_on_reader_thread();
   auto w = std::make_shared<Waiter<uint64_t>>();
-  SIDEWAL_RETURN_IF_ERROR(append_async(records, [w](const Status& s, uint64_t first_lsn, uint32_t) {
-    w->set(s, first_lsn);
-  }));
+  // When the connection is idle this thread reads the ACK itself (no
+  // hand-off from the reader thread, Channel "Caller reads").
+  const std::function<bool()> done = [&w] { return w->done(); };
+  SIDEWAL_RETURN_IF_ERROR(queue_append(
+      records, [w](const Status& s, uint64_t first_lsn, uint32_t) { w->set(s, first_lsn); },
+      &done));
   return w->wait();
 }
 

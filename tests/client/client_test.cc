@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -675,6 +676,145 @@ TEST_F(ClientTest, CallbacksMayPipelineMoreAppends) {
   ASSERT_TRUE(done.wait_until(100));
   EXPECT_EQ(done.lsns.back(), 100u);
   (*c)->close();  // joins the reader: the last callback has returned before `next` dies
+}
+
+// Thread ids seen by callbacks (all must be the reader thread's).
+class ThreadsSeen {
+ public:
+  void add() {
+    std::lock_guard lk(mu_);
+    ids_.insert(std::this_thread::get_id());
+  }
+  std::set<std::thread::id> ids() {
+    std::lock_guard lk(mu_);
+    return ids_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::thread::id> ids_;
+};
+
+TEST_F(ClientTest, BlockingAppendsReadTheirOwnAckAndAsyncCallbacksStayOnTheReader) {
+  // A blocking APPEND on an idle connection reads its own ACK (channel.h
+  // "Caller reads"). Mixed with async APPENDs from another thread and a
+  // follow, every LSN is handed out once, every call completes, and every
+  // callback still runs on the one reader thread.
+  FakeDaemon daemon(path_);
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  Client& cl = **c;
+  std::string p = "mixed";
+  RecordIn r{1, 0, 0, bytes_of(p)};
+  std::set<uint64_t> lsns;
+  auto blocking = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      auto lsn = cl.append(std::span(&r, 1));
+      ASSERT_TRUE(lsn.ok()) << lsn.status().ToString();
+      lsns.insert(*lsn);
+    }
+  };
+  blocking(20);  // the reader parks after the first; the rest read for themselves
+
+  // Async APPENDs from this thread while another thread appends blocking.
+  ThreadsSeen callback_threads;
+  Completions async_done;
+  std::vector<uint64_t> blocker_lsns;
+  std::thread blocker([&] {
+    for (int i = 0; i < 300; ++i) {
+      auto lsn = cl.append(std::span(&r, 1));
+      if (!lsn.ok()) return;
+      blocker_lsns.push_back(*lsn);
+    }
+  });
+  constexpr int kAsync = 300;
+  bool all_queued = true;  // no ASSERT while `blocker` runs: it must be joined
+  for (int i = 0; i < kAsync && all_queued; ++i) {
+    all_queued = cl.append_async(std::span(&r, 1), [&](const Status& s, uint64_t lsn, uint32_t) {
+                     callback_threads.add();
+                     async_done.add(s, lsn, 0);
+                   }).ok();
+    // Now and then let the connection go idle, so blocking calls park the
+    // reader and read for themselves between async ones.
+    if (all_queued && i % 7 == 0) all_queued = async_done.wait_until(i + 1);
+  }
+  blocker.join();
+  ASSERT_TRUE(all_queued);
+  ASSERT_TRUE(async_done.wait_until(kAsync));
+  ASSERT_EQ(blocker_lsns.size(), 300u);
+  for (int i = 0; i < kAsync; ++i) {
+    ASSERT_TRUE(async_done.statuses[i].ok()) << async_done.statuses[i].ToString();
+    lsns.insert(async_done.lsns[i]);
+  }
+  lsns.insert(blocker_lsns.begin(), blocker_lsns.end());
+  blocking(20);
+
+  // A follow (its frames are the reader's) with blocking APPENDs beside it.
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t followed = 0;
+  bool ended = false;
+  auto id = cl.follow(
+      1,
+      [&](std::span<const proto::ReadRecord> recs) {
+        callback_threads.add();
+        std::lock_guard lk(mu);
+        followed += recs.size();
+        cv.notify_all();
+      },
+      [&](const Status&, uint64_t) {
+        callback_threads.add();
+        std::lock_guard lk(mu);
+        ended = true;
+        cv.notify_all();
+      });
+  ASSERT_TRUE(id.ok());
+  blocking(30);
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return followed >= 670; }));
+  }
+  ASSERT_TRUE(cl.cancel(*id).ok());
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return ended; }));
+  }
+  blocking(30);  // idle again: parks and reads for itself once more
+  cl.close();
+
+  EXPECT_EQ(lsns.size(), 700u);  // each LSN handed out once
+  EXPECT_EQ(*lsns.begin(), 1u);
+  EXPECT_EQ(*lsns.rbegin(), 700u);
+  EXPECT_EQ(daemon.log().size(), 700u);
+  const auto ids = callback_threads.ids();
+  EXPECT_EQ(ids.size(), 1u) << "async and follow callbacks ran on more than one thread";
+  EXPECT_EQ(ids.count(std::this_thread::get_id()), 0u) << "a callback ran on the test thread";
+}
+
+TEST_F(ClientTest, AHangUpWhileBlockingCallsReadForThemselvesFailsThemAndTheNextReconnects) {
+  // The daemon answers 10 APPENDs, then hangs up when the 11th arrives
+  // without answering it: that blocking call (reading its own reply, the
+  // reader parked) gets Closed, and the next call reconnects.
+  std::atomic<int> appends{0};
+  FakeDaemon daemon(path_, [&](FakeDaemon::Conn& c, const proto::FrameHeader& h,
+                               std::span<const uint8_t>) {
+    if (h.opcode != static_cast<uint8_t>(proto::Opcode::kAppend)) return false;
+    if (appends.fetch_add(1) != 10) return false;
+    c.hang_up();
+    return true;
+  });
+  auto c = Client::connect(options());
+  ASSERT_TRUE(c.ok());
+  std::string p = "x";
+  RecordIn r{1, 0, 0, bytes_of(p)};
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE((*c)->append(std::span(&r, 1)).ok());
+  auto lost = (*c)->append(std::span(&r, 1));
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.status().code(), Code::kClosed) << lost.status().ToString();
+  auto next = (*c)->append(std::span(&r, 1));
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(*next, 11u);
+  EXPECT_EQ(daemon.accepted(), 2);
 }
 
 TEST_F(ClientTest, CloseFailsInFlightRequestsWithClosed) {

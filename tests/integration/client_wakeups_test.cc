@@ -1,15 +1,18 @@
-// The client library's reader thread against the real daemon: one APPEND at a
-// time costs it one wake-up (the reply), not two. Blocked inside recv() on a
-// Unix stream socket, a thread is also woken whenever the peer reads bytes it
-// sent (the kernel wakes the sender's waiters when they are freed), so the
-// daemon reading each request woke the reader for nothing
-// (src/client/channel_reader.cc, BENCHMARKS.md "The client's reader and the
-// write-space wake-up").
+// The client library's wake-ups against the real daemon.
+// - One APPEND at a time costs the reader thread one wake-up (the reply),
+//   not two. Blocked inside recv() on a Unix stream socket, a thread is also
+//   woken whenever the peer reads bytes it sent (the kernel wakes the
+//   sender's waiters when they are freed), so the daemon reading each
+//   request woke the reader for nothing (src/client/channel_reader.cc,
+//   BENCHMARKS.md "The client's reader and the write-space wake-up").
+// - A blocking APPEND on an idle connection wakes only its caller, which
+//   reads its own ACK (src/client/channel.h "Caller reads").
 #include <gtest/gtest.h>
 
 #include <cinttypes>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -91,6 +94,50 @@ TEST(ClientWakeups, TheReaderWakesOncePerReplyNotWhenTheDaemonReadsTheRequest) {
   // wake-up for the daemon's read of the request made it ~2.
   EXPECT_LT(per_append, 1.5) << "reader thread context switches per one-at-a-time APPEND";
   ::testing::Test::RecordProperty("reader_switches_per_append", std::to_string(per_append));
+}
+
+// Voluntary context switches of every thread of this process so far.
+uint64_t voluntary_switches_of_this_process() {
+  uint64_t total = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    FILE* f = std::fopen((task.path() / "status").c_str(), "r");
+    if (f == nullptr) continue;  // a thread that just ended
+    char line[256];
+    uint64_t n = 0;
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::sscanf(line, "voluntary_ctxt_switches: %" SCNu64, &n) == 1) break;
+    }
+    std::fclose(f);
+    total += n;
+  }
+  return total;
+}
+
+TEST(ClientWakeups, ABlockingAppendOnAnIdleConnectionWakesOnlyItsCaller) {
+  // Client::append on an idle connection reads its ACK on the calling
+  // thread (src/client/channel.h "Caller reads"): one wake-up per commit in
+  // this process. Through the reader thread it was two: the reader's for
+  // the ACK, then the caller's when the reader handed it over.
+  TempDir dir;
+  Daemon d(dir.path());
+  d.start_ready();
+  auto cl = client::Client::connect(d.socket_path());
+  ASSERT_TRUE(cl.ok()) << cl.status().ToString();
+  client::Client& c = **cl;
+  const std::string payload = "a blocking commit";
+  const client::RecordIn rec{1,
+                             0,
+                             0,
+                             {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}};
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(c.append(std::span(&rec, 1)).ok());
+  constexpr int kCounted = 300;
+  const uint64_t before = voluntary_switches_of_this_process();
+  for (int i = 0; i < kCounted; ++i) ASSERT_TRUE(c.append(std::span(&rec, 1)).ok());
+  const uint64_t after = voluntary_switches_of_this_process();
+  c.close();
+  const double per_append = static_cast<double>(after - before) / kCounted;
+  EXPECT_LT(per_append, 1.5) << "context switches of the client process per blocking APPEND";
+  ::testing::Test::RecordProperty("process_switches_per_append", std::to_string(per_append));
 }
 
 }  // namespace
