@@ -7,12 +7,15 @@
 # switches per append (from /proc, so a hand-off shows as a number).
 #
 #   scripts/bench-commit-ab.sh [--duration S] [--rounds N] [--bin-dir DIR]
-#                              [--variants LIST] [--shapes LIST]
+#                              [--variants LIST] [--shapes LIST] [--blocking]
 #
 #   --duration S    measured seconds per line (default 5, after 1 s warmup)
 #   --rounds N      how many times each variant runs, alternated (default 3)
 #   --bin-dir DIR   sidewald and sidewal-bench (default build/bin)
 #   --shapes LIST   comma list of CONNECTIONSxIN_FLIGHT (default 1x1,16x1)
+#   --blocking      drive the daemon through the blocking Client::append
+#                   (sidewal-bench --blocking: a thread per connection), so
+#                   every shape must have 1 in flight
 #   --variants LIST comma list of BACKEND:SYNC[:THREADS[:FLUSH[:BIN_DIR[:BENCH_DIR]]]]
 #                   with BACKEND io_uring|pwrite, SYNC fdatasync|odsync,
 #                   THREADS the daemon's server.threads (default 2), FLUSH
@@ -36,6 +39,7 @@ rounds=3
 bin_dir=$root/build/bin
 variants=io_uring:fdatasync,pwrite:fdatasync,io_uring:odsync,pwrite:odsync
 shapes=1x1,16x1
+blocking=()
 while (($#)); do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -43,7 +47,8 @@ while (($#)); do
     --bin-dir) bin_dir=$(realpath -m "$2"); shift 2 ;;
     --variants) variants=$2; shift 2 ;;
     --shapes) shapes=$2; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --blocking) blocking=(--blocking); shift ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "bench-commit-ab: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -96,7 +101,8 @@ EOF
     for shape in ${shapes//,/ }; do
       conns=${shape%x*} pipe=${shape#*x}
       d_cpu0=$(proc_cpu_ticks "$pid") d_sw0=$(proc_switches "$pid")
-      "$vbench/sidewal-bench" --socket "$dir/sidewal.sock" --connections "$conns" --pipeline "$pipe" \
+      "$vbench/sidewal-bench" "${blocking[@]}" --socket "$dir/sidewal.sock" --connections "$conns" \
+          --pipeline "$pipe" \
           --record-bytes 100 --duration "$duration" --warmup 1 --verify-sample 0 --json \
           > "$dir/bench-$conns.json" &
       bpid=$!
