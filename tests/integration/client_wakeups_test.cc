@@ -24,10 +24,10 @@
 namespace sidewal::it {
 namespace {
 
-// Voluntary context switches of the calling thread so far (Linux), or 0 when
-// /proc cannot tell.
-uint64_t voluntary_switches_of_this_thread() {
-  FILE* f = std::fopen("/proc/thread-self/status", "r");
+// The voluntary_ctxt_switches line of a /proc .../status file, or 0 when it
+// cannot be read (a thread that just ended).
+uint64_t voluntary_switches_in(const std::string& status_path) {
+  FILE* f = std::fopen(status_path.c_str(), "r");
   if (f == nullptr) return 0;
   char line[256];
   uint64_t n = 0;
@@ -36,6 +36,20 @@ uint64_t voluntary_switches_of_this_thread() {
   }
   std::fclose(f);
   return n;
+}
+
+// Voluntary context switches of the calling thread so far (Linux).
+uint64_t voluntary_switches_of_this_thread() {
+  return voluntary_switches_in("/proc/thread-self/status");
+}
+
+// Voluntary context switches of every thread of this process so far.
+uint64_t voluntary_switches_of_this_process() {
+  uint64_t total = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    total += voluntary_switches_in(task.path() / "status");
+  }
+  return total;
 }
 
 TEST(ClientWakeups, TheReaderWakesOncePerReplyNotWhenTheDaemonReadsTheRequest) {
@@ -94,23 +108,6 @@ TEST(ClientWakeups, TheReaderWakesOncePerReplyNotWhenTheDaemonReadsTheRequest) {
   // wake-up for the daemon's read of the request made it ~2.
   EXPECT_LT(per_append, 1.5) << "reader thread context switches per one-at-a-time APPEND";
   ::testing::Test::RecordProperty("reader_switches_per_append", std::to_string(per_append));
-}
-
-// Voluntary context switches of every thread of this process so far.
-uint64_t voluntary_switches_of_this_process() {
-  uint64_t total = 0;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    FILE* f = std::fopen((task.path() / "status").c_str(), "r");
-    if (f == nullptr) continue;  // a thread that just ended
-    char line[256];
-    uint64_t n = 0;
-    while (std::fgets(line, sizeof line, f) != nullptr) {
-      if (std::sscanf(line, "voluntary_ctxt_switches: %" SCNu64, &n) == 1) break;
-    }
-    std::fclose(f);
-    total += n;
-  }
-  return total;
 }
 
 TEST(ClientWakeups, ABlockingAppendOnAnIdleConnectionWakesOnlyItsCaller) {
