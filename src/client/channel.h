@@ -41,7 +41,8 @@
 // NOT_READY leaves them unknown until ask_limits_again().
 //
 // The files, one job each: channel.cc the socket and sending, channel_reader.cc
-// the reader thread (receiving), channel_limits.cc the limits HELLO.
+// the reader thread (receiving), channel_read_side.cc who reads (parking, a
+// caller reading its own reply), channel_limits.cc the limits HELLO.
 #pragma once
 
 #include <atomic>
