@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -52,13 +53,23 @@ uint64_t voluntary_switches_of_this_process() {
   return total;
 }
 
-TEST(ClientWakeups, TheReaderWakesOncePerReplyNotWhenTheDaemonReadsTheRequest) {
-  TempDir dir;
-  Daemon d(dir.path());
-  d.start_ready();
-  auto cl = client::Client::connect(d.socket_path());
-  ASSERT_TRUE(cl.ok()) << cl.status().ToString();
-  client::Client& c = **cl;
+// A fresh daemon and one client connected to it.
+class ClientWakeups : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    daemon_.start_ready();
+    auto cl = client::Client::connect(daemon_.socket_path());
+    ASSERT_TRUE(cl.ok()) << cl.status().ToString();
+    client_ = std::move(*cl);
+  }
+
+  TempDir dir_;
+  Daemon daemon_{dir_.path()};
+  std::unique_ptr<client::Client> client_;
+};
+
+TEST_F(ClientWakeups, TheReaderWakesOncePerReplyNotWhenTheDaemonReadsTheRequest) {
+  client::Client& c = *client_;
 
   // Each APPEND is sent from the previous one's callback, on the reader
   // thread, as sidewal-bench's closed loop does: the reader sends, waits,
@@ -110,17 +121,12 @@ TEST(ClientWakeups, TheReaderWakesOncePerReplyNotWhenTheDaemonReadsTheRequest) {
   ::testing::Test::RecordProperty("reader_switches_per_append", std::to_string(per_append));
 }
 
-TEST(ClientWakeups, ABlockingAppendOnAnIdleConnectionWakesOnlyItsCaller) {
+TEST_F(ClientWakeups, ABlockingAppendOnAnIdleConnectionWakesOnlyItsCaller) {
   // Client::append on an idle connection reads its ACK on the calling
   // thread (src/client/channel.h "Caller reads"): one wake-up per commit in
   // this process. Through the reader thread it was two: the reader's for
   // the ACK, then the caller's when the reader handed it over.
-  TempDir dir;
-  Daemon d(dir.path());
-  d.start_ready();
-  auto cl = client::Client::connect(d.socket_path());
-  ASSERT_TRUE(cl.ok()) << cl.status().ToString();
-  client::Client& c = **cl;
+  client::Client& c = *client_;
   const std::string payload = "a blocking commit";
   const client::RecordIn rec{1,
                              0,
