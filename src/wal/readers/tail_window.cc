@@ -22,8 +22,12 @@ TailWindow::Prepared TailWindow::prepare(uint64_t first_lsn, uint64_t last_lsn,
   if (capacity_ == 0 || last_lsn < first_lsn) return out;
   auto c = std::make_unique<Chunk>();
   {
-    // The largest spare: its capacity most likely fits this flush.
     MutexLock g(mu_);
+    if (dormant_locked()) {
+      ++skipped_;
+      return out;
+    }
+    // The largest spare: its capacity most likely fits this flush.
     if (!spare_.empty()) {
       auto best =
           std::max_element(spare_.begin(), spare_.end(), [](const Chunk& a, const Chunk& b) {
@@ -66,6 +70,7 @@ void TailWindow::publish(Prepared&& p) {
   if (p.too_big_) {
     chunks_.clear();
     bytes_ = 0;
+    unread_bytes_ = capacity_;  // nobody can read it from here: dormant until a read()
     return;
   }
   if (p.chunk_ == nullptr) return;
@@ -75,6 +80,7 @@ void TailWindow::publish(Prepared&& p) {
     bytes_ = 0;
   }
   bytes_ += c.footprint();
+  unread_bytes_ += c.footprint();
   chunks_.push_back(std::move(c));
   while (bytes_ > capacity_) {
     bytes_ -= chunks_.front().footprint();
@@ -87,6 +93,7 @@ bool TailWindow::read(uint64_t from_lsn, uint64_t up_to, const ReadLimits& limit
                       std::vector<Record>* out, uint64_t* next_lsn) {
   out->clear();
   MutexLock g(mu_);
+  unread_bytes_ = 0;  // someone reads: copy the next flushes in (again)
   if (chunks_.empty() || from_lsn < chunks_.front().first_lsn ||
       from_lsn > chunks_.back().last_lsn() || from_lsn > up_to) {
     ++misses_;
@@ -135,6 +142,8 @@ TailWindowStats TailWindow::stats() const {
   s.flushes = chunks_.size();
   s.hits = hits_;
   s.misses = misses_;
+  s.skipped = skipped_;
+  s.dormant = dormant_locked();
   return s;
 }
 

@@ -11,6 +11,16 @@
 // bound is capacity_bytes plus two flushes).
 // Reads below the window's first LSN fall back to the O_DIRECT reader.
 //
+// Copies only while someone reads: once capacity_bytes of flushes went in
+// with no read() in between, the window is dormant (prepare() copies
+// nothing; what it holds stays, bounded as above) until the next read(),
+// hit or miss. A log nobody follows then pays no copy per flush: with
+// 64 KiB records a flush is ~4 MiB, and that copy on the flusher's path cost
+// ~14 % of the bandwidth (BENCHMARKS.md "The tail window when nobody
+// reads"). The first flush after that read restarts the window (its LSNs no
+// longer continue the held ones), so the reader that woke it misses once and
+// reads from disk up to there.
+//
 // Encrypted segments: the window holds the flush's records as they were
 // before sealing (plaintext payload, then the 16 tag bytes zeroed; the header
 // with the on-disk payload_len), built by prepare() before the flusher seals
@@ -42,6 +52,8 @@ struct TailWindowStats {
   uint64_t flushes = 0;  // flushes held
   uint64_t hits = 0;     // read() calls served from memory
   uint64_t misses = 0;   // read() calls below the window (or above it)
+  uint64_t skipped = 0;  // flushes not copied in: dormant, nobody read
+  bool dormant = false;
 };
 
 class TailWindow {
@@ -108,6 +120,11 @@ class TailWindow {
   static constexpr size_t kMaxSpareChunks = 2;
   std::vector<Chunk> spare_ GUARDED_BY(mu_);
   uint64_t bytes_ GUARDED_BY(mu_) = 0;  // sum of footprints; <= capacity_
+  // Bytes published since the last read(). Dormant (prepare() copies
+  // nothing) while >= capacity_: a window's worth went in and nobody read.
+  uint64_t unread_bytes_ GUARDED_BY(mu_) = 0;
+  uint64_t skipped_ GUARDED_BY(mu_) = 0;
+  bool dormant_locked() const REQUIRES(mu_) { return unread_bytes_ >= capacity_; }
   uint64_t hits_ GUARDED_BY(mu_) = 0;
   uint64_t misses_ GUARDED_BY(mu_) = 0;
 };
