@@ -8,12 +8,17 @@
 # its ratios; here each ratio comes from two lines seconds apart.
 #
 #   scripts/bench-vs-redis.sh [--rounds N] [--duration S] [--shapes LIST] [--bin-dir DIR]
+#                             [--event-loop]
 #
 #   --rounds N      rounds, each running every shape for both (default 5)
 #   --duration S    seconds per line (default 8; sidewal after 1 s warm-up,
 #                   Redis from a request count calibrated to about S seconds)
 #   --shapes LIST   comma list of CONNECTIONSxIN_FLIGHT (default 1x1,16x1)
 #   --bin-dir DIR   sidewald and sidewal-bench (default build/bin)
+#   --event-loop    also drive sidewal with sidewal-bench --event-loop (one
+#                   epoll thread for all connections, as redis-benchmark
+#                   drives Redis), right after the client library's line: a
+#                   third column and a second ratio
 #
 # Needs redis-server and redis-benchmark (Debian: redis-server redis-tools;
 # bench-peers.sh installs them). Prints one line per (round, shape) and the
@@ -26,13 +31,15 @@ rounds=5
 duration=8
 shapes=1x1,16x1
 bin_dir=$root/build/bin
+event_loop=0
 while (($#)); do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --shapes) shapes=$2; shift 2 ;;
     --bin-dir) bin_dir=$(realpath -m "$2"); shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --event-loop) event_loop=1; shift ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bench-vs-redis: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -68,12 +75,13 @@ redis_line() {  # conns in_flight -> appends/s on stdout
   kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""
 }
 
-sidewal_line() {  # conns in_flight -> appends/s on stdout
+sidewal_line() {  # conns in_flight [sidewal-bench args...] -> appends/s on stdout
   local c=$1 p=$2 dir=$work/sidewal
+  shift 2
   rm -rf "$dir"; mkdir -p "$dir/data"
   start_sidewald "$bin_dir" "$dir" --data-dir "$dir/data" --socket "$dir/sidewal.sock" --admin 127.0.0.1:0
   "$bin_dir/sidewal-bench" --socket "$dir/sidewal.sock" --connections "$c" --pipeline "$p" \
-      --record-bytes 100 --duration "$duration" --warmup 1 --verify-sample 0 --json |
+      --record-bytes 100 --duration "$duration" --warmup 1 --verify-sample 0 --json "$@" |
       python3 -c "import json, sys; print(round(json.load(sys.stdin)['appends_per_s']))"
   stop_sidewald
 }
@@ -86,8 +94,14 @@ for ((r = 1; r <= rounds; r++)); do
     c=${shape%x*} p=${shape#*x}
     redis=$(redis_line "$c" "$p")
     sidewal=$(sidewal_line "$c" "$p")
-    printf '%s\t%s\t%s\t%s\n' "$r" "${c}x${p}" "$redis" "$sidewal" >> "$results"
-    log "round $r ${c}x${p}: Redis $redis/s, sidewal $sidewal/s"
+    if ((event_loop)); then
+      sidewal_ev=$(sidewal_line "$c" "$p" --event-loop)
+      printf '%s\t%s\t%s\t%s\t%s\n' "$r" "${c}x${p}" "$redis" "$sidewal" "$sidewal_ev" >> "$results"
+      log "round $r ${c}x${p}: Redis $redis/s, sidewal $sidewal/s, sidewal --event-loop $sidewal_ev/s"
+    else
+      printf '%s\t%s\t%s\t%s\n' "$r" "${c}x${p}" "$redis" "$sidewal" >> "$results"
+      log "round $r ${c}x${p}: Redis $redis/s, sidewal $sidewal/s"
+    fi
   done
 done
 log "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
@@ -96,16 +110,26 @@ python3 - "$results" "$rounds" "$duration" <<'EOF'
 import collections, statistics, sys
 path, rounds, duration = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 rows = collections.OrderedDict()
+ev = False
 for line in open(path):
-    _, shape, redis, sidewal = line.split()
-    rows.setdefault(shape, []).append((float(redis), float(sidewal)))
+    _, shape, *vals = line.split()
+    ev = len(vals) == 3
+    rows.setdefault(shape, []).append([float(v) for v in vals])
 def f(vals, spec):
     return f"{statistics.median(vals):{spec}} ({min(vals):{spec}}-{max(vals):{spec}})"
 print(f"\n{rounds} round(s), {duration} s per line, 100-byte records, alternated line by line; "
       "median (min-max)\n")
-print("| shape | Redis AOF always /s | sidewal /s | sidewal / Redis (per round) |")
-print("|---|---:|---:|---:|")
+if ev:
+    print("| shape | Redis AOF always /s | sidewal /s | sidewal / Redis | "
+          "sidewal, --event-loop /s | --event-loop / Redis |")
+    print("|---|---:|---:|---:|---:|---:|")
+else:
+    print("| shape | Redis AOF always /s | sidewal /s | sidewal / Redis (per round) |")
+    print("|---|---:|---:|---:|")
 for shape, v in rows.items():
-    print(f"| {shape.replace('x', ' x ')} | {f([r for r, _ in v], ',.0f')} | "
-          f"{f([s for _, s in v], ',.0f')} | {f([s / r for r, s in v], '.2f')}x |")
+    line = (f"| {shape.replace('x', ' x ')} | {f([x[0] for x in v], ',.0f')} | "
+            f"{f([x[1] for x in v], ',.0f')} | {f([x[1] / x[0] for x in v], '.2f')}x |")
+    if ev:
+        line += f" {f([x[2] for x in v], ',.0f')} | {f([x[2] / x[0] for x in v], '.2f')}x |"
+    print(line)
 EOF

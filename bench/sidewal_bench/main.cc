@@ -73,6 +73,10 @@ int main(int argc, char** argv) {
                "closed loop through the blocking Client::append: one thread per connection, "
                "one APPEND at a time, as a database commits synchronously (needs --pipeline 1, "
                "no --rate)");
+  app.add_flag("--event-loop", o.event_loop,
+               "closed loop from one thread over epoll, raw protocol frames, as redis-benchmark "
+               "drives Redis, instead of the client library's reader thread per connection "
+               "(no --rate, no --blocking)");
   bool uds_rtt = false;
   app.add_flag("--uds-rtt", uds_rtt,
                "instead of the append benchmark, no daemon: two threads over a Unix stream "
@@ -120,6 +124,10 @@ int main(int argc, char** argv) {
   }
   if (o.blocking && (o.pipeline != 1 || o.rate > 0)) {
     std::fprintf(stderr, "sidewal-bench: --blocking needs --pipeline 1 and no --rate\n");
+    return 2;
+  }
+  if (o.event_loop && (o.blocking || o.rate > 0)) {
+    std::fprintf(stderr, "sidewal-bench: --event-loop needs a closed loop: no --rate, no --blocking\n");
     return 2;
   }
   auto r = sidewal::bench::run_bench(o);

@@ -31,7 +31,9 @@ std::string format_text(const BenchResult& r) {
       "mode          {}  ({} connections x {} in flight, {} record(s) of {} B per APPEND)\n",
       o.rate > 0
           ? fmt::format("open-loop at {:.0f} appends/s, send tick {:g} us", o.rate, o.send_tick_us)
-          : (o.blocking ? "closed-loop, blocking append()" : "closed-loop"),
+          : (o.blocking     ? "closed-loop, blocking append()"
+             : o.event_loop ? "closed-loop, one epoll thread"
+                            : "closed-loop"),
       o.connections, o.pipeline, o.batch, o.record_bytes);
   s += fmt::format("window        {:.1f} s after {:.1f} s warm-up\n", r.window_s, o.warmup_s);
   s += fmt::format("throughput    {:.0f} appends/s, {:.0f} records/s, {:.2f} MB/s\n",
@@ -82,7 +84,10 @@ std::string format_json(const BenchResult& r) {
   const auto& h = r.latency;
   std::string s = "{\n";
   s += fmt::format("  \"mode\": \"{}\",\n",
-                   o.rate > 0 ? "open" : (o.blocking ? "closed_blocking" : "closed"));
+                   o.rate > 0     ? "open"
+                   : o.blocking   ? "closed_blocking"
+                   : o.event_loop ? "closed_event_loop"
+                                  : "closed");
   s +=
       fmt::format("  \"connections\": {}, \"pipeline\": {}, \"batch\": {}, \"record_bytes\": {},\n",
                   o.connections, o.pipeline, o.batch, o.record_bytes);

@@ -14,6 +14,7 @@
 
 #include "client/client.h"
 #include "common/mutex.h"
+#include "event_loop.h"
 #include "host_memory.h"
 #include "metrics_scrape.h"
 #include "open_loop.h"
@@ -98,6 +99,10 @@ class Run {
   uint64_t window_start_ = 0, window_end_ = 0;
   std::atomic<bool> stop_{false};      // closed-loop: window over, send no more
   std::vector<std::thread> blockers_;  // BenchOptions::blocking: one per connection
+  // BenchOptions::event_loop: every connection, driven from loop_thread_
+  // (pump, send and on_ack run there; conns_ have no client).
+  std::unique_ptr<EventLoop> loop_;
+  std::thread loop_thread_;
 
   Mutex done_mu_;
   CondVar done_cv_;  // a connection failed, or went idle after stop_
@@ -149,6 +154,13 @@ void Run::send(Conn& c, uint64_t k, uint64_t scheduled) {
   }
   // Closed-loop latency starts at the send; open-loop at the schedule.
   const uint64_t t0 = open_loop_ ? scheduled : now;
+  if (loop_ != nullptr) {
+    loop_->append(c.id, recs, [this, &c, k, t0](const Status& st, uint64_t first_lsn,
+                                                uint32_t count) {
+      on_ack(c, k, t0, st, first_lsn, count);
+    });
+    return;
+  }
   Status s = c.client->append_async(recs, [this, &c, k, t0](const Status& st, uint64_t first_lsn,
                                                             uint32_t count) {
     on_ack(c, k, t0, st, first_lsn, count);
@@ -362,10 +374,19 @@ Result<BenchResult> Run::execute() {
     if (res.ok()) r.residency_before = res.value();
   }
 
+  if (o_.event_loop) {
+    auto loop = EventLoop::connect(o_.socket, o_.connections);
+    if (!loop.ok()) return loop.status();
+    loop_ = std::move(loop.value());
+  }
   for (uint32_t i = 0; i < o_.connections; ++i) {
     auto c = std::make_unique<Conn>();
     c->id = i;
     c->rng.seed(0x5EED0000ull + i);
+    if (loop_ != nullptr) {
+      conns_.push_back(std::move(c));
+      continue;
+    }
     client::ClientOptions co;
     co.socket_path = o_.socket;
     auto cl = client::Client::connect(co);
@@ -387,6 +408,12 @@ Result<BenchResult> Run::execute() {
     scheduler = std::thread([this] { scheduler_loop(); });
   } else if (o_.blocking) {
     for (auto& c : conns_) blockers_.emplace_back([this, &c] { blocking_loop(*c); });
+  } else if (loop_ != nullptr) {
+    loop_thread_ = std::thread([this] {
+      loop_->run([this] {
+        for (auto& c : conns_) pump(*c, now_ns());
+      });
+    });
   } else {
     for (auto& c : conns_) pump(*c, now_ns());
   }
@@ -447,7 +474,13 @@ Result<BenchResult> Run::execute() {
   }
   // Closing joins each reader thread: after this no callback runs, and the
   // per-connection figures are ours to read.
-  for (auto& c : conns_) c->client->close();
+  for (auto& c : conns_) {
+    if (c->client) c->client->close();
+  }
+  if (loop_ != nullptr) {
+    loop_->stop();
+    loop_thread_.join();
+  }
   // A blocking call still waiting got Closed from close() (and was not
   // counted: frozen); its thread ends now.
   for (auto& t : blockers_) t.join();

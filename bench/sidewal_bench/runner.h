@@ -38,6 +38,10 @@ struct BenchOptions {
   // connection, one APPEND at a time (a database committing synchronously).
   // Needs pipeline 1 and rate 0.
   bool blocking = false;
+  // Closed loop from one thread over epoll with raw protocol frames, as
+  // redis-benchmark drives Redis (event_loop.h), instead of the client
+  // library's reader thread per connection. Needs rate 0, not blocking.
+  bool event_loop = false;
 };
 
 struct BenchResult {

@@ -116,6 +116,34 @@ TEST(SidewalBench, BlockingModeCommitsOneAtATimePerConnectionAndVerifies) {
   EXPECT_NE(b.err.find("--blocking needs --pipeline 1"), std::string::npos) << b.err;
 }
 
+TEST(SidewalBench, EventLoopModeDrivesEveryConnectionFromOneThreadAndVerifies) {
+  // --event-loop: one epoll thread, raw frames, several APPENDs in flight
+  // per connection. Every ACK is in order per connection, what it wrote
+  // reads back, and the run drains cleanly at the end of the window.
+  TempDir dir;
+  Daemon d(dir.path());
+  d.start_ready();
+  auto args = base_args(d);
+  args.insert(args.end(), {"--event-loop", "--connections", "5", "--pipeline", "8", "--batch", "3",
+                           "--duration", "1", "--warmup", "0.2", "--verify-sample", "300"});
+  BenchProcess p(args);
+  const BenchRun r = p.wait(std::chrono::seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("\"ok\": true"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"mode\": \"closed_event_loop\""), std::string::npos) << r.out;
+  EXPECT_GT(json_number(r.out, "appends").value_or(0), 0) << r.out;
+  EXPECT_GT(json_number(r.out, "checked").value_or(0), 0) << r.out;
+  EXPECT_EQ(json_number(r.out, "mismatches"), 0) << r.out;
+  EXPECT_EQ(json_number(r.out, "order_violations"), 0) << r.out;
+  EXPECT_EQ(json_number(r.out, "errors"), 0) << r.out;
+
+  // It refuses what it cannot do: an open loop.
+  BenchProcess bad({"--socket", d.socket_path(), "--event-loop", "--rate", "1000"});
+  const BenchRun b = bad.wait(std::chrono::seconds(30));
+  EXPECT_EQ(b.exit_code, 2) << b.out << b.err;
+  EXPECT_NE(b.err.find("--event-loop needs a closed loop"), std::string::npos) << b.err;
+}
+
 TEST(SidewalBench, OpenLoopMeasuresEveryScheduledRequestOfTheWindow) {
   TempDir dir;
   Daemon d(dir.path());
@@ -230,13 +258,14 @@ TEST(SidewalBench, AnOverloadedOpenLoopRunCountsTheRequestsItNeverFinished) {
   EXPECT_NE(r.out.find("\"ok\": false"), std::string::npos) << r.out;
 }
 
-TEST(SidewalBench, ADaemonKilledMidRunIsReportedAsFailure) {
+void expect_a_daemon_killed_mid_run_reported_as_failure(const std::vector<std::string>& extra) {
   TempDir dir;
   Daemon d(dir.path());
   d.start_ready();
   auto args = base_args(d);
   args.insert(args.end(), {"--connections", "2", "--pipeline", "4", "--duration", "30", "--warmup",
                            "0", "--verify-sample", "10"});
+  args.insert(args.end(), extra.begin(), extra.end());
   BenchProcess p(args);
   // Wait until appends are being acknowledged, then kill the daemon.
   ASSERT_TRUE(d.wait_until(
@@ -255,6 +284,14 @@ TEST(SidewalBench, ADaemonKilledMidRunIsReportedAsFailure) {
   EXPECT_GT(json_number(r.out, "errors").value_or(0) + json_number(r.out, "mismatches").value_or(0),
             0)
       << r.out;
+}
+
+TEST(SidewalBench, ADaemonKilledMidRunIsReportedAsFailure) {
+  expect_a_daemon_killed_mid_run_reported_as_failure({});
+}
+
+TEST(SidewalBench, ADaemonKilledMidRunIsReportedAsFailureByTheEventLoopToo) {
+  expect_a_daemon_killed_mid_run_reported_as_failure({"--event-loop"});
 }
 
 }  // namespace
