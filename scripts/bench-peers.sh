@@ -106,6 +106,11 @@ uds_label="unix socket round trip (no-op server), 1 client"
 sw_pipe_label="sidewal closed-loop, ${connections} conns, pipeline ${pipeline}"
 sw_sync_label="sidewal closed-loop, ${sync_clients} conns, pipeline 1"
 sw_one_label="sidewal closed-loop, 1 conn, pipeline 1"
+# The same three with sidewal-bench --event-loop: one epoll thread drives
+# every connection, as redis-benchmark drives Redis (BENCHMARKS.md *Daemon*).
+sw_pipe_ev_label="sidewal closed-loop, one epoll thread, ${connections} conns, pipeline ${pipeline}"
+sw_sync_ev_label="sidewal closed-loop, one epoll thread, ${sync_clients} conns, pipeline 1"
+sw_one_ev_label="sidewal closed-loop, one epoll thread, 1 conn, pipeline 1"
 sw_rate_label="sidewal open-loop ${rate}/s, ${open_connections} conns x ${open_pipeline}"
 sw_low_label="sidewal open-loop ${low_rate}/s, ${open_connections} conns x ${open_pipeline}"
 sw_big_label="sidewal closed-loop 64 KiB records, 16 conns x 16 (MB/s)"
@@ -423,6 +428,12 @@ print('%.0f %.3f %.3f' % (r['round_trips_per_s'], l['p50']/1e3, l['p99']/1e3))")
       --connections "$sync_clients" --pipeline 1 --batch 1 --rate 0
   sidewal_run "$sw_one_label" "$record_bytes" -- \
       --connections 1 --pipeline 1 --batch 1 --rate 0
+  sidewal_run "$sw_pipe_ev_label" "$record_bytes" -- \
+      --connections "$connections" --pipeline "$pipeline" --batch 1 --rate 0 --event-loop
+  sidewal_run "$sw_sync_ev_label" "$record_bytes" -- \
+      --connections "$sync_clients" --pipeline 1 --batch 1 --rate 0 --event-loop
+  sidewal_run "$sw_one_ev_label" "$record_bytes" -- \
+      --connections 1 --pipeline 1 --batch 1 --rate 0 --event-loop
   # Open loop with the wake-up probe: its p99 is printed beside the line's.
   sidewal_run "$sw_rate_label" "$record_bytes" -- \
       --connections "$open_connections" --pipeline "$open_pipeline" --batch 1 --rate "$rate" --wake-probe
@@ -454,6 +465,10 @@ rate|closed-loop ${connections}x${pipeline} vs Redis ${connections}x${pipeline}|
 rate|closed-loop ${sync_clients}x1 vs Redis ${sync_clients}x1|$sw_sync_label|$redis_sync_label
 rate|closed-loop 1x1 vs Redis 1x1|$sw_one_label|$redis_one_label
 p50|1x1 p50 vs fio 4 KiB QD1 write + fdatasync p50 + one socket round trip p50|$sw_one_label|$fio_sync_label|$fio_write_label|$uds_label
+rate|one epoll thread: closed-loop ${connections}x${pipeline} vs Redis ${connections}x${pipeline}|$sw_pipe_ev_label|$redis_pipe_label
+rate|one epoll thread: closed-loop ${sync_clients}x1 vs Redis ${sync_clients}x1|$sw_sync_ev_label|$redis_sync_label
+rate|one epoll thread: closed-loop 1x1 vs Redis 1x1|$sw_one_ev_label|$redis_one_label
+p50|one epoll thread: 1x1 p50 vs fio 4 KiB QD1 write + fdatasync p50 + one socket round trip p50|$sw_one_ev_label|$fio_sync_label|$fio_write_label|$uds_label
 rate|closed-loop ${connections}x${pipeline} vs PostgreSQL ${sync_clients} clients|$sw_pipe_label|$pg_label
 rate|closed-loop ${sync_clients}x1 vs PostgreSQL ${sync_clients} clients|$sw_sync_label|$pg_label
 rate|closed-loop ${connections}x${pipeline} vs RocksDB ${sync_clients} threads|$sw_pipe_label|$rocksdb_label

@@ -224,6 +224,42 @@ TEST_P(RealBackendTest, PreallocateZeroedLeavesZerosAndTheSize) {
   ASSERT_TRUE(io_->close(f).ok());
 }
 
+// The segment preparer writes a new segment's zeros while commits go on, and
+// a commit's fdatasync empties the device's whole cache: it must never find
+// more than one chunk (1 MiB) of zeros written and not yet synced
+// (io_posix.cc kZeroChunk). Counted at the write/sync seam.
+TEST(PreallocateZeroed, NoMoreThanOneChunkOfZerosIsEverLeftUnsynced) {
+  TempDir dir;
+  const std::string path = dir.file("zeros");
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  posix::FileInfo info;
+  info.path = path;
+  const uint64_t bytes = (6u << 20) + 8192;  // not a whole number of chunks
+  uint64_t written = 0, unsynced = 0, max_unsynced = 0, syncs = 0;
+  auto write = [&](uint64_t off, const void* buf, size_t len) {
+    EXPECT_EQ(off, written) << "zeros are written in order, once";
+    if (::pwrite(fd, buf, len, static_cast<off_t>(off)) != static_cast<ssize_t>(len)) {
+      return Status::FromErrno(errno, "pwrite");
+    }
+    written += len;
+    unsynced += len;
+    max_unsynced = std::max(max_unsynced, unsynced);
+    return Status::Ok();
+  };
+  auto sync = [&] {
+    ++syncs;
+    unsynced = 0;
+    return ::fdatasync(fd) == 0 ? Status::Ok() : Status::FromErrno(errno, "fdatasync");
+  };
+  ASSERT_TRUE(posix::preallocate_zeroed(info, fd, bytes, ZeroFill::kWrite, write, sync).ok());
+  EXPECT_EQ(written, bytes);
+  EXPECT_EQ(unsynced, 0u) << "it returned with zeros not yet durable";
+  EXPECT_LE(max_unsynced, 1u << 20);
+  EXPECT_GE(syncs, 7u);
+  ::close(fd);
+}
+
 TEST_P(RealBackendTest, NamespaceOperations) {
   const std::string sub = dir_.path() + "/a/b";
   ASSERT_TRUE(io_->create_dir(sub).ok());

@@ -87,7 +87,9 @@ Result<uint64_t> file_size(const FileInfo& info, int fd);
 
 // Writes zeros over [0, bytes) in 1 MiB aligned chunks through `write` and
 // makes them durable through `sync`. fallocate first (for contiguous extents
-// and an early ENOSPC), then real zero writes, because fallocate alone leaves
+// and an early ENOSPC), then real zero writes (each chunk synced before the
+// next is written, so a concurrent fdatasync never waits for more than one
+// chunk of them), because fallocate alone leaves
 // unwritten extents whose first overwrite makes fdatasync journal metadata
 // (ZeroFill::kReserve stops after a successful fallocate).
 // For a direct file, `bytes` must be a multiple of its alignment.
