@@ -37,6 +37,9 @@
 # and beside each sidewal open-loop line the p99 of a wake-up probe
 # (sidewal-bench --wake-probe: how late a thread sleeping 1 ms wakes, in the
 # same window; a busy machine shows there).
+# sidewal's closed-loop lines at the main record size run twice: through the
+# client library, and with sidewal-bench --event-loop (one epoll thread for
+# every connection, as redis-benchmark drives Redis), each with its ratios.
 #
 # Every server is started here on a Unix socket in the bench directory (Redis
 # with port 0, PostgreSQL with listen_addresses='', sidewald's admin HTTP on
