@@ -237,19 +237,26 @@ c=j['clat_ns']['percentile']
 print('%.0f %.3f %.3f' % (j['bw_bytes']/1e6, c['50.000000']/1e6, c['99.000000']/1e6))")
   add_row "$fio_seq_label" "$mbs" "MB/s" "$p50" "$p99" "$delta"
 
+  # One fio line whose writes are followed by fdatasyncs: MB/s written and
+  # the fdatasync latency. fio_synced_line LABEL NAME fio-options...
+  fio_synced_line() {
+    local label=$1 name=$2; shift 2
+    cache_start
+    fio --name="$name" "$@" --runtime="$duration" --time_based --output-format=json \
+        > "$run_dir/fio-$name.json"
+    delta=$(cache_delta_mib)
+    read -r mbs p50 p99 < <(py "
+import json; j=json.load(open('$run_dir/fio-$name.json'))['jobs'][0]
+s=j['sync']['lat_ns']['percentile']
+print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.000000']/1e6))")
+    add_row "$label" "$mbs" "MB/s" "$p50" "$p99" "$delta"
+  }
+
   # Context for large records: what durable (flushed) sequential writes get
   # when each 1 MiB write waits for its fdatasync, as a single log writer does.
   log "fio: sequential 1 MiB O_DIRECT write + fdatasync, QD1"
-  cache_start
-  fio --name=seqsync --filename="$run_dir/fio-seq.dat" --size=4G --bs=1M --rw=write \
-      --direct=1 --fdatasync=1 --ioengine=psync --overwrite=1 \
-      --runtime="$duration" --time_based --output-format=json > "$run_dir/fio-seqsync.json"
-  delta=$(cache_delta_mib)
-  read -r mbs p50 p99 < <(py "
-import json; j=json.load(open('$run_dir/fio-seqsync.json'))['jobs'][0]
-s=j['sync']['lat_ns']['percentile']
-print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.000000']/1e6))")
-  add_row "$fio_seqsync_label" "$mbs" "MB/s" "$p50" "$p99" "$delta"
+  fio_synced_line "$fio_seqsync_label" seqsync --filename="$run_dir/fio-seq.dat" --size=4G \
+      --bs=1M --rw=write --direct=1 --fdatasync=1 --ioengine=psync --overwrite=1
 
   # The durable bandwidth ceiling: the QD16 line above, plus one fdatasync
   # after every 16 writes (16 MiB in flight, as sidewal's 64 KiB line keeps).
@@ -257,16 +264,8 @@ print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.
   # cache accepts writes; a log that acknowledges only durable data is
   # bounded by this one.
   log "fio: sequential 1 MiB O_DIRECT, io_uring QD16, fdatasync every 16 writes"
-  cache_start
-  fio --name=seqdurable --filename="$run_dir/fio-seq.dat" --size=4G --bs=1M --rw=write \
-      --direct=1 --iodepth=16 --ioengine=io_uring --fdatasync=16 --overwrite=1 \
-      --runtime="$duration" --time_based --output-format=json > "$run_dir/fio-seqdurable.json"
-  delta=$(cache_delta_mib)
-  read -r mbs p50 p99 < <(py "
-import json; j=json.load(open('$run_dir/fio-seqdurable.json'))['jobs'][0]
-s=j['sync']['lat_ns']['percentile']
-print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.000000']/1e6))")
-  add_row "$fio_durable_label" "$mbs" "MB/s" "$p50" "$p99" "$delta"
+  fio_synced_line "$fio_durable_label" seqdurable --filename="$run_dir/fio-seq.dat" --size=4G \
+      --bs=1M --rw=write --direct=1 --iodepth=16 --ioengine=io_uring --fdatasync=16 --overwrite=1
   rm -f "$run_dir/fio-seq.dat"
 
   # The same, into a new file whose blocks are reserved (fallocate) but not
@@ -275,17 +274,9 @@ print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.
   # sized for ~1.2 GB/s over the window so fio does not wrap into blocks it
   # already wrote (which would be the line above again).
   log "fio: the same into a new fallocated file"
-  cache_start
-  fio --name=seqgrowing --filename="$run_dir/fio-grow.dat" --size="$((duration * 1200))M" \
-      --bs=1M --rw=write --direct=1 --iodepth=16 --ioengine=io_uring --fdatasync=16 \
-      --overwrite=0 --fallocate=native \
-      --runtime="$duration" --time_based --output-format=json > "$run_dir/fio-seqgrowing.json"
-  delta=$(cache_delta_mib)
-  read -r mbs p50 p99 < <(py "
-import json; j=json.load(open('$run_dir/fio-seqgrowing.json'))['jobs'][0]
-s=j['sync']['lat_ns']['percentile']
-print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.000000']/1e6))")
-  add_row "$fio_growing_label" "$mbs" "MB/s" "$p50" "$p99" "$delta"
+  fio_synced_line "$fio_growing_label" seqgrowing --filename="$run_dir/fio-grow.dat" \
+      --size="$((duration * 1200))M" --bs=1M --rw=write --direct=1 --iodepth=16 \
+      --ioengine=io_uring --fdatasync=16 --overwrite=0 --fallocate=native
   rm -f "$run_dir/fio-grow.dat"
 }
 

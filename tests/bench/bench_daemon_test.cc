@@ -53,6 +53,22 @@ std::vector<std::string> base_args(const Daemon& d) {
           "--data-dir", d.data_dir(),    "--json"};
 }
 
+// Runs sidewal-bench with `args` and expects a clean run in `mode`: APPENDs
+// acknowledged in order per connection, none failed, a sample read back
+// and equal to what was written, and the run drained at the window's end.
+void expect_a_clean_verified_run(const std::vector<std::string>& args, const std::string& mode) {
+  BenchProcess p(args);
+  const BenchRun r = p.wait(std::chrono::seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("\"ok\": true"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"mode\": \"" + mode + "\""), std::string::npos) << r.out;
+  EXPECT_GT(json_number(r.out, "appends").value_or(0), 0) << r.out;
+  EXPECT_GT(json_number(r.out, "checked").value_or(0), 0) << r.out;
+  EXPECT_EQ(json_number(r.out, "mismatches"), 0) << r.out;
+  EXPECT_EQ(json_number(r.out, "order_violations"), 0) << r.out;
+  EXPECT_EQ(json_number(r.out, "errors"), 0) << r.out;
+}
+
 TEST(SidewalBench, ClosedLoopMeasuresAndVerifiesAgainstALiveDaemon) {
   TempDir dir;
   Daemon d(dir.path());
@@ -99,15 +115,7 @@ TEST(SidewalBench, BlockingModeCommitsOneAtATimePerConnectionAndVerifies) {
   auto args = base_args(d);
   args.insert(args.end(), {"--blocking", "--connections", "3", "--pipeline", "1", "--duration", "1",
                            "--warmup", "0.2", "--verify-sample", "200"});
-  BenchProcess p(args);
-  const BenchRun r = p.wait(std::chrono::seconds(60));
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("\"ok\": true"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("\"mode\": \"closed_blocking\""), std::string::npos) << r.out;
-  EXPECT_GT(json_number(r.out, "appends").value_or(0), 0) << r.out;
-  EXPECT_GT(json_number(r.out, "checked").value_or(0), 0) << r.out;
-  EXPECT_EQ(json_number(r.out, "mismatches"), 0) << r.out;
-  EXPECT_EQ(json_number(r.out, "order_violations"), 0) << r.out;
+  expect_a_clean_verified_run(args, "closed_blocking");
 
   // It refuses what it cannot do: more than one in flight.
   BenchProcess bad({"--socket", d.socket_path(), "--blocking", "--pipeline", "4"});
@@ -126,16 +134,7 @@ TEST(SidewalBench, EventLoopModeDrivesEveryConnectionFromOneThreadAndVerifies) {
   auto args = base_args(d);
   args.insert(args.end(), {"--event-loop", "--connections", "5", "--pipeline", "8", "--batch", "3",
                            "--duration", "1", "--warmup", "0.2", "--verify-sample", "300"});
-  BenchProcess p(args);
-  const BenchRun r = p.wait(std::chrono::seconds(60));
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("\"ok\": true"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("\"mode\": \"closed_event_loop\""), std::string::npos) << r.out;
-  EXPECT_GT(json_number(r.out, "appends").value_or(0), 0) << r.out;
-  EXPECT_GT(json_number(r.out, "checked").value_or(0), 0) << r.out;
-  EXPECT_EQ(json_number(r.out, "mismatches"), 0) << r.out;
-  EXPECT_EQ(json_number(r.out, "order_violations"), 0) << r.out;
-  EXPECT_EQ(json_number(r.out, "errors"), 0) << r.out;
+  expect_a_clean_verified_run(args, "closed_event_loop");
 
   // It refuses what it cannot do: an open loop.
   BenchProcess bad({"--socket", d.socket_path(), "--event-loop", "--rate", "1000"});

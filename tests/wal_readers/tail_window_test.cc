@@ -10,6 +10,22 @@
 namespace sidewal::wal::testing {
 namespace {
 
+// A follower at the head: appends records [from_n, to_n) three at a time
+// and, after each append, reads from `follower` and checks it got exactly
+// those three. Returns where the follower stopped.
+uint64_t follow_at_the_head(Wal& wal, uint64_t follower, uint64_t from_n, uint64_t to_n) {
+  std::vector<Record> got;
+  uint64_t next = 0;
+  for (uint64_t n = from_n; n < to_n; n += 3) {
+    fill(wal, n, 3);
+    EXPECT_TRUE(wal.read(follower, ReadLimits{}, &got, &next).ok());
+    EXPECT_EQ(got.size(), 3u);
+    for (const Record& r : got) EXPECT_EQ(r.payload, nth_payload(r.lsn - 1));
+    follower = next;
+  }
+  return follower;
+}
+
 TEST(TailWindow, AFollowerAtTheHeadReadsWithZeroDiskReads) {
   ScratchDir dir;
   auto io = make_counting_io();
@@ -24,14 +40,7 @@ TEST(TailWindow, AFollowerAtTheHeadReadsWithZeroDiskReads) {
   const uint64_t opens_before = io->opens_for_read();
   // The follower: after every append, read from where it stopped. Several
   // segments roll over meanwhile (64 KiB each).
-  uint64_t follower = next;
-  for (uint64_t n = 20; n < 300; n += 3) {
-    fill(wal, n, 3);
-    ASSERT_TRUE(wal.read(follower, ReadLimits{}, &got, &next).ok());
-    ASSERT_EQ(got.size(), 3u);
-    for (const Record& r : got) ASSERT_EQ(r.payload, nth_payload(r.lsn - 1));
-    follower = next;
-  }
+  const uint64_t follower = follow_at_the_head(wal, next, 20, 300);
   EXPECT_EQ(follower, wal.durable_lsn() + 1);
   EXPECT_GT(follower, 290u);
   EXPECT_GE(wal.status().segments, 4u);
@@ -182,13 +191,7 @@ TEST(TailWindow, AFollowerBackFromAnIdleSpellReadsEveryRecordThenFollowsFromMemo
   ASSERT_EQ(got.size(), 1u);
   follower = next;
   const uint64_t reads_before = io->reads();
-  for (uint64_t n = 201; n < 260; n += 3) {
-    fill(wal, n, 3);
-    ASSERT_TRUE(wal.read(follower, ReadLimits{}, &got, &next).ok());
-    ASSERT_EQ(got.size(), 3u);
-    for (const Record& r : got) ASSERT_EQ(r.payload, nth_payload(r.lsn - 1));
-    follower = next;
-  }
+  follower = follow_at_the_head(wal, follower, 201, 260);
   EXPECT_EQ(follower, wal.durable_lsn() + 1);
   EXPECT_EQ(io->reads(), reads_before) << "a follower back at the head touched the disk";
   ASSERT_TRUE(wal.close().ok());
