@@ -146,22 +146,24 @@ void EventLoop::watch(uint32_t conn, bool want_out) {
 void EventLoop::read_some(uint32_t conn) {
   Connection& c = conns_[conn];
   for (;;) {
-    const size_t had = c.in.size();
-    c.in.resize(had + kReadChunk);
-    const ssize_t n = ::recv(c.fd, c.in.data() + had, kReadChunk, MSG_DONTWAIT);
-    c.in.resize(had + (n > 0 ? static_cast<size_t>(n) : 0));
+    // The buffer only grows (a reply larger than what is free); bytes past
+    // in_len are scratch, never cleared.
+    if (c.in.size() - c.in_len < kReadChunk) c.in.resize(c.in_len + kReadChunk);
+    const size_t room = c.in.size() - c.in_len;
+    const ssize_t n = ::recv(c.fd, c.in.data() + c.in_len, room, MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n < 0) return fail(conn, Status::FromErrno(errno, "recv"));
     if (n == 0) return fail(conn, Status::Closed("the daemon closed the connection"));
-    if (static_cast<size_t>(n) < kReadChunk) break;  // drained for now
+    c.in_len += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < room) break;  // drained for now
   }
   // Whole frames, in order; each answers the oldest waiting APPEND.
   size_t at = 0;
-  while (c.in.size() - at >= proto::kHeaderSize) {
+  while (c.in_len - at >= proto::kHeaderSize) {
     const proto::FrameHeader h = proto::decode_header(c.in.data() + at);
     const size_t frame = proto::kHeaderSize + h.body_len;
-    if (c.in.size() - at < frame) break;
+    if (c.in_len - at < frame) break;
     const std::span<const uint8_t> body(c.in.data() + at + proto::kHeaderSize, h.body_len);
     at += frame;
     if (c.waiting.empty()) {
@@ -186,7 +188,9 @@ void EventLoop::read_some(uint32_t conn) {
     }
     if (c.broken) return;
   }
-  c.in.erase(c.in.begin(), c.in.begin() + static_cast<ptrdiff_t>(at));
+  // Keep the partial frame, if any, at the front.
+  std::memmove(c.in.data(), c.in.data() + at, c.in_len - at);
+  c.in_len -= at;
 }
 
 void EventLoop::fail(uint32_t conn, const Status& why) {

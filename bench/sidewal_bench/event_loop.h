@@ -63,7 +63,8 @@ class EventLoop {
     size_t out_sent = 0;       // bytes of `out` already written
     bool want_out = false;     // EPOLLOUT registered
     bool dirty = false;        // in dirty_: frames queued this turn
-    std::vector<uint8_t> in;   // bytes read, not yet a whole frame
+    std::vector<uint8_t> in;   // [0, in_len): bytes read, not yet a whole frame
+    size_t in_len = 0;
     std::deque<AckFn> waiting;  // in request order: replies come in that order
   };
 

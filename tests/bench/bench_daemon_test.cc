@@ -69,6 +69,15 @@ void expect_a_clean_verified_run(const std::vector<std::string>& args, const std
   EXPECT_EQ(json_number(r.out, "errors"), 0) << r.out;
 }
 
+// A command line sidewal-bench refuses before it starts: exit code 2 and
+// `message` on stderr.
+void expect_refused(const std::vector<std::string>& args, const std::string& message) {
+  BenchProcess bad(args);
+  const BenchRun b = bad.wait(std::chrono::seconds(30));
+  EXPECT_EQ(b.exit_code, 2) << b.out << b.err;
+  EXPECT_NE(b.err.find(message), std::string::npos) << b.err;
+}
+
 TEST(SidewalBench, ClosedLoopMeasuresAndVerifiesAgainstALiveDaemon) {
   TempDir dir;
   Daemon d(dir.path());
@@ -118,10 +127,8 @@ TEST(SidewalBench, BlockingModeCommitsOneAtATimePerConnectionAndVerifies) {
   expect_a_clean_verified_run(args, "closed_blocking");
 
   // It refuses what it cannot do: more than one in flight.
-  BenchProcess bad({"--socket", d.socket_path(), "--blocking", "--pipeline", "4"});
-  const BenchRun b = bad.wait(std::chrono::seconds(30));
-  EXPECT_EQ(b.exit_code, 2) << b.out << b.err;
-  EXPECT_NE(b.err.find("--blocking needs --pipeline 1"), std::string::npos) << b.err;
+  expect_refused({"--socket", d.socket_path(), "--blocking", "--pipeline", "4"},
+                 "--blocking needs --pipeline 1");
 }
 
 TEST(SidewalBench, EventLoopModeDrivesEveryConnectionFromOneThreadAndVerifies) {
@@ -137,10 +144,8 @@ TEST(SidewalBench, EventLoopModeDrivesEveryConnectionFromOneThreadAndVerifies) {
   expect_a_clean_verified_run(args, "closed_event_loop");
 
   // It refuses what it cannot do: an open loop.
-  BenchProcess bad({"--socket", d.socket_path(), "--event-loop", "--rate", "1000"});
-  const BenchRun b = bad.wait(std::chrono::seconds(30));
-  EXPECT_EQ(b.exit_code, 2) << b.out << b.err;
-  EXPECT_NE(b.err.find("--event-loop needs a closed loop"), std::string::npos) << b.err;
+  expect_refused({"--socket", d.socket_path(), "--event-loop", "--rate", "1000"},
+                 "--event-loop needs a closed loop");
 }
 
 TEST(SidewalBench, OpenLoopMeasuresEveryScheduledRequestOfTheWindow) {
