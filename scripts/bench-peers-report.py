@@ -12,7 +12,12 @@ RATIOS: one per line, `kind|title|numerator label|denominator label[|...]`
   rate  value(numerator) / value(denominator), per run;
   p50   p50(numerator) / sum of the denominators' p50s, per run (a floor
         made of parts, e.g. fio's write and fdatasync plus a socket round
-        trip: the sum of the parts' medians).
+        trip: the sum of the parts' medians);
+  p99   p99(numerator) / sum of the denominators' p99s, per run;
+  serial  the rate of the denominators done one after another (1 / the sum
+        of 1/rate) / value(numerator), per run: how far a floor made of
+        serial parts (fio's write + fdatasync cycle, then a socket round
+        trip) is above a peer; the numerator is the peer here.
 A ratio is taken within each run (the figures of one run saw the same
 machine) and then summarised like the lines. Standard library only.
 """
@@ -110,11 +115,15 @@ def ratio_in_run(rows, run, kind, numerator, denominators):
     dens = [find(d) for d in denominators]
     if num is None or any(d is None for d in dens):
         return None
-    field = "value" if kind == "rate" else "p50"
+    field = {"rate": "value", "serial": "value", "p50": "p50", "p99": "p99"}[kind]
     a = num[field]
     parts = [d[field] for d in dens]
     if a is None or any(p is None for p in parts):
         return None
+    if kind == "serial":
+        if a <= 0 or any(p <= 0 for p in parts):
+            return None
+        return 1 / sum(1 / p for p in parts) / a
     return a / max(sum(parts), 1e-9)
 
 
@@ -126,7 +135,7 @@ def ratios_table(rows, specs):
         if not line:
             continue
         kind, title, numerator, *denominators = line.split("|")
-        if kind not in ("rate", "p50") or not denominators:
+        if kind not in ("rate", "p50", "p99", "serial") or not denominators:
             raise ValueError(f"not a ratio: {line!r}")
         per_run = [ratio_in_run(rows, run, kind, numerator, denominators) for run in runs]
         if summary(per_run) is None:

@@ -25,7 +25,7 @@
 #                     again) and print each line's median and spread (min-max)
 #                     of rate, p50 and p99; ratios are taken within each run,
 #                     then summarised the same way (default 1)
-#   --only LIST       comma list of: device,redis,postgres,rocksdb,sidewal
+#   --only LIST       comma list of: device,redis,postgres,rocksdb,sidewal,floor
 #   --bin-dir DIR     where sidewald and sidewal-bench are (default build/bin;
 #                     built with scripts/build.sh release when missing)
 #   --bench-dir DIR   data directory (default ./var/bench, on the checkout's disk)
@@ -36,7 +36,10 @@
 # round trip to a no-op server (sidewal-bench --uds-rtt, in the sidewal part),
 # and beside each sidewal open-loop line the p99 of a wake-up probe
 # (sidewal-bench --wake-probe: how late a thread sleeping 1 ms wakes, in the
-# same window; a busy machine shows there).
+# same window; a busy machine shows there). The floor part: the open loop's
+# durable-ACK floor at --low-rate (sidewal-bench --sync-floor, no daemon)
+# alone, beside a Unix-socket ping-pong, and beside sidewal's open-loop line
+# run with its data on tmpfs (itself a line: sidewal's CPU work, no device).
 # sidewal's closed-loop lines at the main record size run twice: through the
 # client library, and with sidewal-bench --event-loop (one epoll thread for
 # every connection, as redis-benchmark drives Redis), each with its ratios.
@@ -62,7 +65,7 @@ rate=100000
 low_rate=10000
 open_connections=2
 open_pipeline=512
-only="device,redis,postgres,rocksdb,sidewal"
+only="device,redis,postgres,rocksdb,sidewal,floor"
 bin_dir=$root/build/bin
 bench_dir=$root/var/bench
 keep=0
@@ -117,6 +120,11 @@ sw_one_ev_label="sidewal closed-loop, one epoll thread, 1 conn, pipeline 1"
 sw_rate_label="sidewal open-loop ${rate}/s, ${open_connections} conns x ${open_pipeline}"
 sw_low_label="sidewal open-loop ${low_rate}/s, ${open_connections} conns x ${open_pipeline}"
 sw_big_label="sidewal closed-loop 64 KiB records, 16 conns x 16 (MB/s)"
+floor_label="durable-ACK floor, open-loop ${low_rate}/s (no daemon; cycles/s)"
+floor_pp_label="durable-ACK floor, open-loop ${low_rate}/s, socket ping-pong beside (cycles/s)"
+sw_tmpfs_alone_label="sidewal open-loop ${low_rate}/s, ${open_connections} conns x ${open_pipeline}, data on tmpfs (no device)"
+sw_tmpfs_label="sidewal open-loop ${low_rate}/s, ${open_connections} conns x ${open_pipeline}, data on tmpfs, the floor's syncs beside"
+floor_tmpfs_label="durable-ACK floor, open-loop ${low_rate}/s, beside sidewal on tmpfs (cycles/s)"
 
 is_root=0; [[ $(id -u) -eq 0 ]] && is_root=1
 SUDO=""; ((is_root)) || SUDO=sudo
@@ -163,6 +171,7 @@ cleanup() {
       kill -9 "$p" 2>/dev/null
     fi
   done
+  rm -rf "/dev/shm/sidewal-bench-peers.$$"  # the tmpfs line's data (measure_floor)
   if ((keep)); then log "data kept in $run_dir"; else rm -rf "$run_dir"; fi
 }
 trap cleanup EXIT
@@ -363,46 +372,53 @@ measure_rocksdb() {
 }
 
 # ---- sidewal -------------------------------------------------------------------------
-measure_sidewal() {
+# One sidewal line: a fresh sidewald, sidewal-bench against it, one row.
+# sw_data (when set) is the data directory instead of one under the run's.
+sidewal_run() {  # label record_bytes -- sidewal-bench options...
+  local label=$1 rb=$2; shift 3
+  local dir="$run_dir/sidewal" data=${sw_data:-$run_dir/sidewal/data}
+  rm -rf "$dir" "$data"; mkdir -p "$dir" "$data"
+  cache_start
+  # Admin port 0: the daemon picks a free port and logs it ("listening").
+  start_sidewald "$bin_dir" "$dir" --data-dir "$data" --socket "$dir/sidewal.sock" \
+      --admin 127.0.0.1:0
+  "$bin_dir/sidewal-bench" --socket "$dir/sidewal.sock" --admin "$admin" --data-dir "$data" \
+      --record-bytes "$rb" --duration "$duration" --json "$@" > "$dir/result.json" ||
+    log "  sidewal-bench exited $? (problems are in its JSON: errors, unacked, verify)"
+  if [[ ! -s $dir/result.json ]]; then
+    log "  sidewal-bench produced no result; sidewald log:"; tail -20 "$dir/sidewald.log" >&2; return 1
+  fi
+  local delta; delta=$(cache_delta_mib)
+  stop_sidewald
+  # wake: the wake-up probe's p99 in ms ('-' when the line ran without it).
+  read -r rps mbs p50 p99 per_flush res vfail wake stalls < <(py "
+import json; r=json.load(open('$dir/result.json')); l=r['latency_us']; w=r.get('wake_probe')
+print('%.0f %.1f %.3f %.3f %s %d %d %s %s' % (r['records_per_s'], r['mb_per_s'], l['p50']/1e3, l['p99']/1e3,
+    ('%.1f' % r['records_per_flush']) if r.get('records_per_flush') is not None else '-',
+    r['residency_bytes']['after'] if r['residency_bytes']['after'] is not None else -1,
+    r['verify']['mismatches'], ('%.3f' % (w['p99_us']/1e3)) if w else '-',
+    ('%d/%d' % (w['stalls_over_2ms'], w['samples'])) if w else '-'))")
+  if [[ $wake == - ]]; then wake=""; fi
+  if [[ $rb -ge 65536 ]]; then
+    add_row "$label" "$mbs" "MB/s" "$p50" "$p99" "$delta" "$wake"
+  else
+    add_row "$label" "$rps" "/s" "$p50" "$p99" "$delta" "$wake"
+  fi
+  log "  records/flush $per_flush, log residency after ${res} B, verify mismatches $vfail"
+  if [[ -n $wake ]]; then log "  wake-up probe: ${stalls%/*} of ${stalls#*/} sleeps of 1 ms woke over 2 ms late"; fi
+  if [[ $vfail != 0 ]]; then log "  VERIFY FAILED"; return 1; fi
+  rm -rf "$dir" "$data"
+}
+
+need_sidewal_bins() {
   if [[ ! -x $bin_dir/sidewald || ! -x $bin_dir/sidewal-bench ]]; then
     log "building sidewald and sidewal-bench (scripts/build.sh release)"
     scripts/build.sh release >/dev/null
   fi
-  sidewal_run() {  # label record_bytes -- sidewal-bench options...
-    local label=$1 rb=$2; shift 3
-    local dir="$run_dir/sidewal"
-    rm -rf "$dir"; mkdir -p "$dir/data"
-    cache_start
-    # Admin port 0: the daemon picks a free port and logs it ("listening").
-    start_sidewald "$bin_dir" "$dir" --data-dir "$dir/data" --socket "$dir/sidewal.sock" \
-        --admin 127.0.0.1:0
-    "$bin_dir/sidewal-bench" --socket "$dir/sidewal.sock" --admin "$admin" --data-dir "$dir/data" \
-        --record-bytes "$rb" --duration "$duration" --json "$@" > "$dir/result.json" ||
-      log "  sidewal-bench exited $? (problems are in its JSON: errors, unacked, verify)"
-    if [[ ! -s $dir/result.json ]]; then
-      log "  sidewal-bench produced no result; sidewald log:"; tail -20 "$dir/sidewald.log" >&2; return 1
-    fi
-    local delta; delta=$(cache_delta_mib)
-    stop_sidewald
-    # wake: the wake-up probe's p99 in ms ('-' when the line ran without it).
-    read -r rps mbs p50 p99 per_flush res vfail wake stalls < <(py "
-import json; r=json.load(open('$dir/result.json')); l=r['latency_us']; w=r.get('wake_probe')
-print('%.0f %.1f %.3f %.3f %s %d %d %s %s' % (r['records_per_s'], r['mb_per_s'], l['p50']/1e3, l['p99']/1e3,
-      ('%.1f' % r['records_per_flush']) if r.get('records_per_flush') is not None else '-',
-      r['residency_bytes']['after'] if r['residency_bytes']['after'] is not None else -1,
-      r['verify']['mismatches'], ('%.3f' % (w['p99_us']/1e3)) if w else '-',
-      ('%d/%d' % (w['stalls_over_2ms'], w['samples'])) if w else '-'))")
-    if [[ $wake == - ]]; then wake=""; fi
-    if [[ $rb -ge 65536 ]]; then
-      add_row "$label" "$mbs" "MB/s" "$p50" "$p99" "$delta" "$wake"
-    else
-      add_row "$label" "$rps" "/s" "$p50" "$p99" "$delta" "$wake"
-    fi
-    log "  records/flush $per_flush, log residency after ${res} B, verify mismatches $vfail"
-    if [[ -n $wake ]]; then log "  wake-up probe: ${stalls%/*} of ${stalls#*/} sleeps of 1 ms woke over 2 ms late"; fi
-    if [[ $vfail != 0 ]]; then log "  VERIFY FAILED"; return 1; fi
-    rm -rf "$dir"
-  }
+}
+
+measure_sidewal() {
+  need_sidewal_bins
   # The round-trip floor: no daemon, one request and its reply through a
   # Unix socket between two threads blocking in send/recv.
   log "sidewal-bench --uds-rtt: one Unix-socket round trip, no-op server"
@@ -438,12 +454,72 @@ print('%.0f %.3f %.3f' % (r['round_trips_per_s'], l['p50']/1e3, l['p99']/1e3))")
       --connections 16 --pipeline 16 --batch 1 --rate 0
 }
 
+# ---- the open loop's floor -----------------------------------------------------------
+# What the machine alone does to an open-loop tail at --low-rate:
+# sidewal-bench --sync-floor (no daemon, no socket: a 4 KiB O_DIRECT write +
+# fdatasync loop, each request scheduled at the rate acknowledged at the end
+# of the first cycle that starts after it, a group commit with no CPU cost),
+# alone, then with two threads ping-ponging over a Unix socket beside it
+# (sidewal-bench --uds-rtt: the least work any server with a client does),
+# then sidewal's own open-loop line with its data on tmpfs (all of sidewal's
+# CPU work at that rate, no device) alone, and again with the floor's loop
+# beside it (both rows): whether a tail comes from sidewal's own path, or
+# from what disk syncs anywhere in the machine do to every thread in it.
+sync_floor_row() {  # label sync-floor options...
+  local label=$1; shift
+  "$bin_dir/sidewal-bench" --sync-floor --rate "$low_rate" --data-dir "$run_dir" --json "$@" \
+      > "$run_dir/floor.json"
+  read -r cps p50 p99 p999 < <(py "
+import json; r=json.load(open('$run_dir/floor.json')); l=r['latency_us']
+print('%.0f %.3f %.3f %.3f' % (r['cycles_per_s'], l['p50']/1e3, l['p99']/1e3, l['p999']/1e3))")
+  add_row "$label" "$cps" "/s" "$p50" "$p99" "0"
+  log "  (write + fdatasync cycles/s; latency from the scheduled time; p99.9 $p999 ms)"
+}
+
+measure_floor() {
+  need_sidewal_bins
+  log "durable-ACK floor at $low_rate/s: alone"
+  sync_floor_row "$floor_label" --duration "$duration" --warmup 1
+  log "durable-ACK floor at $low_rate/s: a Unix-socket ping-pong beside it"
+  "$bin_dir/sidewal-bench" --uds-rtt --duration "$((duration + 2))" --warmup 0 > /dev/null &
+  local pp=$!; pids+=("$pp")
+  sync_floor_row "$floor_pp_label" --duration "$duration" --warmup 1
+  wait "$pp"
+  if ! dd if=/dev/zero of=/dev/shm/.sidewal-direct-probe bs=4096 count=1 oflag=direct \
+      status=none 2>/dev/null; then
+    rm -f /dev/shm/.sidewal-direct-probe
+    log "/dev/shm refuses O_DIRECT on this kernel: no tmpfs line"
+    return 0
+  fi
+  rm -f /dev/shm/.sidewal-direct-probe
+  log "sidewal open loop at $low_rate/s with its data on tmpfs (no device), alone"
+  sw_data=/dev/shm/sidewal-bench-peers.$$ sidewal_run "$sw_tmpfs_alone_label" "$record_bytes" -- \
+      --connections "$open_connections" --pipeline "$open_pipeline" --batch 1 --rate "$low_rate" \
+      --wake-probe
+  log "sidewal open loop at $low_rate/s with its data on tmpfs, the durable-ACK floor beside it"
+  # The floor's window sits inside the sidewal line's: its warm-up covers
+  # the daemon's start and sidewal-bench's 2 s warm-up.
+  "$bin_dir/sidewal-bench" --sync-floor --rate "$low_rate" --data-dir "$run_dir" --json \
+      --duration "$((duration > 3 ? duration - 2 : 1))" --warmup 4 > "$run_dir/floor-beside.json" &
+  local fl=$!; pids+=("$fl")
+  sw_data=/dev/shm/sidewal-bench-peers.$$ sidewal_run "$sw_tmpfs_label" "$record_bytes" -- \
+      --connections "$open_connections" --pipeline "$open_pipeline" --batch 1 --rate "$low_rate" \
+      --wake-probe
+  wait "$fl"
+  cp "$run_dir/floor-beside.json" "$run_dir/floor.json"
+  read -r cps p50 p99 p999 < <(py "
+import json; r=json.load(open('$run_dir/floor.json')); l=r['latency_us']
+print('%.0f %.3f %.3f %.3f' % (r['cycles_per_s'], l['p50']/1e3, l['p99']/1e3, l['p999']/1e3))")
+  add_row "$floor_tmpfs_label" "$cps" "/s" "$p50" "$p99" "0"
+  log "  (p99.9 $p999 ms)"
+}
+
 # ---- the runs ------------------------------------------------------------------------------
 # --repeat N: the whole set N times, each system in turn, so that a machine
 # that drifts moves every system's figures alike.
 for ((rep = 1; rep <= repeat; rep++)); do
   if ((repeat > 1)); then log "run $rep of $repeat; $(busy)"; fi
-  for part in device redis postgres rocksdb sidewal; do
+  for part in device redis postgres rocksdb sidewal floor; do
     if want "$part"; then "measure_$part"; fi
   done
 done
@@ -471,6 +547,13 @@ rate|64 KiB records MB/s vs fio sequential O_DIRECT QD16 MB/s|$sw_big_label|$fio
 rate|64 KiB records MB/s vs fio 1 MiB write+fdatasync QD1 MB/s|$sw_big_label|$fio_seqsync_label
 rate|64 KiB records MB/s vs fio QD16 + fdatasync/16 MB/s (durable ceiling)|$sw_big_label|$fio_durable_label
 rate|64 KiB records MB/s vs the same into a new fallocated file (a growing log's ceiling)|$sw_big_label|$fio_growing_label
+rate|fio: a growing log's ceiling vs the durable ceiling (no log writing new blocks goes above this)|$fio_growing_label|$fio_durable_label
+serial|1x1 floor (fio write + fdatasync cycle, then one socket round trip) as a rate, vs Redis 1x1 (sidewal's most)|$redis_one_label|$fio_sync_label|$uds_label
+p99|open loop ${low_rate}/s p99 vs the durable-ACK floor's p99 alone|$sw_low_label|$floor_label
+p99|open loop ${low_rate}/s p99 vs the durable-ACK floor's p99 beside a socket ping-pong|$sw_low_label|$floor_pp_label
+p99|open loop ${low_rate}/s p99 vs the durable-ACK floor's p99 beside sidewal on tmpfs|$sw_low_label|$floor_tmpfs_label
+p99|open loop ${low_rate}/s on tmpfs (no device, nothing beside) p99 vs on disk p99|$sw_tmpfs_alone_label|$sw_low_label
+p99|open loop ${low_rate}/s on tmpfs: with the floor's disk syncs beside vs alone|$sw_tmpfs_label|$sw_tmpfs_alone_label
 EOF
 touch "$run_dir/rows"
 echo

@@ -7,6 +7,7 @@
 //   sidewal-bench --follow-latency 5000 --record-bytes 256   (ACK -> follower delivery)
 //   sidewal-bench --rate 10000 --wake-probe     (and how late the machine wakes a thread)
 //   sidewal-bench --uds-rtt --duration 10       (no daemon: one Unix-socket round trip)
+//   sidewal-bench --sync-floor --rate 10000     (no daemon: the open loop's durable-ACK floor)
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -84,6 +85,14 @@ int main(int argc, char** argv) {
                "record, the other reads it and answers with an ACK frame, blocking send/recv, 1 "
                "in flight, for --duration s after --warmup s; prints round trips/s and latency "
                "percentiles (the round-trip floor)");
+  bool sync_floor = false;
+  app.add_flag("--sync-floor", sync_floor,
+               "instead of the append benchmark, no daemon: one thread writes 4 KiB with O_DIRECT "
+               "and fdatasyncs, back to back, in a temporary file in --data-dir (else $TMPDIR or "
+               "/tmp), for --duration s after --warmup s; requests scheduled at --rate are each "
+               "acknowledged at the end of the first cycle that starts after them (a group commit "
+               "with no CPU cost); prints cycles/s and the latency percentiles from the scheduled "
+               "time (the open loop's durable-ACK floor)");
   uint64_t follow_records = 0;
   app.add_option("--follow-latency", follow_records,
                  "instead of the append benchmark: append N records one at a time while a "
@@ -106,6 +115,21 @@ int main(int argc, char** argv) {
     }
     const std::string out = json ? sidewal::bench::format_uds_rtt_json(u.value())
                                  : sidewal::bench::format_uds_rtt_text(u.value());
+    std::fputs(out.c_str(), stdout);
+    return 0;
+  }
+  if (sync_floor) {
+    auto f = sidewal::bench::run_sync_floor(sidewal::bench::SyncFloorOptions{
+        .rate = o.rate > 0 ? o.rate : 10000,
+        .duration_s = o.duration_s,
+        .warmup_s = o.warmup_s,
+        .dir = o.data_dir});
+    if (!f.ok()) {
+      std::fprintf(stderr, "sidewal-bench: %s\n", f.status().ToString().c_str());
+      return 2;
+    }
+    const std::string out = json ? sidewal::bench::format_sync_floor_json(f.value())
+                                 : sidewal::bench::format_sync_floor_text(f.value());
     std::fputs(out.c_str(), stdout);
     return 0;
   }

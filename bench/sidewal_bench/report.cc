@@ -173,4 +173,51 @@ std::string format_uds_rtt_json(const UdsRttResult& r) {
   return s + "}\n";
 }
 
+namespace {
+
+std::string percentiles_json(const LatencyHistogram& h) {
+  return fmt::format(
+      "{{\"count\": {}, \"min\": {:.1f}, \"mean\": {:.1f}, \"p50\": {:.1f}, \"p90\": {:.1f}, "
+      "\"p99\": {:.1f}, \"p999\": {:.1f}, \"max\": {:.1f}}}",
+      h.count(), us(h.min()), h.mean() / 1e3, us(h.value_at_percentile(50)),
+      us(h.value_at_percentile(90)), us(h.value_at_percentile(99)), us(h.value_at_percentile(99.9)),
+      us(h.max()));
+}
+
+std::string percentiles_text(const LatencyHistogram& h) {
+  return fmt::format("p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}  ({} samples)",
+                     us(h.value_at_percentile(50)), us(h.value_at_percentile(90)),
+                     us(h.value_at_percentile(99)), us(h.value_at_percentile(99.9)), us(h.max()),
+                     h.count());
+}
+
+}  // namespace
+
+std::string format_sync_floor_text(const SyncFloorResult& r) {
+  std::string s;
+  s += fmt::format(
+      "mode          durable-ACK floor, no daemon: {} B O_DIRECT write + fdatasync back to back; "
+      "requests at {:.0f}/s, each acknowledged at the end of the first cycle that starts after "
+      "it\n",
+      kSyncFloorWriteBytes, r.options.rate);
+  s += fmt::format("window        {:.1f} s after {:.1f} s warm-up\n", r.window_s,
+                   r.options.warmup_s);
+  s += fmt::format("cycles        {:.0f}/s; one cycle (us) {}\n", r.cycles_per_s,
+                   percentiles_text(r.cycle));
+  s += fmt::format("latency (us)  {}  (from the scheduled time)\n", percentiles_text(r.ack));
+  return s;
+}
+
+std::string format_sync_floor_json(const SyncFloorResult& r) {
+  std::string s = "{\n";
+  s += "  \"mode\": \"sync_floor\",\n";
+  s += fmt::format("  \"rate\": {:.1f}, \"write_bytes\": {},\n", r.options.rate,
+                   kSyncFloorWriteBytes);
+  s += fmt::format("  \"warmup_s\": {}, \"window_s\": {:.3f},\n", r.options.warmup_s, r.window_s);
+  s += fmt::format("  \"cycles\": {}, \"cycles_per_s\": {:.1f},\n", r.cycles, r.cycles_per_s);
+  s += fmt::format("  \"cycle_us\": {},\n", percentiles_json(r.cycle));
+  s += fmt::format("  \"latency_us\": {}\n", percentiles_json(r.ack));
+  return s + "}\n";
+}
+
 }  // namespace sidewal::bench

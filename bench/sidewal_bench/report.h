@@ -7,6 +7,7 @@
 #include <string>
 
 #include "runner.h"
+#include "sync_floor.h"
 #include "uds_rtt.h"
 
 namespace sidewal::bench {
@@ -18,5 +19,7 @@ std::string format_json(const BenchResult& r);
 // latency_us.{p50,p90,p99,p999,max}.
 std::string format_uds_rtt_text(const UdsRttResult& r);
 std::string format_uds_rtt_json(const UdsRttResult& r);
+std::string format_sync_floor_text(const SyncFloorResult& r);
+std::string format_sync_floor_json(const SyncFloorResult& r);
 
 }  // namespace sidewal::bench

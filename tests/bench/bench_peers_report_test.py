@@ -78,6 +78,17 @@ class Ratios(unittest.TestCase):
         # Run 1: 0.25 / 0.09 = 2.78; run 2: 0.15 / 0.10 = 1.50; median 2.14.
         self.assertEqual(t[2], "| 1x1 p50 vs floor | 2.14x (1.50x–2.78x) |")
 
+    def test_p99_against_a_floor(self):
+        t = report.ratios_table(self.R, ["p99|1x1 p99 vs fio|sidewal 1x1|fio sync"])
+        # Run 1: 0.4 / 0.13 = 3.08; run 2: the same; no spread.
+        self.assertEqual(t[2], "| 1x1 p99 vs fio | 3.08x |")
+
+    def test_serial_floor_rate_against_a_peer(self):
+        t = report.ratios_table(self.R, ["serial|1x1 floor vs Redis|Redis 1x1|fio sync|uds"])
+        # Run 1: 1 / (1/8174 + 1/50000) = 7025.6 /s, / 4938 = 1.42;
+        # run 2: 1 / (1/8000 + 1/50000) = 6896.6 /s, / 5000 = 1.38; median 1.40.
+        self.assertEqual(t[2], "| 1x1 floor vs Redis | 1.40x (1.38x–1.42x) |")
+
     def test_a_ratio_whose_lines_were_not_measured_is_left_out(self):
         t = report.ratios_table(self.R, ["rate|vs PostgreSQL|sidewal 1x1|PostgreSQL"])
         self.assertEqual(t, ["| ratio | sidewal / peer |", "|---|---:|"])
