@@ -119,11 +119,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (sync_floor) {
-    auto f = sidewal::bench::run_sync_floor(sidewal::bench::SyncFloorOptions{
-        .rate = o.rate > 0 ? o.rate : 10000,
-        .duration_s = o.duration_s,
-        .warmup_s = o.warmup_s,
-        .dir = o.data_dir});
+    auto f = sidewal::bench::run_sync_floor(
+        sidewal::bench::SyncFloorOptions{.rate = o.rate > 0 ? o.rate : 10000,
+                                         .duration_s = o.duration_s,
+                                         .warmup_s = o.warmup_s,
+                                         .dir = o.data_dir});
     if (!f.ok()) {
       std::fprintf(stderr, "sidewal-bench: %s\n", f.status().ToString().c_str());
       return 2;
@@ -151,7 +151,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (o.event_loop && (o.blocking || o.rate > 0)) {
-    std::fprintf(stderr, "sidewal-bench: --event-loop needs a closed loop: no --rate, no --blocking\n");
+    std::fprintf(stderr,
+                 "sidewal-bench: --event-loop needs a closed loop: no --rate, no --blocking\n");
     return 2;
   }
   auto r = sidewal::bench::run_bench(o);

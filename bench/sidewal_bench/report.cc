@@ -83,11 +83,10 @@ std::string format_json(const BenchResult& r) {
   const auto& o = r.options;
   const auto& h = r.latency;
   std::string s = "{\n";
-  s += fmt::format("  \"mode\": \"{}\",\n",
-                   o.rate > 0     ? "open"
-                   : o.blocking   ? "closed_blocking"
-                   : o.event_loop ? "closed_event_loop"
-                                  : "closed");
+  s += fmt::format("  \"mode\": \"{}\",\n", o.rate > 0     ? "open"
+                                            : o.blocking   ? "closed_blocking"
+                                            : o.event_loop ? "closed_event_loop"
+                                                           : "closed");
   s +=
       fmt::format("  \"connections\": {}, \"pipeline\": {}, \"batch\": {}, \"record_bytes\": {},\n",
                   o.connections, o.pipeline, o.batch, o.record_bytes);

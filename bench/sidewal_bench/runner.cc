@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "clock.h"
 #include "common/mutex.h"
 #include "event_loop.h"
 #include "host_memory.h"
@@ -23,12 +24,6 @@
 namespace sidewal::bench {
 
 namespace {
-
-uint64_t now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 uint64_t seconds_to_ns(double s) { return static_cast<uint64_t>(s * 1e9); }
 
@@ -155,10 +150,10 @@ void Run::send(Conn& c, uint64_t k, uint64_t scheduled) {
   // Closed-loop latency starts at the send; open-loop at the schedule.
   const uint64_t t0 = open_loop_ ? scheduled : now;
   if (loop_ != nullptr) {
-    loop_->append(c.id, recs, [this, &c, k, t0](const Status& st, uint64_t first_lsn,
-                                                uint32_t count) {
-      on_ack(c, k, t0, st, first_lsn, count);
-    });
+    loop_->append(c.id, recs,
+                  [this, &c, k, t0](const Status& st, uint64_t first_lsn, uint32_t count) {
+                    on_ack(c, k, t0, st, first_lsn, count);
+                  });
     return;
   }
   Status s = c.client->append_async(recs, [this, &c, k, t0](const Status& st, uint64_t first_lsn,

@@ -5,19 +5,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstring>
 #include <memory>
+
+#include "clock.h"
 
 namespace sidewal::bench {
 
 namespace {
-
-uint64_t now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // The file, closed and removed however we leave.
 struct FloorFile {
@@ -60,11 +55,7 @@ Result<SyncFloorResult> run_sync_floor(const SyncFloorOptions& o) {
   if (o.duration_s <= 0 || o.warmup_s < 0 || o.rate <= 0) {
     return Status::InvalidArgument("sync floor: duration and rate must be > 0, warmup >= 0");
   }
-  std::string dir = o.dir;
-  if (dir.empty()) {
-    const char* env = ::getenv("TMPDIR");
-    dir = env != nullptr && *env != '\0' ? env : "/tmp";
-  }
+  const std::string dir = temp_dir_or(o.dir);
   FloorFile f;
   std::string tmpl = dir + "/sidewal-sync-floor.XXXXXX";
   const int made = ::mkstemp(tmpl.data());

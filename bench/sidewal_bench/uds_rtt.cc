@@ -6,23 +6,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstring>
 #include <span>
 #include <thread>
 #include <vector>
 
+#include "clock.h"
 #include "proto/protocol.h"
 
 namespace sidewal::bench {
 
 namespace {
-
-uint64_t now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 std::vector<uint8_t> request_frame(uint32_t record_bytes) {
   const std::vector<uint8_t> payload(record_bytes, 'x');
@@ -143,11 +137,7 @@ Result<UdsRttResult> run_uds_rtt(const UdsRttOptions& o) {
   if (o.duration_s <= 0 || o.warmup_s < 0) {
     return Status::InvalidArgument("duration must be > 0 and warmup >= 0");
   }
-  std::string tmp_dir = o.tmp_dir;
-  if (tmp_dir.empty()) {
-    const char* env = ::getenv("TMPDIR");
-    tmp_dir = env != nullptr && *env != '\0' ? env : "/tmp";
-  }
+  const std::string tmp_dir = temp_dir_or(o.tmp_dir);
   Sockets s;
   if (Status st = connect_pair(tmp_dir, &s); !st.ok()) return st;
 

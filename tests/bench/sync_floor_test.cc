@@ -1,29 +1,15 @@
 #include "sync_floor.h"
 
-#include <stdlib.h>
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "scratch_dir.h"
+
 namespace sidewal::bench {
 namespace {
-
-// A directory of the test's own, removed at the end.
-struct ScratchDir {
-  std::string path;
-  ScratchDir() {
-    const char* env = ::getenv("TMPDIR");
-    std::string t =
-        std::string(env != nullptr && *env != '\0' ? env : "/tmp") + "/sync_floor_test.XXXXXX";
-    if (::mkdtemp(t.data()) != nullptr) path = t;
-  }
-  ~ScratchDir() {
-    if (!path.empty()) std::filesystem::remove_all(path);
-  }
-};
 
 TEST(SyncFloor, EachRequestRidesTheFirstCycleThatStartsAtOrAfterIt) {
   // Cycles [0,100] [100,200] [250,300] [300,1300] (ns); a request every
@@ -52,7 +38,7 @@ TEST(SyncFloor, NoCyclesOrNoRateRecordsNothing) {
 }
 
 TEST(SyncFloor, MeasuresRealCyclesAndLeavesNoFileBehind) {
-  ScratchDir dir;
+  ScratchDir dir("sync_floor_test");
   ASSERT_FALSE(dir.path.empty());
   auto r = run_sync_floor(
       SyncFloorOptions{.rate = 20000, .duration_s = 0.3, .warmup_s = 0.05, .dir = dir.path});

@@ -1,30 +1,15 @@
 #include "uds_rtt.h"
 
-#include <stdlib.h>
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <string>
 
 #include "proto/protocol.h"
+#include "scratch_dir.h"
 
 namespace sidewal::bench {
 namespace {
-
-// A directory of the test's own, removed at the end.
-struct ScratchDir {
-  std::string path;
-  ScratchDir() {
-    const char* env = ::getenv("TMPDIR");
-    std::string t =
-        std::string(env != nullptr && *env != '\0' ? env : "/tmp") + "/uds_rtt_test.XXXXXX";
-    if (::mkdtemp(t.data()) != nullptr) path = t;
-  }
-  ~ScratchDir() {
-    if (!path.empty()) std::filesystem::remove_all(path);
-  }
-};
 
 TEST(UdsRtt, FramesAreAnAppendOfOneRecordAndItsAck) {
   // Header, one record header, the payload; and a 16-byte ACK body.
@@ -36,7 +21,7 @@ TEST(UdsRtt, FramesAreAnAppendOfOneRecordAndItsAck) {
 }
 
 TEST(UdsRtt, MeasuresEveryRoundTripOfTheWindowAndLeavesNoSocketBehind) {
-  ScratchDir dir;
+  ScratchDir dir("uds_rtt_test");
   ASSERT_FALSE(dir.path.empty());
   auto r = run_uds_rtt(UdsRttOptions{
       .record_bytes = 100, .duration_s = 0.05, .warmup_s = 0.01, .tmp_dir = dir.path});
@@ -59,7 +44,7 @@ TEST(UdsRtt, ARecordLargerThanTheServersBufferCrossesWhole) {
   // 1 MiB: more than the socket holds and than the server's first buffer;
   // the client's send() and the server's read()s overlap, and every round
   // trip still carries the whole frame.
-  ScratchDir dir;
+  ScratchDir dir("uds_rtt_test");
   auto r = run_uds_rtt(UdsRttOptions{
       .record_bytes = 1 << 20, .duration_s = 0.02, .warmup_s = 0, .tmp_dir = dir.path});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
