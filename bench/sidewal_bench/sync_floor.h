@@ -27,7 +27,7 @@ namespace sidewal::bench {
 
 struct SyncFloorOptions {
   double rate = 10000;     // scheduled requests per second
-  double duration_s = 10;  // measured window
+  double duration_s = 10;  // measured window (extended to at least one cycle)
   double warmup_s = 2;     // cycles before the window, not measured
   // Where the temporary file is made (it is removed at the end); empty:
   // $TMPDIR, else /tmp. It must accept O_DIRECT.

@@ -23,7 +23,7 @@ namespace sidewal::bench {
 
 struct UdsRttOptions {
   uint32_t record_bytes = 100;  // the APPEND's one record
-  double duration_s = 10;       // measured window
+  double duration_s = 10;       // measured window (extended to at least one round trip)
   double warmup_s = 2;          // round trips before the window, not measured
   // Where the listening socket's temporary directory is made; empty:
   // $TMPDIR, else /tmp.
