@@ -548,7 +548,7 @@ rate|64 KiB records MB/s vs fio 1 MiB write+fdatasync QD1 MB/s|$sw_big_label|$fi
 rate|64 KiB records MB/s vs fio QD16 + fdatasync/16 MB/s (durable ceiling)|$sw_big_label|$fio_durable_label
 rate|64 KiB records MB/s vs the same into a new fallocated file (a growing log's ceiling)|$sw_big_label|$fio_growing_label
 rate|fio: a growing log's ceiling vs the durable ceiling (no log writing new blocks goes above this)|$fio_growing_label|$fio_durable_label
-serial|1x1 floor (fio write + fdatasync cycle, then one socket round trip) as a rate, vs Redis 1x1 (sidewal's most)|$redis_one_label|$fio_sync_label|$uds_label
+serial|1x1 floor (fio write + fdatasync cycle, then one socket round trip) as a rate, vs Redis 1x1|$redis_one_label|$fio_sync_label|$uds_label
 p99|open loop ${low_rate}/s p99 vs the durable-ACK floor's p99 alone|$sw_low_label|$floor_label
 p99|open loop ${low_rate}/s p99 vs the durable-ACK floor's p99 beside a socket ping-pong|$sw_low_label|$floor_pp_label
 p99|open loop ${low_rate}/s p99 vs the durable-ACK floor's p99 beside sidewal on tmpfs|$sw_low_label|$floor_tmpfs_label
