@@ -465,15 +465,19 @@ print('%.0f %.3f %.3f' % (r['round_trips_per_s'], l['p50']/1e3, l['p99']/1e3))")
 # CPU work at that rate, no device) alone, and again with the floor's loop
 # beside it (both rows): whether a tail comes from sidewal's own path, or
 # from what disk syncs anywhere in the machine do to every thread in it.
+floor_row() {  # label json: one row from sidewal-bench --sync-floor --json
+  local cps p50 p99 p999
+  read -r cps p50 p99 p999 < <(py "
+import json; r=json.load(open('$2')); l=r['latency_us']
+print('%.0f %.3f %.3f %.3f' % (r['cycles_per_s'], l['p50']/1e3, l['p99']/1e3, l['p999']/1e3))")
+  add_row "$1" "$cps" "/s" "$p50" "$p99" "0"
+  log "  (write + fdatasync cycles/s; latency from the scheduled time; p99.9 $p999 ms)"
+}
 sync_floor_row() {  # label sync-floor options...
   local label=$1; shift
   "$bin_dir/sidewal-bench" --sync-floor --rate "$low_rate" --data-dir "$run_dir" --json "$@" \
       > "$run_dir/floor.json"
-  read -r cps p50 p99 p999 < <(py "
-import json; r=json.load(open('$run_dir/floor.json')); l=r['latency_us']
-print('%.0f %.3f %.3f %.3f' % (r['cycles_per_s'], l['p50']/1e3, l['p99']/1e3, l['p999']/1e3))")
-  add_row "$label" "$cps" "/s" "$p50" "$p99" "0"
-  log "  (write + fdatasync cycles/s; latency from the scheduled time; p99.9 $p999 ms)"
+  floor_row "$label" "$run_dir/floor.json"
 }
 
 measure_floor() {
@@ -506,12 +510,7 @@ measure_floor() {
       --connections "$open_connections" --pipeline "$open_pipeline" --batch 1 --rate "$low_rate" \
       --wake-probe
   wait "$fl"
-  cp "$run_dir/floor-beside.json" "$run_dir/floor.json"
-  read -r cps p50 p99 p999 < <(py "
-import json; r=json.load(open('$run_dir/floor.json')); l=r['latency_us']
-print('%.0f %.3f %.3f %.3f' % (r['cycles_per_s'], l['p50']/1e3, l['p99']/1e3, l['p999']/1e3))")
-  add_row "$floor_tmpfs_label" "$cps" "/s" "$p50" "$p99" "0"
-  log "  (p99.9 $p999 ms)"
+  floor_row "$floor_tmpfs_label" "$run_dir/floor-beside.json"
 }
 
 # ---- the runs ------------------------------------------------------------------------------

@@ -19,6 +19,22 @@
 #include "runner.h"
 #include "uds_rtt.h"
 
+namespace {
+
+// A mode without a daemon (--uds-rtt, --sync-floor): its result printed by
+// `format`, or its error; the exit code.
+template <typename R>
+int print_result(const sidewal::Result<R>& r, std::string (*format)(const R&)) {
+  if (!r.ok()) {
+    std::fprintf(stderr, "sidewal-bench: %s\n", r.status().ToString().c_str());
+    return 2;
+  }
+  std::fputs(format(r.value()).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   sidewal::bench::BenchOptions o;
   bool json = false;
@@ -105,33 +121,21 @@ int main(int argc, char** argv) {
 
   ::signal(SIGPIPE, SIG_IGN);
   if (uds_rtt) {
-    auto u =
-        sidewal::bench::run_uds_rtt(sidewal::bench::UdsRttOptions{.record_bytes = o.record_bytes,
-                                                                  .duration_s = o.duration_s,
-                                                                  .warmup_s = o.warmup_s});
-    if (!u.ok()) {
-      std::fprintf(stderr, "sidewal-bench: %s\n", u.status().ToString().c_str());
-      return 2;
-    }
-    const std::string out = json ? sidewal::bench::format_uds_rtt_json(u.value())
-                                 : sidewal::bench::format_uds_rtt_text(u.value());
-    std::fputs(out.c_str(), stdout);
-    return 0;
+    return print_result(sidewal::bench::run_uds_rtt(
+                            sidewal::bench::UdsRttOptions{.record_bytes = o.record_bytes,
+                                                          .duration_s = o.duration_s,
+                                                          .warmup_s = o.warmup_s}),
+                        json ? sidewal::bench::format_uds_rtt_json
+                             : sidewal::bench::format_uds_rtt_text);
   }
   if (sync_floor) {
-    auto f = sidewal::bench::run_sync_floor(
-        sidewal::bench::SyncFloorOptions{.rate = o.rate > 0 ? o.rate : 10000,
-                                         .duration_s = o.duration_s,
-                                         .warmup_s = o.warmup_s,
-                                         .dir = o.data_dir});
-    if (!f.ok()) {
-      std::fprintf(stderr, "sidewal-bench: %s\n", f.status().ToString().c_str());
-      return 2;
-    }
-    const std::string out = json ? sidewal::bench::format_sync_floor_json(f.value())
-                                 : sidewal::bench::format_sync_floor_text(f.value());
-    std::fputs(out.c_str(), stdout);
-    return 0;
+    return print_result(sidewal::bench::run_sync_floor(
+                            sidewal::bench::SyncFloorOptions{.rate = o.rate > 0 ? o.rate : 10000,
+                                                             .duration_s = o.duration_s,
+                                                             .warmup_s = o.warmup_s,
+                                                             .dir = o.data_dir}),
+                        json ? sidewal::bench::format_sync_floor_json
+                             : sidewal::bench::format_sync_floor_text);
   }
   if (follow_records > 0) {
     auto f = sidewal::bench::run_follow_latency(
