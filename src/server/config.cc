@@ -126,6 +126,10 @@ Status parse_root(const YAML::Node& root, Config* c) {
             [c](const YAML::Node& n, const std::string& k) {
               return get_bool(n, k, &c->wal_caller_flushes);
             }},
+           {"overlap_min_bytes",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_size(n, k, 0, 64 * kGiB, &c->wal_overlap_min_bytes);
+            }},
            {"dwb",
             [c](const YAML::Node& n, const std::string& k) -> Status {
               // YAML 1.2 reads on/off as strings; true/false are accepted too.

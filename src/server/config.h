@@ -40,6 +40,10 @@ struct Config {
   // default since the fdatasync left io_uring's worker threads: a lone
   // commit then stays on one thread (docs/operations.md "Leader flush").
   bool wal_caller_flushes = true;
+  // wal.overlap_min_bytes: a flush whose pages after the first reach this
+  // size is started while the previous flush syncs (WalOptions::
+  // overlap_min_bytes, docs/format.md "Overlapped flushes"); 0 turns it off.
+  uint64_t wal_overlap_min_bytes = 64 * 1024;
 
   // Encryption at rest (docs/operations.md "Encryption at rest"), the shape the
   // Helm chart renders: encryption: {enabled, current_key_id, keys: [{id, file}]}.

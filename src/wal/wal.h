@@ -137,6 +137,17 @@ struct WalOptions {
   // the flusher). Off by default, since append() then blocks for the device;
   // the daemon's wal.caller_flushes turns it on.
   bool caller_flushes = false;
+  // Overlapped flushes (docs/format.md "Overlapped flushes"): when a flush's
+  // writes are done and the next group waits with at least this many bytes
+  // in pages after its first page, the flusher starts writing those pages
+  // before it syncs the flush it just wrote, so a large flush's transfer
+  // runs under the previous flush's sync. The next group's first page (the
+  // one its first record starts on), its double-write copy and its sync
+  // still wait for that sync, which is what keeps the recovery rule and the
+  // double-write proof unchanged. 0 turns it off; plaintext segments and
+  // SyncMode::kFdatasync only (an encrypted group is sealed as a whole, and
+  // an O_DSYNC write has no separate sync to overlap).
+  uint64_t overlap_min_bytes = 64ull << 10;
   // The most recent durable records kept in memory (TailWindow), so
   // followers near the head never read the disk; 0 disables it.
   uint64_t tail_window_bytes = 16ull << 20;
@@ -197,6 +208,9 @@ struct WalStatus {
   // need it get kNoSpace (the log stays kReady and retries on the next one).
   bool next_segment_ready = false;
   std::string next_segment_problem;
+  // Flushes whose pages after the first were written while the previous
+  // flush synced (WalOptions::overlap_min_bytes), since open.
+  uint64_t overlapped_flushes = 0;
 };
 
 struct ReadLimits {

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -109,6 +110,11 @@ class WalImpl final : public Wal {
     std::string spare_path;    // set when new_segment
     bool new_segment = false;  // rename spare_path -> path (+ dir fsync) before the write
     bool sealed = false;       // the next batch starts a new segment
+    // Overlapped (docs/format.md "Overlapped flushes"): its pages after the
+    // first were started (IoBackend::start_write, outcome in bulk_status)
+    // while the previous flush synced; its own turn writes the first page.
+    bool bulk_started = false;
+    Status bulk_status;
     // Key of an encrypted target segment (null: plaintext). Its records are
     // staged in plaintext and sealed by the flusher (seal_flush).
     std::shared_ptr<const SecureKey> seg_key;
@@ -180,7 +186,19 @@ class WalImpl final : public Wal {
   struct FlushResult {
     Status status;
     uint64_t dwb_bytes = 0;  // written to the double-write slot
+    std::chrono::steady_clock::time_point started{};  // of the writes
     double seconds = 0;      // write + slot write + sync
+  };
+  // What a flush's outcome needs from its buffer, taken out once its writes
+  // are done (take_flushed), so the buffer can be the fill buffer again
+  // before the sync (overlapped flushes).
+  struct Flushed {
+    std::vector<Pending> pending;
+    uint64_t queued_bytes = 0;
+    uint64_t written = 0;
+    uint64_t last_lsn = 0;
+    uint32_t records = 0;
+    uint32_t batches = 0;
   };
   void flusher_loop() EXCLUDES(mu_);
   // A flush waits in the fill buffer (or a failure is still to announce, or
@@ -191,8 +209,14 @@ class WalImpl final : public Wal {
   // writes and delivers; holds it again when it returns.
   // Returns true when this thread claimed the flush's delivery (*claimed):
   // it gives the token back, then runs deliver_claimed(*claimed) without mu_.
-  bool flush_fill_buffer_locked(std::vector<Completion>* refused, Completion* claimed)
-      REQUIRES(mu_);
+  // `fl` is the fill buffer, or (`swapped`) the group the previous turn
+  // started (overlapped). `overlap` (the flusher's turns only; null for a
+  // leader): receives the next group when this turn starts it, else null.
+  bool flush_fill_buffer_locked(Staging& fl, bool swapped, std::vector<Completion>* refused,
+                                Completion* claimed, Staging** overlap) REQUIRES(mu_);
+  Staging* overlap_next_locked(std::vector<Completion>* refused) REQUIRES(mu_);
+  void start_bulk(Staging& nx);
+  Flushed take_flushed(Staging& fl);
   // An appender's turn as leader (WalOptions::caller_flushes): takes the
   // token, flushes the fill buffer it just joined, gives the token back and
   // wakes the flusher if another group waits meanwhile.
@@ -212,12 +236,15 @@ class WalImpl final : public Wal {
   Status seal_flush(Staging& fl, const Recarry& recarry, TailWindow::Prepared* tail_chunk);
   Status roll_to(const Staging& s);
   // Writes a flush's pages (and, with the double-write buffer, the copy of its
-  // partly filled last page; *dwb_bytes says how many slot bytes) and syncs.
+  // partly filled last page; *dwb_bytes says how many slot bytes); the caller
+  // syncs. An overlapped flush's bulk is reaped first and only its first
+  // page written here.
   Status write_pages(const Staging& s, uint64_t* dwb_bytes);
   void publish_to_tail(const Staging& fl, TailWindow::Prepared&& tail_chunk);
   // Lets go of mu_ while it delivers; holds it again when it returns.
   // Returns true when the caller is to deliver *claimed (claim_delivery).
-  bool finish_flush_locked(Staging& fl, FlushResult r, Completion* claimed) REQUIRES(mu_);
+  bool finish_flush_locked(Flushed& d, FlushResult r, Completion* claimed, bool overlapped)
+      REQUIRES(mu_);
 
   // Completer (writer/completer.cc).
   void completer_loop() EXCLUDES(complete_mu_);
@@ -328,6 +355,7 @@ class WalImpl final : public Wal {
   // Flush history for WalOptions::Preallocation::kAuto: record bytes and
   // flushes so far, and their values when the preparer last chose how to
   // fill a spare.
+  uint64_t overlapped_flushes_ GUARDED_BY(mu_) = 0;  // WalStatus::overlapped_flushes
   uint64_t flushed_bytes_ GUARDED_BY(mu_) = 0;
   uint64_t flush_count_ GUARDED_BY(mu_) = 0;
   uint64_t flushed_bytes_at_spare_ GUARDED_BY(mu_) = 0;
@@ -342,6 +370,9 @@ class WalImpl final : public Wal {
   // so it is never the one written.
   size_t dwb_next_slot_ = 0;
   AlignedBuffer dwb_slot_;    // encoded slot (header + image)
+  // Empty, capacity kept: what take_flushed gives a buffer for its next
+  // callbacks (refilled by claim_delivery with a recycled vector).
+  std::vector<Pending> spare_pending_;
   RecordCipher seal_cipher_;  // seals encrypted flushes (one per thread)
 
   Mutex complete_mu_;
@@ -354,7 +385,7 @@ class WalImpl final : public Wal {
   // running a completion outside complete_mu_; the other waits.
   bool completer_busy_ GUARDED_BY(complete_mu_) = false;
 
-  // Fed by the flusher after each successful write+sync and before
+  // Fed by the flusher after each flush's successful writes (before its sync) and before
   // durable_lsn_ moves, so every durable LSN at or above its first is in it.
   // Has its own mutex (never held with another).
   TailWindow tail_{opts_.tail_window_bytes};

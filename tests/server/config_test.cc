@@ -147,6 +147,19 @@ archive: {enabled: true, bucket: b, prefix: /x/y/, region: eu-west-1, path_style
                   "true or false");
 }
 
+TEST(Config, OverlapMinBytesDefaultsTo64KiBTakesASizeAndZeroTurnsItOff) {
+  auto d = parse("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->wal_overlap_min_bytes, 64u * 1024);
+  auto off = parse("wal:\n  overlap_min_bytes: 0\n");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->wal_overlap_min_bytes, 0u);
+  auto mib = parse("wal:\n  overlap_min_bytes: 1MiB\n");
+  ASSERT_TRUE(mib.ok()) << mib.status().ToString();
+  EXPECT_EQ(mib->wal_overlap_min_bytes, 1u << 20);
+  expect_rejected("wal:\n  overlap_min_bytes: lots\n", "wal.overlap_min_bytes", "byte size");
+}
+
 TEST(Config, CallerFlushesIsOnByDefaultAndTakesABool) {
   auto d = parse("");
   ASSERT_TRUE(d.ok());

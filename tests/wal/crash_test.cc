@@ -50,14 +50,20 @@ struct Acked {
   std::map<uint64_t, std::vector<uint8_t>> by_lsn;  // guarded by mu
 };
 
-// Each crash test runs twice: with every flush on the flusher thread, and
+// Each crash test runs three times: with every flush on the flusher thread,
 // with leader flush (WalOptions::caller_flushes), where an appender that
-// finds the flusher idle writes and syncs on its own thread. Leader flush
-// starts only once flushes come one batch at a time, so that run's workload
-// is one thread appending as many batches as the four threads do.
-WalOptions crash_options(std::shared_ptr<SimDisk> disk, bool caller_flushes) {
+// finds the flusher idle writes and syncs on its own thread, and with
+// overlapped flushes (WalOptions::overlap_min_bytes at its smallest, so every
+// group of two pages or more has its pages after the first written before
+// the previous flush's sync: docs/format.md "Overlapped flushes"). Leader
+// flush starts only once flushes come one batch at a time, so that run's
+// workload is one thread appending as many batches as the four threads do.
+enum class Flushes { kFlusherThread, kLeaderFlush, kOverlapped };
+
+WalOptions crash_options(std::shared_ptr<SimDisk> disk, Flushes mode) {
   WalOptions o;
-  o.caller_flushes = caller_flushes;
+  o.caller_flushes = mode == Flushes::kLeaderFlush;
+  o.overlap_min_bytes = mode == Flushes::kOverlapped ? 1 : 0;
   o.dir = "/crash/wal";
   o.segment_bytes = 32 * 1024;  // 16 KiB of records (+ the DWB slots): several rollovers per run
   o.max_record_bytes = 512;
@@ -65,14 +71,19 @@ WalOptions crash_options(std::shared_ptr<SimDisk> disk, bool caller_flushes) {
   return o;
 }
 
-// Runs the workload until it finishes or the log fails. Returns the I/O count.
-void run_workload(const std::shared_ptr<SimDisk>& disk, uint64_t seed, bool caller_flushes,
-                  Acked* acked) {
-  auto opened = Wal::open(crash_options(disk, caller_flushes), nullptr);
+// Runs the workload until it finishes or the log fails. *overlapped (when
+// set) receives how many flushes were overlapped.
+void run_workload(const std::shared_ptr<SimDisk>& disk, uint64_t seed, Flushes mode,
+                  Acked* acked, uint64_t* overlapped = nullptr) {
+  const bool caller_flushes = mode == Flushes::kLeaderFlush;
+  auto opened = Wal::open(crash_options(disk, mode), nullptr);
   if (!opened.ok()) return;  // crashed during open: nothing acknowledged
   std::unique_ptr<Wal> wal = std::move(opened).value();
   std::vector<std::thread> threads;
-  const int thread_count = caller_flushes ? 1 : kThreads;
+  // Overlapped: four times the threads (the same batches in all), so that
+  // groups of two pages and more wait while a flush is written.
+  const int thread_count =
+      caller_flushes ? 1 : (mode == Flushes::kOverlapped ? 4 * kThreads : kThreads);
   const int batches = kThreads * kBatchesPerThread / thread_count;
   for (int t = 0; t < thread_count; ++t) {
     threads.emplace_back([&, t] {
@@ -97,6 +108,7 @@ void run_workload(const std::shared_ptr<SimDisk>& disk, uint64_t seed, bool call
     });
   }
   for (auto& th : threads) th.join();
+  if (overlapped != nullptr) *overlapped = wal->status().overlapped_flushes;
   (void)wal->close();
 }
 
@@ -143,18 +155,27 @@ uint64_t check_recovered(Wal& wal, const RecoveryReport& rep, const Acked& acked
   return rep.durable_lsn;
 }
 
+void crash_checks(const std::shared_ptr<SimDisk>& disk, Flushes mode, Acked& acked);
+
 // One crash run: workload with the fault plan, power loss, recovery, checks,
 // one more append, another power loss, recovery.
-void crash_run(SimDisk::CrashModel model, uint64_t seed, bool caller_flushes,
-               const std::function<void(SimDisk&)>& plan) {
+// Returns how many flushes the workload overlapped before the crash.
+uint64_t crash_run(SimDisk::CrashModel model, uint64_t seed, Flushes mode,
+                   const std::function<void(SimDisk&)>& plan) {
   auto disk = std::make_shared<SimDisk>(seed, model);
   plan(*disk);
   Acked acked;
-  run_workload(disk, seed, caller_flushes, &acked);
+  uint64_t overlapped = 0;
+  run_workload(disk, seed, mode, &acked, &overlapped);
+  crash_checks(disk, mode, acked);
+  return overlapped;
+}
+
+void crash_checks(const std::shared_ptr<SimDisk>& disk, Flushes mode, Acked& acked) {
   disk->restart();
 
   RecoveryReport rep;
-  auto opened = Wal::open(crash_options(disk, caller_flushes), &rep);
+  auto opened = Wal::open(crash_options(disk, mode), &rep);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   std::unique_ptr<Wal> wal = std::move(opened).value();
   const uint64_t durable = check_recovered(*wal, rep, acked);
@@ -171,38 +192,55 @@ void crash_run(SimDisk::CrashModel model, uint64_t seed, bool caller_flushes,
   wal.reset();
   disk->restart();
   RecoveryReport rep2;
-  auto again = Wal::open(crash_options(disk, caller_flushes), &rep2);
+  auto again = Wal::open(crash_options(disk, mode), &rep2);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(rep2.durable_lsn, durable + 1);
   EXPECT_EQ(rep2.discarded_bytes, 0u) << rep2.discarded_why;
   check_recovered(**again, rep2, acked);
 }
 
-uint64_t count_steps(uint64_t seed, bool caller_flushes) {
+uint64_t count_steps(uint64_t seed, Flushes mode) {
   auto disk = std::make_shared<SimDisk>(seed);
   Acked acked;
-  run_workload(disk, seed, caller_flushes, &acked);
+  uint64_t overlapped = 0;
+  run_workload(disk, seed, mode, &acked, &overlapped);
   // The run must be big enough to matter: every thread's batches acked,
-  // several flushes and rollovers.
+  // several flushes and rollovers. Whether a flush is overlapped depends on
+  // what waits when the one before it is written (thread timing): the crash
+  // loops count them over all their runs (expect_overlapped).
   EXPECT_GE(acked.by_lsn.size(), static_cast<size_t>(kThreads * kBatchesPerThread));
-  std::fprintf(stderr, "counting run: %zu records acked in %llu I/O steps\n", acked.by_lsn.size(),
-               static_cast<unsigned long long>(disk->io_count()));
+  if (mode != Flushes::kOverlapped) {
+    EXPECT_EQ(overlapped, 0u);
+  }
+  std::fprintf(stderr, "counting run: %zu records acked in %llu I/O steps, %llu overlapped\n",
+               acked.by_lsn.size(), static_cast<unsigned long long>(disk->io_count()),
+               static_cast<unsigned long long>(overlapped));
   return disk->io_count();
 }
 
-void crash_at_every_step(SimDisk::CrashModel model, uint64_t seed, bool caller_flushes) {
+// The overlapped runs must have overlapped flushes to test anything new.
+void expect_overlapped(Flushes mode, uint64_t overlapped, uint64_t runs) {
+  if (mode != Flushes::kOverlapped) return;
+  std::fprintf(stderr, "%llu flushes overlapped over %llu crash runs\n",
+               static_cast<unsigned long long>(overlapped), static_cast<unsigned long long>(runs));
+  EXPECT_GT(overlapped, 0u) << "no flush was overlapped in any run: nothing new was tested";
+}
+
+void crash_at_every_step(SimDisk::CrashModel model, uint64_t seed, Flushes mode) {
   // Thread interleaving changes the step count a little from run to run; the
   // margin covers runs that take a few more steps than the counting run.
-  const uint64_t steps = count_steps(seed, caller_flushes) + 8;
+  const uint64_t steps = count_steps(seed, mode) + 8;
+  uint64_t overlapped = 0;
   for (uint64_t k = 0; k < steps; ++k) {
     SCOPED_TRACE("crash after I/O step " + std::to_string(k) + ", seed " +
                  std::to_string(seed + k));
-    crash_run(model, seed + k, caller_flushes, [k](SimDisk& d) { d.crash_after_io(k); });
+    overlapped += crash_run(model, seed + k, mode, [k](SimDisk& d) { d.crash_after_io(k); });
     if (::testing::Test::HasFatalFailure() || ::testing::Test::HasFailure()) return;
   }
+  expect_overlapped(mode, overlapped, steps);
 }
 
-class WalCrash : public ::testing::TestWithParam<bool> {};  // caller_flushes
+class WalCrash : public ::testing::TestWithParam<Flushes> {};
 
 TEST_P(WalCrash, RecoveryKeepsEveryAckedRecordWhenCrashAfterEachIo) {
   crash_at_every_step(SimDisk::CrashModel::kRandom, 1000, GetParam());
@@ -225,14 +263,16 @@ TEST_P(WalCrash, RecoveryKeepsEveryAckedRecordWhenOnlyTheProcessDies) {
 TEST_P(WalCrash, TornRewriteOfTheLastPageLosesNoAckedRecord) {
   const uint64_t seed = 4000;
   const uint64_t steps = count_steps(seed, GetParam()) + 8;
+  uint64_t overlapped = 0;
   for (uint64_t k = 0; k < steps; ++k) {
     const uint32_t sectors = 1 + static_cast<uint32_t>(k % 7);
     SCOPED_TRACE("tear I/O step " + std::to_string(k) + " after " + std::to_string(sectors) +
                  " sectors");
-    crash_run(SimDisk::CrashModel::kTearLast, seed + k, GetParam(),
-              [k, sectors](SimDisk& d) { d.tear_write_at(k, sectors); });
+    overlapped += crash_run(SimDisk::CrashModel::kTearLast, seed + k, GetParam(),
+                            [k, sectors](SimDisk& d) { d.tear_write_at(k, sectors); });
     if (::testing::Test::HasFailure()) return;
   }
+  expect_overlapped(GetParam(), overlapped, steps);
 }
 
 // kTearLast with a plain crash: every unsynced write lands except the newest,
@@ -241,9 +281,18 @@ TEST_P(WalCrash, TornLastWriteAtSeededBoundaryLosesNoAckedRecord) {
   crash_at_every_step(SimDisk::CrashModel::kTearLast, 5000, GetParam());
 }
 
-INSTANTIATE_TEST_SUITE_P(Flushes, WalCrash, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& p) {
-                           return p.param ? "LeaderFlush" : "FlusherThread";
+INSTANTIATE_TEST_SUITE_P(Flushes, WalCrash,
+                         ::testing::Values(Flushes::kFlusherThread, Flushes::kLeaderFlush,
+                                           Flushes::kOverlapped),
+                         [](const ::testing::TestParamInfo<Flushes>& p) {
+                           switch (p.param) {
+                             case Flushes::kLeaderFlush:
+                               return "LeaderFlush";
+                             case Flushes::kOverlapped:
+                               return "Overlapped";
+                             default:
+                               return "FlusherThread";
+                           }
                          });
 
 }  // namespace

@@ -42,14 +42,10 @@ class SyncThreadRecorder : public testing::ForwardingBackend {
     }
     return f;
   }
-  Status write_and_sync(FileHandle f, uint64_t off, const void* buf, size_t len) override {
+  // A flush's sync (its writes went before it, on the same thread).
+  Status sync(FileHandle f) override {
     note(f);
-    return inner_->write_and_sync(f, off, buf, len);
-  }
-  Status write2_and_sync(FileHandle f, uint64_t off, const void* buf, size_t len, uint64_t off2,
-                         const void* buf2, size_t len2) override {
-    note(f);
-    return inner_->write2_and_sync(f, off, buf, len, off2, buf2, len2);
+    return inner_->sync(f);
   }
   std::thread::id last_sync_thread() {
     std::lock_guard<std::mutex> g(mu_);

@@ -106,6 +106,18 @@ class ForwardingBackend : public IoBackend {
   Status write_and_sync(FileHandle f, uint64_t off, const void* buf, size_t len) override {
     return inner_->write_and_sync(f, off, buf, len);
   }
+  Status write2_and_sync(FileHandle f, uint64_t off, const void* buf, size_t len, uint64_t off2,
+                         const void* buf2, size_t len2) override {
+    return inner_->write2_and_sync(f, off, buf, len, off2, buf2, len2);
+  }
+  Status write2(FileHandle f, uint64_t off, const void* buf, size_t len, uint64_t off2,
+                const void* buf2, size_t len2) override {
+    return inner_->write2(f, off, buf, len, off2, buf2, len2);
+  }
+  Status start_write(FileHandle f, uint64_t off, const void* buf, size_t len) override {
+    return inner_->start_write(f, off, buf, len);
+  }
+  Status finish_writes() override { return inner_->finish_writes(); }
   Status read(FileHandle f, uint64_t off, void* buf, size_t len, size_t* got) override {
     return inner_->read(f, off, buf, len, got);
   }

@@ -166,6 +166,54 @@ TEST_P(RealBackendTest, LargeMultiMebibyteWriteLandsWhole) {
   ASSERT_TRUE(io_->close(f).ok());
 }
 
+// start_write leaves a write running (io_uring) or does it at once (the
+// default); either way finish_writes reports it and the bytes are there,
+// including the rest of a write larger than one submission (capped cases),
+// and a sync in between (an overlapped flush's shape) changes nothing.
+TEST_P(RealBackendTest, StartedWriteLandsWholeOnceFinished) {
+  const size_t len = 1u << 20;
+  AlignedBuffer bulk(4096, len);
+  AlignedBuffer first(4096, 4096);
+  fill_random(bulk.data(), len, 11);
+  fill_random(first.data(), 4096, 12);
+  FileHandle f = open_new("started");
+  ASSERT_TRUE(io_->start_write(f, 4096, bulk.data(), len).ok());
+  ASSERT_TRUE(io_->sync(f).ok());  // the previous flush's sync, while the bulk runs
+  ASSERT_TRUE(io_->finish_writes().ok());
+  ASSERT_TRUE(io_->write(f, 0, first.data(), 4096).ok());
+  ASSERT_TRUE(io_->sync(f).ok());
+  EXPECT_TRUE(io_->finish_writes().ok()) << "nothing outstanding: Ok";
+  AlignedBuffer in(4096, len + 4096);
+  size_t got = 0;
+  ASSERT_TRUE(io_->read(f, 0, in.data(), len + 4096, &got).ok());
+  ASSERT_EQ(got, len + 4096);
+  EXPECT_EQ(std::memcmp(in.data(), first.data(), 4096), 0);
+  EXPECT_EQ(std::memcmp(in.data() + 4096, bulk.data(), len), 0);
+  ASSERT_TRUE(io_->close(f).ok());
+}
+
+TEST_P(RealBackendTest, StartedWriteErrorsComeBackNamingTheFile) {
+  FileHandle f = open_new("started_bad");
+  AlignedBuffer b(4096, 8192);
+  // Misaligned: refused before any I/O (start_write or finish_writes says so).
+  Status st = io_->start_write(f, 100, b.data(), 4096);
+  if (st.ok()) st = io_->finish_writes();
+  EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find(dir_.file("started_bad")), std::string::npos) << st.ToString();
+  EXPECT_TRUE(io_->finish_writes().ok());
+  // A read-only file: the kernel's EBADF comes back from finish_writes.
+  ASSERT_TRUE(io_->close(f).ok());
+  OpenOptions ro;
+  ro.writable = false;
+  auto g = io_->open(dir_.file("started_bad"), ro);
+  ASSERT_TRUE(g.ok());
+  st = io_->start_write(*g, 0, b.data(), 8192);
+  if (st.ok()) st = io_->finish_writes();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(dir_.file("started_bad")), std::string::npos) << st.ToString();
+  ASSERT_TRUE(io_->close(*g).ok());
+}
+
 TEST_P(RealBackendTest, UnalignedDirectIoIsRefusedWithTheFileNamed) {
   FileHandle f = open_new("seg");
   AlignedBuffer b(4096, 3 * 4096);

@@ -93,6 +93,32 @@ class IoBackend {
     SIDEWAL_RETURN_IF_ERROR(write(file, offset2, buf2, len2));
     return sync(file);
   }
+  // The two writes of write2_and_sync without the sync: the flusher calls
+  // sync() itself once it has started the next flush's bulk
+  // (docs/format.md "Overlapped flushes"). Default: write(), write().
+  virtual Status write2(FileHandle file, uint64_t offset, const void* buf, size_t len,
+                        uint64_t offset2, const void* buf2, size_t len2) {
+    SIDEWAL_RETURN_IF_ERROR(write(file, offset, buf, len));
+    return write(file, offset2, buf2, len2);
+  }
+  // A write that may still run when the call returns: finish_writes() waits
+  // for it and reports its outcome (the first error, with the file and the
+  // range). At most one is outstanding, started and finished by the same
+  // caller (the flush-token holder); `buf` stays untouched until
+  // finish_writes() returns. Like any write it is durable only after a sync
+  // issued once finish_writes() returned Ok. io_uring submits it and returns
+  // (an O_DIRECT write needs no kernel worker); the default writes now and
+  // keeps the status for finish_writes(), so every backend (and SimDisk's
+  // step numbering) sees the same order of writes and syncs.
+  virtual Status start_write(FileHandle file, uint64_t offset, const void* buf, size_t len) {
+    started_write_ = write(file, offset, buf, len);
+    return Status::Ok();
+  }
+  virtual Status finish_writes() {
+    Status st = std::move(started_write_);
+    started_write_ = Status::Ok();
+    return st;
+  }
   // Reads up to `len` bytes; *got < len only at end of file.
   virtual Status read(FileHandle file, uint64_t offset, void* buf, size_t len, size_t* got) = 0;
   virtual Status sync(FileHandle file) = 0;  // fdatasync
@@ -104,6 +130,9 @@ class IoBackend {
   virtual Status remove(const std::string& path) = 0;
   virtual Status rename(const std::string& from, const std::string& to) = 0;
   virtual Result<std::vector<std::string>> list_dir(const std::string& dir) = 0;  // names only
+
+ private:
+  Status started_write_;  // the default start_write's outcome, until finish_writes()
 };
 
 // Builds the backend for `kind`. kAuto probes io_uring (setup plus one no-op

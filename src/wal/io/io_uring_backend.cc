@@ -123,7 +123,8 @@ UringBackend::UringBackend(size_t max_bytes_per_submission)
 
 UringBackend::~UringBackend() {
   files_.close_all();
-  for (Ring* r : {&write_ring_, &read_ring_}) {
+  for (Ring* r : {&write_ring_, &read_ring_, &async_ring_}) {
+    MutexLock lock(r->mu);
     if (r->initialised) io_uring_queue_exit(&r->ring);
   }
 }
@@ -135,7 +136,7 @@ Result<std::unique_ptr<UringBackend>> UringBackend::create(size_t max_bytes_per_
   std::unique_ptr<UringBackend> b(new UringBackend(max_bytes_per_submission));
   // Nothing else sees the rings yet; their mutexes are taken all the same,
   // as every other use of a ring does.
-  for (Ring* r : {&b->write_ring_, &b->read_ring_}) {
+  for (Ring* r : {&b->write_ring_, &b->read_ring_, &b->async_ring_}) {
     MutexLock lock(r->mu);
     SIDEWAL_RETURN_IF_ERROR(init_ring(*r));
   }
@@ -144,7 +145,7 @@ Result<std::unique_ptr<UringBackend>> UringBackend::create(size_t max_bytes_per_
     SIDEWAL_RETURN_IF_ERROR(check_opcodes(&b->write_ring_.ring));
   }
   // Setup alone is not enough: seccomp may block io_uring_enter.
-  for (Ring* r : {&b->write_ring_, &b->read_ring_}) {
+  for (Ring* r : {&b->write_ring_, &b->read_ring_, &b->async_ring_}) {
     MutexLock lock(r->mu);
     SIDEWAL_RETURN_IF_ERROR(nop(*r));
   }
@@ -229,9 +230,23 @@ Status UringBackend::write2_and_sync(FileHandle file, uint64_t offset, const voi
                                      uint64_t offset2, const void* buf2, size_t len2) {
   posix::FileRef ref;
   SIDEWAL_RETURN_IF_ERROR(lookup(file, "write2_and_sync", &ref));
-  const posix::FileInfo& info = *ref;
-  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "write2_and_sync"));
-  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset2, buf2, len2, "write2_and_sync"));
+  SIDEWAL_RETURN_IF_ERROR(write2_ref(*ref, file, offset, buf, len, offset2, buf2, len2));
+  // Never retried (posix::datasync): the dirty pages may be gone after a failure.
+  return posix::datasync(*ref, file);
+}
+
+Status UringBackend::write2(FileHandle file, uint64_t offset, const void* buf, size_t len,
+                            uint64_t offset2, const void* buf2, size_t len2) {
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "write2", &ref));
+  return write2_ref(*ref, file, offset, buf, len, offset2, buf2, len2);
+}
+
+Status UringBackend::write2_ref(const posix::FileInfo& info, FileHandle file, uint64_t offset,
+                                const void* buf, size_t len, uint64_t offset2, const void* buf2,
+                                size_t len2) {
+  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset, buf, len, "write2"));
+  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(info, offset2, buf2, len2, "write2"));
   const uint64_t offs[2] = {offset, offset2};
   const uint8_t* bufs[2] = {static_cast<const uint8_t*>(buf), static_cast<const uint8_t*>(buf2)};
   const size_t lens[2] = {len, len2};
@@ -268,8 +283,77 @@ Status UringBackend::write2_and_sync(FileHandle file, uint64_t offset, const voi
           write_locked(info, file, offs[i] + done, bufs[i] + done, lens[i] - done));
     }
   }
-  // Never retried (posix::datasync): the dirty pages may be gone after a failure.
-  return posix::datasync(info, file);
+  return Status::Ok();
+}
+
+// The bulk of an overlapped flush (docs/format.md "Overlapped flushes"): one
+// SQE on a ring of its own, submitted and left running while the caller
+// syncs the previous flush on its thread. The first piece (at most
+// max_bytes_per_submission_) goes now; finish_writes() reaps it and writes
+// what is left, if anything, through the write ring.
+Status UringBackend::start_write(FileHandle file, uint64_t offset, const void* buf, size_t len) {
+  posix::FileRef ref;
+  SIDEWAL_RETURN_IF_ERROR(lookup(file, "start_write", &ref));
+  SIDEWAL_RETURN_IF_ERROR(posix::check_direct(*ref, offset, buf, len, "start_write"));
+  MutexLock lock(async_ring_.mu);
+  SW_ASSERT_MSG(!started_.active, "start_write with a write already outstanding");
+  SIDEWAL_RETURN_IF_ERROR(usable(async_ring_));
+  const size_t chunk = std::min({len, max_bytes_per_submission_, kMaxSqeBytes});
+  struct io_uring_sqe* sqe = next_sqe(async_ring_);
+  io_uring_prep_write(sqe, file, buf, static_cast<unsigned>(chunk), offset);
+  io_uring_sqe_set_data64(sqe, 0);
+  int fruitless = 0;
+  for (;;) {
+    int ret = io_uring_submit(&async_ring_.ring);
+    if (ret > 0) break;
+    int err = ret < 0 ? -ret : EAGAIN;
+    if ((err == EINTR || err == EAGAIN || err == EBUSY) && ++fruitless < kMaxFruitlessRetries) {
+      sched_yield();
+      continue;
+    }
+    async_ring_.broken = "io_uring_enter failed: " + std::string(std::strerror(err));
+    return Status::FromErrno(err, "io_uring_enter for write " + at(*ref, offset, chunk));
+  }
+  started_.active = true;
+  started_.ref = std::move(ref);
+  started_.fd = file;
+  started_.offset = offset;
+  started_.buf = static_cast<const uint8_t*>(buf);
+  started_.len = len;
+  started_.chunk = chunk;
+  return Status::Ok();
+}
+
+Status UringBackend::finish_writes() {
+  Started w;
+  int res = 0;
+  {
+    MutexLock lock(async_ring_.mu);
+    if (!started_.active) return Status::Ok();
+    w = std::move(started_);
+    started_ = Started{};
+    struct io_uring_cqe* cqe = nullptr;
+    int ret;
+    do {
+      ret = io_uring_wait_cqe(&async_ring_.ring, &cqe);
+    } while (ret == -EINTR);
+    if (ret < 0) {
+      async_ring_.broken = "io_uring wait failed: " + std::string(std::strerror(-ret));
+      return Status::FromErrno(-ret, "io_uring wait for write " + at(*w.ref, w.offset, w.chunk));
+    }
+    SW_ASSERT_MSG(io_uring_cqe_get_data64(cqe) == 0, "io_uring completion this ring did not start");
+    res = cqe->res;
+    io_uring_cqe_seen(&async_ring_.ring, cqe);
+  }
+  if (res < 0 && res != -EINTR && res != -EAGAIN) {
+    return Status::FromErrno(-res, "write (io_uring) " + at(*w.ref, w.offset, w.chunk));
+  }
+  size_t done = res > 0 ? static_cast<size_t>(res) : 0;
+  if (done == w.len) return Status::Ok();
+  // Interrupted, short, or only the first piece: finish it.
+  if (w.ref->direct) done -= done % w.ref->alignment;
+  MutexLock lock(write_ring_.mu);
+  return write_locked(*w.ref, w.fd, w.offset + done, w.buf + done, w.len - done);
 }
 
 Status UringBackend::sync(FileHandle file) {

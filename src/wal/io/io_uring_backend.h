@@ -7,12 +7,14 @@
 // fdatasync(2) on the calling thread, never an SQE (io_uring_backend.cc says
 // why: an fsync SQE costs a kernel worker's wake-up per commit).
 //
-// Two rings, each with its own mutex (Ring::mu): one for the writes (write,
+// Three rings, each with its own mutex (Ring::mu): one for the writes (write,
 // write_and_sync, write2_and_sync, preallocate; normally only the flushing
 // thread) and one
-// for reads (any thread), so a reader never delays a commit. Each call
-// submits, then reaps its own completions before releasing the ring, so the
-// rings never hold work belonging to another caller.
+// for reads (any thread), so a reader never delays a commit, and one for an
+// overlapped flush's bulk write, which start_write() leaves running while the
+// flusher syncs the previous flush and finish_writes() reaps. Every other
+// call submits, then reaps its own completions before releasing its ring,
+// so no ring holds work belonging to another caller.
 //
 // Namespace operations (open, rename, sync_dir, ...) are plain syscalls from
 // io_posix.h: they are rare and gain nothing from a ring.
@@ -61,6 +63,11 @@ class UringBackend final : public IoBackend {
   // each finished when short or interrupted, then fdatasync(2).
   Status write2_and_sync(FileHandle file, uint64_t offset, const void* buf, size_t len,
                          uint64_t offset2, const void* buf2, size_t len2) override;
+  Status write2(FileHandle file, uint64_t offset, const void* buf, size_t len, uint64_t offset2,
+                const void* buf2, size_t len2) override;
+  // Submitted on the async ring, reaped by finish_writes().
+  Status start_write(FileHandle file, uint64_t offset, const void* buf, size_t len) override;
+  Status finish_writes() override;
   Status read(FileHandle file, uint64_t offset, void* buf, size_t len, size_t* got) override;
   Status sync(FileHandle file) override;
   Result<uint64_t> file_size(FileHandle file) override;
@@ -85,11 +92,28 @@ class UringBackend final : public IoBackend {
   Status lookup(FileHandle file, const char* op, posix::FileRef* info) const;
   Status write_locked(const posix::FileInfo& info, int fd, uint64_t offset, const uint8_t* buf,
                       size_t len) REQUIRES(write_ring_.mu);
+  Status write2_ref(const posix::FileInfo& info, FileHandle file, uint64_t offset, const void* buf,
+                    size_t len, uint64_t offset2, const void* buf2, size_t len2);
+
+  // The write start_write() left running (one at most).
+  struct Started {
+    bool active = false;
+    posix::FileRef ref;
+    int fd = -1;
+    uint64_t offset = 0;
+    const uint8_t* buf = nullptr;
+    size_t len = 0;
+    size_t chunk = 0;  // submitted; the rest is written by finish_writes()
+  };
 
   const size_t max_bytes_per_submission_;
   posix::FileTable files_;
   Ring write_ring_;
   Ring read_ring_;
+  // The overlapped flush's bulk (start_write/finish_writes): its own ring, so
+  // the SQE it leaves running never meets another caller's reaping.
+  Ring async_ring_;
+  Started started_ GUARDED_BY(async_ring_.mu);
 };
 
 }  // namespace sidewal::wal

@@ -1,8 +1,11 @@
 // TailWindow: the most recent durable records, in memory, so that a follower
 // reading near the head of the log is served without touching the disk.
 //
-// The flusher feeds it once per flush, after the write+sync succeeded and
-// before the durable LSN is published: the encoded bytes of the flush's
+// The flusher feeds it once per flush, after the flush's writes succeeded
+// and before its sync (read() never serves an LSN above the durable one it
+// is given, so nothing shows before the sync returns; a failed sync
+// fail-stops the log, whose durable LSN then never moves past those
+// records), and so before the durable LSN is published: the encoded bytes of the flush's
 // records (exactly the bytes now on disk, segment-format records with their
 // headers), so a record read from the window is byte for byte the record a
 // disk read returns (same header fields, same flags). Its memory is bounded:
@@ -24,7 +27,7 @@
 // Encrypted segments: the window holds the flush's records as they were
 // before sealing (plaintext payload, then the 16 tag bytes zeroed; the header
 // with the on-disk payload_len), built by prepare() before the flusher seals
-// and published after the write+sync; read() returns plaintext payloads.
+// and published after the writes, as above; read() returns plaintext payloads.
 // Memory is not "at rest"; the disk never sees these bytes.
 //
 // Threads: add_flush()/publish() from the flusher; read() from any reader thread. One

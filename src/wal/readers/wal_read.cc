@@ -139,6 +139,7 @@ WalStatus WalImpl::status() const {
     MutexLock lk(mu_);
     if (!failed_.ok()) s.failure = failed_.ToString();
     s.next_segment_ready = spare_ready_;
+    s.overlapped_flushes = overlapped_flushes_;
     if (!spare_status_.ok()) s.next_segment_problem = spare_status_.ToString();
   }
   MutexLock t(table_mu_);
