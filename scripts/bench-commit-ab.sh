@@ -12,11 +12,12 @@
 #   --duration S    measured seconds per line (default 5, after 1 s warmup)
 #   --rounds N      how many times each variant runs, alternated (default 3)
 #   --bin-dir DIR   sidewald and sidewal-bench (default build/bin)
-#   --shapes LIST   comma list of CONNECTIONSxIN_FLIGHT (default 1x1,16x1)
+#   --shapes LIST   comma list of CONNECTIONSxIN_FLIGHT[xRECORD_BYTES]
+#                   (default 1x1,16x1; records of 100 bytes unless given)
 #   --blocking      drive the daemon through the blocking Client::append
 #                   (sidewal-bench --blocking: a thread per connection), so
 #                   every shape must have 1 in flight
-#   --variants LIST comma list of BACKEND:SYNC[:THREADS[:FLUSH[:BIN_DIR[:BENCH_DIR]]]]
+#   --variants LIST comma list of BACKEND:SYNC[:THREADS[:FLUSH[:BIN_DIR[:BENCH_DIR[:OVERLAP]]]]]
 #                   with BACKEND io_uring|pwrite, SYNC fdatasync|odsync,
 #                   THREADS the daemon's server.threads (default 2), FLUSH
 #                   leader|flusher (wal.caller_flushes true|false; default:
@@ -25,8 +26,10 @@
 #                   another build's sidewald (default --bin-dir), for A/B of
 #                   two builds; BENCH_DIR the directory of the sidewal-bench
 #                   to drive it with (default --bin-dir), for A/B of two
-#                   builds of the load generator or client library; an
-#                   empty field takes its default (io_uring:fdatasync:2::A:B)
+#                   builds of the load generator or client library;
+#                   OVERLAP the daemon's wal.overlap_min_bytes (default:
+#                   no key written); an empty field takes its default
+#                   (io_uring:fdatasync:2::A:B, io_uring:fdatasync:2::::0)
 #                   (default io_uring:fdatasync,pwrite:fdatasync,io_uring:odsync,pwrite:odsync)
 #
 # Prints one line per (round, variant, shape) and a median (min-max) table.
@@ -48,7 +51,7 @@ while (($#)); do
     --variants) variants=$2; shift 2 ;;
     --shapes) shapes=$2; shift 2 ;;
     --blocking) blocking=(--blocking); shift ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "bench-commit-ab: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -72,7 +75,7 @@ IFS=, read -r -a variant_list <<< "$variants"
 log "load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs at the start"
 for ((r = 1; r <= rounds; r++)); do
   for v in "${variant_list[@]}"; do
-    IFS=: read -r backend sync threads flush vbin vbench <<< "$v"
+    IFS=: read -r backend sync threads flush vbin vbench overlap <<< "$v"
     threads=${threads:-2}
     vbin=${vbin:-$bin_dir}
     vbench=${vbench:-$bin_dir}
@@ -82,7 +85,9 @@ for ((r = 1; r <= rounds; r++)); do
       "") caller_flushes="" ;;
       *) echo "bench-commit-ab: FLUSH must be leader or flusher, got $flush" >&2; exit 2 ;;
     esac
-    dir=$work/$r-$backend-$sync-$threads-${flush:-default}-$(echo "$vbin:$vbench" | md5sum | cut -c1-6)
+    overlap_key=""
+    [[ -n ${overlap:-} ]] && overlap_key="  overlap_min_bytes: $overlap"
+    dir=$work/$r-$backend-$sync-$threads-${flush:-default}-${overlap:-d}-$(echo "$vbin:$vbench" | md5sum | cut -c1-6)
     mkdir -p "$dir/data"
     cat > "$dir/sidewal.yaml" <<EOF
 data_dir: $dir/data
@@ -94,16 +99,18 @@ wal:
   io_backend: $backend
   sync_mode: $sync
 $caller_flushes
+$overlap_key
 server:
   threads: $threads
 EOF
     start_sidewald "$vbin" "$dir" --config "$dir/sidewal.yaml"
     for shape in ${shapes//,/ }; do
-      conns=${shape%x*} pipe=${shape#*x}
+      IFS=x read -r conns pipe rbytes <<< "$shape"
+      rbytes=${rbytes:-100}
       d_cpu0=$(proc_cpu_ticks "$pid") d_sw0=$(proc_switches "$pid")
       "$vbench/sidewal-bench" "${blocking[@]}" --socket "$dir/sidewal.sock" --connections "$conns" \
           --pipeline "$pipe" \
-          --record-bytes 100 --duration "$duration" --warmup 1 --verify-sample 0 --json \
+          --record-bytes "$rbytes" --duration "$duration" --warmup 1 --verify-sample 0 --json \
           > "$dir/bench-$conns.json" &
       bpid=$!
       # The bench's own CPU: read from its /proc entry just before it exits
@@ -116,11 +123,11 @@ EOF
         sleep 0.2
       done
       if ! wait "$bpid"; then
-        log "sidewal-bench failed ($v ${conns}x${pipe}); sidewald's log:"; tail -5 "$dir/sidewald.log" >&2
+        log "sidewal-bench failed ($v $shape); sidewald's log:"; tail -5 "$dir/sidewald.log" >&2
         cat "$dir/bench-$conns.json" >&2; exit 1
       fi
       d_cpu=$(( $(proc_cpu_ticks "$pid") - d_cpu0 )) d_sw=$(( $(proc_switches "$pid") - d_sw0 ))
-      python3 - "$r" "$v" "${conns}x${pipe}" "$dir/bench-$conns.json" "$d_cpu" "$d_sw" "$b_cpu" "$b_sw" \
+      python3 - "$r" "$v" "$shape" "$dir/bench-$conns.json" "$d_cpu" "$d_sw" "$b_cpu" "$b_sw" \
           "$(getconf CLK_TCK)" >> "$results" <<'EOF'
 import json, sys
 r, v, shape, path, d_cpu, d_sw, b_cpu, b_sw, hz = sys.argv[1:10]
@@ -132,7 +139,7 @@ n = j["appends"]
 print("\t".join([r, v, shape, f'{j["appends_per_s"]:.0f}', f'{j["latency_us"]["p50"] / 1e3:.3f}',
                  f'{j["latency_us"]["p99"] / 1e3:.3f}', d_cpu, d_sw, b_cpu, b_sw, str(n), hz]))
 EOF
-      log "  round $r $v ${conns}x${pipe}: $(tail -1 "$results" | cut -f4-6 | tr '\t' ' ')"
+      log "  round $r $v $shape: $(tail -1 "$results" | cut -f4-6 | tr '\t' ' ')"
     done
     stop_sidewald
   done

@@ -108,6 +108,13 @@ Metrics::Metrics(std::string data_dir, uint64_t segment_bytes)
                        .Help("Torn pages restored from the double-write buffer by recovery.")
                        .Register(r)
                        .Add({});
+  overlapped_flushes_ = &BuildCounter()
+                             .Name("sidewal_overlapped_flushes_total")
+                             .Help(
+                                 "Flushes whose pages after the first were written while the "
+                                 "previous flush synced (wal.overlap_min_bytes).")
+                             .Register(r)
+                             .Add({});
   page_cache_bytes_ = &BuildGauge()
                            .Name("sidewal_page_cache_bytes")
                            .Help("Host page cache size (Cached in /proc/meminfo), read at scrape.")
@@ -298,6 +305,11 @@ std::string Metrics::scrape(DaemonState state, const wal::WalStatus* status) {
     segments_->Set(static_cast<double>(status->segments));
     disk_bytes_->Set(static_cast<double>(status->bytes_on_disk));
     wal_resident_bytes_->Set(static_cast<double>(resident_bytes(status->segment_paths)));
+    if (status->overlapped_flushes > overlapped_seen_) {
+      overlapped_flushes_->Increment(
+          static_cast<double>(status->overlapped_flushes - overlapped_seen_));
+      overlapped_seen_ = status->overlapped_flushes;
+    }
   }
   std::function<archive::UploaderStats()> source;
   {

@@ -87,6 +87,10 @@ class Metrics {
   prometheus::Histogram* group_commit_records_;
   prometheus::Counter* dwb_bytes_;
   prometheus::Counter* dwb_restores_;
+  // Sampled at scrape from WalStatus::overlapped_flushes (the engine's count
+  // since open), advanced by what it grew since the last scrape.
+  prometheus::Counter* overlapped_flushes_;
+  uint64_t overlapped_seen_ GUARDED_BY(scrape_mu_) = 0;
   prometheus::Gauge* page_cache_bytes_;
   prometheus::Gauge* wal_resident_bytes_;
   prometheus::Gauge* durable_lsn_;

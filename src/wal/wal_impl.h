@@ -185,9 +185,9 @@ class WalImpl final : public Wal {
   };
   struct FlushResult {
     Status status;
-    uint64_t dwb_bytes = 0;  // written to the double-write slot
+    uint64_t dwb_bytes = 0;                           // written to the double-write slot
     std::chrono::steady_clock::time_point started{};  // of the writes
-    double seconds = 0;      // write + slot write + sync
+    double seconds = 0;                               // write + slot write + sync
   };
   // What a flush's outcome needs from its buffer, taken out once its writes
   // are done (take_flushed), so the buffer can be the fill buffer again
@@ -369,7 +369,7 @@ class WalImpl final : public Wal {
   // The other slot holds the durable copy of the page this flush rewrites,
   // so it is never the one written.
   size_t dwb_next_slot_ = 0;
-  AlignedBuffer dwb_slot_;    // encoded slot (header + image)
+  AlignedBuffer dwb_slot_;  // encoded slot (header + image)
   // Empty, capacity kept: what take_flushed gives a buffer for its next
   // callbacks (refilled by claim_delivery with a recycled vector).
   std::vector<Pending> spare_pending_;

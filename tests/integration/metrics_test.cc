@@ -122,6 +122,7 @@ TEST(Metrics, ExpositionParsesAndCarriesEveryMetric) {
                         "sidewal_group_commit_records",
                         "sidewal_dwb_bytes_written_total",
                         "sidewal_dwb_restores_total",
+                        "sidewal_overlapped_flushes_total",
                         "sidewal_page_cache_bytes",
                         "sidewal_wal_resident_bytes",
                         "sidewal_durable_lsn",

@@ -103,6 +103,10 @@ struct Plan {
   // WalOptions::caller_flushes: appends that find the flusher idle write and
   // sync on the workload's thread (leader flush), so the faults hit that path too.
   bool caller_flushes = false;
+  // WalOptions::overlap_min_bytes: 0 (off), or 1 (every group of two pages
+  // or more that waits behind a flush has its later pages written before
+  // that flush's sync), so the faults hit overlapped flushes too.
+  uint64_t overlap_min_bytes = 0;
 
   std::string describe() const {
     std::ostringstream o;
@@ -112,6 +116,7 @@ struct Plan {
       << segment_bytes << " fault at " << op << " #" << nth << " on *" << suffix;
     if (scenario == Scenario::kTear) o << " (" << tear_sectors << " sectors)";
     if (caller_flushes) o << " caller_flushes";
+    if (overlap_min_bytes > 0) o << " overlap_min_bytes " << overlap_min_bytes;
     return o.str();
   }
 };
@@ -161,14 +166,16 @@ Plan make_plan(uint64_t seed) {
   p.media_pick = rng();
   p.caller_flushes =
       rng() % 2 == 0;  // drawn last: the fields above stay what each seed gave before
+  p.overlap_min_bytes = rng() % 2 == 0 ? 1 : 0;  // after caller_flushes, for the same reason
   return p;
 }
 
 struct SeedRun {
   LogChecker checker;
   uint64_t acked = 0;
-  uint64_t nospace = 0;  // batches refused with NoSpace
-  std::string error;     // the workload saw something impossible
+  uint64_t nospace = 0;     // batches refused with NoSpace
+  uint64_t overlapped = 0;  // flushes overlapped (WalOptions::overlap_min_bytes)
+  std::string error;        // the workload saw something impossible
 };
 
 // The workload: one appending thread, lockstep or pipelined. Stops at the
@@ -230,6 +237,7 @@ void run_workload(const Plan& plan, const WalOptions& opts, SeedRun* run) {
     std::unique_lock<std::mutex> lk(mu);
     cv.wait(lk, [&] { return in_flight == 0; });
   }
+  run->overlapped = log->status().overlapped_flushes;
   (void)log->close();  // may fail after a crash; the checks look at the disk
 }
 
@@ -245,11 +253,12 @@ std::vector<std::string> wal_files(SimDisk& disk, const std::string& dir) {
 
 // What the seeds did, for the summary line (proof the faults fire).
 struct Stats {
-  uint64_t fired = 0;      // the planned fault happened
-  uint64_t acked = 0;      // records ACKed before the fault / power loss
-  uint64_t recovered = 0;  // records read back after recovery
-  uint64_t refused = 0;    // recovery rightly refused a damaged log
-  uint64_t cut = 0;        // recovery cut (and reported) a damaged tail
+  uint64_t fired = 0;       // the planned fault happened
+  uint64_t acked = 0;       // records ACKed before the fault / power loss
+  uint64_t recovered = 0;   // records read back after recovery
+  uint64_t refused = 0;     // recovery rightly refused a damaged log
+  uint64_t cut = 0;         // recovery cut (and reported) a damaged tail
+  uint64_t overlapped = 0;  // flushes overlapped before the fault / power loss
 };
 
 // Runs one seed; returns "" or what failed (with the plan).
@@ -263,6 +272,7 @@ std::string run_seed(uint64_t seed, bool trace, Stats* stats) {
   opts.max_record_bytes = 4096;
   opts.io = disk;
   opts.caller_flushes = plan.caller_flushes;
+  opts.overlap_min_bytes = plan.overlap_min_bytes;
 
   // The fault hook counts steps of the planned kind. Runs under SimDisk's
   // lock; `count` is only touched there.
@@ -289,6 +299,7 @@ std::string run_seed(uint64_t seed, bool trace, Stats* stats) {
   run_workload(plan, opts, &run);
   if (*count > plan.nth) ++stats->fired;
   stats->acked += run.acked;
+  stats->overlapped += run.overlapped;
   const SimDisk::RestartReport rr = disk->restart();
 
   // Media faults at rest, on the post-crash image.
@@ -444,10 +455,12 @@ TEST(Simulation, EverySeedKeepsAckedRecordsAndDetectsMediaFaults) {
     std::printf(" %s %llu", name.c_str(), static_cast<unsigned long long>(n));
   std::printf(
       "; fault fired in %llu, %llu records ACKed, %llu read back after recovery, "
-      "%llu damaged logs refused, %llu damaged tails cut and reported\n",
+      "%llu damaged logs refused, %llu damaged tails cut and reported, %llu flushes "
+      "overlapped\n",
       static_cast<unsigned long long>(stats.fired), static_cast<unsigned long long>(stats.acked),
       static_cast<unsigned long long>(stats.recovered),
-      static_cast<unsigned long long>(stats.refused), static_cast<unsigned long long>(stats.cut));
+      static_cast<unsigned long long>(stats.refused), static_cast<unsigned long long>(stats.cut),
+      static_cast<unsigned long long>(stats.overlapped));
   // The plans are meant to bite: most seeds' faults must really happen.
   EXPECT_GT(stats.fired * 2, seeds);
 }
@@ -467,6 +480,7 @@ TEST(Simulation, LockstepSeedReproducesExactly) {
       opts.max_record_bytes = 4096;
       opts.io = disk;
       opts.caller_flushes = plan.caller_flushes;
+      opts.overlap_min_bytes = plan.overlap_min_bytes;
       SeedRun run;
       run_workload(plan, opts, &run);
       std::vector<std::string> data_path;

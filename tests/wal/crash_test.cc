@@ -73,8 +73,8 @@ WalOptions crash_options(std::shared_ptr<SimDisk> disk, Flushes mode) {
 
 // Runs the workload until it finishes or the log fails. *overlapped (when
 // set) receives how many flushes were overlapped.
-void run_workload(const std::shared_ptr<SimDisk>& disk, uint64_t seed, Flushes mode,
-                  Acked* acked, uint64_t* overlapped = nullptr) {
+void run_workload(const std::shared_ptr<SimDisk>& disk, uint64_t seed, Flushes mode, Acked* acked,
+                  uint64_t* overlapped = nullptr) {
   const bool caller_flushes = mode == Flushes::kLeaderFlush;
   auto opened = Wal::open(crash_options(disk, mode), nullptr);
   if (!opened.ok()) return;  // crashed during open: nothing acknowledged
@@ -286,12 +286,9 @@ INSTANTIATE_TEST_SUITE_P(Flushes, WalCrash,
                                            Flushes::kOverlapped),
                          [](const ::testing::TestParamInfo<Flushes>& p) {
                            switch (p.param) {
-                             case Flushes::kLeaderFlush:
-                               return "LeaderFlush";
-                             case Flushes::kOverlapped:
-                               return "Overlapped";
-                             default:
-                               return "FlusherThread";
+                             case Flushes::kLeaderFlush: return "LeaderFlush";
+                             case Flushes::kOverlapped: return "Overlapped";
+                             default: return "FlusherThread";
                            }
                          });
 

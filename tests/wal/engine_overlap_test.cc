@@ -11,9 +11,9 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <mutex>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -87,7 +87,7 @@ struct PairOutcome {
   std::vector<char> order;  // callbacks as they ran: 'A', 'B'
   uint64_t overlapped = 0;
   std::vector<std::vector<uint8_t>> payloads;  // A's record, then B's three
-  std::vector<SimDisk::StepInfo> steps;         // every step the hook saw (after a crash: none)
+  std::vector<SimDisk::StepInfo> steps;        // every step the hook saw (after a crash: none)
 };
 
 std::vector<RecordIn> as_records(const std::vector<std::vector<uint8_t>>& p, size_t from,
@@ -243,7 +243,8 @@ TEST(WalOverlap, AFailedSyncUnderAStartedBulkFailsBothGroupsAndWritesNoMore) {
   size_t failed_sync = steps.size();
   bool a_written = false;  // A's data write: 2 pages at offset 0
   for (size_t i = 0; i < steps.size(); ++i) {
-    a_written = a_written || (steps[i].op == "write" && steps[i].offset == 0 && steps[i].len == 8192);
+    a_written =
+        a_written || (steps[i].op == "write" && steps[i].offset == 0 && steps[i].len == 8192);
     if (a_written && steps[i].op == "fdatasync") {
       failed_sync = i;
       break;

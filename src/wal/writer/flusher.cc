@@ -65,7 +65,8 @@ void WalImpl::flusher_loop() {
     Completion claimed;
     const bool deliver =
         flush_fill_buffer_locked(*fl, /*swapped=*/started != nullptr, &refused, &claimed, &started);
-    if (started == nullptr) flushing_ = false;  // a leader may write the next flush while we deliver
+    if (started == nullptr)
+      flushing_ = false;  // a leader may write the next flush while we deliver
     if (deliver) {
       lk.unlock();
       deliver_claimed(claimed);
@@ -160,7 +161,8 @@ void WalImpl::start_bulk(Staging& nx) {
   const size_t len = format::round_up(nx.used, align_);
   SW_ASSERT(nx.base % align_ == 0 && len > align_);
   SW_ASSERT(nx.base + len <= dwb::records_end(nx.segment_bytes, align_));
-  nx.bulk_status = io_->start_write(write_fd_, nx.base + align_, nx.buf.data() + align_, len - align_);
+  nx.bulk_status =
+      io_->start_write(write_fd_, nx.base + align_, nx.buf.data() + align_, len - align_);
 }
 
 // Called by append() right after it queued its batch, with the token free
@@ -429,8 +431,7 @@ WalImpl::Flushed WalImpl::take_flushed(Staging& fl) {
 // once the token is given back). `overlapped`: the next group is already
 // being written (its callbacks come right behind these). Called and returns
 // with mu_ held.
-bool WalImpl::finish_flush_locked(Flushed& d, FlushResult r, Completion* claimed,
-                                  bool overlapped) {
+bool WalImpl::finish_flush_locked(Flushed& d, FlushResult r, Completion* claimed, bool overlapped) {
   Completion c;
   if (r.status.ok()) {
     if (d.records > 0) {
@@ -447,8 +448,7 @@ bool WalImpl::finish_flush_locked(Flushed& d, FlushResult r, Completion* claimed
   std::vector<Completion> refused;
   if (!r.status.ok()) admit_parked_locked(&refused);  // refuses every parked append
   const Staging& next = bufs_[fill_];
-  const bool next_flush_waiting =
-      overlapped || next.records > 0 || next.sealed || !refused.empty();
+  const bool next_flush_waiting = overlapped || next.records > 0 || next.sealed || !refused.empty();
   const bool lone = r.status.ok() && d.batches == 1 && !next_flush_waiting && parked_.empty();
   lone_flushes_ = lone ? lone_flushes_ + 1 : 0;
   mu_.unlock();
