@@ -189,17 +189,6 @@ class WalImpl final : public Wal {
     std::chrono::steady_clock::time_point started{};  // of the writes
     double seconds = 0;                               // write + slot write + sync
   };
-  // What a flush's outcome needs from its buffer, taken out once its writes
-  // are done (take_flushed), so the buffer can be the fill buffer again
-  // before the sync (overlapped flushes).
-  struct Flushed {
-    std::vector<Pending> pending;
-    uint64_t queued_bytes = 0;
-    uint64_t written = 0;
-    uint64_t last_lsn = 0;
-    uint32_t records = 0;
-    uint32_t batches = 0;
-  };
   void flusher_loop() EXCLUDES(mu_);
   // A flush waits in the fill buffer (or a failure is still to announce, or
   // close() wants the rest): what the flusher wakes for.
@@ -216,7 +205,10 @@ class WalImpl final : public Wal {
                                 Completion* claimed, Staging** overlap) REQUIRES(mu_);
   Staging* overlap_next_locked(std::vector<Completion>* refused) REQUIRES(mu_);
   void start_bulk(Staging& nx);
-  Flushed take_flushed(Staging& fl);
+  // Takes a written buffer's callbacks, counts and LSNs out into the
+  // flush's Completion (outcome not yet set) and resets the buffer, so it
+  // can be the fill buffer again before the sync (overlapped flushes).
+  Completion take_flushed(Staging& fl);
   // An appender's turn as leader (WalOptions::caller_flushes): takes the
   // token, flushes the fill buffer it just joined, gives the token back and
   // wakes the flusher if another group waits meanwhile.
@@ -243,7 +235,7 @@ class WalImpl final : public Wal {
   void publish_to_tail(const Staging& fl, TailWindow::Prepared&& tail_chunk);
   // Lets go of mu_ while it delivers; holds it again when it returns.
   // Returns true when the caller is to deliver *claimed (claim_delivery).
-  bool finish_flush_locked(Flushed& d, FlushResult r, Completion* claimed, bool overlapped)
+  bool finish_flush_locked(Completion c, FlushResult r, Completion* claimed, bool overlapped)
       REQUIRES(mu_);
 
   // Completer (writer/completer.cc).

@@ -109,7 +109,7 @@ bool WalImpl::flush_fill_buffer_locked(Staging& fl, bool swapped, std::vector<Co
   hand_off_refused(refused);
   // `fl` now belongs to the token holder alone until it becomes the fill buffer again.
   FlushResult r = write_flush(fl, recarry);
-  Flushed done = take_flushed(fl);  // `fl` is free from here on: it may become the fill buffer
+  Completion done = take_flushed(fl);  // `fl` is free from here on: it may become the fill buffer
   Staging* next = nullptr;
   if (overlap != nullptr) {
     *overlap = nullptr;
@@ -130,7 +130,7 @@ bool WalImpl::flush_fill_buffer_locked(Staging& fl, bool swapped, std::vector<Co
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.started).count();
   mu_.lock();
-  const bool deliver = finish_flush_locked(done, std::move(r), claimed, next != nullptr);
+  const bool deliver = finish_flush_locked(std::move(done), std::move(r), claimed, next != nullptr);
   SW_ASSERT(flush_turns_.fetch_sub(1) == 1);
   return deliver;
 }
@@ -408,35 +408,35 @@ void WalImpl::publish_to_tail(const Staging& fl, TailWindow::Prepared&& tail_chu
 // token's spare vector), counts and LSNs. Its bytes are not cleared (a flush
 // of large records is megabytes): each turn zeroes its own last page's tail
 // (write_flush, start_bulk), and every record encodes its own padding.
-WalImpl::Flushed WalImpl::take_flushed(Staging& fl) {
-  Flushed d;
-  d.pending.swap(fl.pending);
+WalImpl::Completion WalImpl::take_flushed(Staging& fl) {
+  Completion c;
+  c.pending.swap(fl.pending);
   fl.pending.swap(spare_pending_);
   SW_ASSERT(fl.pending.empty());
-  d.queued_bytes = fl.used - fl.carry;
-  d.written = format::round_up(fl.used, align_);
-  d.last_lsn = fl.last_lsn;
-  d.records = fl.records;
-  d.batches = fl.batches;
+  c.queued_bytes = fl.used - fl.carry;
+  c.written = format::round_up(fl.used, align_);
+  c.durable = fl.last_lsn;
+  c.records = fl.records;
+  c.batches = fl.batches;
   fl.used = fl.carry = 0;
   fl.records = fl.batches = 0;
   fl.sealed = fl.new_segment = false;
   fl.bulk_started = false;
   fl.bulk_status = Status::Ok();
-  return d;
+  return c;
 }
 
-// Records the outcome (durable LSN, or fail-stop), hands the callbacks to the
-// completer or claims their delivery (true: *claimed, for deliver_claimed
-// once the token is given back). `overlapped`: the next group is already
-// being written (its callbacks come right behind these). Called and returns
-// with mu_ held.
-bool WalImpl::finish_flush_locked(Flushed& d, FlushResult r, Completion* claimed, bool overlapped) {
-  Completion c;
+// Records the outcome (durable LSN, or fail-stop) in `c` (from
+// take_flushed), hands the callbacks to the completer or claims their
+// delivery (true: *claimed, for deliver_claimed once the token is given
+// back). `overlapped`: the next group is already being written (its
+// callbacks come right behind these). Called and returns with mu_ held.
+bool WalImpl::finish_flush_locked(Completion c, FlushResult r, Completion* claimed,
+                                  bool overlapped) {
   if (r.status.ok()) {
-    if (d.records > 0) {
-      durable_lsn_.store(d.last_lsn, std::memory_order_release);
-      flushed_bytes_ += d.queued_bytes;
+    if (c.records > 0) {
+      durable_lsn_.store(c.durable, std::memory_order_release);
+      flushed_bytes_ += c.queued_bytes;
       ++flush_count_;
     }
   } else {
@@ -449,15 +449,9 @@ bool WalImpl::finish_flush_locked(Flushed& d, FlushResult r, Completion* claimed
   if (!r.status.ok()) admit_parked_locked(&refused);  // refuses every parked append
   const Staging& next = bufs_[fill_];
   const bool next_flush_waiting = overlapped || next.records > 0 || next.sealed || !refused.empty();
-  const bool lone = r.status.ok() && d.batches == 1 && !next_flush_waiting && parked_.empty();
+  const bool lone = r.status.ok() && c.batches == 1 && !next_flush_waiting && parked_.empty();
   lone_flushes_ = lone ? lone_flushes_ + 1 : 0;
   mu_.unlock();
-  c.pending.swap(d.pending);
-  c.queued_bytes = d.queued_bytes;
-  c.records = d.records;
-  c.batches = d.batches;
-  c.durable = d.last_lsn;
-  c.written = d.written;
   c.dwb_bytes = r.dwb_bytes;
   c.seconds = r.seconds;
   const bool deliver = claim_delivery(c, &spare_pending_, next_flush_waiting);
