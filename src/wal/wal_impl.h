@@ -19,7 +19,10 @@
 // WalOptions::caller_flushes, an appender that finds the flusher idle and
 // the token free (lead_flush_locked, the leader): it then swaps, writes,
 // syncs and delivers on its own thread. What is "owned by the flusher
-// thread" below is owned by the token holder.
+// thread" below is owned by the token holder. With overlapped flushes the
+// flusher keeps the token from one turn to the next: the group it started
+// under the previous sync (its Staging's bulk_started) is the one buffer
+// not in the fill slot, and only the flusher writes or syncs it.
 // Lock order: mu_ -> table_mu_ (ACQUIRED_BEFORE). complete_mu_,
 // listeners_mu_ and truncate_mu_ are never held together with mu_. The lock
 // rules are annotations clang's -Wthread-safety checks (common/mutex.h).
