@@ -129,8 +129,10 @@ uint64_t read_and_check(Daemon& d, LogChecker* checker, uint64_t from, std::stri
   return from + back.size();
 }
 
-// caller_flushes: the daemon's wal.caller_flushes (leader flush).
-void sigkill_loop(bool caller_flushes) {
+// caller_flushes: the daemon's wal.caller_flushes (leader flush);
+// overlap_min_bytes: its wal.overlap_min_bytes ("1": every group of two
+// pages or more that waits behind a flush is overlapped with its sync).
+void sigkill_loop(bool caller_flushes, const char* overlap_min_bytes = "64KiB") {
   const uint64_t kills = env_u64("SIDEWAL_CRASH_KILLS", 20);
   const uint64_t seed = env_u64("SIDEWAL_CRASH_SEED", 1);
   constexpr uint32_t kConns = 8;
@@ -144,6 +146,7 @@ void sigkill_loop(bool caller_flushes) {
   cfg.set("wal", "segment_bytes", "1MiB");  // rollovers, and kills across them
   cfg.set("wal", "max_record_bytes", "64KiB");
   cfg.set("wal", "caller_flushes", caller_flushes ? "true" : "false");
+  cfg.set("wal", "overlap_min_bytes", overlap_min_bytes);
   Daemon d(dir.path(), cfg);
   LogChecker checker;
   std::mt19937_64 rng(seed);
@@ -217,6 +220,10 @@ void sigkill_loop(bool caller_flushes) {
 TEST(CrashLoop, SigkillAtRandomMomentsLosesNoAckedRecord) { sigkill_loop(false); }
 
 TEST(CrashLoop, SigkillAtRandomMomentsLosesNoAckedRecordWithLeaderFlush) { sigkill_loop(true); }
+
+TEST(CrashLoop, SigkillAtRandomMomentsLosesNoAckedRecordWithEveryLargeGroupOverlapped) {
+  sigkill_loop(false, "1");
+}
 
 }  // namespace
 }  // namespace sidewal::reliability
