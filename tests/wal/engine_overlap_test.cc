@@ -123,28 +123,25 @@ PairOutcome run_pair(const std::shared_ptr<SimDisk>& disk,
   std::mutex mu;
   std::condition_variable cv;
   int done = 0;
+  // A batch's callback: records its outcome and the order callbacks ran in.
+  auto note = [&](char which, Status* st_out, uint64_t* lsn_out) {
+    return [&, which, st_out, lsn_out](const Status& st, uint64_t lsn) {
+      {
+        std::lock_guard<std::mutex> g(mu);
+        *st_out = st;
+        *lsn_out = lsn;
+        out.order.push_back(which);
+        ++done;
+        cv.notify_all();
+      }
+      if (which == 'A') gate->mark_a_done();
+    };
+  };
   std::vector<RecordIn> a = as_records(out.payloads, 0, 1);
-  wal->append(a, [&](const Status& st, uint64_t lsn) {
-    {
-      std::lock_guard<std::mutex> g(mu);
-      out.a = st;
-      out.a_lsn = lsn;
-      out.order.push_back('A');
-      ++done;
-      cv.notify_all();
-    }
-    gate->mark_a_done();
-  });
+  wal->append(a, note('A', &out.a, &out.a_lsn));
   gate->wait_reached();
   std::vector<RecordIn> b = as_records(out.payloads, 1, 3);
-  wal->append(b, [&](const Status& st, uint64_t lsn) {
-    std::lock_guard<std::mutex> g(mu);
-    out.b = st;
-    out.b_lsn = lsn;
-    out.order.push_back('B');
-    ++done;
-    cv.notify_all();
-  });
+  wal->append(b, note('B', &out.b, &out.b_lsn));
   gate->release();
   {
     std::unique_lock<std::mutex> g(mu);

@@ -48,12 +48,9 @@ struct io_uring_sqe* next_sqe(UringBackend::Ring& r) REQUIRES(r.mu) {
   return sqe;
 }
 
-// Submits the `n` prepared SQEs (user_data 0..n-1) and waits for all their
-// completions; results[i] is the res of SQE i. Returns 0, or the errno of a
-// failed io_uring_enter/wait (callers build the message only then: no string
-// is built on the I/O path). After such a failure the ring may still hold our
-// SQEs or unreaped completions, so it is marked broken and never used again.
-int run(UringBackend::Ring& r, unsigned n, int* results) REQUIRES(r.mu) {
+// Submits the `n` prepared SQEs without waiting for them. Returns 0, or the
+// errno of a failed io_uring_enter (then the ring is marked broken).
+int submit(UringBackend::Ring& r, unsigned n) REQUIRES(r.mu) {
   unsigned submitted = 0;
   int fruitless = 0;
   while (submitted < n) {
@@ -71,6 +68,16 @@ int run(UringBackend::Ring& r, unsigned n, int* results) REQUIRES(r.mu) {
     r.broken = "io_uring_enter failed: " + std::string(std::strerror(err));
     return err;
   }
+  return 0;
+}
+
+// Submits the `n` prepared SQEs (user_data 0..n-1) and waits for all their
+// completions; results[i] is the res of SQE i. Returns 0, or the errno of a
+// failed io_uring_enter/wait (callers build the message only then: no string
+// is built on the I/O path). After such a failure the ring may still hold our
+// SQEs or unreaped completions, so it is marked broken and never used again.
+int run(UringBackend::Ring& r, unsigned n, int* results) REQUIRES(r.mu) {
+  if (int err = submit(r, n)) return err;
   for (unsigned i = 0; i < n; ++i) {
     struct io_uring_cqe* cqe = nullptr;
     int ret;
@@ -302,16 +309,7 @@ Status UringBackend::start_write(FileHandle file, uint64_t offset, const void* b
   struct io_uring_sqe* sqe = next_sqe(async_ring_);
   io_uring_prep_write(sqe, file, buf, static_cast<unsigned>(chunk), offset);
   io_uring_sqe_set_data64(sqe, 0);
-  int fruitless = 0;
-  for (;;) {
-    int ret = io_uring_submit(&async_ring_.ring);
-    if (ret > 0) break;
-    int err = ret < 0 ? -ret : EAGAIN;
-    if ((err == EINTR || err == EAGAIN || err == EBUSY) && ++fruitless < kMaxFruitlessRetries) {
-      sched_yield();
-      continue;
-    }
-    async_ring_.broken = "io_uring_enter failed: " + std::string(std::strerror(err));
+  if (int err = submit(async_ring_, 1)) {
     return Status::FromErrno(err, "io_uring_enter for write " + at(*ref, offset, chunk));
   }
   started_.active = true;
