@@ -71,6 +71,24 @@ int submit(UringBackend::Ring& r, unsigned n) REQUIRES(r.mu) {
   return 0;
 }
 
+// Waits for one completion and reaps it: its user_data and res. Returns 0,
+// or the errno of a failed wait (then the ring is marked broken).
+int reap_one(UringBackend::Ring& r, uint64_t* data, int* res) REQUIRES(r.mu) {
+  struct io_uring_cqe* cqe = nullptr;
+  int ret;
+  do {
+    ret = io_uring_wait_cqe(&r.ring, &cqe);
+  } while (ret == -EINTR);
+  if (ret < 0) {
+    r.broken = "io_uring wait failed: " + std::string(std::strerror(-ret));
+    return -ret;
+  }
+  *data = io_uring_cqe_get_data64(cqe);
+  *res = cqe->res;
+  io_uring_cqe_seen(&r.ring, cqe);
+  return 0;
+}
+
 // Submits the `n` prepared SQEs (user_data 0..n-1) and waits for all their
 // completions; results[i] is the res of SQE i. Returns 0, or the errno of a
 // failed io_uring_enter/wait (callers build the message only then: no string
@@ -79,19 +97,11 @@ int submit(UringBackend::Ring& r, unsigned n) REQUIRES(r.mu) {
 int run(UringBackend::Ring& r, unsigned n, int* results) REQUIRES(r.mu) {
   if (int err = submit(r, n)) return err;
   for (unsigned i = 0; i < n; ++i) {
-    struct io_uring_cqe* cqe = nullptr;
-    int ret;
-    do {
-      ret = io_uring_wait_cqe(&r.ring, &cqe);
-    } while (ret == -EINTR);
-    if (ret < 0) {
-      r.broken = "io_uring wait failed: " + std::string(std::strerror(-ret));
-      return -ret;
-    }
-    uint64_t slot = io_uring_cqe_get_data64(cqe);
+    uint64_t slot = 0;
+    int res = 0;
+    if (int err = reap_one(r, &slot, &res)) return err;
     SW_ASSERT_MSG(slot < n, "io_uring completion for an SQE this call did not submit");
-    results[slot] = cqe->res;
-    io_uring_cqe_seen(&r.ring, cqe);
+    results[slot] = res;
   }
   return 0;
 }
@@ -330,18 +340,11 @@ Status UringBackend::finish_writes() {
     if (!started_.active) return Status::Ok();
     w = std::move(started_);
     started_ = Started{};
-    struct io_uring_cqe* cqe = nullptr;
-    int ret;
-    do {
-      ret = io_uring_wait_cqe(&async_ring_.ring, &cqe);
-    } while (ret == -EINTR);
-    if (ret < 0) {
-      async_ring_.broken = "io_uring wait failed: " + std::string(std::strerror(-ret));
-      return Status::FromErrno(-ret, "io_uring wait for write " + at(*w.ref, w.offset, w.chunk));
+    uint64_t data = 0;
+    if (int err = reap_one(async_ring_, &data, &res)) {
+      return Status::FromErrno(err, "io_uring wait for write " + at(*w.ref, w.offset, w.chunk));
     }
-    SW_ASSERT_MSG(io_uring_cqe_get_data64(cqe) == 0, "io_uring completion this ring did not start");
-    res = cqe->res;
-    io_uring_cqe_seen(&async_ring_.ring, cqe);
+    SW_ASSERT_MSG(data == 0, "io_uring completion this ring did not start");
   }
   if (res < 0 && res != -EINTR && res != -EAGAIN) {
     return Status::FromErrno(-res, "write (io_uring) " + at(*w.ref, w.offset, w.chunk));
