@@ -8,6 +8,7 @@
 #include "archive/archive_names.h"
 #include "archive/chain.h"
 #include "archive/local_generation.h"
+#include "common/thread_name.h"
 #include "wal/codecs/format.h"
 
 namespace sidewal::archive {
@@ -33,6 +34,7 @@ void Uploader::start() {
   }
   limiter_.resume();
   thread_ = std::thread([this] {
+    set_thread_name("sw-archiver");
     MutexLock l(run_mu_);
     while (!stopping_) {
       l.unlock();

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "archive/uploader.h"
+#include "common/thread_name.h"
 
 namespace sidewal::archive {
 
@@ -74,6 +75,7 @@ Status Uploader::upload_parts(SegmentReader* rd, uint64_t begin, uint64_t end,
     std::vector<std::thread> senders;
     for (uint64_t i = 0; i < n; ++i) {
       senders.emplace_back([&, i] {
+        set_thread_name("sw-upload-part");
         if (!limiter_.acquire(bodies[i].size())) {
           results[i] = stopping();
           return;

@@ -58,6 +58,7 @@ class Daemon {
   void on_recovered(const Status& st, const wal::RecoveryReport& report);
   void begin_shutdown(int code, const std::string& why);
   void maybe_finish();
+  void name_blocking_threads();
   // daemon_admin.cc: the admin port's answers (/metrics, /healthz, /readyz).
   AdminResponse admin(const std::string& path);
   DaemonState daemon_state();
@@ -68,7 +69,8 @@ class Daemon {
   std::unique_ptr<ArchiveService> archive_;
   Metrics metrics_;
   LogService log_;
-  boost::asio::thread_pool blocking_;
+  static constexpr int kBlockingThreads = 2;
+  boost::asio::thread_pool blocking_;  // kBlockingThreads, named by name_blocking_threads()
   ServerContext ctx_;
   // One io_context per connection thread (server.threads), each run by
   // exactly one thread: a connection lives on one of them for its whole

@@ -1,5 +1,6 @@
 #include "server/log_service.h"
 
+#include "common/thread_name.h"
 #include "server/log.h"
 
 namespace sidewal::server {
@@ -16,6 +17,7 @@ void LogService::start_recovery(std::function<void(const Status&, const wal::Rec
   SW_ASSERT(!recovery_thread_.joinable());
   recovery_thread_ =
       std::thread([this, done = std::move(done), before_open = std::move(before_open)] {
+        set_thread_name("sw-recovery");
         wal::RecoveryReport report;
         if (before_open) {
           Status s = before_open();

@@ -9,10 +9,13 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <latch>
+#include <memory>
 #include <cstdio>
 #include <thread>
 #include <vector>
 
+#include "common/thread_name.h"
 #include "server/daemon.h"
 #include "server/log.h"
 #include "wal/codecs/secure_key.h"
@@ -69,7 +72,7 @@ Daemon::Daemon(const Config& config, std::shared_ptr<const wal::KeyRing> keys,
       archive_(std::move(archive)),
       metrics_(config_.data_dir, config_.wal_segment_bytes),
       log_(wal_options(config, std::move(keys), std::move(dir_lock), archive_.get()), &metrics_),
-      blocking_(2),
+      blocking_(kBlockingThreads),
       ctx_(&config_, &log_, &metrics_, &blocking_),
       ios_(make_session_ios(config_.threads)),
       control_(asio::make_strand(*ios_[0])),
@@ -78,6 +81,20 @@ Daemon::Daemon(const Config& config, std::shared_ptr<const wal::KeyRing> keys,
       drain_timer_(control_),
       accept_retry_timer_(control_),
       admin_(admin_io_, [this](const std::string& path) { return admin(path); }) {}
+
+// The pool starts its threads itself, unnamed: one naming task per thread,
+// each held until all have started, so no thread runs two of them.
+void Daemon::name_blocking_threads() {
+  // Shared: a task may still be returning from its wait when this returns.
+  auto named = std::make_shared<std::latch>(kBlockingThreads);
+  for (int i = 0; i < kBlockingThreads; ++i) {
+    asio::post(blocking_, [named, i] {
+      set_thread_name("sw-blocking-" + std::to_string(i));
+      named->arrive_and_wait();
+    });
+  }
+  named->wait();
+}
 
 int Daemon::run() {
   log::info("starting",
@@ -127,9 +144,18 @@ int Daemon::run() {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   for (auto& io : ios_) work.push_back(asio::make_work_guard(*io));
   auto admin_work = asio::make_work_guard(admin_io_);
+  name_blocking_threads();
   std::vector<std::thread> threads;
-  for (auto& io : ios_) threads.emplace_back([io = io.get()] { io->run(); });
-  std::thread admin_thread([this] { admin_io_.run(); });
+  for (size_t i = 0; i < ios_.size(); ++i) {
+    threads.emplace_back([io = ios_[i].get(), i] {
+      set_thread_name("sw-socket-" + std::to_string(i));
+      io->run();
+    });
+  }
+  std::thread admin_thread([this] {
+    set_thread_name("sw-admin");
+    admin_io_.run();
+  });
 
   // archive.restore_on_empty runs on the recovery thread, before Wal::open.
   log_.start_recovery(

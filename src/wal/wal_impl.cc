@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/thread_name.h"
 #include "wal/codecs/format.h"
 #include "wal/dwb.h"
 #include "wal/segment_file.h"
@@ -159,9 +160,18 @@ Status WalImpl::start(const DirScan& scan) {
   spare_wanted_ = true;
   state_.store(static_cast<uint8_t>(LogState::kReady));
   lk.unlock();
-  flusher_ = std::thread([this] { flusher_loop(); });
-  completer_ = std::thread([this] { completer_loop(); });
-  preparer_ = std::thread([this] { preparer_loop(); });
+  flusher_ = std::thread([this] {
+    set_thread_name("sw-flusher");
+    flusher_loop();
+  });
+  completer_ = std::thread([this] {
+    set_thread_name("sw-completer");
+    completer_loop();
+  });
+  preparer_ = std::thread([this] {
+    set_thread_name("sw-preparer");
+    preparer_loop();
+  });
   return Status::Ok();
 }
 
