@@ -34,7 +34,6 @@ void Uploader::start() {
   }
   limiter_.resume();
   thread_ = std::thread([this] {
-    set_thread_name("sw-archiver");
     MutexLock l(run_mu_);
     while (!stopping_) {
       l.unlock();
@@ -43,6 +42,7 @@ void Uploader::start() {
       run_cv_.wait_for(run_mu_, opts_.interval, [this]() REQUIRES(run_mu_) { return stopping_; });
     }
   });
+  name_thread(thread_, "sw-archiver");
 }
 
 void Uploader::stop() {

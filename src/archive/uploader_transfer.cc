@@ -75,7 +75,6 @@ Status Uploader::upload_parts(SegmentReader* rd, uint64_t begin, uint64_t end,
     std::vector<std::thread> senders;
     for (uint64_t i = 0; i < n; ++i) {
       senders.emplace_back([&, i] {
-        set_thread_name("sw-upload-part");
         if (!limiter_.acquire(bodies[i].size())) {
           results[i] = stopping();
           return;
@@ -83,6 +82,7 @@ Status Uploader::upload_parts(SegmentReader* rd, uint64_t begin, uint64_t end,
         results[i] = store_->upload_part(key, upload_id, static_cast<int>(first + i + 1), bodies[i],
                                          &tags[i]);
       });
+      name_thread(senders.back(), "sw-upload-part");
     }
     for (std::thread& t : senders) t.join();
     for (uint64_t i = 0; i < n; ++i) {

@@ -17,7 +17,6 @@ void LogService::start_recovery(std::function<void(const Status&, const wal::Rec
   SW_ASSERT(!recovery_thread_.joinable());
   recovery_thread_ =
       std::thread([this, done = std::move(done), before_open = std::move(before_open)] {
-        set_thread_name("sw-recovery");
         wal::RecoveryReport report;
         if (before_open) {
           Status s = before_open();
@@ -40,6 +39,7 @@ void LogService::start_recovery(std::function<void(const Status&, const wal::Rec
         wal_ptr_.store(wal_.get(), std::memory_order_release);
         done(Status::Ok(), report);
       });
+  name_thread(recovery_thread_, "sw-recovery");
 }
 
 void LogService::join_recovery() {

@@ -89,7 +89,7 @@ void Daemon::name_blocking_threads() {
   auto named = std::make_shared<std::latch>(kBlockingThreads);
   for (int i = 0; i < kBlockingThreads; ++i) {
     asio::post(blocking_, [named, i] {
-      set_thread_name("sw-blocking-" + std::to_string(i));
+      name_this_thread("sw-blocking-" + std::to_string(i));
       named->arrive_and_wait();
     });
   }
@@ -147,15 +147,11 @@ int Daemon::run() {
   name_blocking_threads();
   std::vector<std::thread> threads;
   for (size_t i = 0; i < ios_.size(); ++i) {
-    threads.emplace_back([io = ios_[i].get(), i] {
-      set_thread_name("sw-socket-" + std::to_string(i));
-      io->run();
-    });
+    threads.emplace_back([io = ios_[i].get()] { io->run(); });
+    name_thread(threads.back(), "sw-socket-" + std::to_string(i));
   }
-  std::thread admin_thread([this] {
-    set_thread_name("sw-admin");
-    admin_io_.run();
-  });
+  std::thread admin_thread([this] { admin_io_.run(); });
+  name_thread(admin_thread, "sw-admin");
 
   // archive.restore_on_empty runs on the recovery thread, before Wal::open.
   log_.start_recovery(

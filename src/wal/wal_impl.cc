@@ -160,18 +160,12 @@ Status WalImpl::start(const DirScan& scan) {
   spare_wanted_ = true;
   state_.store(static_cast<uint8_t>(LogState::kReady));
   lk.unlock();
-  flusher_ = std::thread([this] {
-    set_thread_name("sw-flusher");
-    flusher_loop();
-  });
-  completer_ = std::thread([this] {
-    set_thread_name("sw-completer");
-    completer_loop();
-  });
-  preparer_ = std::thread([this] {
-    set_thread_name("sw-preparer");
-    preparer_loop();
-  });
+  flusher_ = std::thread([this] { flusher_loop(); });
+  name_thread(flusher_, "sw-flusher");
+  completer_ = std::thread([this] { completer_loop(); });
+  name_thread(completer_, "sw-completer");
+  preparer_ = std::thread([this] { preparer_loop(); });
+  name_thread(preparer_, "sw-preparer");
   return Status::Ok();
 }
 

@@ -290,13 +290,19 @@ TEST_F(ArchivedDaemon, StoreOutageKeepsTheLogAndTheArchiveCatchesUp) {
     if (lsn > before) payload_bytes += a.len + 24;
   }
   EXPECT_GE(metric(d.admin_port(), "sidewal_archive_lag_bytes"), payload_bytes);
-  EXPECT_TRUE(contains(d.output(), "archive: uploads failing")) << d.output();
+  EXPECT_TRUE(d.wait_until([&] { return contains(d.output(), "archive: uploads failing"); },
+                           seconds(30)))
+      << d.output();
   expect_ready(d);
 
   ASSERT_TRUE(server().restart().ok());
   const uint64_t durable = wait_archive_caught_up(d);
   EXPECT_GT(durable, before);
-  EXPECT_TRUE(contains(d.output(), "archive: uploads succeed again")) << d.output();
+  // The line is logged by the step that caught up, which may finish after
+  // the metrics above already show it: wait for the line, do not race it.
+  EXPECT_TRUE(d.wait_until([&] { return contains(d.output(), "archive: uploads succeed again"); },
+                           seconds(30)))
+      << d.output();
   EXPECT_EQ(metric(d.admin_port(), "sidewal_archive_generations_total"), 1);
   d.signal(SIGTERM);
   ASSERT_EQ(d.wait_exit(), 0) << d.output();
