@@ -103,6 +103,7 @@ fio_seq_label="fio seq 1MiB O_DIRECT io_uring QD16 (MB/s)"
 fio_seqsync_label="fio seq 1MiB O_DIRECT+fdatasync QD1 (MB/s; sync lat)"
 fio_durable_label="fio seq 1MiB O_DIRECT io_uring QD16 + fdatasync/16 (MB/s; sync lat)"
 fio_growing_label="fio seq 1MiB O_DIRECT io_uring QD16 + fdatasync/16, new fallocated file (MB/s; sync lat)"
+fio_flush4m_label="fio 4MiB O_DIRECT+fdatasync QD1, new fallocated file (MB/s; sync lat)"
 redis_pipe_label="Redis AOF always, ${connections} clients, pipeline ${pipeline}"
 redis_sync_label="Redis AOF always, ${sync_clients} clients, pipeline 1"
 redis_one_label="Redis AOF always, 1 client, pipeline 1"
@@ -120,6 +121,7 @@ sw_one_ev_label="sidewal closed-loop, one epoll thread, 1 conn, pipeline 1"
 sw_rate_label="sidewal open-loop ${rate}/s, ${open_connections} conns x ${open_pipeline}"
 sw_low_label="sidewal open-loop ${low_rate}/s, ${open_connections} conns x ${open_pipeline}"
 sw_big_label="sidewal closed-loop 64 KiB records, 16 conns x 16 (MB/s)"
+sw_big_nodwb_label="sidewal closed-loop 64 KiB records, 16 conns x 16, wal.dwb false (MB/s)"
 floor_label="durable-ACK floor, open-loop ${low_rate}/s (no daemon; cycles/s)"
 floor_pp_label="durable-ACK floor, open-loop ${low_rate}/s, socket ping-pong beside (cycles/s)"
 sw_tmpfs_alone_label="sidewal open-loop ${low_rate}/s, ${open_connections} conns x ${open_pipeline}, data on tmpfs (no device)"
@@ -287,6 +289,16 @@ print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.
       --size="$((duration * 1200))M" --bs=1M --rw=write --direct=1 --iodepth=16 \
       --ioengine=io_uring --fdatasync=16 --overwrite=0 --fallocate=native
   rm -f "$run_dir/fio-grow.dat"
+
+  # One flush at a time at the size of sidewal's 64 KiB flushes (a staging
+  # buffer, 4 MiB): each write waits for the previous fdatasync, into new
+  # reserved blocks, as sidewal's flusher writes a segment. What a log that
+  # syncs one flush at a time gets here at that flush size.
+  log "fio: 4 MiB O_DIRECT write + fdatasync, QD1, new fallocated file"
+  fio_synced_line "$fio_flush4m_label" flush4m --filename="$run_dir/fio-flush4m.dat" \
+      --size="$((duration * 1200))M" --bs=4M --rw=write --direct=1 --fdatasync=1 \
+      --ioengine=psync --overwrite=0 --fallocate=native
+  rm -f "$run_dir/fio-flush4m.dat"
 }
 
 # ---- Redis, AOF always -------------------------------------------------------------
@@ -373,15 +385,16 @@ measure_rocksdb() {
 
 # ---- sidewal -------------------------------------------------------------------------
 # One sidewal line: a fresh sidewald, sidewal-bench against it, one row.
-# sw_data (when set) is the data directory instead of one under the run's.
+# sw_data (when set) is the data directory instead of one under the run's;
+# sw_config (when set) a config file for the keys no flag sets.
 sidewal_run() {  # label record_bytes -- sidewal-bench options...
   local label=$1 rb=$2; shift 3
   local dir="$run_dir/sidewal" data=${sw_data:-$run_dir/sidewal/data}
   rm -rf "$dir" "$data"; mkdir -p "$dir" "$data"
   cache_start
   # Admin port 0: the daemon picks a free port and logs it ("listening").
-  start_sidewald "$bin_dir" "$dir" --data-dir "$data" --socket "$dir/sidewal.sock" \
-      --admin 127.0.0.1:0
+  start_sidewald "$bin_dir" "$dir" ${sw_config:+--config "$sw_config"} --data-dir "$data" \
+      --socket "$dir/sidewal.sock" --admin 127.0.0.1:0
   "$bin_dir/sidewal-bench" --socket "$dir/sidewal.sock" --admin "$admin" --data-dir "$data" \
       --record-bytes "$rb" --duration "$duration" --json "$@" > "$dir/result.json" ||
     log "  sidewal-bench exited $? (problems are in its JSON: errors, unacked, verify)"
@@ -451,6 +464,12 @@ print('%.0f %.3f %.3f' % (r['round_trips_per_s'], l['p50']/1e3, l['p99']/1e3))")
       --connections "$open_connections" --pipeline "$open_pipeline" --batch 1 --rate "$low_rate" --wake-probe
   # 16 x 16 records of 64 KiB: 16 MiB in flight, as fio's QD16 x 1 MiB.
   sidewal_run "$sw_big_label" 65536 -- \
+      --connections 16 --pipeline 16 --batch 1 --rate 0
+  # The same with the double-write buffer off: what its slot write costs a
+  # 64 KiB flush (whose last page is always partly filled, so always copied).
+  # A comparison only: a device without atomic 4 KiB writes keeps it on.
+  printf 'wal:\n  dwb: false\n' > "$run_dir/sidewal-nodwb.yaml"
+  sw_config="$run_dir/sidewal-nodwb.yaml" sidewal_run "$sw_big_nodwb_label" 65536 -- \
       --connections 16 --pipeline 16 --batch 1 --rate 0
 }
 
@@ -547,6 +566,9 @@ rate|64 KiB records MB/s vs fio 1 MiB write+fdatasync QD1 MB/s|$sw_big_label|$fi
 rate|64 KiB records MB/s vs fio QD16 + fdatasync/16 MB/s (durable ceiling)|$sw_big_label|$fio_durable_label
 rate|64 KiB records MB/s vs the same into a new fallocated file (a growing log's ceiling)|$sw_big_label|$fio_growing_label
 rate|fio: a growing log's ceiling vs the durable ceiling (no log writing new blocks goes above this)|$fio_growing_label|$fio_durable_label
+rate|64 KiB records MB/s vs fio 4 MiB write + fdatasync QD1 into a new fallocated file (one flush at a time at sidewal's flush size)|$sw_big_label|$fio_flush4m_label
+rate|fio: one 4 MiB flush at a time vs the durable ceiling|$fio_flush4m_label|$fio_durable_label
+rate|64 KiB records: double-write buffer off vs on (what the slot write costs)|$sw_big_nodwb_label|$sw_big_label
 serial|1x1 floor (fio write + fdatasync cycle, then one socket round trip) as a rate, vs Redis 1x1|$redis_one_label|$fio_sync_label|$uds_label
 p99|open loop ${low_rate}/s p99 vs the durable-ACK floor's p99 alone|$sw_low_label|$floor_label
 p99|open loop ${low_rate}/s p99 vs the durable-ACK floor's p99 beside a socket ping-pong|$sw_low_label|$floor_pp_label
