@@ -104,6 +104,7 @@ fio_seqsync_label="fio seq 1MiB O_DIRECT+fdatasync QD1 (MB/s; sync lat)"
 fio_durable_label="fio seq 1MiB O_DIRECT io_uring QD16 + fdatasync/16 (MB/s; sync lat)"
 fio_growing_label="fio seq 1MiB O_DIRECT io_uring QD16 + fdatasync/16, new fallocated file (MB/s; sync lat)"
 fio_flush4m_label="fio 4MiB O_DIRECT+fdatasync QD1, new fallocated file (MB/s; sync lat)"
+fio_flush4m2_label="fio 4MiB O_DIRECT+fdatasync QD1, 2 jobs, new fallocated files (MB/s; sync lat)"
 redis_pipe_label="Redis AOF always, ${connections} clients, pipeline ${pipeline}"
 redis_sync_label="Redis AOF always, ${sync_clients} clients, pipeline 1"
 redis_one_label="Redis AOF always, 1 client, pipeline 1"
@@ -299,6 +300,16 @@ print('%.0f %.3f %.3f' % (j['write']['bw_bytes']/1e6, s['50.000000']/1e6, s['99.
       --size="$((duration * 1200))M" --bs=4M --rw=write --direct=1 --fdatasync=1 \
       --ioengine=psync --overwrite=0 --fallocate=native
   rm -f "$run_dir/fio-flush4m.dat"
+
+  # The same with two flushes in flight (two jobs, a file each): what a log
+  # that keeps two syncs in flight (an on-disk format change, not built;
+  # docs/format.md "Overlapped flushes") could get here at that flush size.
+  log "fio: the same, 2 jobs (two flushes in flight)"
+  mkdir -p "$run_dir/fio-flush4m2"
+  fio_synced_line "$fio_flush4m2_label" flush4m2 --directory="$run_dir/fio-flush4m2" \
+      --size="$((duration * 600))M" --bs=4M --rw=write --direct=1 --fdatasync=1 \
+      --ioengine=psync --overwrite=0 --fallocate=native --numjobs=2 --group_reporting
+  rm -rf "$run_dir/fio-flush4m2"
 }
 
 # ---- Redis, AOF always -------------------------------------------------------------
@@ -568,6 +579,7 @@ rate|64 KiB records MB/s vs the same into a new fallocated file (a growing log's
 rate|fio: a growing log's ceiling vs the durable ceiling (no log writing new blocks goes above this)|$fio_growing_label|$fio_durable_label
 rate|64 KiB records MB/s vs fio 4 MiB write + fdatasync QD1 into a new fallocated file (one flush at a time at sidewal's flush size)|$sw_big_label|$fio_flush4m_label
 rate|fio: one 4 MiB flush at a time vs the durable ceiling|$fio_flush4m_label|$fio_durable_label
+rate|fio: two 4 MiB flushes in flight vs the durable ceiling (what two syncs in flight could give)|$fio_flush4m2_label|$fio_durable_label
 rate|64 KiB records: double-write buffer off vs on (what the slot write costs)|$sw_big_nodwb_label|$sw_big_label
 serial|1x1 floor (fio write + fdatasync cycle, then one socket round trip) as a rate, vs Redis 1x1|$redis_one_label|$fio_sync_label|$uds_label
 p99|open loop ${low_rate}/s p99 vs the durable-ACK floor's p99 alone|$sw_low_label|$floor_label

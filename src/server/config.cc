@@ -130,6 +130,10 @@ Status parse_root(const YAML::Node& root, Config* c) {
             [c](const YAML::Node& n, const std::string& k) {
               return get_size(n, k, 0, 64 * kGiB, &c->wal_overlap_min_bytes);
             }},
+           {"staging_bytes",
+            [c](const YAML::Node& n, const std::string& k) {
+              return get_size(n, k, 1 * kMiB, 1 * kGiB, &c->wal_staging_bytes);
+            }},
            {"dwb",
             [c](const YAML::Node& n, const std::string& k) -> Status {
               // YAML 1.2 reads on/off as strings; true/false are accepted too.

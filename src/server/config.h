@@ -44,6 +44,9 @@ struct Config {
   // size is started while the previous flush syncs (WalOptions::
   // overlap_min_bytes, docs/format.md "Overlapped flushes"); 0 turns it off.
   uint64_t wal_overlap_min_bytes = 64 * 1024;
+  // wal.staging_bytes: each of the engine's two staging buffers, the most
+  // one flush carries (WalOptions::staging_bytes).
+  uint64_t wal_staging_bytes = 4 * 1024 * 1024;
 
   // Encryption at rest (docs/operations.md "Encryption at rest"), the shape the
   // Helm chart renders: encryption: {enabled, current_key_id, keys: [{id, file}]}.

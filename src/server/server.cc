@@ -45,6 +45,7 @@ wal::WalOptions wal_options(const Config& c, std::shared_ptr<const wal::KeyRing>
   // answers without a hand-off to the flusher and back.
   o.caller_flushes = c.wal_caller_flushes;
   o.overlap_min_bytes = c.wal_overlap_min_bytes;
+  o.staging_bytes = c.wal_staging_bytes;
   // append() runs on an Asio thread, so it must never wait: the connections'
   // in-flight bound (limits.max_inflight_bytes_total) bounds what the engine
   // queues, and the engine gets no bound of its own.
@@ -111,6 +112,7 @@ int Daemon::run() {
              {"dwb", config_.wal_dwb},
              {"caller_flushes", config_.wal_caller_flushes},
              {"overlap_min_bytes", config_.wal_overlap_min_bytes},
+             {"staging_bytes", config_.wal_staging_bytes},
              {"max_frame_bytes", config_.max_frame_bytes},
              {"max_connections", config_.max_connections},
              {"threads", config_.threads}});

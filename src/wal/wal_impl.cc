@@ -14,10 +14,12 @@ namespace sidewal::wal {
 namespace {
 
 // A staging buffer holds the largest batch plus the carried page and the
-// rounding of its last page. A batch never exceeds a segment, so small
+// rounding of its last page: WalOptions::staging_bytes, or two of the
+// largest records if more. A batch never exceeds a segment, so small
 // segments (tests) get small buffers.
-size_t staging_capacity(uint64_t max_record_bytes, uint64_t segment_bytes, size_t align) {
-  uint64_t batch = std::max<uint64_t>(4u << 20, 2 * format::record_bytes(max_record_bytes));
+size_t staging_capacity(uint64_t staging_bytes, uint64_t max_record_bytes, uint64_t segment_bytes,
+                        size_t align) {
+  uint64_t batch = std::max<uint64_t>(staging_bytes, 2 * format::record_bytes(max_record_bytes));
   batch = std::min<uint64_t>(batch, segment_bytes);
   return format::round_up(batch + 2 * align, align);
 }
@@ -33,7 +35,8 @@ WalImpl::WalImpl(const WalOptions& options, std::shared_ptr<IoBackend> io, size_
       keys_(std::make_shared<SegmentKeys>(options.keys)),
       encrypt_(keys_->encrypts()),
       tag_bytes_(encrypt_ ? kTagBytes : 0),
-      staging_bytes_(staging_capacity(uint64_t{options.max_record_bytes} + tag_bytes_,
+      staging_bytes_(staging_capacity(options.staging_bytes,
+                                      uint64_t{options.max_record_bytes} + tag_bytes_,
                                       options.segment_bytes, alignment)),
       max_batch_bytes_(
           std::min<uint64_t>(staging_bytes_ - 2 * alignment,

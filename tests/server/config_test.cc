@@ -160,6 +160,18 @@ TEST(Config, OverlapMinBytesDefaultsTo64KiBTakesASizeAndZeroTurnsItOff) {
   expect_rejected("wal:\n  overlap_min_bytes: lots\n", "wal.overlap_min_bytes", "byte size");
 }
 
+TEST(Config, StagingBytesDefaultsTo4MiBAndTakesASizeFrom1MiBTo1GiB) {
+  auto d = parse("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->wal_staging_bytes, 4u << 20);
+  auto big = parse("wal:\n  staging_bytes: 16MiB\n");
+  ASSERT_TRUE(big.ok()) << big.status().ToString();
+  EXPECT_EQ(big->wal_staging_bytes, 16u << 20);
+  expect_rejected("wal:\n  staging_bytes: 512KiB\n", "wal.staging_bytes", "out of range");
+  expect_rejected("wal:\n  staging_bytes: 2GiB\n", "wal.staging_bytes", "out of range");
+  expect_rejected("wal:\n  staging_bytes: big\n", "wal.staging_bytes", "byte size");
+}
+
 TEST(Config, CallerFlushesIsOnByDefaultAndTakesABool) {
   auto d = parse("");
   ASSERT_TRUE(d.ok());
