@@ -153,9 +153,10 @@ struct WalOptions {
   // the most one flush carries, and the largest batch append() accepts.
   // Raised to at least two of the largest records, cut to the segment
   // (wal_impl.cc, staging_capacity); both buffers are allocated and zeroed
-  // at open, so resident. Larger buffers help large records: with 16 MiB
-  // of 64 KiB records in flight, 16 MiB buffers gave +19 % over 4 MiB
-  // (BENCHMARKS.md "The 64 KiB line placed"); small records never fill one.
+  // at open, so resident. Meant for large records: with 16 MiB of 64 KiB
+  // records in flight, 16 MiB buffers were +19 % in five alternated short
+  // pairs and behind in run 13's longer lines (BENCHMARKS.md "The 64 KiB
+  // line placed"): measure on the target device. Small records never fill one.
   uint64_t staging_bytes = kDefaultStagingBytes;
   // The most recent durable records kept in memory (TailWindow), so
   // followers near the head never read the disk; 0 disables it.
