@@ -3,11 +3,7 @@
 // log is open, none once it is closed.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <string>
-
+#include "tests/support/thread_names.h"
 #include "wal/wal.h"
 #include "wal_test_util.h"
 
@@ -19,16 +15,7 @@ using testing::make_payload;
 using testing::must_open;
 using testing::ScratchDir;
 
-// How many of this process's threads bear each name.
-std::map<std::string, int> thread_names() {
-  std::map<std::string, int> names;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    if (std::getline(comm, name)) ++names[name];
-  }
-  return names;
-}
+std::map<std::string, int> thread_names() { return test::thread_names("/proc/self"); }
 
 TEST(WalThreads, EachEngineThreadIsNamedWhileTheLogIsOpen) {
   ScratchDir d;
