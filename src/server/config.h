@@ -46,7 +46,7 @@ struct Config {
   uint64_t wal_overlap_min_bytes = 64 * 1024;
   // wal.staging_bytes: each of the engine's two staging buffers, the most
   // one flush carries (WalOptions::staging_bytes).
-  uint64_t wal_staging_bytes = 4 * 1024 * 1024;
+  uint64_t wal_staging_bytes = wal::kDefaultStagingBytes;
 
   // Encryption at rest (docs/operations.md "Encryption at rest"), the shape the
   // Helm chart renders: encryption: {enabled, current_key_id, keys: [{id, file}]}.

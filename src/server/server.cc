@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <latch>
 #include <memory>
-#include <cstdio>
 #include <thread>
 #include <vector>
 
